@@ -1,0 +1,23 @@
+//! HoverBot's database schema: the [`Migrator`] that the server runs on start
+//! and the `migrate` CLI wraps, and every migration it applies, oldest first.
+//!
+//! Migrations describe the schema with sea-query's builder only and never use
+//! the server's entities, so an old migration keeps meaning what it meant when
+//! it shipped, and each one runs on both SQLite and PostgreSQL.
+
+use sea_orm_migration::MigrationTrait;
+
+// Re-exported so the server can run migrations without depending on
+// sea-orm-migration itself.
+pub use sea_orm_migration::MigratorTrait;
+
+mod m20261123_000001_initial;
+
+/// Applies HoverBot's migrations in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,267 @@
+//! `/v1/conversations`: conversations, their messages, and transcripts with outcomes.
+
+use std::time::Instant;
+
+use poem_openapi::payload::Json;
+use serde::{Deserialize, Serialize};
+
+use super::convert::parse;
+use super::generated::{
+    Conversation, ConversationList, ConversationTranscript, ConversationsApi,
+    CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
+    EscalationState, EscalationStateKind, GetConversationParams, GetConversationResponse,
+    ListConversationsParams, ListConversationsResponse, Message, MessageExchange, MessageRole,
+    Metadata, ModelTier, Outcomes, Priority, SendMessageParams, SendMessageRequest,
+    SendMessageResponse, Trace,
+};
+use super::{HoverBot, RequestContext};
+use crate::assistant;
+use crate::ids;
+use crate::problem::ApiError;
+use crate::store::conversations::{self, Filter, NewConversation, NewMessage, STATUS_ESCALATED};
+use crate::store::entity::{conversation, message};
+use crate::store::{escalations, json};
+
+/// The trace as stored with an assistant message.
+#[derive(Serialize, Deserialize)]
+struct StoredTrace {
+    confidence: f64,
+}
+
+pub(super) fn conversation_to_wire(row: conversation::Model) -> Result<Conversation, ApiError> {
+    Ok(Conversation {
+        id: row.id,
+        channel: parse(&row.channel)?,
+        external_user_id: row.external_user_id,
+        locale: row.locale,
+        metadata: json::decode(&row.metadata)?,
+        status: parse(&row.status)?,
+        message_count: row.message_count,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        last_message_at: row.last_message_at,
+    })
+}
+
+fn message_to_wire(row: message::Model) -> Result<Message, ApiError> {
+    Ok(Message {
+        id: row.id,
+        conversation_id: row.conversation_id,
+        role: parse(&row.role)?,
+        text: row.text,
+        channel: parse(&row.channel)?,
+        locale: row.locale,
+        metadata: json::decode(&row.metadata)?,
+        citations: json::decode::<Vec<StoredCitation>>(&row.citations)?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        created_at: row.created_at,
+    })
+}
+
+/// A citation as stored (the wire type is not serde).
+#[derive(Serialize, Deserialize)]
+struct StoredCitation {
+    source_id: String,
+    url: Option<String>,
+    title: String,
+    snippet: String,
+}
+
+impl From<StoredCitation> for super::generated::Citation {
+    fn from(stored: StoredCitation) -> Self {
+        Self {
+            source_id: stored.source_id,
+            url: stored.url,
+            title: stored.title,
+            snippet: stored.snippet,
+        }
+    }
+}
+
+impl From<&super::generated::Citation> for StoredCitation {
+    fn from(citation: &super::generated::Citation) -> Self {
+        Self {
+            source_id: citation.source_id.clone(),
+            url: citation.url.clone(),
+            title: citation.title.clone(),
+            snippet: citation.snippet.clone(),
+        }
+    }
+}
+
+impl ConversationsApi for HoverBot {
+    async fn list_conversations(
+        &self,
+        ctx: RequestContext,
+        params: ListConversationsParams,
+    ) -> poem::Result<ListConversationsResponse> {
+        let filter = Filter {
+            external_user_id: params.external_user_id,
+            status: params.status.map(|status| status.as_str().to_string()),
+        };
+        let page = conversations::list(
+            &self.db,
+            &ctx.principal.workspace,
+            filter,
+            params.limit,
+            params.cursor.as_deref(),
+        )
+        .await?;
+        let has_more = page.has_more();
+        let page = page.try_map(conversation_to_wire)?;
+        Ok(ListConversationsResponse::Ok(Json(ConversationList {
+            data: page.items,
+            has_more,
+            next_cursor: page.next_cursor,
+        })))
+    }
+
+    async fn create_conversation(
+        &self,
+        ctx: RequestContext,
+        _params: CreateConversationParams,
+        body: CreateConversationRequest,
+    ) -> poem::Result<CreateConversationResponse> {
+        let new = NewConversation {
+            channel: body.channel.as_str().to_string(),
+            external_user_id: body.external_user_id,
+            locale: body.locale,
+            metadata: json::encode(&body.metadata.unwrap_or_default())?,
+        };
+        let row = conversations::create(&self.db, &ctx.principal.workspace, new).await?;
+        Ok(CreateConversationResponse::Created(Json(
+            conversation_to_wire(row)?,
+        )))
+    }
+
+    async fn get_conversation(
+        &self,
+        ctx: RequestContext,
+        params: GetConversationParams,
+    ) -> poem::Result<GetConversationResponse> {
+        let workspace = &ctx.principal.workspace;
+        let row = conversations::get_or_404(&self.db, workspace, &params.conversation_id).await?;
+        let messages = conversations::messages(&self.db, workspace, &row.id).await?;
+        let escalation = match &row.escalation_id {
+            Some(id) => escalations::get(&self.db, workspace, id).await?,
+            None => None,
+        };
+        let escalation = match escalation {
+            Some(escalation) => EscalationState {
+                state: parse::<EscalationStateKind>(&escalation.status)?,
+                escalation_id: Some(escalation.id),
+                destination: Some(escalation.destination),
+                owner: escalation.owner,
+                priority: Some(parse::<Priority>(&escalation.priority)?),
+            },
+            None => EscalationState {
+                state: EscalationStateKind::None,
+                escalation_id: None,
+                destination: None,
+                owner: None,
+                priority: None,
+            },
+        };
+        let outcomes = Outcomes {
+            resolved: row.resolved,
+            escalated: row.escalation_id.is_some(),
+            lead_qualified: row.lead_qualified,
+            lead_score: row.lead_score,
+            intent: row.intent.as_deref().map(parse).transpose()?,
+        };
+        let messages = messages
+            .into_iter()
+            .map(message_to_wire)
+            .collect::<Result<_, _>>()?;
+        Ok(GetConversationResponse::Ok(Json(ConversationTranscript {
+            conversation: conversation_to_wire(row)?,
+            messages,
+            outcomes,
+            escalation,
+        })))
+    }
+
+    async fn send_message(
+        &self,
+        ctx: RequestContext,
+        params: SendMessageParams,
+        body: SendMessageRequest,
+    ) -> poem::Result<SendMessageResponse> {
+        let started = Instant::now();
+        let workspace = &ctx.principal.workspace;
+        let metadata: Metadata = body.metadata.unwrap_or_default();
+        let channel = body.channel.map(|channel| channel.as_str().to_string());
+        let locale = body.locale.clone();
+        let text = body.text;
+        let reply = assistant::answer(&text);
+        let stored_citations: Vec<StoredCitation> =
+            reply.citations.iter().map(Into::into).collect();
+        let citations_json = json::encode(&stored_citations)?;
+        let trace_json = json::encode(&StoredTrace {
+            confidence: reply.confidence,
+        })?;
+        let metadata_json = json::encode(&metadata)?;
+        let empty_metadata = json::encode(&Metadata::new())?;
+        let user = NewMessage {
+            role: MessageRole::User.as_str(),
+            text: text.clone(),
+            channel: channel.clone(),
+            locale: locale.clone(),
+            metadata: metadata_json,
+            citations: "[]".to_string(),
+            trace: None,
+        };
+        let reply_text = reply.text.clone();
+        let exchange = conversations::record_exchange(
+            &self.db,
+            workspace,
+            &params.conversation_id,
+            user,
+            |conversation| {
+                // While a human handles the conversation the bot stays quiet.
+                (conversation.status != STATUS_ESCALATED).then(|| NewMessage {
+                    role: MessageRole::Assistant.as_str(),
+                    text: reply_text,
+                    channel,
+                    locale: locale.clone().or_else(|| conversation.locale.clone()),
+                    metadata: empty_metadata,
+                    citations: citations_json,
+                    trace: Some(trace_json),
+                })
+            },
+        )
+        .await;
+        let exchange = exchange?;
+        let answered = exchange.reply.is_some();
+        let trace = Trace {
+            trace_id: ids::new(ids::TRACE),
+            latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            model_tier: if answered {
+                reply.model_tier
+            } else {
+                ModelTier::None
+            },
+            confidence: if answered { reply.confidence } else { 0.0 },
+            policy_flags: if answered {
+                reply.policy_flags
+            } else {
+                Vec::new()
+            },
+            intent: reply.intent,
+            lead_score: reply.lead_score,
+            retrieval: if answered {
+                reply.retrieval
+            } else {
+                Vec::new()
+            },
+            escalated: exchange.conversation.status == STATUS_ESCALATED,
+        };
+        Ok(SendMessageResponse::Created(Json(MessageExchange {
+            user_message: message_to_wire(exchange.user)?,
+            assistant_message: exchange.reply.map(message_to_wire).transpose()?,
+            trace,
+        })))
+    }
+}

@@ -1,0 +1,93 @@
+//! `/v1/escalations`: handing conversations to humans in a CRM or helpdesk.
+
+use poem_openapi::payload::Json;
+
+use super::convert::parse;
+use super::generated::{
+    CreateEscalationParams, CreateEscalationRequest, CreateEscalationResponse, Escalation,
+    EscalationList, EscalationsApi, GetEscalationParams, GetEscalationResponse,
+    ListEscalationsParams, ListEscalationsResponse, Priority,
+};
+use super::{HoverBot, RequestContext};
+use crate::problem::{ApiError, Problem};
+use crate::store::entity::escalation;
+use crate::store::escalations::{self, Filter, NewEscalation};
+use crate::store::json;
+
+fn to_wire(row: escalation::Model) -> Result<Escalation, ApiError> {
+    Ok(Escalation {
+        id: row.id,
+        conversation_id: row.conversation_id,
+        reason_code: parse(&row.reason_code)?,
+        destination: row.destination,
+        owner: row.owner,
+        priority: parse(&row.priority)?,
+        note: row.note,
+        status: parse(&row.status)?,
+        metadata: json::decode(&row.metadata)?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+impl EscalationsApi for HoverBot {
+    async fn list_escalations(
+        &self,
+        ctx: RequestContext,
+        params: ListEscalationsParams,
+    ) -> poem::Result<ListEscalationsResponse> {
+        let filter = Filter {
+            status: params.status.map(|status| status.as_str().to_string()),
+            conversation_id: params.conversation_id,
+        };
+        let page = escalations::list(
+            &self.db,
+            &ctx.principal.workspace,
+            filter,
+            params.limit,
+            params.cursor.as_deref(),
+        )
+        .await?;
+        let has_more = page.has_more();
+        let page = page.try_map(to_wire)?;
+        Ok(ListEscalationsResponse::Ok(Json(EscalationList {
+            data: page.items,
+            has_more,
+            next_cursor: page.next_cursor,
+        })))
+    }
+
+    async fn create_escalation(
+        &self,
+        ctx: RequestContext,
+        _params: CreateEscalationParams,
+        body: CreateEscalationRequest,
+    ) -> poem::Result<CreateEscalationResponse> {
+        let new = NewEscalation {
+            conversation_id: body.conversation_id,
+            reason_code: body.reason_code.as_str().to_string(),
+            destination: body.destination,
+            owner: body.owner,
+            priority: body
+                .priority
+                .unwrap_or(Priority::Normal)
+                .as_str()
+                .to_string(),
+            note: body.note,
+            metadata: json::encode(&body.metadata.unwrap_or_default())?,
+        };
+        let row = escalations::create(&self.db, &ctx.principal.workspace, new).await?;
+        Ok(CreateEscalationResponse::Created(Json(to_wire(row)?)))
+    }
+
+    async fn get_escalation(
+        &self,
+        ctx: RequestContext,
+        params: GetEscalationParams,
+    ) -> poem::Result<GetEscalationResponse> {
+        let row = escalations::get(&self.db, &ctx.principal.workspace, &params.escalation_id)
+            .await?
+            .ok_or_else(|| Problem::not_found("the escalation"))?;
+        Ok(GetEscalationResponse::Ok(Json(to_wire(row)?)))
+    }
+}

@@ -1,0 +1,229 @@
+//! `/v1/knowledge-sources`: what the assistant answers from. Syncing (crawling, parsing, indexing)
+//! is the knowledge engine's job; until it runs, a source waits as `queued`.
+
+use poem_openapi::payload::Json;
+use serde::{Deserialize, Serialize};
+
+use super::convert::parse;
+use super::generated::{
+    DeleteKnowledgeSourceParams, DeleteKnowledgeSourceResponse, GetKnowledgeSourceParams,
+    GetKnowledgeSourceResponse, KnowledgeSource, KnowledgeSourceInput, KnowledgeSourceList,
+    KnowledgeSourceType, KnowledgeSourcesApi, ListKnowledgeSourcesParams,
+    ListKnowledgeSourcesResponse, RefreshRate, SyncError, TextDocument,
+    UpsertKnowledgeSourceParams, UpsertKnowledgeSourceResponse,
+};
+use super::{HoverBot, RequestContext};
+use crate::problem::{ApiError, Problem};
+use crate::store::entity::knowledge_source;
+use crate::store::json;
+use crate::store::knowledge_sources::{self, Filter, SourceInput};
+
+/// The type-specific settings, as stored in the `config` column.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct StoredConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed_urls: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sitemap_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_pages: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_depth: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    include_patterns: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclude_patterns: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    documents: Option<Vec<StoredDocument>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredDocument {
+    title: String,
+    body: String,
+    url: Option<String>,
+}
+
+impl From<TextDocument> for StoredDocument {
+    fn from(document: TextDocument) -> Self {
+        Self {
+            title: document.title,
+            body: document.body,
+            url: document.url,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSyncError {
+    url: Option<String>,
+    message: String,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
+    let (kind, name, external_id, refresh_rate, config) = match body {
+        KnowledgeSourceInput::UrlCrawlSourceInput(source) => (
+            KnowledgeSourceType::UrlCrawl,
+            source.name,
+            source.external_id,
+            source.refresh_rate,
+            StoredConfig {
+                seed_urls: Some(source.seed_urls),
+                max_pages: Some(source.max_pages),
+                max_depth: Some(source.max_depth),
+                include_patterns: source.include_patterns,
+                exclude_patterns: source.exclude_patterns,
+                ..StoredConfig::default()
+            },
+        ),
+        KnowledgeSourceInput::SitemapSourceInput(source) => (
+            KnowledgeSourceType::Sitemap,
+            source.name,
+            source.external_id,
+            source.refresh_rate,
+            StoredConfig {
+                sitemap_url: Some(source.sitemap_url),
+                max_pages: Some(source.max_pages),
+                include_patterns: source.include_patterns,
+                exclude_patterns: source.exclude_patterns,
+                ..StoredConfig::default()
+            },
+        ),
+        KnowledgeSourceInput::TextSourceInput(source) => (
+            KnowledgeSourceType::Text,
+            source.name,
+            source.external_id,
+            None,
+            StoredConfig {
+                documents: Some(source.documents.into_iter().map(Into::into).collect()),
+                ..StoredConfig::default()
+            },
+        ),
+    };
+    Ok(SourceInput {
+        kind: kind.as_str().to_string(),
+        name,
+        external_id,
+        config: json::encode(&config)?,
+        refresh_rate: refresh_rate
+            .unwrap_or(RefreshRate::Never)
+            .as_str()
+            .to_string(),
+    })
+}
+
+fn to_wire(row: knowledge_source::Model) -> Result<KnowledgeSource, ApiError> {
+    let config: StoredConfig = json::decode(&row.config)?;
+    let errors: Vec<StoredSyncError> = json::decode(&row.errors)?;
+    Ok(KnowledgeSource {
+        id: row.id,
+        r#type: parse(&row.kind)?,
+        name: row.name,
+        external_id: row.external_id,
+        status: parse(&row.status)?,
+        refresh_rate: parse(&row.refresh_rate)?,
+        seed_urls: config.seed_urls,
+        sitemap_url: config.sitemap_url,
+        max_pages: config.max_pages,
+        max_depth: config.max_depth,
+        include_patterns: config.include_patterns,
+        exclude_patterns: config.exclude_patterns,
+        document_count: config
+            .documents
+            .as_ref()
+            .map(|documents| i32::try_from(documents.len()).unwrap_or(i32::MAX)),
+        pages_discovered: row.pages_discovered,
+        pages_indexed: row.pages_indexed,
+        chunks: row.chunk_count,
+        errors: errors
+            .into_iter()
+            .map(|error| SyncError {
+                url: error.url,
+                message: error.message,
+                occurred_at: error.occurred_at,
+            })
+            .collect(),
+        last_synced_at: row.last_synced_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+impl KnowledgeSourcesApi for HoverBot {
+    async fn list_knowledge_sources(
+        &self,
+        ctx: RequestContext,
+        params: ListKnowledgeSourcesParams,
+    ) -> poem::Result<ListKnowledgeSourcesResponse> {
+        let filter = Filter {
+            status: params.status.map(|status| status.as_str().to_string()),
+        };
+        let page = knowledge_sources::list(
+            &self.db,
+            &ctx.principal.workspace,
+            filter,
+            params.limit,
+            params.cursor.as_deref(),
+        )
+        .await?;
+        let has_more = page.has_more();
+        let page = page.try_map(to_wire)?;
+        Ok(ListKnowledgeSourcesResponse::Ok(Json(
+            KnowledgeSourceList {
+                data: page.items,
+                has_more,
+                next_cursor: page.next_cursor,
+            },
+        )))
+    }
+
+    async fn upsert_knowledge_source(
+        &self,
+        ctx: RequestContext,
+        _params: UpsertKnowledgeSourceParams,
+        body: KnowledgeSourceInput,
+    ) -> poem::Result<UpsertKnowledgeSourceResponse> {
+        let (row, created) =
+            knowledge_sources::upsert(&self.db, &ctx.principal.workspace, to_input(body)?).await?;
+        let source = Json(to_wire(row)?);
+        Ok(if created {
+            UpsertKnowledgeSourceResponse::Created(source)
+        } else {
+            UpsertKnowledgeSourceResponse::Ok(source)
+        })
+    }
+
+    async fn get_knowledge_source(
+        &self,
+        ctx: RequestContext,
+        params: GetKnowledgeSourceParams,
+    ) -> poem::Result<GetKnowledgeSourceResponse> {
+        let row = knowledge_sources::get(
+            &self.db,
+            &ctx.principal.workspace,
+            &params.knowledge_source_id,
+        )
+        .await?
+        .ok_or_else(|| Problem::not_found("the knowledge source"))?;
+        Ok(GetKnowledgeSourceResponse::Ok(Json(to_wire(row)?)))
+    }
+
+    async fn delete_knowledge_source(
+        &self,
+        ctx: RequestContext,
+        params: DeleteKnowledgeSourceParams,
+    ) -> poem::Result<DeleteKnowledgeSourceResponse> {
+        if !knowledge_sources::delete(
+            &self.db,
+            &ctx.principal.workspace,
+            &params.knowledge_source_id,
+        )
+        .await?
+        {
+            return Err(Problem::not_found("the knowledge source").into());
+        }
+        Ok(DeleteKnowledgeSourceResponse::NoContent)
+    }
+}

@@ -1,0 +1,63 @@
+//! The HTTP API. `generated` is written by `cargo xtask codegen` from the spec: types, the router
+//! and one handler trait per tag. The other modules implement those traits, one per resource, on
+//! [`HoverBot`], the server's shared state.
+
+pub mod generated;
+
+mod api_keys;
+mod conversations;
+mod convert;
+mod escalations;
+mod health;
+mod knowledge_sources;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::{Authenticator, Principal};
+use crate::http::request_id::RequestId;
+use crate::problem::Problem;
+use generated::{Scope, Security};
+
+/// The spec, as written: served at `/openapi.yaml`.
+pub const SPEC_YAML: &str = include_str!("../../../openapi/hoverbot.yaml");
+/// The same document as JSON (derived by `cargo xtask codegen`): served at `/openapi.json`.
+pub const SPEC_JSON: &str = include_str!("../../../openapi/derived/hoverbot.json");
+
+/// What every handler shares.
+pub struct HoverBot {
+    pub db: DatabaseConnection,
+    pub auth: Arc<Authenticator>,
+}
+
+/// An authorized request: who is calling, and the request id.
+pub struct RequestContext {
+    pub principal: Principal,
+    pub request_id: String,
+}
+
+impl Security for HoverBot {
+    type Context = RequestContext;
+
+    async fn authorize(
+        &self,
+        request: &poem::Request,
+        token: &str,
+        scope: Scope,
+    ) -> poem::Result<RequestContext> {
+        let principal = self.auth.authenticate(token).await?;
+        if !principal.scopes.contains(&scope) {
+            return Err(Problem::forbidden(scope.as_str()).into());
+        }
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        Ok(RequestContext {
+            principal,
+            request_id,
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! API key secrets: `hb_live_` and 256 random bits; at rest only their SHA-256.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const PREFIX: &str = "hb_live_";
+/// How much of a secret is kept in the clear, so people can tell their keys apart.
+const SHOWN_CHARS: usize = 12;
+/// Longer bearer tokens are refused before hashing.
+pub const MAX_TOKEN_LEN: usize = 256;
+
+pub struct NewSecret {
+    pub secret: String,
+    pub hash: String,
+    pub prefix: String,
+}
+
+pub fn generate() -> NewSecret {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    NewSecret {
+        hash: hash(&secret),
+        prefix: secret[..SHOWN_CHARS].to_string(),
+        secret,
+    }
+}
+
+/// Lower-case hex SHA-256 of the secret.
+pub fn hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Whether `stored` is the hash of `secret`, compared in constant time.
+pub fn matches(stored: &str, secret: &str) -> bool {
+    stored.as_bytes().ct_eq(hash(secret).as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_unique_and_verify_only_themselves() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with(PREFIX) && a.secret.len() == PREFIX.len() + 43);
+        assert!(matches(&a.hash, &a.secret));
+        assert!(!matches(&a.hash, &b.secret));
+        assert!(a.secret.starts_with(&a.prefix));
+    }
+}

@@ -1,0 +1,269 @@
+//! The `hoverbot` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use sea_orm::DatabaseConnection;
+
+use crate::api::generated::Scope;
+use crate::config::{Config, LogFormat, Overrides};
+use crate::store::{self, api_keys, workspaces};
+
+#[derive(Parser)]
+#[command(
+    name = "hoverbot",
+    version,
+    about = "HoverBot: a self-hostable API for AI customer-support and lead-qualification assistants.",
+    long_about = "HoverBot: a self-hostable API for AI customer-support and lead-qualification assistants.\n\n\
+        Start with `hoverbot serve`: it creates an embedded SQLite database in ./data, prints an admin API key \
+        on first start, and serves the API on http://127.0.0.1:8080 (Swagger UI at /docs).\n\n\
+        Settings come from built-in defaults, then the --config file, then HOVERBOT_* environment variables \
+        (HOVERBOT_LISTEN, HOVERBOT_DATA_DIR, HOVERBOT_DATABASE_URL, ...), then flags."
+)]
+struct Cli {
+    /// A TOML configuration file (keys: listen, data_dir, database_url, max_body_bytes, log_format).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage workspaces (tenants).
+    #[command(subcommand)]
+    Workspaces(WorkspacesCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI document (the spec; with --router, what the router implements).
+    Openapi {
+        /// Print the document poem-openapi derives from the router instead (for the drift check).
+        #[arg(long)]
+        router: bool,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Directory of the embedded SQLite database [env: HOVERBOT_DATA_DIR] [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A postgres:// or sqlite: URL; replaces the embedded database [env: HOVERBOT_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [env: HOVERBOT_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Log as `text` or `json` [env: HOVERBOT_LOG_FORMAT].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    log_format: Option<LogFormat>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Subcommand)]
+enum WorkspacesCommand {
+    /// Create a workspace; prints its id.
+    Create {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key; prints the secret (shown once) alone on stdout.
+    Create {
+        /// The workspace's id or name.
+        #[arg(long)]
+        workspace: String,
+        /// `all`, or comma-separated scopes (conversations:read, conversations:write, knowledge:read,
+        /// knowledge:write, escalations:read, escalations:write, webhooks:manage, keys:manage).
+        #[arg(long)]
+        scopes: String,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn parse_log_format(value: &str) -> Result<LogFormat, String> {
+    match value {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("expected `text` or `json`".to_string()),
+    }
+}
+
+/// Parses `all` or a comma-separated list of scopes.
+pub fn parse_scopes(value: &str) -> Result<Vec<Scope>> {
+    if value.trim() == "all" {
+        return Ok(Scope::ALL.to_vec());
+    }
+    let mut scopes = Vec::new();
+    for name in value
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        let scope: Scope = name
+            .parse()
+            .with_context(|| format!("`{name}` is not a scope"))?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if scopes.is_empty() {
+        bail!("give at least one scope, or `all`");
+    }
+    Ok(scopes)
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn overrides(database: DatabaseArgs) -> Overrides {
+    Overrides {
+        data_dir: database.data_dir,
+        database_url: database.database_url,
+        ..Overrides::default()
+    }
+}
+
+async fn open(config: &Config) -> Result<DatabaseConnection> {
+    let db = store::connect(&config.database_url()).await?;
+    store::migrate(&db).await?;
+    Ok(db)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let overrides = Overrides {
+                listen: args.listen,
+                log_format: args.log_format,
+                ..overrides(args.database)
+            };
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            init_logging(config.log_format);
+            serve(&config).await
+        }
+        Command::Migrate(database) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            open(&config).await?;
+            eprintln!(
+                "migrations applied to {}",
+                store::redact(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Workspaces(WorkspacesCommand::Create { name, database }) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            let db = open(&config).await?;
+            println!("{}", workspaces::create(&db, &name).await?.id);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Create {
+            workspace,
+            scopes,
+            name,
+            database,
+        }) => {
+            let scopes = parse_scopes(&scopes)?;
+            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            let db = open(&config).await?;
+            let workspace = workspaces::find(&db, &workspace)
+                .await?
+                .with_context(|| format!("no workspace has the id or name `{workspace}`"))?;
+            let created = api_keys::create(&db, &workspace, &name, &scopes, None)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            println!("{}", created.secret);
+            Ok(())
+        }
+        Command::Openapi { router } => {
+            if router {
+                // The router's document needs a router, and a router needs handlers; an in-memory
+                // database makes them without touching the deployment's.
+                let db = store::connect("sqlite::memory:").await?;
+                let auth = std::sync::Arc::new(crate::auth::Authenticator::new(db.clone()));
+                let service = crate::api::generated::service(crate::api::HoverBot { db, auth });
+                println!("{}", service.spec());
+            } else {
+                print!("{}", crate::api::SPEC_YAML);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: &Config) -> Result<()> {
+    let db = open(config).await?;
+    bootstrap(&db).await?;
+    let running = crate::server::start(db, config).await?;
+    tracing::info!(
+        "HoverBot listening on http://{} (Swagger UI at /docs)",
+        running.addr
+    );
+    running.run_until_signal().await
+}
+
+/// On first start, a `default` workspace and an admin key, printed once.
+async fn bootstrap(db: &DatabaseConnection) -> Result<()> {
+    if workspaces::count(db).await? > 0 {
+        return Ok(());
+    }
+    let workspace = match workspaces::create(db, "default").await {
+        Ok(workspace) => workspace,
+        // Another replica started at the same moment and did it.
+        Err(_) if workspaces::count(db).await? > 0 => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    let workspace = workspaces::find(db, &workspace.id)
+        .await?
+        .context("the new workspace vanished")?;
+    let created = api_keys::create(db, &workspace, "admin", Scope::ALL, None)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    println!(
+        "Created the workspace `default` and its admin API key (all scopes). It is shown only this once:\n\n    {}\n\n\
+         Make more keys with: hoverbot keys create --workspace default --scopes all|<scope,...>\n",
+        created.secret
+    );
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,133 @@
+//! Deployment configuration, in layers: built-in defaults, then an optional TOML file, then
+//! `HOVERBOT_*` environment variables, then command-line flags; validated before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where `serve` listens.
+    pub listen: SocketAddr,
+    /// Where the embedded SQLite database lives (when no `database_url` is given).
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; overrides `data_dir`.
+    pub database_url: Option<String>,
+    /// The largest request body accepted, in bytes (larger ones get 413).
+    pub max_body_bytes: usize,
+    /// Log lines as `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            max_body_bytes: 1024 * 1024,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the layers. `file` is the `--config` path, if any; `HOVERBOT_CONFIG` names one too.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("HOVERBOT_CONFIG").map(PathBuf::from));
+        if let Some(file) = &file {
+            if !file.is_file() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("HOVERBOT_").ignore(&["CONFIG", "TEST_DATABASE_URL"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            bail!(
+                "database_url must start with postgres://, postgresql:// or sqlite: (got `{url}`)"
+            );
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            bail!("max_body_bytes must be between 1 KiB and 64 MiB");
+        }
+        Ok(())
+    }
+
+    /// The database URL: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("hoverbot.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_wins_over_defaults() {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            ..Default::default()
+        };
+        let config = Config::load(None, &overrides).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn rejects_a_bad_database_url() {
+        let overrides = Overrides {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let err = Config::load(None, &overrides).unwrap_err();
+        assert!(format!("{err:#}").contains("database_url"));
+    }
+}

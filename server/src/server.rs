@@ -1,0 +1,158 @@
+//! Assembles the HTTP application and runs it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use poem::endpoint::make_sync;
+use poem::http::{StatusCode, header};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Path;
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, handler};
+use sea_orm::DatabaseConnection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, HoverBot};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::http::{problems, request_id, validation};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The whole application: the API, the spec, the docs, and the layers around them.
+pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 'static> {
+    let spec: serde_json::Value =
+        serde_json::from_str(api::SPEC_JSON).context("the bundled spec is not JSON")?;
+    let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
+    let hoverbot = HoverBot {
+        auth: Arc::new(Authenticator::new(db.clone())),
+        db,
+    };
+    let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
+    let route = Route::new()
+        .nest("/", api::generated::service(hoverbot))
+        .at(
+            "/openapi.yaml",
+            make_sync(|_| spec_response(api::SPEC_YAML, "application/yaml")),
+        )
+        .at(
+            "/openapi.json",
+            make_sync(|_| spec_response(api::SPEC_JSON, "application/json")),
+        )
+        .at(
+            "/docs",
+            make_sync(|_| {
+                Response::builder()
+                    .status(StatusCode::FOUND)
+                    .header(header::LOCATION, "/docs/")
+                    .finish()
+            }),
+        )
+        .at("/docs/*path", swagger_ui.data(docs));
+    Ok(route
+        .around(move |next, request| validation::layer(next, request, validators.clone()))
+        .around(problems::layer)
+        .around(request_id::layer))
+}
+
+fn spec_response(body: &'static str, content_type: &'static str) -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+}
+
+/// Swagger UI, bundled in the binary (no asset is loaded from elsewhere), on the source spec.
+#[handler]
+fn swagger_ui(
+    Path(path): Path<String>,
+    config: poem::web::Data<&Arc<utoipa_swagger_ui::Config<'static>>>,
+) -> Response {
+    let path = if path.is_empty() {
+        "index.html".to_string()
+    } else {
+        path
+    };
+    match utoipa_swagger_ui::serve(&path, config.0.clone()) {
+        Ok(Some(file)) => Response::builder()
+            .header(header::CONTENT_TYPE, file.content_type)
+            .body(file.bytes.into_owned()),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(err) => {
+            tracing::error!("swagger ui: {err}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A server running in the background.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        Ok(())
+    }
+
+    /// Stops on SIGINT or SIGTERM.
+    pub async fn run_until_signal(self) -> Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        self.stop().await
+    }
+}
+
+/// Binds `config.listen` and serves the application.
+pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
+    let app = app(db, config)?;
+    let acceptor = TcpListener::bind(config.listen)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .context("the listener has no address")?;
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async {
+                    let _ = signal.await;
+                },
+                Some(SHUTDOWN_GRACE),
+            )
+            .await
+    });
+    Ok(Running {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

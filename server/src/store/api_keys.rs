@@ -1,0 +1,121 @@
+//! API keys: stored only as SHA-256 hashes; the secret exists once, in the response that creates it.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::entity::api_key;
+use super::page::{self, Page};
+use super::tenant::{TenantScoped, WorkspaceId};
+use crate::api::generated::Scope;
+use crate::auth::secret::{self, NewSecret};
+use crate::ids;
+use crate::problem::ApiError;
+
+/// A key as created: its row and the secret, which is not stored.
+pub struct CreatedKey {
+    pub key: api_key::Model,
+    pub secret: String,
+}
+
+pub fn encode_scopes(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<CreatedKey, ApiError> {
+    let NewSecret {
+        secret,
+        hash,
+        prefix,
+    } = secret::generate();
+    let model = api_key::ActiveModel {
+        id: Set(ids::new(ids::API_KEY)),
+        workspace_id: Set(workspace.as_str().to_string()),
+        name: Set(name.to_string()),
+        prefix: Set(prefix),
+        secret_hash: Set(hash),
+        scopes: Set(encode_scopes(scopes)),
+        created_at: Set(Utc::now()),
+        last_used_at: Set(None),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+    };
+    Ok(CreatedKey {
+        key: model.insert(db).await?,
+        secret,
+    })
+}
+
+/// Live (not revoked) keys of the workspace.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<api_key::Model>, ApiError> {
+    let select = api_key::Entity::find_in(workspace).filter(api_key::Column::RevokedAt.is_null());
+    page::fetch(
+        db,
+        select,
+        api_key::Column::Id,
+        |key| &key.id,
+        limit,
+        cursor,
+    )
+    .await
+}
+
+/// Revokes a live key; `false` when the workspace has no such live key.
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    id: &str,
+) -> Result<bool, ApiError> {
+    let result = api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(api_key::Column::WorkspaceId.eq(workspace.as_str()))
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The key with this secret hash, whatever its workspace: this is how a request finds its tenant.
+pub async fn find_by_hash(
+    db: &impl ConnectionTrait,
+    hash: &str,
+) -> Result<Option<api_key::Model>, ApiError> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::SecretHash.eq(hash))
+        .one(db)
+        .await?)
+}
+
+pub async fn mark_used(
+    db: &impl ConnectionTrait,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::LastUsedAt,
+            sea_orm::sea_query::Expr::value(at),
+        )
+        .filter(api_key::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! A knowledge source the bot answers from, with its crawl and index
+//! progress.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "knowledge_sources")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workspace_id: String,
+    /// The caller's own id for the source, unique within the workspace.
+    pub external_id: Option<String>,
+    /// The API's `type`.
+    pub kind: String,
+    pub name: String,
+    /// A JSON object.
+    pub config: String,
+    pub status: String,
+    pub refresh_rate: String,
+    pub pages_discovered: i32,
+    pub pages_indexed: i32,
+    pub chunk_count: i32,
+    /// A JSON array.
+    pub errors: String,
+    pub last_synced_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "workspace_id", to = "id", on_delete = "Cascade")]
+    pub workspace: BelongsTo<super::workspace::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

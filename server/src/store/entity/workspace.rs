@@ -1,0 +1,26 @@
+//! A workspace: the tenant that owns every other row.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "workspaces")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    #[sea_orm(unique)]
+    pub name: String,
+    pub created_at: DateTimeUtc,
+    #[sea_orm(has_many)]
+    pub api_keys: HasMany<super::api_key::Entity>,
+    #[sea_orm(has_many)]
+    pub conversations: HasMany<super::conversation::Entity>,
+    #[sea_orm(has_many)]
+    pub messages: HasMany<super::message::Entity>,
+    #[sea_orm(has_many)]
+    pub knowledge_sources: HasMany<super::knowledge_source::Entity>,
+    #[sea_orm(has_many)]
+    pub escalations: HasMany<super::escalation::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,102 @@
+//! The database: connection, migrations, and the repositories that own each table.
+//!
+//! Architecture invariant: a tenant's rows are loaded only through [`tenant::TenantScoped`], which
+//! needs a [`tenant::WorkspaceId`]; handlers never query entities directly.
+
+pub mod api_keys;
+pub mod conversations;
+pub mod entity;
+pub mod escalations;
+pub mod json;
+pub mod knowledge_sources;
+pub mod page;
+pub mod tenant;
+pub mod workspaces;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hoverbot_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+
+/// Connects to `url`; for SQLite, creates the file's directory and turns on WAL.
+pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    let is_sqlite = url.starts_with("sqlite:");
+    if is_sqlite
+        && let Some(path) = sqlite_path(url)
+        && let Some(dir) = std::path::Path::new(path).parent()
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
+    if is_sqlite {
+        // SQLite has one writer at a time; a small pool of readers is plenty.
+        options.max_connections(8).min_connections(1);
+    } else {
+        options.max_connections(32);
+    }
+    let db = Database::connect(options)
+        .await
+        .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
+    if is_sqlite {
+        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+    }
+    Ok(db)
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("cannot apply the database migrations")
+}
+
+/// Whether the database answers and every migration is applied.
+pub async fn ready(db: &DatabaseConnection) -> Result<()> {
+    let pending = Migrator::get_pending_migrations(db).await?;
+    anyhow::ensure!(
+        pending.is_empty(),
+        "{} migrations are not applied",
+        pending.len()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

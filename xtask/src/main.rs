@@ -1,0 +1,29 @@
+//! Project automation: `cargo xtask <task>`.
+//!
+//! Tasks:
+//! - `codegen [--check]`: regenerate everything derived from `openapi/hoverbot.yaml`
+//!   (with `--check`, fail instead of writing when something is stale);
+//! - `check`: `codegen --check`, then the drift check between the spec and what the server's router
+//!   serves.
+
+mod codegen;
+mod drift;
+mod project;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | check>";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["codegen"] => codegen::run(codegen::Mode::Write),
+        ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
+        ["check"] => {
+            codegen::run(codegen::Mode::Check)?;
+            drift::run()
+        }
+        _ => bail!(USAGE),
+    }
+}

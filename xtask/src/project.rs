@@ -1,0 +1,23 @@
+//! Where things are in the repository.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the parent of the `xtask` crate).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+pub const SPEC: &str = "openapi/hoverbot.yaml";
+pub const SPEC_JSON: &str = "openapi/derived/hoverbot.json";
+pub const GENERATED_API: &str = "server/src/api/generated.rs";
+
+/// Reads and parses the source spec.
+pub fn load_spec() -> anyhow::Result<serde_json::Value> {
+    let path = root().join(SPEC);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", SPEC))?;
+    serde_yaml_ng::from_str(&text).map_err(|err| anyhow::anyhow!("{SPEC} is not valid YAML: {err}"))
+}
