@@ -900,7 +900,6 @@ pub enum KnowledgeSourceInput {
 /// A website to crawl. The crawler starts at `seedUrls`, follows links on the seed hosts up to
 /// `maxDepth` links away, and indexes at most `maxPages` pages. It respects robots.txt.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(deny_unknown_fields)]
 pub struct UrlCrawlSourceInput {
     /// A human-readable name for the source.
     #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
@@ -955,7 +954,6 @@ pub struct UrlCrawlSourceInput {
 /// A sitemap (or sitemap index) whose pages are indexed, at most `maxPages` of them. Pages are
 /// fetched from the sitemap's host only, respecting robots.txt.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(deny_unknown_fields)]
 pub struct SitemapSourceInput {
     /// A human-readable name for the source.
     #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
@@ -1017,7 +1015,6 @@ pub struct TextDocument {
 
 /// Documents uploaded directly, replacing all the documents of the source on update.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(deny_unknown_fields)]
 pub struct TextSourceInput {
     /// A human-readable name for the source.
     #[oai(rename = "name", validator(max_length = 200, min_length = 1))]

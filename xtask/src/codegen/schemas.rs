@@ -139,7 +139,9 @@ fn object(
     };
     out.push_str(&doc(description(schema)));
     out.push_str("#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]\n");
-    if deny_unknown {
+    // A union variant sees its discriminator as an unknown field; the spec's own validation (which
+    // runs first) still refuses unknown fields in it.
+    if deny_unknown && discriminator.is_none() {
         out.push_str("#[oai(deny_unknown_fields)]\n");
     }
     writeln!(out, "pub struct {name} {{")?;

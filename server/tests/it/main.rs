@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a loopback port, against a fresh SQLite database and, when
+//! `HOVERBOT_TEST_DATABASE_URL` is set, a fresh PostgreSQL database too. One binary, many modules.
+
+mod support;
+
+mod api_keys;
+mod auth;
+mod conversations;
+mod escalations;
+mod knowledge_sources;
+mod service;
+mod validation;

@@ -1,0 +1,70 @@
+//! What the server serves besides the API: the spec, the docs, health, request ids.
+
+use reqwest::{Method, StatusCode};
+
+use crate::support::TestServer;
+
+#[tokio::test]
+async fn serves_the_spec_docs_and_health() {
+    for server in TestServer::each().await {
+        let yaml = server
+            .client
+            .get(server.url("/openapi.yaml"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(yaml, hoverbot_server::api::SPEC_YAML);
+        let json: serde_json::Value = server
+            .client
+            .get(server.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(json["openapi"], "3.1.0");
+        let docs = server
+            .client
+            .get(server.url("/docs/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(docs.status(), StatusCode::OK);
+        assert!(docs.text().await.unwrap().contains("swagger-ui"));
+        for path in ["/healthz", "/readyz"] {
+            let response = server.client.get(server.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+        }
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_honoured_or_made() {
+    for server in TestServer::each().await {
+        let response = server
+            .request(Method::GET, "/healthz", None)
+            .header("x-request-id", "trace-abc")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-request-id"], "trace-abc");
+        let response = server
+            .request(Method::GET, "/healthz", None)
+            .header("x-request-id", "bad id with spaces")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .starts_with("req_")
+        );
+        server.finish().await;
+    }
+}

@@ -1,0 +1,235 @@
+//! A test server per backend, with a fresh database, a workspace and an all-scopes key.
+
+use std::net::SocketAddr;
+
+use hoverbot_server::api::generated::Scope;
+use hoverbot_server::config::Config;
+use hoverbot_server::server::{self, Running};
+use hoverbot_server::store::{self, api_keys, workspaces};
+use reqwest::{Client, Method, Response, StatusCode};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::Value;
+
+pub struct TestServer {
+    pub backend: &'static str,
+    pub client: Client,
+    pub key: String,
+    base: String,
+    running: Option<Running>,
+    db: DatabaseConnection,
+    /// The PostgreSQL database to drop afterwards, with the admin URL.
+    postgres: Option<(String, String)>,
+}
+
+/// A fresh database URL on every configured backend.
+async fn fresh_databases() -> Vec<(&'static str, String, Option<(String, String)>)> {
+    let mut databases = Vec::new();
+    let dir = std::env::temp_dir().join(format!("hoverbot-it-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    databases.push((
+        "sqlite",
+        format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+        None,
+    ));
+    if let Ok(admin_url) = std::env::var("HOVERBOT_TEST_DATABASE_URL") {
+        let name = format!(
+            "hoverbot_it_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        );
+        let admin = store::connect(&admin_url)
+            .await
+            .expect("HOVERBOT_TEST_DATABASE_URL connects");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("a database URL ends in /<database>");
+        databases.push((
+            "postgres",
+            format!("{base}/{name}"),
+            Some((admin_url.clone(), name)),
+        ));
+    }
+    databases
+}
+
+impl TestServer {
+    /// One server per configured backend.
+    pub async fn each() -> Vec<TestServer> {
+        let mut servers = Vec::new();
+        for (backend, url, postgres) in fresh_databases().await {
+            servers.push(Self::start(backend, &url, postgres).await);
+        }
+        servers
+    }
+
+    async fn start(backend: &'static str, url: &str, postgres: Option<(String, String)>) -> Self {
+        let db = store::connect(url).await.unwrap();
+        store::migrate(&db).await.unwrap();
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: Some(url.to_string()),
+            max_body_bytes: 64 * 1024,
+            ..Config::default()
+        };
+        let running = server::start(db.clone(), &config).await.unwrap();
+        let mut server = Self {
+            backend,
+            client: Client::new(),
+            key: String::new(),
+            base: format!("http://{}", running.addr),
+            running: Some(running),
+            db,
+            postgres,
+        };
+        server.key = server.new_workspace_key("test", Scope::ALL).await;
+        server
+    }
+
+    /// A key of a new workspace with `scopes`.
+    pub async fn new_workspace_key(&self, name: &str, scopes: &[Scope]) -> String {
+        let workspace = workspaces::create(&self.db, &format!("{name}-{}", ulid::Ulid::new()))
+            .await
+            .unwrap();
+        let workspace = workspaces::find(&self.db, &workspace.id)
+            .await
+            .unwrap()
+            .unwrap();
+        api_keys::create(&self.db, &workspace, name, scopes, None)
+            .await
+            .unwrap()
+            .secret
+    }
+
+    /// Another key of the test workspace, with `scopes`, made through the API.
+    pub async fn key_with_scopes(&self, scopes: &[&str]) -> String {
+        let (status, body) = self
+            .send(
+                Method::POST,
+                "/v1/api-keys",
+                Some(serde_json::json!({"name": "limited", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["secret"].as_str().unwrap().to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    /// Sends with the test key; returns the status and the JSON body (`Null` when empty).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.send_as(&self.key.clone(), method, path, body).await
+    }
+
+    pub async fn send_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path, Some(key));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        json(request.send().await.unwrap()).await
+    }
+
+    pub async fn create_conversation(&self) -> String {
+        let (status, body) = self
+            .send(
+                Method::POST,
+                "/v1/conversations",
+                Some(serde_json::json!({"channel": "web", "externalUserId": "visitor_123"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Stops the server and drops its PostgreSQL database.
+    pub async fn finish(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.unwrap();
+        }
+        self.db.clone().close().await.unwrap();
+        if let Some((admin_url, name)) = self.postgres.take() {
+            let admin = store::connect(&admin_url).await.unwrap();
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+pub async fn json(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, body)
+}
+
+/// The spec's JSON Schema for a component, to check responses against.
+pub fn assert_schema(name: &str, instance: &Value) {
+    let spec: Value = serde_json::from_str(hoverbot_server::api::SPEC_JSON).unwrap();
+    let root = serde_json::json!({"$ref": format!("#/components/schemas/{name}"), "components": spec["components"]});
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} does not match the spec: {errors:#?}\n{instance:#}"
+    );
+}
+
+/// Checks a problem+json response: status, `code`, and the request id in body and header agree.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = json(response).await;
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert_eq!(body["requestId"], request_id.as_str());
+    assert_schema("Problem", &body);
+    body
+}

@@ -1,0 +1,176 @@
+//! Bad input gets a 4xx problem naming the field, and changes nothing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{TestServer, assert_problem};
+
+async fn post_raw(
+    server: &TestServer,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    server
+        .request(Method::POST, path, Some(&server.key))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn schema_violations_are_422_with_pointers() {
+    for server in TestServer::each().await {
+        let cases = [
+            (json!({"channel": "fax"}), "/channel"),
+            (json!({"channel": "web", "unknownField": 1}), ""),
+            (
+                json!({"channel": "web", "externalUserId": ""}),
+                "/externalUserId",
+            ),
+            (
+                json!({"channel": "web", "metadata": {"k": 5}}),
+                "/metadata/k",
+            ),
+            (json!({"channel": 7}), "/channel"),
+            (json!({}), ""),
+        ];
+        for (body, pointer) in cases {
+            let response = post_raw(
+                &server,
+                "/v1/conversations",
+                "application/json",
+                body.to_string(),
+            )
+            .await;
+            let problem = assert_problem(
+                response,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            )
+            .await;
+            let pointers: Vec<&str> = problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["pointer"].as_str().unwrap())
+                .collect();
+            assert!(pointers.contains(&pointer), "{body} gave {problem}");
+        }
+        let id = server.create_conversation().await;
+        let response = post_raw(
+            &server,
+            &format!("/v1/conversations/{id}/messages"),
+            "application/json",
+            json!({"text": "x".repeat(4001)}).to_string(),
+        )
+        .await;
+        let problem = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["pointer"], "/text");
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                < 400,
+            "long values are cut"
+        );
+        let (_, list) = server.send(Method::GET, "/v1/conversations", None).await;
+        assert_eq!(
+            list["data"].as_array().unwrap().len(),
+            1,
+            "no failed request created anything"
+        );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_wrong_type_and_oversized_bodies_are_refused() {
+    for server in TestServer::each().await {
+        let response = post_raw(
+            &server,
+            "/v1/conversations",
+            "application/json",
+            "{\"channel\": ",
+        )
+        .await;
+        assert_problem(response, StatusCode::BAD_REQUEST, "malformed_request").await;
+        let response = post_raw(&server, "/v1/conversations", "text/plain", "channel=web").await;
+        assert_problem(
+            response,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+        let big = json!({"channel": "web", "externalUserId": "x".repeat(100 * 1024)}).to_string();
+        let response = post_raw(&server, "/v1/conversations", "application/json", big).await;
+        assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        let (_, list) = server.send(Method::GET, "/v1/conversations", None).await;
+        assert_eq!(list["data"], json!([]));
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_the_parameter() {
+    for server in TestServer::each().await {
+        for path in [
+            "/v1/conversations?limit=0",
+            "/v1/conversations?limit=1000",
+            "/v1/conversations?limit=abc",
+            "/v1/conversations?status=closed",
+            "/v1/conversations?cursor=not-a-cursor",
+        ] {
+            let response = server
+                .request(Method::GET, path, Some(&server.key))
+                .send()
+                .await
+                .unwrap();
+            let problem =
+                assert_problem(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+            assert!(
+                problem["errors"][0]["parameter"].is_string(),
+                "{path}: {problem}"
+            );
+        }
+        let response = server
+            .request(Method::POST, "/v1/conversations", Some(&server.key))
+            .header("Idempotency-Key", "k".repeat(256))
+            .json(&json!({"channel": "web"}))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        assert_eq!(problem["errors"][0]["parameter"], "Idempotency-Key");
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_ids_and_paths_are_404_problems() {
+    for server in TestServer::each().await {
+        for path in [
+            "/v1/conversations/conv_nope",
+            "/v1/escalations/esc_nope",
+            "/v1/knowledge-sources/ks_nope",
+            "/v1/nothing-here",
+        ] {
+            let response = server
+                .request(Method::GET, path, Some(&server.key))
+                .send()
+                .await
+                .unwrap();
+            assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+        }
+        server.finish().await;
+    }
+}
