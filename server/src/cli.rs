@@ -24,7 +24,8 @@ use crate::store::{self, api_keys, workspaces};
         (HOVERBOT_LISTEN, HOVERBOT_DATA_DIR, HOVERBOT_DATABASE_URL, ...), then flags."
 )]
 struct Cli {
-    /// A TOML configuration file (keys: listen, data_dir, database_url, max_body_bytes, log_format).
+    /// A TOML configuration file (keys: listen, data_dir, database_url, max_body_bytes, log_format,
+    /// rate_limit_per_minute, rate_limit_burst).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]

@@ -22,6 +22,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Log lines as `text` or `json`.
     pub log_format: LogFormat,
+    /// Sustained requests a minute per token.
+    pub rate_limit_per_minute: u32,
+    /// How many requests a token may send at once (GCRA burst capacity); 600 gives the published
+    /// 2x burst: 1,200 requests in the first minute from idle.
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +44,8 @@ impl Default for Config {
             database_url: None,
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Text,
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 600,
         }
     }
 }
@@ -87,6 +94,9 @@ impl Config {
             bail!(
                 "database_url must start with postgres://, postgresql:// or sqlite: (got `{url}`)"
             );
+        }
+        if self.rate_limit_per_minute == 0 || self.rate_limit_burst == 0 {
+            bail!("rate_limit_per_minute and rate_limit_burst must be at least 1");
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
             bail!("max_body_bytes must be between 1 KiB and 64 MiB");

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod limits;
 pub mod problem;
 pub mod server;
 pub mod store;

@@ -18,6 +18,7 @@ use crate::api::{self, HoverBot};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::{problems, request_id, validation};
+use crate::limits::{self, RateLimiter};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -52,9 +53,14 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
             }),
         )
         .at("/docs/*path", swagger_ui.data(docs));
+    let limiter = Arc::new(RateLimiter::new(
+        config.rate_limit_per_minute,
+        config.rate_limit_burst,
+    ));
     Ok(route
         .around(move |next, request| validation::layer(next, request, validators.clone()))
         .around(problems::layer)
+        .around(move |next, request| limits::layer::layer(next, request, limiter.clone()))
         .around(request_id::layer))
 }
 

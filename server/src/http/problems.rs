@@ -29,7 +29,7 @@ pub async fn layer<E: Endpoint>(next: E, request: Request) -> poem::Result<Respo
 /// The response for `problem`.
 pub fn render(problem: &Problem, request_id: &str) -> Response {
     let mut body = json!({
-        "type": format!("https://hoverbot.ai/problems/{}", problem.code.replace('_', "-")),
+        "type": format!("https://hoverbot.ai/problems/{}", problem.code),
         "title": problem.title(),
         "status": problem.status.as_u16(),
         "detail": problem.detail,

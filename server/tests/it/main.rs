@@ -8,5 +8,6 @@ mod auth;
 mod conversations;
 mod escalations;
 mod knowledge_sources;
+mod rate_limits;
 mod service;
 mod validation;

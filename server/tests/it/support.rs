@@ -58,23 +58,34 @@ async fn fresh_databases() -> Vec<(&'static str, String, Option<(String, String)
 impl TestServer {
     /// One server per configured backend.
     pub async fn each() -> Vec<TestServer> {
+        Self::each_configured(|_| {}).await
+    }
+
+    /// One server per configured backend, with `configure` applied to the test configuration.
+    pub async fn each_configured(configure: impl Fn(&mut Config)) -> Vec<TestServer> {
         let mut servers = Vec::new();
         for (backend, url, postgres) in fresh_databases().await {
-            servers.push(Self::start(backend, &url, postgres).await);
+            let mut config = Config {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                database_url: Some(url.clone()),
+                max_body_bytes: 64 * 1024,
+                ..Config::default()
+            };
+            configure(&mut config);
+            servers.push(Self::start(backend, &url, postgres, &config).await);
         }
         servers
     }
 
-    async fn start(backend: &'static str, url: &str, postgres: Option<(String, String)>) -> Self {
+    async fn start(
+        backend: &'static str,
+        url: &str,
+        postgres: Option<(String, String)>,
+        config: &Config,
+    ) -> Self {
         let db = store::connect(url).await.unwrap();
         store::migrate(&db).await.unwrap();
-        let config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: Some(url.to_string()),
-            max_body_bytes: 64 * 1024,
-            ..Config::default()
-        };
-        let running = server::start(db.clone(), &config).await.unwrap();
+        let running = server::start(db.clone(), config).await.unwrap();
         let mut server = Self {
             backend,
             client: Client::new(),
