@@ -29,10 +29,13 @@ pub struct Problem {
     /// A human-readable explanation of this occurrence of the problem.
     #[oai(rename = "detail")]
     pub detail: String,
-    /// A stable machine-readable error code: `malformed_request`, `validation_failed`,
-    /// `unauthorized`, `forbidden`, `not_found`, `conflict`, `idempotency_in_progress`,
-    /// `idempotency_key_reused`, `payload_too_large`, `unsupported_media_type`, `rate_limited`,
-    /// `internal_error`, `service_unavailable`. New codes may be added.
+    /// A stable machine-readable error code: `malformed_request` (unreadable body),
+    /// `invalid_parameter` (a bad query, path or header parameter), `validation_failed` (the body
+    /// breaks the schema), `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `escalation_already_open`, `knowledge_source_type_mismatch`, `conversation_full`,
+    /// `idempotency_in_progress`, `idempotency_key_reused`, `payload_too_large`,
+    /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`. New codes
+    /// may be added; clients should treat an unknown code by its HTTP status.
     #[oai(rename = "code")]
     pub code: String,
     /// The id of the request, as in the `X-Request-Id` header; quote it when reporting a problem.
