@@ -12,12 +12,16 @@ use sea_orm_migration::MigrationTrait;
 pub use sea_orm_migration::MigratorTrait;
 
 mod m20261123_000001_initial;
+mod m20261123_000002_idempotency_keys;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261123_000002_idempotency_keys::Migration),
+        ]
     }
 }

@@ -13,13 +13,14 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, 
 const POSTGRES_URL_VAR: &str = "HOVERBOT_TEST_DATABASE_URL";
 
 /// Every table the migrations own, parents first.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "workspaces",
     "api_keys",
     "conversations",
     "messages",
     "knowledge_sources",
     "escalations",
+    "idempotency_keys",
 ];
 
 #[tokio::test]

@@ -17,21 +17,28 @@ use tokio::task::JoinHandle;
 use crate::api::{self, HoverBot};
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::http::idempotency::{self, Idempotency};
 use crate::http::{problems, request_id, validation};
 use crate::limits::{self, RateLimiter};
+use crate::store;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How often housekeeping runs.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// The whole application: the API, the spec, the docs, and the layers around them.
 pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 'static> {
     let spec: serde_json::Value =
         serde_json::from_str(api::SPEC_JSON).context("the bundled spec is not JSON")?;
     let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
-    let hoverbot = HoverBot {
-        auth: Arc::new(Authenticator::new(db.clone())),
-        db,
-    };
+    let auth = Arc::new(Authenticator::new(db.clone()));
+    let idempotency_state = Arc::new(Idempotency {
+        db: db.clone(),
+        auth: auth.clone(),
+        max_body_bytes: config.max_body_bytes,
+    });
+    let hoverbot = HoverBot { auth, db };
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     let route = Route::new()
         .nest("/", api::generated::service(hoverbot))
@@ -59,6 +66,7 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
     ));
     Ok(route
         .around(move |next, request| validation::layer(next, request, validators.clone()))
+        .around(move |next, request| idempotency::layer(next, request, idempotency_state.clone()))
         .around(problems::layer)
         .around(move |next, request| limits::layer::layer(next, request, limiter.clone()))
         .around(request_id::layer))
@@ -98,11 +106,13 @@ pub struct Running {
     pub addr: SocketAddr,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    maintenance: JoinHandle<()>,
 }
 
 impl Running {
     /// Stops accepting, lets in-flight requests finish, and waits.
     pub async fn stop(self) -> Result<()> {
+        self.maintenance.abort();
         let _ = self.shutdown.send(());
         self.task.await??;
         Ok(())
@@ -118,6 +128,7 @@ impl Running {
 
 /// Binds `config.listen` and serves the application.
 pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
+    let maintenance = tokio::spawn(maintain(db.clone()));
     let app = app(db, config)?;
     let acceptor = TcpListener::bind(config.listen)
         .into_acceptor()
@@ -144,7 +155,21 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
         addr,
         shutdown,
         task,
+        maintenance,
     })
+}
+
+/// Periodic housekeeping: expired idempotency keys go.
+async fn maintain(db: DatabaseConnection) {
+    let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
+    loop {
+        every.tick().await;
+        match store::idempotency::purge_expired(&db, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+            Err(err) => tracing::warn!("cannot purge expired idempotency keys: {err}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,7 @@
-//! The layers every request passes through, outermost first: request id, problem rendering,
-//! request-body validation against the spec; then the generated router.
+//! The layers every request passes through, outermost first: request id, rate limits, problem
+//! rendering, idempotency keys, request-body validation against the spec; then the generated router.
 
+pub mod idempotency;
 pub mod operations;
 pub mod problems;
 pub mod request_id;

@@ -22,8 +22,13 @@ pub async fn layer<E: Endpoint>(next: E, request: Request) -> poem::Result<Respo
         .unwrap_or_default();
     match next.call(request).await {
         Ok(response) => Ok(response.into_response()),
-        Err(err) => Ok(render(&to_problem(err, &request_id), &request_id)),
+        Err(err) => Ok(respond(err, &request_id)),
     }
+}
+
+/// The problem response for any error.
+pub fn respond(err: poem::Error, request_id: &str) -> Response {
+    render(&to_problem(err, request_id), request_id)
 }
 
 /// The response for `problem`.

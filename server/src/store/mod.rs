@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod conversations;
 pub mod entity;
 pub mod escalations;
+pub mod idempotency;
 pub mod json;
 pub mod knowledge_sources;
 pub mod page;

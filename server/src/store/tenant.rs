@@ -4,7 +4,9 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
-use super::entity::{api_key, conversation, escalation, knowledge_source, message};
+use super::entity::{
+    api_key, conversation, escalation, idempotency_key, knowledge_source, message,
+};
 
 /// The workspace a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -41,4 +43,11 @@ macro_rules! tenant_scoped {
     )*};
 }
 
-tenant_scoped!(api_key, conversation, escalation, knowledge_source, message);
+tenant_scoped!(
+    api_key,
+    conversation,
+    escalation,
+    idempotency_key,
+    knowledge_source,
+    message
+);

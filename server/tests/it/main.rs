@@ -7,6 +7,7 @@ mod api_keys;
 mod auth;
 mod conversations;
 mod escalations;
+mod idempotency;
 mod knowledge_sources;
 mod rate_limits;
 mod service;

@@ -16,7 +16,8 @@ pub struct TestServer {
     pub key: String,
     base: String,
     running: Option<Running>,
-    db: DatabaseConnection,
+    pub db: DatabaseConnection,
+    config: Config,
     /// The PostgreSQL database to drop afterwards, with the admin URL.
     postgres: Option<(String, String)>,
 }
@@ -93,6 +94,7 @@ impl TestServer {
             base: format!("http://{}", running.addr),
             running: Some(running),
             db,
+            config: config.clone(),
             postgres,
         };
         server.key = server.new_workspace_key("test", Scope::ALL).await;
@@ -178,6 +180,18 @@ impl TestServer {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Stops the server and starts a new one on the same database and port.
+    pub async fn restart(&mut self) {
+        let running = self.running.take().expect("the server runs");
+        let addr = running.addr;
+        running.stop().await.unwrap();
+        let config = Config {
+            listen: addr,
+            ..self.config.clone()
+        };
+        self.running = Some(server::start(self.db.clone(), &config).await.unwrap());
     }
 
     /// Stops the server and drops its PostgreSQL database.

@@ -12,6 +12,7 @@
 pub mod api_key;
 pub mod conversation;
 pub mod escalation;
+pub mod idempotency_key;
 pub mod knowledge_source;
 pub mod message;
 pub mod workspace;

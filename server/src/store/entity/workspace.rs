@@ -21,6 +21,8 @@ pub struct Model {
     pub knowledge_sources: HasMany<super::knowledge_source::Entity>,
     #[sea_orm(has_many)]
     pub escalations: HasMany<super::escalation::Entity>,
+    #[sea_orm(has_many)]
+    pub idempotency_keys: HasMany<super::idempotency_key::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

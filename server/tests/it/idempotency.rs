@@ -1,0 +1,164 @@
+//! `Idempotency-Key`: a retried POST replays the first response and does nothing twice.
+
+use chrono::{Duration, Utc};
+use hoverbot_server::api::generated::Scope;
+use hoverbot_server::store::idempotency::{self, Begin};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{TestServer, assert_problem};
+
+async fn post_with_key(
+    server: &TestServer,
+    key: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    server
+        .request(Method::POST, "/v1/conversations", Some(&server.key))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn conversation_count(server: &TestServer) -> usize {
+    let (_, list) = server
+        .send(Method::GET, "/v1/conversations?limit=100", None)
+        .await;
+    list["data"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_retry_replays_the_first_response_byte_for_byte_even_after_a_restart() {
+    for mut server in TestServer::each().await {
+        let body = json!({"channel": "web", "externalUserId": "visitor_123"});
+        let first = post_with_key(&server, "order-1", &body).await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+        assert_eq!(first.headers()["idempotent-replayed"], "false");
+        let first_bytes = first.bytes().await.unwrap();
+
+        let again = post_with_key(&server, "order-1", &body).await;
+        assert_eq!(again.status(), StatusCode::CREATED);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(
+            again.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(again.bytes().await.unwrap(), first_bytes);
+
+        server.restart().await;
+        let after_restart = post_with_key(&server, "order-1", &body).await;
+        assert_eq!(after_restart.headers()["idempotent-replayed"], "true");
+        assert_eq!(after_restart.bytes().await.unwrap(), first_bytes);
+        assert_eq!(
+            conversation_count(&server).await,
+            1,
+            "{}: executed once",
+            server.backend
+        );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_same_key_on_another_request_is_422_and_other_workspaces_have_their_own_keys() {
+    for server in TestServer::each().await {
+        let first = post_with_key(&server, "k", &json!({"channel": "web"})).await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+        let other = post_with_key(&server, "k", &json!({"channel": "sms"})).await;
+        assert_problem(
+            other,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        )
+        .await;
+
+        let stranger = server.new_workspace_key("stranger", Scope::ALL).await;
+        let response = server
+            .request(Method::POST, "/v1/conversations", Some(&stranger))
+            .header("Idempotency-Key", "k")
+            .json(&json!({"channel": "web"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()["idempotent-replayed"], "false");
+        assert_eq!(conversation_count(&server).await, 1);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_execute_once() {
+    for server in TestServer::each().await {
+        let mut sends = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let request = server
+                .request(Method::POST, "/v1/conversations", Some(&server.key))
+                .header("Idempotency-Key", "burst")
+                .json(&json!({"channel": "web"}));
+            sends.spawn(async move {
+                let response = request.send().await.unwrap();
+                (
+                    response.status(),
+                    response.headers().get("idempotent-replayed").cloned(),
+                )
+            });
+        }
+        let results = sends.join_all().await;
+        let executed = results
+            .iter()
+            .filter(|(status, replayed)| {
+                *status == StatusCode::CREATED && replayed.as_ref().is_some_and(|v| v == "false")
+            })
+            .count();
+        assert_eq!(executed, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|(status, _)| [StatusCode::CREATED, StatusCode::CONFLICT].contains(status)),
+            "{results:?}"
+        );
+        assert_eq!(conversation_count(&server).await, 1, "{}", server.backend);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn failed_validation_is_replayed_and_keys_expire_after_a_day() {
+    for server in TestServer::each().await {
+        let bad = post_with_key(&server, "bad", &json!({"channel": "fax"})).await;
+        assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let again = post_with_key(&server, "bad", &json!({"channel": "fax"})).await;
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        // A day later the key is free again, and the purge removes what expired.
+        let response = post_with_key(&server, "expiring", &json!({"channel": "web"})).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let principal = hoverbot_server::auth::Authenticator::new(server.db.clone())
+            .authenticate(&server.key)
+            .await
+            .unwrap();
+        let later = Utc::now() + Duration::hours(25);
+        let begin = idempotency::begin(
+            &server.db,
+            &principal.workspace,
+            "expiring",
+            "another request",
+            later,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(begin, Begin::Started),
+            "an expired key starts afresh"
+        );
+        let purged = idempotency::purge_expired(&server.db, later + Duration::hours(25))
+            .await
+            .unwrap();
+        assert!(purged >= 2, "purged {purged}");
+        server.finish().await;
+    }
+}
