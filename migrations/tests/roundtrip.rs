@@ -13,7 +13,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, 
 const POSTGRES_URL_VAR: &str = "HOVERBOT_TEST_DATABASE_URL";
 
 /// Every table the migrations own, parents first.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "workspaces",
     "api_keys",
     "conversations",
@@ -21,6 +21,7 @@ const TABLES: [&str; 7] = [
     "knowledge_sources",
     "escalations",
     "idempotency_keys",
+    "rate_limits",
 ];
 
 #[tokio::test]

@@ -38,6 +38,11 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
         auth: auth.clone(),
         max_body_bytes: config.max_body_bytes,
     });
+    let limiter = Arc::new(RateLimiter::new(
+        config.rate_limit_per_minute,
+        config.rate_limit_burst,
+        &db,
+    ));
     let hoverbot = HoverBot { auth, db };
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     let route = Route::new()
@@ -60,10 +65,6 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
             }),
         )
         .at("/docs/*path", swagger_ui.data(docs));
-    let limiter = Arc::new(RateLimiter::new(
-        config.rate_limit_per_minute,
-        config.rate_limit_burst,
-    ));
     Ok(route
         .around(move |next, request| validation::layer(next, request, validators.clone()))
         .around(move |next, request| idempotency::layer(next, request, idempotency_state.clone()))
@@ -159,7 +160,7 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
     })
 }
 
-/// Periodic housekeeping: expired idempotency keys go.
+/// Periodic housekeeping: expired idempotency keys and idle shared rate-limit keys go.
 async fn maintain(db: DatabaseConnection) {
     let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
@@ -168,6 +169,11 @@ async fn maintain(db: DatabaseConnection) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
             Err(err) => tracing::warn!("cannot purge expired idempotency keys: {err}"),
+        }
+        if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+            && let Err(err) = limits::shared::purge_idle(&db).await
+        {
+            tracing::warn!("cannot purge idle rate-limit keys: {err}");
         }
     }
 }

@@ -46,32 +46,42 @@ pub struct Decision {
 /// Decides a request at `now` for a key whose TAT is `tat` (0 for a key never seen); returns the
 /// decision and the new TAT.
 pub fn check(quota: Quota, tat: u64, now: u64) -> (Decision, u64) {
-    let tolerance = quota.tolerance_ns();
     let start = tat.max(now);
-    let ahead = start - now;
-    if ahead > tolerance {
-        let decision = Decision {
-            admitted: false,
-            remaining: 0,
-            reset_ns: ahead,
-            retry_after_ns: ahead - tolerance,
-        };
-        return (decision, tat);
+    if start - now > quota.tolerance_ns() {
+        return (describe(quota, tat, now, false), tat);
     }
     let new_tat = start + quota.interval_ns;
-    let new_ahead = new_tat - now;
-    let remaining = if new_ahead > tolerance {
+    (describe(quota, new_tat, now, true), new_tat)
+}
+
+/// The decision, given the TAT after it (where a shared store made it).
+pub fn describe(quota: Quota, tat: u64, now: u64, admitted: bool) -> Decision {
+    let tolerance = quota.tolerance_ns();
+    let ahead = tat.saturating_sub(now);
+    if !admitted {
+        return Decision {
+            admitted,
+            remaining: 0,
+            reset_ns: ahead,
+            retry_after_ns: ahead.saturating_sub(tolerance).max(1),
+        };
+    }
+    let remaining = if ahead > tolerance {
         0
     } else {
-        (tolerance - new_ahead) / quota.interval_ns + 1
+        (tolerance - ahead) / quota.interval_ns + 1
     };
-    let decision = Decision {
-        admitted: true,
+    Decision {
+        admitted,
         remaining,
-        reset_ns: new_ahead,
+        reset_ns: ahead,
         retry_after_ns: 0,
-    };
-    (decision, new_tat)
+    }
+}
+
+/// How far ahead of `now` the TAT may run, for stores that decide themselves.
+pub fn tolerance_ns(quota: Quota) -> u64 {
+    quota.tolerance_ns()
 }
 
 #[cfg(test)]

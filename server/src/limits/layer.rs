@@ -46,7 +46,7 @@ pub async fn layer<E: Endpoint>(
     if !request.uri().path().starts_with("/v1/") {
         return next.call(request).await.map(IntoResponse::into_response);
     }
-    let decision = limiter.check(&key(&request));
+    let decision = limiter.check(&key(&request)).await;
     let mut response = if decision.admitted {
         next.call(request).await.map(IntoResponse::into_response)?
     } else {

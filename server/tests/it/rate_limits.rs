@@ -5,7 +5,7 @@ use std::time::Duration;
 use hoverbot_server::api::generated::Scope;
 use reqwest::{Method, StatusCode};
 
-use crate::support::{TestServer, assert_problem};
+use crate::support::{ServerProcess, TestServer, assert_problem};
 
 fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers()[name].to_str().unwrap().to_string()
@@ -104,6 +104,44 @@ async fn unauthenticated_requests_are_limited_by_address_and_carry_the_headers()
             StatusCode::OK,
             "health checks are not limited"
         );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn two_server_processes_on_postgres_share_one_quota() {
+    for server in TestServer::each().await {
+        if server.backend == "postgres" {
+            // Ten seconds per request after a burst of four: nothing refills during the test.
+            let env = [
+                ("HOVERBOT_RATE_LIMIT_PER_MINUTE", "6"),
+                ("HOVERBOT_RATE_LIMIT_BURST", "4"),
+            ];
+            let replicas = [
+                ServerProcess::spawn(server.database_url(), &env).await,
+                ServerProcess::spawn(server.database_url(), &env).await,
+            ];
+            let mut admitted = 0;
+            for n in 0..8 {
+                let replica = &replicas[n % 2];
+                let response = server
+                    .client
+                    .get(format!("{}/v1/conversations", replica.base))
+                    .bearer_auth(&server.key)
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() == StatusCode::OK {
+                    admitted += 1;
+                } else {
+                    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+                }
+            }
+            assert_eq!(
+                admitted, 4,
+                "two replicas admit one burst between them, not one each"
+            );
+        }
         server.finish().await;
     }
 }

@@ -194,6 +194,14 @@ impl TestServer {
         self.running = Some(server::start(self.db.clone(), &config).await.unwrap());
     }
 
+    /// The database URL the server uses.
+    pub fn database_url(&self) -> &str {
+        self.config
+            .database_url
+            .as_deref()
+            .expect("test servers name their database")
+    }
+
     /// Stops the server and drops its PostgreSQL database.
     pub async fn finish(mut self) {
         if let Some(running) = self.running.take() {
@@ -257,4 +265,48 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     assert_eq!(body["requestId"], request_id.as_str());
     assert_schema("Problem", &body);
     body
+}
+
+/// A `hoverbot serve` process of its own, on a free loopback port; killed when dropped.
+pub struct ServerProcess {
+    pub base: String,
+    _child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    pub async fn spawn(database_url: &str, env: &[(&str, &str)]) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    return rest.split_whitespace().next().unwrap().to_string();
+                }
+            }
+            panic!("the server exited before listening");
+        })
+        .await
+        .expect("the server listens within a minute");
+        // Keep draining the log so the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            base,
+            _child: child,
+        }
+    }
 }

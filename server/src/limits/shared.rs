@@ -1,0 +1,55 @@
+//! GCRA in PostgreSQL: one atomic upsert per request decides and moves the key's TAT, on the
+//! database's clock, so any number of replicas share one quota per key.
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+
+use super::gcra::{self, Decision, Quota};
+
+/// Inserts a fresh key as admitted; otherwise admits when `max(tat, now) - now <= tolerance` and
+/// moves the TAT on. `SET` expressions all see the row as it was, and the row lock serialises
+/// concurrent requests for one key.
+const CHECK: &str = "\
+INSERT INTO rate_limits AS r (key, tat, admitted, now_ns) \
+SELECT $1, n.ns + $2, TRUE, n.ns \
+FROM (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT AS ns) AS n \
+ON CONFLICT (key) DO UPDATE SET \
+  admitted = GREATEST(r.tat, EXCLUDED.now_ns) - EXCLUDED.now_ns <= $3, \
+  tat = CASE WHEN GREATEST(r.tat, EXCLUDED.now_ns) - EXCLUDED.now_ns <= $3 \
+        THEN GREATEST(r.tat, EXCLUDED.now_ns) + $2 ELSE r.tat END, \
+  now_ns = EXCLUDED.now_ns \
+RETURNING tat, admitted, now_ns";
+
+const PURGE_IDLE: &str = "DELETE FROM rate_limits WHERE tat < (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
+
+fn nanos(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub async fn check(db: &impl ConnectionTrait, quota: Quota, key: &str) -> Result<Decision, DbErr> {
+    let statement = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        CHECK,
+        [
+            key.into(),
+            nanos(quota.interval_ns).into(),
+            nanos(gcra::tolerance_ns(quota)).into(),
+        ],
+    );
+    let row = db
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the rate-limit upsert returned no row".into()))?;
+    let tat: i64 = row.try_get("", "tat")?;
+    let admitted: bool = row.try_get("", "admitted")?;
+    let now: i64 = row.try_get("", "now_ns")?;
+    let (tat, now) = (
+        u64::try_from(tat).unwrap_or(0),
+        u64::try_from(now).unwrap_or(0),
+    );
+    Ok(gcra::describe(quota, tat, now, admitted))
+}
+
+/// Drops keys that have their full burst back (they are the same as new ones).
+pub async fn purge_idle(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    Ok(db.execute_unprepared(PURGE_IDLE).await?.rows_affected())
+}
