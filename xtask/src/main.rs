@@ -4,15 +4,18 @@
 //! - `codegen [--check]`: regenerate everything derived from `openapi/hoverbot.yaml`
 //!   (with `--check`, fail instead of writing when something is stale);
 //! - `check`: `codegen --check`, then the drift check between the spec and what the server's router
-//!   serves.
+//!   serves;
+//! - `bench [--concurrency N] [--seconds S] [--repeat R] [--write]`: the release server's throughput
+//!   and latency next to a bare poem endpoint's (with `--write`, into `BENCHMARKS.md`).
 
+mod bench;
 mod codegen;
 mod drift;
 mod project;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | check>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | bench [--concurrency N] [--seconds S] [--repeat R] [--write]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +27,7 @@ fn main() -> Result<()> {
             codegen::run(codegen::Mode::Check)?;
             drift::run()
         }
+        ["bench", options @ ..] => bench::run(options),
         _ => bail!(USAGE),
     }
 }

@@ -1,0 +1,279 @@
+//! `cargo xtask bench`: the release server's throughput and latency on two endpoints, side by side
+//! with a bare poem endpoint measured in the same run, optionally written to `BENCHMARKS.md`.
+
+mod cpu;
+mod load;
+mod report;
+mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use hyper::Method;
+use hyper::body::Bytes;
+use hyper::header::HeaderValue;
+use serde_json::Value;
+
+use cpu::Threads;
+use load::{Connection, Load, Outcome, Pace, Probes, Target};
+use server::{Baseline, Hoverbot};
+
+const USAGE: &str = "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] [--write]";
+
+const WARM_UP: Duration = Duration::from_millis(500);
+/// The name of the load generator's threads (for their CPU time).
+const LOAD_THREADS: &str = "bench-load";
+/// Where each endpoint's runs are in the measurements.
+const BASELINE: usize = 0;
+const POST: usize = 1;
+const GET: usize = 2;
+/// Messages sent to the conversation `GET` reads; each adds the user's and the assistant's.
+const EXCHANGES: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Connections, each sending requests back to back.
+    pub concurrency: usize,
+    /// Measured seconds per run, after the warm-up.
+    pub seconds: u64,
+    /// Rounds of the closed-loop runs; the report quotes their medians.
+    pub repeat: usize,
+    pub write: bool,
+}
+
+impl Options {
+    fn parse(args: &[&str]) -> Result<Self> {
+        let mut options = Options {
+            concurrency: 32,
+            seconds: 10,
+            repeat: 3,
+            write: false,
+        };
+        let mut args = args.iter();
+        while let Some(&arg) = args.next() {
+            let mut value = || -> Result<u64> {
+                let value = args
+                    .next()
+                    .with_context(|| format!("{arg} needs a value"))?;
+                match value.parse() {
+                    Ok(value) if value > 0 => Ok(value),
+                    _ => bail!("{arg} needs a positive whole number, not `{value}`"),
+                }
+            };
+            match arg {
+                "--concurrency" => options.concurrency = usize::try_from(value()?)?,
+                "--seconds" => options.seconds = value()?,
+                "--repeat" => options.repeat = usize::try_from(value()?)?,
+                "--write" => options.write = true,
+                _ => bail!("unknown argument `{arg}`; usage: {USAGE}"),
+            }
+        }
+        Ok(options)
+    }
+
+    fn load(&self, pace: Pace) -> Load {
+        Load {
+            connections: self.concurrency,
+            warm_up: WARM_UP,
+            duration: Duration::from_secs(self.seconds),
+            pace,
+        }
+    }
+}
+
+/// One endpoint's runs.
+pub struct Measured {
+    pub name: &'static str,
+    /// The closed-loop runs, one per round.
+    pub rounds: Vec<Outcome>,
+    /// The open-loop run at half of the median peak, if there was one.
+    pub open: Option<Outcome>,
+}
+
+pub fn run(args: &[&str]) -> Result<()> {
+    let options = Options::parse(args)?;
+    if cfg!(debug_assertions) {
+        // An unoptimised load generator and baseline would measure themselves, not the server.
+        let xtask = server::build("xtask", "xtask")?;
+        let status = std::process::Command::new(xtask)
+            .arg("bench")
+            .args(args)
+            .status()?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let binary = server::build("hoverbot-server", "hoverbot")?;
+    let baseline = Baseline::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(LOAD_THREADS)
+        .enable_all()
+        .build()?;
+    let measured = runtime.block_on(measure(&binary, &baseline, &options))?;
+    drop(baseline);
+
+    let command = std::iter::once("cargo xtask bench")
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = report::render(&command, &options, &measured);
+    println!("{text}");
+    let outcomes = || {
+        measured
+            .iter()
+            .flat_map(|endpoint| endpoint.rounds.iter().chain(&endpoint.open))
+    };
+    let errors: u64 = outcomes().map(|outcome| outcome.errors).sum();
+    if errors > 0 {
+        let first = outcomes().find_map(|outcome| outcome.first_error.as_deref());
+        bail!(
+            "{errors} requests failed (nothing written); the first: {}",
+            first.unwrap_or_default()
+        );
+    }
+    if options.write {
+        report::write(&text)?;
+        eprintln!("bench: wrote {}", report::FILE);
+    }
+    Ok(())
+}
+
+async fn measure(
+    binary: &std::path::Path,
+    baseline: &Baseline,
+    options: &Options,
+) -> Result<[Measured; 3]> {
+    let hoverbot = Hoverbot::start(binary).await?;
+    let auth = HeaderValue::try_from(format!("Bearer {}", hoverbot.key))?;
+    let conversation = seed(&hoverbot, &auth).await?;
+    let targets = [
+        Target {
+            addr: baseline.addr,
+            method: Method::GET,
+            path: "/".to_string(),
+            body: None,
+            auth: None,
+        },
+        Target {
+            addr: hoverbot.addr,
+            method: Method::POST,
+            path: "/v1/conversations".to_string(),
+            body: Some(Bytes::from_static(
+                br#"{"channel":"web","externalUserId":"bench"}"#,
+            )),
+            auth: Some(auth.clone()),
+        },
+        Target {
+            addr: hoverbot.addr,
+            method: Method::GET,
+            path: format!("/v1/conversations/{conversation}"),
+            body: None,
+            auth: Some(auth),
+        },
+    ]
+    .map(Arc::new);
+    let names = [
+        "baseline: bare poem JSON",
+        "POST /v1/conversations",
+        "GET /v1/conversations/{id}",
+    ];
+    let pid = hoverbot.pid().context("the server has exited")?;
+    let probes = |index| Probes {
+        server: match index {
+            BASELINE => Threads::named(server::BASELINE_THREADS),
+            _ => Threads::of_process(pid),
+        },
+        client: Threads::named(LOAD_THREADS),
+    };
+
+    let mut measured = names.map(|name| Measured {
+        name,
+        rounds: Vec::new(),
+        open: None,
+    });
+    // Rounds interleave the endpoints, so a noisy moment spreads over all of them.
+    for round in 1..=options.repeat {
+        for (index, target) in targets.iter().enumerate() {
+            let outcome =
+                load::run(target.clone(), options.load(Pace::Closed), &probes(index)).await?;
+            eprintln!(
+                "bench: round {round}/{}: {}: {:.0} req/s, p99 {:.2} ms",
+                options.repeat,
+                measured[index].name,
+                outcome.per_second,
+                outcome.p99.as_secs_f64() * 1e3
+            );
+            measured[index].rounds.push(outcome);
+        }
+    }
+    for index in [POST, GET] {
+        let peak = report::median(
+            measured[index]
+                .rounds
+                .iter()
+                .map(|outcome| outcome.per_second),
+        );
+        let pace = Pace::Open {
+            per_second: peak / 2.0,
+        };
+        let outcome = load::run(targets[index].clone(), options.load(pace), &probes(index)).await?;
+        eprintln!(
+            "bench: open loop at {:.0} req/s: {}: p99 {:.2} ms",
+            peak / 2.0,
+            measured[index].name,
+            outcome.p99.as_secs_f64() * 1e3
+        );
+        measured[index].open = Some(outcome);
+    }
+    hoverbot.stop().await?;
+    Ok(measured)
+}
+
+/// Creates the conversation `GET` reads: `EXCHANGES` messages and their answers.
+async fn seed(hoverbot: &Hoverbot, auth: &HeaderValue) -> Result<String> {
+    let mut connection = Connection::open(hoverbot.addr).await?;
+    let mut call = async |method: Method, path: String, body: &'static str| -> Result<Value> {
+        let target = Target {
+            addr: hoverbot.addr,
+            method,
+            path,
+            body: (!body.is_empty()).then(|| Bytes::from_static(body.as_bytes())),
+            auth: Some(auth.clone()),
+        };
+        let (status, body) = connection.send(&target).await?;
+        ensure!(
+            status.is_success(),
+            "{} {} answered {status}: {}",
+            target.method,
+            target.path,
+            String::from_utf8_lossy(&body)
+        );
+        Ok(serde_json::from_slice(&body)?)
+    };
+    let created = call(
+        Method::POST,
+        "/v1/conversations".to_string(),
+        r#"{"channel":"web","externalUserId":"bench"}"#,
+    )
+    .await?;
+    let id = created["id"]
+        .as_str()
+        .context("the new conversation has no id")?
+        .to_string();
+    for _ in 0..EXCHANGES {
+        let path = format!("/v1/conversations/{id}/messages");
+        call(
+            Method::POST,
+            path,
+            r#"{"text":"Can I change my shipping address?"}"#,
+        )
+        .await?;
+    }
+    let transcript = call(Method::GET, format!("/v1/conversations/{id}"), "").await?;
+    let messages = transcript["messages"].as_array().map_or(0, Vec::len);
+    ensure!(
+        messages == 2 * EXCHANGES,
+        "the seeded conversation has {messages} messages, not {}",
+        2 * EXCHANGES
+    );
+    Ok(id)
+}

@@ -1,0 +1,265 @@
+//! The servers under load: the release `hoverbot` in a child process on a fresh SQLite database, and
+//! the baseline, a bare poem JSON endpoint on its own runtime in this process.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hyper::Method;
+use poem::listener::{Acceptor, Listener};
+use poem::web::Json;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead};
+use tokio::process::Child;
+use tokio::sync::oneshot;
+use tokio::time::{sleep, timeout, timeout_at};
+
+use super::load::{Connection, Target};
+use crate::project;
+
+/// How long the server gets to print its key and become ready.
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// The name of the baseline server's threads (for their CPU time).
+pub const BASELINE_THREADS: &str = "bench-baseline";
+
+/// Builds `package` with the release profile and returns the path of its binary `binary`.
+pub fn build(package: &str, binary: &str) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut child = Command::new(cargo)
+        .current_dir(project::root())
+        .args(["build", "--release", "--package", package])
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run cargo")?;
+    let stdout = child.stdout.take().context("cargo's stdout is not piped")?;
+    let mut executable = None;
+    for line in BufReader::new(stdout).lines() {
+        let message: Value = serde_json::from_str(&line?)?;
+        if message["reason"] == "compiler-artifact" && message["target"]["name"] == binary {
+            executable = message["executable"].as_str().map(PathBuf::from);
+        }
+    }
+    if !child.wait()?.success() {
+        bail!("`cargo build --release --package {package}` failed");
+    }
+    executable.with_context(|| format!("cargo built no `{binary}` binary"))
+}
+
+/// `hoverbot serve` in a child process, killed when dropped.
+pub struct Hoverbot {
+    child: Child,
+    pub addr: SocketAddr,
+    /// The admin key it printed on first start.
+    pub key: String,
+    data_dir: PathBuf,
+}
+
+impl Hoverbot {
+    /// Starts `binary` on a free loopback port with a fresh data directory and waits until it is
+    /// ready.
+    pub async fn start(binary: &Path) -> Result<Self> {
+        let data_dir = std::env::temp_dir().join(format!("hoverbot-bench-{}", std::process::id()));
+        if data_dir.exists() {
+            std::fs::remove_dir_all(&data_dir)?;
+        }
+        std::fs::create_dir_all(&data_dir)?;
+        let addr = free_port()?;
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(data_dir.join("server.log"))?)
+            .kill_on_drop(true);
+        // Settings from the environment would change what is measured (another database, say).
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("HOVERBOT_") {
+                command.env_remove(name);
+            }
+        }
+        // The rate limit guards a workspace against its clients; here it would measure itself.
+        command
+            .env("HOVERBOT_RATE_LIMIT_PER_MINUTE", "1000000000")
+            .env("HOVERBOT_RATE_LIMIT_BURST", "1000000000");
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut server = Self {
+            child,
+            addr,
+            key: String::new(),
+            data_dir,
+        };
+        let deadline = Instant::now() + STARTUP;
+        let stdout = server.child.stdout.take().context("stdout is not piped")?;
+        server.key = match timeout_at(deadline.into(), admin_key(stdout)).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(server.failure("closed its stdout without printing a key")),
+            Err(_) => return Err(server.failure("printed no admin key")),
+        };
+        server.wait_until_ready(deadline).await?;
+        Ok(server)
+    }
+
+    async fn wait_until_ready(&mut self, deadline: Instant) -> Result<()> {
+        let readyz = Target {
+            addr: self.addr,
+            method: Method::GET,
+            path: "/readyz".to_string(),
+            body: None,
+            auth: None,
+        };
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(self.failure(&format!("exited ({status})")));
+            }
+            let attempt = async {
+                let mut connection = Connection::open(self.addr).await?;
+                connection.send(&readyz).await
+            };
+            if let Ok(Ok((status, _))) = timeout(Duration::from_secs(1), attempt).await
+                && status.is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failure(&format!("was not ready within {STARTUP:?}")));
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The process's id, for its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Stops the server and waits for it to exit.
+    pub async fn stop(mut self) -> Result<()> {
+        self.child.kill().await.context("cannot stop the server")
+    }
+
+    fn failure(&self, what: &str) -> anyhow::Error {
+        let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        anyhow::anyhow!("the server {what}; its log ends:\n{}", tail.join("\n"))
+    }
+}
+
+impl Drop for Hoverbot {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Reads stdout up to the line with the admin key, then drains the rest in the background (a
+/// closed pipe would fail the server's next print).
+async fn admin_key(stdout: impl AsyncRead + Unpin + Send + 'static) -> Option<String> {
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(key) = find_key(&line) {
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Some(key);
+        }
+    }
+    None
+}
+
+/// The first `hb_live_[A-Za-z0-9_-]+` in `text`.
+fn find_key(text: &str) -> Option<String> {
+    let start = text.find("hb_live_")?;
+    let key: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    (key.len() > "hb_live_".len()).then_some(key)
+}
+
+fn free_port() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// A bare poem JSON endpoint on a runtime of its own (as many threads as the server's), stopped when
+/// dropped.
+pub struct Baseline {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<std::io::Result<()>>>,
+}
+
+#[poem::handler]
+fn baseline() -> Json<Value> {
+    Json(json!({ "status": "ok", "service": "baseline" }))
+}
+
+impl Baseline {
+    pub fn start() -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name(BASELINE_THREADS)
+            .enable_all()
+            .build()?;
+        let acceptor =
+            runtime.block_on(poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor())?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the baseline listener has no address")?;
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let thread = thread::Builder::new()
+            .name(BASELINE_THREADS.to_string())
+            .spawn(move || {
+                runtime.block_on(
+                    poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                        baseline,
+                        async {
+                            let _ = signal.await;
+                        },
+                        Some(Duration::from_secs(1)),
+                    ),
+                )
+            })?;
+        Ok(Self {
+            addr,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_key;
+
+    #[test]
+    fn finds_the_key_in_the_first_start_paragraph() {
+        let line = "    hb_live_AbC-12_x\n";
+        assert_eq!(find_key(line).as_deref(), Some("hb_live_AbC-12_x"));
+        assert_eq!(find_key("hb_live_ alone"), None);
+        assert_eq!(find_key("no key here"), None);
+    }
+}
