@@ -50,6 +50,17 @@ impl Default for Config {
     }
 }
 
+/// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
+const KEYS: [&str; 7] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "max_body_bytes",
+    "log_format",
+    "rate_limit_per_minute",
+    "rate_limit_burst",
+];
+
 /// Values given on the command line; `None` leaves the lower layers' value.
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -77,7 +88,8 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("HOVERBOT_").ignore(&["CONFIG", "TEST_DATABASE_URL"]))
+            // Only our own keys: HOVERBOT_API_KEY or HOVERBOT_URL in a client's shell are not ours.
+            .merge(Env::prefixed("HOVERBOT_").only(&KEYS))
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("invalid configuration")?;
@@ -129,6 +141,21 @@ mod tests {
         let config = Config::load(None, &overrides).unwrap();
         assert_eq!(config.listen.port(), 9999);
         assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn every_field_is_a_known_key() {
+        let fields = serde_json::to_value(Config::default()).unwrap();
+        let mut fields: Vec<&str> = fields
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        let mut keys = KEYS.to_vec();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
     }
 
     #[test]

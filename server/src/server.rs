@@ -18,7 +18,7 @@ use crate::api::{self, HoverBot};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::idempotency::{self, Idempotency};
-use crate::http::{problems, request_id, validation};
+use crate::http::{problems, request_id, validation, write_gate};
 use crate::limits::{self, RateLimiter};
 use crate::store;
 
@@ -43,6 +43,8 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
         config.rate_limit_burst,
         &db,
     ));
+    let write_gate = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
+        .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
     let hoverbot = HoverBot { auth, db };
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     let route = Route::new()
@@ -68,6 +70,15 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
     Ok(route
         .around(move |next, request| validation::layer(next, request, validators.clone()))
         .around(move |next, request| idempotency::layer(next, request, idempotency_state.clone()))
+        .around(move |next, request| {
+            let gate = write_gate.clone();
+            async move {
+                match gate {
+                    Some(gate) => write_gate::layer(next, request, gate).await,
+                    None => next.call(request).await.map(IntoResponse::into_response),
+                }
+            }
+        })
         .around(problems::layer)
         .around(move |next, request| limits::layer::layer(next, request, limiter.clone()))
         .around(request_id::layer))

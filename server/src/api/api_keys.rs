@@ -58,14 +58,6 @@ impl ApiKeysApi for HoverBot {
         _params: CreateApiKeyParams,
         body: CreateApiKeyRequest,
     ) -> poem::Result<CreateApiKeyResponse> {
-        if body.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
-            return Err(Problem::validation(vec![crate::problem::FieldError {
-                pointer: Some("/expiresAt".into()),
-                parameter: None,
-                message: "must be in the future".into(),
-            }])
-            .into());
-        }
         let created = api_keys::create(
             &self.db,
             &ctx.principal.workspace,

@@ -1458,7 +1458,7 @@ pub struct CreateApiKeyRequest {
         validator(max_items = 8, min_items = 1, unique_items = true)
     )]
     pub scopes: Vec<Scope>,
-    /// When the key stops working; it must be in the future. Omit it for a key that does not expire.
+    /// When the key stops working. Omit it for a key that does not expire; a time in the past makes a key that is already expired.
     #[oai(rename = "expiresAt", skip_serializing_if_is_none)]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -6478,9 +6478,11 @@ impl<H: Handlers> Api<H> {
             validator(maximum(value = "100"), minimum(value = "1"))
         )]
         limit: poem_openapi::param::Query<i32>,
-        #[oai(name = "cursor", validator(max_length = 512))] cursor: poem_openapi::param::Query<
-            Option<String>,
-        >,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "externalUserId", validator(max_length = 255))]
         external_user_id: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "status")] status: poem_openapi::param::Query<Option<ConversationStatus>>,
@@ -6635,9 +6637,11 @@ impl<H: Handlers> Api<H> {
             validator(maximum(value = "100"), minimum(value = "1"))
         )]
         limit: poem_openapi::param::Query<i32>,
-        #[oai(name = "cursor", validator(max_length = 512))] cursor: poem_openapi::param::Query<
-            Option<String>,
-        >,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "status")] status: poem_openapi::param::Query<Option<KnowledgeSourceStatus>>,
     ) -> poem::Result<ListKnowledgeSourcesResponse> {
         let ctx = self
@@ -6785,9 +6789,11 @@ impl<H: Handlers> Api<H> {
             validator(maximum(value = "100"), minimum(value = "1"))
         )]
         limit: poem_openapi::param::Query<i32>,
-        #[oai(name = "cursor", validator(max_length = 512))] cursor: poem_openapi::param::Query<
-            Option<String>,
-        >,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "status")] status: poem_openapi::param::Query<Option<EscalationStatus>>,
         #[oai(name = "conversationId", validator(max_length = 100))]
         conversation_id: poem_openapi::param::Query<Option<String>>,
@@ -6897,9 +6903,11 @@ impl<H: Handlers> Api<H> {
             validator(maximum(value = "100"), minimum(value = "1"))
         )]
         limit: poem_openapi::param::Query<i32>,
-        #[oai(name = "cursor", validator(max_length = 512))] cursor: poem_openapi::param::Query<
-            Option<String>,
-        >,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
     ) -> poem::Result<ListApiKeysResponse> {
         let ctx = self
             .0

@@ -4,19 +4,39 @@ use poem::http::Method;
 
 use crate::api::generated::{OPERATIONS, OperationInfo};
 
-/// Finds the operation whose method and path template match; templates' `{param}` segments match any
-/// non-empty segment.
-pub fn find(method: &Method, path: &str) -> Option<&'static OperationInfo> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    OPERATIONS.iter().find(|operation| {
-        operation.method == method.as_str() && {
-            let template: Vec<&str> = operation.path.split('/').collect();
-            template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(expected, actual)| {
-                    (expected.starts_with('{') && !actual.is_empty()) || expected == actual
-                })
+/// Whether `path` fits the template; a template's `{param}` segment matches any non-empty segment.
+fn matches(template: &str, path: &str) -> bool {
+    let mut expected = template.split('/');
+    let mut actual = path.trim_end_matches('/').split('/');
+    loop {
+        match (expected.next(), actual.next()) {
+            (None, None) => return true,
+            (Some(expected), Some(actual))
+                if (expected.starts_with('{') && !actual.is_empty()) || expected == actual => {}
+            _ => return false,
         }
-    })
+    }
+}
+
+/// Finds the operation whose method and path template match.
+pub fn find(method: &Method, path: &str) -> Option<&'static OperationInfo> {
+    OPERATIONS
+        .iter()
+        .find(|operation| operation.method == method.as_str() && matches(operation.path, path))
+}
+
+/// The methods the spec defines for `path`; `GET` alone for what the server serves besides the API.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let methods: Vec<&'static str> = OPERATIONS
+        .iter()
+        .filter(|operation| matches(operation.path, path))
+        .map(|operation| operation.method)
+        .collect();
+    if methods.is_empty() {
+        vec!["GET"]
+    } else {
+        methods
+    }
 }
 
 #[cfg(test)]
@@ -35,5 +55,7 @@ mod tests {
         );
         assert!(find(&Method::PUT, "/v1/conversations").is_none());
         assert!(find(&Method::GET, "/v1/conversations//messages").is_none());
+        assert!(find(&Method::GET, "/v1/conversations/a/b").is_none());
+        assert_eq!(allowed_methods("/v1/conversations"), ["GET", "POST"]);
     }
 }

@@ -2,13 +2,14 @@
 //! request id, so that no client ever sees another error format. Internal errors are logged here,
 //! with their cause, and leave as an opaque 500.
 
-use poem::http::{StatusCode, header};
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
 use serde_json::json;
 
+use super::operations;
 use super::request_id::RequestId;
 use crate::problem::{ApiError, Problem};
 
@@ -20,10 +21,18 @@ pub async fn layer<E: Endpoint>(next: E, request: Request) -> poem::Result<Respo
         .get::<RequestId>()
         .map(|id| id.0.clone())
         .unwrap_or_default();
-    match next.call(request).await {
-        Ok(response) => Ok(response.into_response()),
-        Err(err) => Ok(respond(err, &request_id)),
+    let path = request.uri().path().to_string();
+    let mut response = match next.call(request).await {
+        Ok(response) => response.into_response(),
+        Err(err) => respond(err, &request_id),
+    };
+    // RFC 9110: a 405 says which methods the resource does support.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Ok(allow) = HeaderValue::from_str(&operations::allowed_methods(&path).join(", "))
+    {
+        response.headers_mut().insert(header::ALLOW, allow);
     }
+    Ok(response)
 }
 
 /// The problem response for any error.

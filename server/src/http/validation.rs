@@ -2,6 +2,10 @@
 //! them. The spec says more than Rust types can (string lengths, patterns, formats, unknown fields,
 //! nested bounds), and a validator reports every violation with a JSON pointer, so clients get one
 //! 422 naming each bad field instead of the first parse error.
+//!
+//! Two things JSON Schema allows are settled here too: NUL characters, which PostgreSQL cannot
+//! store, are refused in every string (the spec says so), and whole-number floats such as `5.0`,
+//! which JSON Schema counts as integers, are passed on as integers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,11 +91,87 @@ fn is_json(request: &Request) -> bool {
         })
 }
 
+/// Pointers to the strings (values or keys) that contain NUL.
+fn nul_strings(value: &Value, pointer: &mut String, found: &mut Vec<String>) {
+    match value {
+        Value::String(text) if text.contains('\0') => found.push(pointer.clone()),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let length = pointer.len();
+                pointer.push_str(&format!("/{index}"));
+                nul_strings(item, pointer, found);
+                pointer.truncate(length);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                let length = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                if key.contains('\0') {
+                    found.push(pointer.clone());
+                }
+                nul_strings(item, pointer, found);
+                pointer.truncate(length);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Turns floats with no fractional part into integers; returns whether anything changed.
+fn integral_floats_to_integers(value: &mut Value) -> bool {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            // Within ±2^53 a float is an exact integer, so nothing is rounded.
+            if float.fract() == 0.0 && float.abs() <= 9_007_199_254_740_992.0 {
+                *value = Value::from(float as i64);
+                return true;
+            }
+            false
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) | changed
+        }),
+        Value::Object(fields) => fields.values_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) | changed
+        }),
+        _ => false,
+    }
+}
+
+/// A NUL in the path or query (percent-encoded: raw ones never parse) is refused before routing.
+fn check_uri(request: &Request) -> Result<(), Problem> {
+    let uri = request.uri();
+    let has_nul = |text: &str| text.to_ascii_lowercase().contains("%00");
+    if has_nul(uri.path()) {
+        return Err(Problem::malformed(
+            "the path must not contain NUL characters",
+        ));
+    }
+    if let Some(query) = uri.query()
+        && has_nul(query)
+    {
+        let parameter = query
+            .split('&')
+            .find(|pair| has_nul(pair))
+            .and_then(|pair| pair.split('=').next())
+            .unwrap_or("query");
+        return Err(Problem::bad_parameter(
+            parameter,
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn layer<E: Endpoint>(
     next: E,
     mut request: Request,
     validators: Arc<Validators>,
 ) -> poem::Result<Response> {
+    check_uri(&request)?;
     let Some(schema) =
         operations::find(request.method(), request.uri().path()).and_then(|op| op.request_body)
     else {
@@ -119,12 +199,53 @@ pub async fn layer<E: Endpoint>(
             poem::error::ReadBodyError::PayloadTooLarge => payload_too_large(),
             other => Problem::malformed(format!("cannot read the request body: {other}")),
         })?;
-    let instance: Value = serde_json::from_slice(&bytes)
+    let mut instance: Value = serde_json::from_slice(&bytes)
         .map_err(|err| Problem::malformed(format!("the request body is not valid JSON: {err}")))?;
-    let errors = validators.errors(schema, &instance);
+    let mut errors = validators.errors(schema, &instance);
+    let mut nul = Vec::new();
+    nul_strings(&instance, &mut String::new(), &mut nul);
+    errors.extend(nul.into_iter().take(MAX_ERRORS).map(|pointer| FieldError {
+        pointer: Some(pointer),
+        parameter: None,
+        message: "must not contain the NUL character (U+0000)".to_string(),
+    }));
     if !errors.is_empty() {
         return Err(Problem::validation(errors).into());
     }
-    request.set_body(bytes);
+    if integral_floats_to_integers(&mut instance) {
+        request.set_body(instance.to_string());
+    } else {
+        request.set_body(bytes);
+    }
     next.call(request).await.map(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn finds_nul_in_values_and_keys() {
+        let mut found = Vec::new();
+        nul_strings(
+            &json!({"a": ["ok", "b\0d"], "k\0": 1, "c/d": "\0"}),
+            &mut String::new(),
+            &mut found,
+        );
+        found.sort();
+        assert_eq!(found, ["/a/1", "/c~1d", "/k\0"]);
+    }
+
+    #[test]
+    fn whole_floats_become_integers_and_others_stay() {
+        let mut value = json!({"maxPages": 873.0, "confidence": 0.5, "list": [2.0, 3]});
+        assert!(integral_floats_to_integers(&mut value));
+        assert_eq!(
+            value,
+            json!({"maxPages": 873, "confidence": 0.5, "list": [2, 3]})
+        );
+        assert!(!integral_floats_to_integers(&mut json!({"x": 1.5})));
+    }
 }

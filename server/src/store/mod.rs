@@ -46,6 +46,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
     if is_sqlite {
         db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+        db.execute_unprepared("PRAGMA synchronous = NORMAL").await?;
     }
     Ok(db)
 }

@@ -129,6 +129,7 @@ async fn bad_parameters_are_400_naming_the_parameter() {
             "/v1/conversations?limit=abc",
             "/v1/conversations?status=closed",
             "/v1/conversations?cursor=not-a-cursor",
+            "/v1/conversations?externalUserId=a%00b",
         ] {
             let response = server
                 .request(Method::GET, path, Some(&server.key))
@@ -171,6 +172,88 @@ async fn unknown_ids_and_paths_are_404_problems() {
                 .unwrap();
             assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
         }
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_wherever_they_are() {
+    for server in TestServer::each().await {
+        let response = post_raw(
+            &server,
+            "/v1/conversations",
+            "application/json",
+            r#"{"channel": "web", "externalUserId": "a\u0000b", "metadata": {"k\u0000": "v"}}"#,
+        )
+        .await;
+        let problem = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        let pointers: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["pointer"].as_str().unwrap())
+            .collect();
+        assert!(
+            pointers.contains(&"/externalUserId") && pointers.contains(&"/metadata/k\u{0}"),
+            "{problem}"
+        );
+        let (_, list) = server.send(Method::GET, "/v1/conversations", None).await;
+        assert_eq!(list["data"], json!([]), "{}", server.backend);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn whole_number_floats_count_as_integers() {
+    for server in TestServer::each().await {
+        let body = json!({"type": "url-crawl", "name": "Help", "seedUrls": ["https://help.example.com/"], "maxPages": 873.0});
+        let (status, source) = server
+            .send(Method::POST, "/v1/knowledge-sources", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{source}");
+        assert_eq!(source["maxPages"], 873);
+        let response = server
+            .request(Method::POST, "/v1/knowledge-sources", Some(&server.key))
+            .json(&json!({"type": "url-crawl", "name": "Help", "seedUrls": ["https://help.example.com/"], "maxPages": 8.5}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow() {
+    for server in TestServer::each().await {
+        let response = server
+            .request(Method::PUT, "/v1/conversations", Some(&server.key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], "GET, POST");
+        assert_problem(
+            response,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
+        let response = server
+            .request(Method::TRACE, "/healthz", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], "GET");
         server.finish().await;
     }
 }
