@@ -1,0 +1,127 @@
+# Helpers for .ci/run (sourced, not executed).
+
+CURRENT_STEP=""
+CREATED_DATABASES=()
+SERVER_NAME=""
+SERVER_PID=""
+SERVER_URL=""
+SERVER_KEY=""
+
+step() {
+  CURRENT_STEP=$1
+  printf '\n==> %s\n' "$1"
+}
+
+die() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+need() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "\`$tool\` is not installed"
+  done
+}
+
+psql_admin() {
+  psql "$POSTGRES/postgres" --no-psqlrc -v ON_ERROR_STOP=1 -qAt "$@"
+}
+
+create_database() {
+  psql_admin -c "CREATE DATABASE \"$1\""
+  CREATED_DATABASES+=("$1")
+  echo "created database $1"
+}
+
+# A TCP port on loopback that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server NAME SERVE_ARGS...: starts `hoverbot serve` on a free loopback port, waits until
+# /readyz answers, and sets SERVER_URL and SERVER_KEY (the admin key printed on first start).
+start_server() {
+  local name=$1 port started=$SECONDS deadline=$((SECONDS + 120))
+  shift
+  SERVER_NAME=$name
+  port=$(free_port)
+  SERVER_URL="http://127.0.0.1:$port"
+  # Schemathesis sends thousands of requests a minute: lift the per-token rate limit out of its way.
+  HOVERBOT_RATE_LIMIT_PER_MINUTE=6000000 HOVERBOT_RATE_LIMIT_BURST=1000000 \
+    "$BIN" serve --listen "127.0.0.1:$port" "$@" >"$WORK/$name.stdout" 2>"$WORK/$name.log" &
+  SERVER_PID=$!
+  until curl -fsS --max-time 2 -o /dev/null "$SERVER_URL/readyz" 2>/dev/null; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      tail -n 30 "$WORK/$name.log" >&2
+      die "the $name server exited before it was ready"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$WORK/$name.log" >&2
+      die "the $name server was not ready within 120 s"
+    fi
+    sleep 0.1
+  done
+  SERVER_KEY=$(grep -oE 'hb_live_[A-Za-z0-9_-]+' "$WORK/$name.stdout" | head -n 1 || true)
+  [[ -n $SERVER_KEY ]] || die "the $name server did not print an admin key on first start"
+  echo "$name server ready at $SERVER_URL (pid $SERVER_PID) after $((SECONDS - started)) s"
+}
+
+# Stops the server and keeps its log next to the Schemathesis reports.
+stop_server() {
+  [[ -n $SERVER_PID ]] || return 0
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+  mkdir -p "$CACHE/ci-reports"
+  cp "$WORK/$SERVER_NAME.log" "$CACHE/ci-reports/server-$SERVER_NAME.log" 2>/dev/null || true
+}
+
+# run_example LABEL COMMAND...: runs an example against the server and checks that it printed the
+# conversation id, the user's message and the assistant's answer.
+run_example() {
+  local label=$1 output
+  shift
+  echo "--- $label"
+  output=$(HOVERBOT_URL="$SERVER_URL" HOVERBOT_API_KEY="$SERVER_KEY" "$@") ||
+    die "$label failed"
+  printf '%s\n' "$output"
+  grep -qE '^conversation: conv_' <<<"$output" &&
+    grep -qxF 'user: Can I change my shipping address?' <<<"$output" &&
+    grep -qE '^assistant: .+' <<<"$output" ||
+    die "$label did not print the conversation id, the user message and the assistant message"
+}
+
+# schemathesis REPORT_NAME ST_RUN_ARGS...: every check, positive and negative data, against the
+# running server. Runs in the scratch directory so that its crash cache stays out of the repository.
+schemathesis() {
+  local report=$1
+  shift
+  rm -rf "$CACHE/ci-reports/schemathesis-$report"
+  (
+    cd "$WORK"
+    export SCHEMATHESIS_HOOKS="$ROOT/.ci/schemathesis_hooks.py"
+    # NUL (U+0000) is refused in every string, as the spec's conventions say; JSON Schema cannot
+    # express that, so Schemathesis is told not to generate it (tests cover the refusal).
+    st run "$SERVER_URL/openapi.json" --url "$SERVER_URL" \
+      --header "Authorization: Bearer $SERVER_KEY" \
+      --checks all --mode all --max-examples "$SCHEMATHESIS_EXAMPLES" \
+      --request-timeout 30 --generation-database none --no-color \
+      --generation-allow-x00 false \
+      --report junit --report-dir "$CACHE/ci-reports/schemathesis-$report" "$@"
+  )
+}
+
+cleanup() {
+  local status=$? database
+  stop_server
+  for database in "${CREATED_DATABASES[@]}"; do
+    psql_admin -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" ||
+      echo "warning: could not drop database $database" >&2
+  done
+  rm -rf "$WORK"
+  if ((status != 0)); then
+    printf '\nCI FAILED%s (exit %d)\n' "${CURRENT_STEP:+ in step: $CURRENT_STEP}" "$status" >&2
+  fi
+  return "$status"
+}
