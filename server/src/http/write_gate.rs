@@ -11,11 +11,21 @@ use poem::http::Method;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tokio::sync::Semaphore;
 
-pub async fn layer<E: Endpoint>(next: E, request: Request, gate: Arc<Semaphore>) -> poem::Result<Response> {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+pub async fn layer<E: Endpoint>(
+    next: E,
+    request: Request,
+    gate: Arc<Semaphore>,
+) -> poem::Result<Response> {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.call(request).await.map(IntoResponse::into_response);
     }
     // The semaphore is never closed, so acquiring only waits.
-    let _permit = gate.acquire().await.map_err(crate::problem::ApiError::internal)?;
+    let _permit = gate
+        .acquire()
+        .await
+        .map_err(crate::problem::ApiError::internal)?;
     next.call(request).await.map(IntoResponse::into_response)
 }
