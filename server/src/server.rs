@@ -18,7 +18,7 @@ use crate::api::{self, HoverBot};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::idempotency::{self, Idempotency};
-use crate::http::{problems, request_id, validation, write_gate};
+use crate::http::{access_log, problems, request_id, validation, write_gate};
 use crate::limits::{self, RateLimiter};
 use crate::store;
 
@@ -45,6 +45,7 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
     ));
     let write_gate = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
         .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
+    let access_auth = auth.clone();
     let hoverbot = HoverBot { auth, db };
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     let route = Route::new()
@@ -81,6 +82,7 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
         })
         .around(problems::layer)
         .around(move |next, request| limits::layer::layer(next, request, limiter.clone()))
+        .around(move |next, request| access_log::layer(next, request, access_auth.clone()))
         .around(request_id::layer))
 }
 

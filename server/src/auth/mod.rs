@@ -138,6 +138,16 @@ impl Authenticator {
         }))
     }
 
+    /// The workspace of a token this node authenticated recently; from the cache only, for logs.
+    pub fn cached_workspace(&self, token: &str) -> Option<WorkspaceId> {
+        if !token.starts_with(secret::PREFIX) || token.len() > secret::MAX_TOKEN_LEN {
+            return None;
+        }
+        self.cached(&secret::hash(token))
+            .flatten()
+            .map(|principal| principal.workspace)
+    }
+
     /// Drops a revoked key from this node's cache.
     pub fn forget(&self, key_id: &str) {
         let mut cache = self

@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::support::TestServer;
+use crate::support::{ServerProcess, TestServer};
 
 #[tokio::test]
 async fn serves_the_spec_docs_and_health() {
@@ -64,6 +64,42 @@ async fn request_ids_are_honoured_or_made() {
                 .to_str()
                 .unwrap()
                 .starts_with("req_")
+        );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn every_request_is_logged_once_with_its_operation_and_workspace_and_no_secret() {
+    for server in TestServer::each().await {
+        let mut process =
+            ServerProcess::spawn_with(server.database_url(), &[], &["--log-format", "json"]).await;
+        let response = server
+            .client
+            .get(format!(
+                "{}/v1/conversations?externalUserId=someone%40example.com",
+                process.base
+            ))
+            .bearer_auth(&server.key)
+            .header("x-request-id", "log-test-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let line = process.log_line_containing("log-test-1").await;
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let fields = &entry["fields"];
+        assert_eq!(fields["operation"], "listConversations", "{line}");
+        assert_eq!(fields["path"], "/v1/conversations");
+        assert_eq!(fields["status"], 200);
+        assert!(
+            fields["workspace"].as_str().unwrap().starts_with("ws_"),
+            "{line}"
+        );
+        assert!(fields["latency_ms"].is_number());
+        assert!(
+            !line.contains(&server.key) && !line.contains("someone"),
+            "no secret or query in {line}"
         );
         server.finish().await;
     }

@@ -270,11 +270,16 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
 /// A `hoverbot serve` process of its own, on a free loopback port; killed when dropped.
 pub struct ServerProcess {
     pub base: String,
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
     _child: tokio::process::Child,
 }
 
 impl ServerProcess {
     pub async fn spawn(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(database_url, env, &[]).await
+    }
+
+    pub async fn spawn_with(database_url: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
         use tokio::io::{AsyncBufReadExt, BufReader};
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
             .args([
@@ -284,8 +289,9 @@ impl ServerProcess {
                 "--database-url",
                 database_url,
             ])
-            .envs(env.iter().copied())
+            .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -303,10 +309,30 @@ impl ServerProcess {
         .await
         .expect("the server listens within a minute");
         // Keep draining the log so the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (sender, log) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = sender.send(line);
+            }
+        });
         Self {
             base,
+            log,
             _child: child,
         }
+    }
+
+    /// The next log line that contains `needle`, waiting up to ten seconds for it.
+    pub async fn log_line_containing(&mut self, needle: &str) -> String {
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let line = self.log.recv().await.expect("the server is running");
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line with `{needle}` within ten seconds"))
     }
 }

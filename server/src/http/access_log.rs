@@ -1,0 +1,50 @@
+//! One structured log line per request: request id, operation, workspace, status and latency. It
+//! names the operation by its spec id and the path by its template, and never logs query strings,
+//! bodies or headers, so no secret and no message text reaches the log.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::header;
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use super::operations;
+use super::request_id::RequestId;
+use crate::auth::Authenticator;
+
+pub async fn layer<E: Endpoint>(
+    next: E,
+    request: Request,
+    auth: Arc<Authenticator>,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let operation = operations::find(&method, request.uri().path());
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let token = request
+        .header(header::AUTHORIZATION)
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_string());
+    let result = next.call(request).await.map(IntoResponse::into_response);
+    let status = match &result {
+        Ok(response) => response.status().as_u16(),
+        Err(err) => err.status().as_u16(),
+    };
+    let workspace = token.and_then(|token| auth.cached_workspace(&token));
+    tracing::info!(
+        target: "hoverbot::access",
+        request_id,
+        method = %method,
+        operation = operation.map_or("-", |operation| operation.operation_id),
+        path = operation.map_or("-", |operation| operation.path),
+        workspace = workspace.as_ref().map_or("-", |workspace| workspace.as_str()),
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    result
+}
