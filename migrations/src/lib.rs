@@ -14,6 +14,7 @@ pub use sea_orm_migration::MigratorTrait;
 mod m20261123_000001_initial;
 mod m20261123_000002_idempotency_keys;
 mod m20261123_000003_rate_limits;
+mod m20261123_000004_workspace_rate_limits;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_idempotency_keys::Migration),
             Box::new(m20261123_000003_rate_limits::Migration),
+            Box::new(m20261123_000004_workspace_rate_limits::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::api::generated::Scope;
 use crate::config::{Config, LogFormat, Overrides};
+use crate::limits::Limit;
 use crate::store::{self, api_keys, workspaces};
 
 #[derive(Parser)]
@@ -24,8 +25,7 @@ use crate::store::{self, api_keys, workspaces};
         (HOVERBOT_LISTEN, HOVERBOT_DATA_DIR, HOVERBOT_DATABASE_URL, ...), then flags."
 )]
 struct Cli {
-    /// A TOML configuration file (keys: listen, data_dir, database_url, max_body_bytes, log_format,
-    /// rate_limit_per_minute, rate_limit_burst).
+    /// A TOML configuration file; its keys are listed in docs/operations.md.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -70,6 +70,17 @@ struct ServeArgs {
     /// Log as `text` or `json` [env: HOVERBOT_LOG_FORMAT].
     #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
     log_format: Option<LogFormat>,
+    /// Serve HTTPS with this PEM certificate chain (reloaded on SIGHUP or when the file changes)
+    /// [env: HOVERBOT_TLS_CERT].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert [env: HOVERBOT_TLS_KEY].
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Run behind a proxy that terminates TLS: listen on any address, take the client address from
+    /// X-Forwarded-For, and refuse /v1 requests not received over HTTPS [env: HOVERBOT_TRUST_PROXY].
+    #[arg(long)]
+    trust_proxy: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -79,6 +90,24 @@ enum WorkspacesCommand {
     /// Create a workspace; prints its id.
     Create {
         name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Give a workspace's tokens their own rate limit (a plan), or the deployment's back.
+    /// Servers apply it within 10 seconds.
+    SetRateLimit {
+        /// The workspace's id or name.
+        workspace: String,
+        /// Sustained requests a minute per token.
+        #[arg(long, required_unless_present = "default", requires = "burst")]
+        per_minute: Option<u32>,
+        /// Requests a token may send at once (GCRA burst capacity; equal to --per-minute gives
+        /// the 2x burst of the published plan).
+        #[arg(long, requires = "per_minute")]
+        burst: Option<u32>,
+        /// Go back to the deployment's rate limit.
+        #[arg(long, conflicts_with_all = ["per_minute", "burst"])]
+        default: bool,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -166,6 +195,9 @@ async fn run(cli: Cli) -> Result<()> {
             let overrides = Overrides {
                 listen: args.listen,
                 log_format: args.log_format,
+                tls_cert: args.tls_cert,
+                tls_key: args.tls_key,
+                trust_proxy: args.trust_proxy.then_some(true),
                 ..overrides(args.database)
             };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
@@ -185,6 +217,33 @@ async fn run(cli: Cli) -> Result<()> {
             let config = Config::load(cli.config.as_deref(), &overrides(database))?;
             let db = open(&config).await?;
             println!("{}", workspaces::create(&db, &name).await?.id);
+            Ok(())
+        }
+        Command::Workspaces(WorkspacesCommand::SetRateLimit {
+            workspace,
+            per_minute,
+            burst,
+            default: _,
+            database,
+        }) => {
+            let limit = match (per_minute, burst) {
+                (Some(0), _) | (_, Some(0)) => bail!("--per-minute and --burst must be at least 1"),
+                (Some(per_minute), Some(burst)) => Some(Limit { per_minute, burst }),
+                _ => None,
+            };
+            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            let db = open(&config).await?;
+            let found = workspaces::find(&db, &workspace)
+                .await?
+                .with_context(|| format!("no workspace has the id or name `{workspace}`"))?;
+            workspaces::set_rate_limit(&db, &found, limit).await?;
+            match limit {
+                Some(limit) => eprintln!(
+                    "{workspace}: {} requests a minute per token, bursts of {}",
+                    limit.per_minute, limit.burst
+                ),
+                None => eprintln!("{workspace}: the deployment's rate limit"),
+            }
             Ok(())
         }
         Command::Keys(KeysCommand::Create {
@@ -225,8 +284,9 @@ async fn serve(config: &Config) -> Result<()> {
     let db = open(config).await?;
     bootstrap(&db).await?;
     let running = crate::server::start(db, config).await?;
+    let scheme = if running.tls { "https" } else { "http" };
     tracing::info!(
-        "HoverBot listening on http://{} (Swagger UI at /docs)",
+        "HoverBot listening on {scheme}://{} (Swagger UI at /docs)",
         running.addr
     );
     running.run_until_signal().await

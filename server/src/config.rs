@@ -27,6 +27,23 @@ pub struct Config {
     /// How many requests a token may send at once (GCRA burst capacity); 600 gives the published
     /// 2x burst: 1,200 requests in the first minute from idle.
     pub rate_limit_burst: u32,
+    /// Whether `/v1` requests are rate limited at all; off only where a gateway in front limits.
+    pub rate_limit_enabled: bool,
+    /// A PEM certificate chain; with `tls_key`, the server speaks HTTPS itself.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Behind a TLS-terminating proxy: take the client address from `X-Forwarded-For`, and refuse
+    /// `/v1` requests the proxy did not receive over HTTPS (`X-Forwarded-Proto`).
+    pub trust_proxy: bool,
+    /// Seconds a client has to send a request's headers (and an idle keep-alive connection lives).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    pub body_read_timeout_secs: u64,
+    /// Most header fields in a request.
+    pub max_headers: usize,
+    /// Most bytes of request line and headers.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,12 +63,20 @@ impl Default for Config {
             log_format: LogFormat::Text,
             rate_limit_per_minute: 600,
             rate_limit_burst: 600,
+            rate_limit_enabled: true,
+            tls_cert: None,
+            tls_key: None,
+            trust_proxy: false,
+            header_read_timeout_secs: 30,
+            body_read_timeout_secs: 60,
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 15] = [
     "listen",
     "data_dir",
     "database_url",
@@ -59,6 +84,14 @@ const KEYS: [&str; 7] = [
     "log_format",
     "rate_limit_per_minute",
     "rate_limit_burst",
+    "rate_limit_enabled",
+    "tls_cert",
+    "tls_key",
+    "trust_proxy",
+    "header_read_timeout_secs",
+    "body_read_timeout_secs",
+    "max_headers",
+    "max_header_bytes",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -72,6 +105,12 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_proxy: Option<bool>,
 }
 
 impl Config {
@@ -113,7 +152,50 @@ impl Config {
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
             bail!("max_body_bytes must be between 1 KiB and 64 MiB");
         }
+        if !(1..=3600).contains(&self.header_read_timeout_secs)
+            || !(1..=3600).contains(&self.body_read_timeout_secs)
+        {
+            bail!("header_read_timeout_secs and body_read_timeout_secs must be between 1 and 3600");
+        }
+        if !(1..=1000).contains(&self.max_headers) {
+            bail!("max_headers must be between 1 and 1000");
+        }
+        if !(8 * 1024..=1024 * 1024).contains(&self.max_header_bytes) {
+            bail!("max_header_bytes must be between 8 KiB and 1 MiB");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("tls_cert and tls_key go together: give both, or neither");
+        }
+        if self.tls_cert.is_none() && !self.trust_proxy && !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to serve plain HTTP on {}: the API requires TLS. Give --tls-cert and \
+                 --tls-key, or --trust-proxy behind a proxy that terminates TLS, or listen on a \
+                 loopback address",
+                self.listen
+            );
+        }
         Ok(())
+    }
+
+    /// The TLS files, when the server terminates TLS itself.
+    pub fn tls(&self) -> Option<crate::transport::tls::Files> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::transport::tls::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The limits on each connection.
+    pub fn connection_limits(&self) -> crate::transport::Limits {
+        crate::transport::Limits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs),
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
+        }
     }
 
     /// The database URL: the configured one, or SQLite in the data directory.
@@ -156,6 +238,27 @@ mod tests {
         let mut keys = KEYS.to_vec();
         keys.sort_unstable();
         assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn plain_http_is_served_on_loopback_only() {
+        let public = Overrides {
+            listen: Some("0.0.0.0:8080".parse().unwrap()),
+            ..Default::default()
+        };
+        let err = Config::load(None, &public).unwrap_err();
+        assert!(format!("{err:#}").contains("requires TLS"), "{err:#}");
+        let behind_a_proxy = Overrides {
+            trust_proxy: Some(true),
+            ..public
+        };
+        assert!(Config::load(None, &behind_a_proxy).is_ok());
+        let half_tls = Overrides {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        };
+        let err = Config::load(None, &half_tls).unwrap_err();
+        assert!(format!("{err:#}").contains("go together"), "{err:#}");
     }
 
     #[test]

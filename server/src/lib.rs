@@ -1,8 +1,9 @@
 //! The HoverBot API server.
 //!
 //! `api` is the HTTP surface (generated from the spec, plus handwritten handlers); `http` holds the
-//! middleware every request passes through; `store` owns the database; `auth` and `assistant` are
-//! the domain. `cli` and `config` turn a command line into a running server.
+//! middleware every request passes through; `transport` accepts connections (TLS, HTTP/1.1 and 2,
+//! connection limits); `store` owns the database; `auth`, `limits` and `assistant` are the domain;
+//! `metrics` is what `/metrics` shows. `cli` and `config` turn a command line into a running server.
 
 pub mod api;
 pub mod assistant;
@@ -12,6 +13,8 @@ pub mod config;
 pub mod http;
 pub mod ids;
 pub mod limits;
+pub mod metrics;
 pub mod problem;
 pub mod server;
 pub mod store;
+pub mod transport;

@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use poem::endpoint::make_sync;
 use poem::http::{StatusCode, header};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Path;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, handler};
 use sea_orm::DatabaseConnection;
@@ -18,9 +17,12 @@ use crate::api::{self, HoverBot};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::idempotency::{self, Idempotency};
-use crate::http::{access_log, problems, request_id, validation, write_gate};
-use crate::limits::{self, RateLimiter};
+use crate::http::{access_log, problems, request_id, transport_security, validation, write_gate};
+use crate::limits::layer::Limits;
+use crate::limits::{self, Limit, RateLimiter};
+use crate::metrics::{self, Metrics};
 use crate::store;
+use crate::transport::{self, tls};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -33,20 +35,31 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
         serde_json::from_str(api::SPEC_JSON).context("the bundled spec is not JSON")?;
     let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
     let auth = Arc::new(Authenticator::new(db.clone()));
+    let metrics = Arc::new(Metrics::new(db.clone()));
     let idempotency_state = Arc::new(Idempotency {
         db: db.clone(),
         auth: auth.clone(),
         max_body_bytes: config.max_body_bytes,
+        metrics: metrics.clone(),
     });
-    let limiter = Arc::new(RateLimiter::new(
-        config.rate_limit_per_minute,
-        config.rate_limit_burst,
-        &db,
-    ));
+    let limits = config.rate_limit_enabled.then(|| {
+        Arc::new(Limits {
+            limiter: RateLimiter::new(&db),
+            auth: auth.clone(),
+            default: Limit {
+                per_minute: config.rate_limit_per_minute,
+                burst: config.rate_limit_burst,
+            },
+            trust_proxy: config.trust_proxy,
+            metrics: metrics.clone(),
+        })
+    });
+    let trust_proxy = config.trust_proxy;
     let write_gate = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
         .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
     let access_auth = auth.clone();
     let hoverbot = HoverBot { auth, db };
+    let access_metrics = metrics.clone();
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     let route = Route::new()
         .nest("/", api::generated::service(hoverbot))
@@ -67,7 +80,15 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
                     .finish()
             }),
         )
-        .at("/docs/*path", swagger_ui.data(docs));
+        .at("/docs/*path", swagger_ui.data(docs))
+        .at(
+            "/metrics",
+            make_sync(move |_| {
+                Response::builder()
+                    .header(header::CONTENT_TYPE, metrics::CONTENT_TYPE)
+                    .body(metrics.render())
+            }),
+        );
     Ok(route
         .around(move |next, request| validation::layer(next, request, validators.clone()))
         .around(move |next, request| idempotency::layer(next, request, idempotency_state.clone()))
@@ -81,8 +102,19 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
             }
         })
         .around(problems::layer)
-        .around(move |next, request| limits::layer::layer(next, request, limiter.clone()))
-        .around(move |next, request| access_log::layer(next, request, access_auth.clone()))
+        .around(move |next, request| {
+            let limits = limits.clone();
+            async move {
+                match limits {
+                    Some(limits) => limits::layer::layer(next, request, limits).await,
+                    None => next.call(request).await.map(IntoResponse::into_response),
+                }
+            }
+        })
+        .around(move |next, request| transport_security::layer(next, request, trust_proxy))
+        .around(move |next, request| {
+            access_log::layer(next, request, access_auth.clone(), access_metrics.clone())
+        })
         .around(request_id::layer))
 }
 
@@ -118,17 +150,22 @@ fn swagger_ui(
 /// A server running in the background.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Whether it speaks HTTPS.
+    pub tls: bool,
     shutdown: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-    maintenance: JoinHandle<()>,
+    task: JoinHandle<()>,
+    /// Housekeeping and certificate reloading.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops accepting, lets in-flight requests finish, and waits.
     pub async fn stop(self) -> Result<()> {
-        self.maintenance.abort();
+        for task in &self.background {
+            task.abort();
+        }
         let _ = self.shutdown.send(());
-        self.task.await??;
+        self.task.await?;
         Ok(())
     }
 
@@ -140,36 +177,39 @@ impl Running {
     }
 }
 
-/// Binds `config.listen` and serves the application.
+/// Binds `config.listen` and serves the application, over TLS when configured.
 pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
-    let maintenance = tokio::spawn(maintain(db.clone()));
-    let app = app(db, config)?;
-    let acceptor = TcpListener::bind(config.listen)
-        .into_acceptor()
+    let tls = config
+        .tls()
+        .map(tls::Reloading::load)
+        .transpose()?
+        .map(Arc::new);
+    let app = app(db.clone(), config)?.map_to_response().boxed();
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .context("the listener has no address")?;
+    let addr = listener.local_addr()?;
+    let mut background = vec![tokio::spawn(maintain(db))];
+    if let Some(tls) = &tls {
+        background.push(tokio::spawn(tls.clone().watch()));
+    }
     let (shutdown, signal) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                app,
-                async {
-                    let _ = signal.await;
-                },
-                Some(SHUTDOWN_GRACE),
-            )
-            .await
-    });
+    let task = tokio::spawn(transport::serve(
+        listener,
+        tls.clone(),
+        app,
+        config.connection_limits(),
+        async {
+            let _ = signal.await;
+        },
+        SHUTDOWN_GRACE,
+    ));
     Ok(Running {
         addr,
+        tls: tls.is_some(),
         shutdown,
         task,
-        maintenance,
+        background,
     })
 }
 

@@ -14,9 +14,10 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use crate::api::generated::Scope;
+use crate::limits::Limit;
 use crate::problem::{ApiError, Problem};
-use crate::store::api_keys;
 use crate::store::tenant::WorkspaceId;
+use crate::store::{api_keys, workspaces};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
 const CACHE_CAPACITY: usize = 10_000;
@@ -27,6 +28,8 @@ pub struct Principal {
     pub workspace: WorkspaceId,
     pub key_id: String,
     pub scopes: Vec<Scope>,
+    /// The workspace plan's rate limit, when it has its own.
+    pub rate_limit: Option<Limit>,
     expires_at: Option<chrono::DateTime<Utc>>,
 }
 
@@ -39,6 +42,17 @@ struct Cached {
 pub struct Authenticator {
     db: DatabaseConnection,
     cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl Principal {
+    fn is_live(&self) -> bool {
+        self.expires_at.is_none_or(|at| at > Utc::now())
+    }
+}
+
+/// Whether a token has the shape of a key at all; anything else is refused without a lookup.
+fn looks_like_a_key(token: &str) -> bool {
+    token.starts_with(secret::PREFIX) && token.len() <= secret::MAX_TOKEN_LEN
 }
 
 fn invalid() -> ApiError {
@@ -57,13 +71,18 @@ impl Authenticator {
         }
     }
 
+    /// The principal of a token, or 401.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
-        if !token.starts_with(secret::PREFIX) || token.len() > secret::MAX_TOKEN_LEN {
-            return Err(invalid());
+        self.resolve(token).await?.ok_or_else(invalid)
+    }
+
+    /// The principal of a token; `None` when it is not a live key. Errs only when the store fails.
+    pub async fn resolve(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+        if !looks_like_a_key(token) {
+            return Ok(None);
         }
         let hash = secret::hash(token);
-        let cached = self.cached(&hash);
-        let principal = match cached {
+        let principal = match self.cached(&hash) {
             Some(principal) => principal,
             None => {
                 let principal = self.load(token, &hash).await?;
@@ -71,12 +90,17 @@ impl Authenticator {
                 principal
             }
         };
-        match principal {
-            Some(principal) if principal.expires_at.is_none_or(|at| at > Utc::now()) => {
-                Ok(principal)
-            }
-            _ => Err(invalid()),
+        Ok(principal.filter(Principal::is_live))
+    }
+
+    /// The principal of a token this node authenticated recently, from the cache only.
+    pub fn cached_principal(&self, token: &str) -> Option<Principal> {
+        if !looks_like_a_key(token) {
+            return None;
         }
+        self.cached(&secret::hash(token))
+            .flatten()
+            .filter(Principal::is_live)
     }
 
     fn cached(&self, hash: &str) -> Option<Option<Principal>> {
@@ -119,6 +143,7 @@ impl Authenticator {
         }
         // Refreshed at most once per cache period, which is as precise as "last used" needs to be.
         api_keys::mark_used(&self.db, &key.id, Utc::now()).await?;
+        let rate_limit = workspaces::rate_limit(&self.db, &key.workspace_id).await?;
         let scopes = key
             .scopes
             .split_whitespace()
@@ -134,17 +159,14 @@ impl Authenticator {
             workspace: WorkspaceId::from_row(key.workspace_id),
             key_id: key.id,
             scopes,
+            rate_limit,
             expires_at: key.expires_at,
         }))
     }
 
     /// The workspace of a token this node authenticated recently; from the cache only, for logs.
     pub fn cached_workspace(&self, token: &str) -> Option<WorkspaceId> {
-        if !token.starts_with(secret::PREFIX) || token.len() > secret::MAX_TOKEN_LEN {
-            return None;
-        }
-        self.cached(&secret::hash(token))
-            .flatten()
+        self.cached_principal(token)
             .map(|principal| principal.workspace)
     }
 

@@ -1,4 +1,5 @@
-//! One structured log line per request: request id, operation, workspace, status and latency. It
+//! One structured log line per request: request id, operation, workspace, status and latency, and
+//! the same facts counted in the metrics. It
 //! names the operation by its spec id and the path by its template, and never logs query strings,
 //! bodies or headers, so no secret and no message text reaches the log.
 
@@ -11,13 +12,16 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use super::operations;
 use super::request_id::RequestId;
 use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 
 pub async fn layer<E: Endpoint>(
     next: E,
     request: Request,
     auth: Arc<Authenticator>,
+    metrics: Arc<Metrics>,
 ) -> poem::Result<Response> {
     let started = Instant::now();
+    let in_flight = metrics.request_started();
     let method = request.method().clone();
     let operation = operations::find(&method, request.uri().path());
     let request_id = request
@@ -34,16 +38,20 @@ pub async fn layer<E: Endpoint>(
         Ok(response) => response.status().as_u16(),
         Err(err) => err.status().as_u16(),
     };
+    drop(in_flight);
+    let latency = started.elapsed();
+    let operation_id = operation.map_or("-", |operation| operation.operation_id);
+    metrics.request_finished(operation_id, status, latency.as_secs_f64());
     let workspace = token.and_then(|token| auth.cached_workspace(&token));
     tracing::info!(
         target: "hoverbot::access",
         request_id,
         method = %method,
-        operation = operation.map_or("-", |operation| operation.operation_id),
+        operation = operation_id,
         path = operation.map_or("-", |operation| operation.path),
         workspace = workspace.as_ref().map_or("-", |workspace| workspace.as_str()),
         status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = latency.as_secs_f64() * 1000.0,
         "request"
     );
     result

@@ -11,9 +11,10 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
-use super::problems::{self, payload_too_large};
+use super::problems::{self, unreadable_body};
 use super::request_id::RequestId;
 use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 use crate::problem::Problem;
 use crate::store::idempotency::{self, Begin, StoredResponse};
 
@@ -29,6 +30,7 @@ pub struct Idempotency {
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
     pub max_body_bytes: usize,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Responses worth replaying: what the request did, not whether the caller could send it then.
@@ -107,10 +109,7 @@ pub async fn layer<E: Endpoint>(
         .take_body()
         .into_bytes_limit(state.max_body_bytes)
         .await
-        .map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => payload_too_large(),
-            other => Problem::malformed(format!("cannot read the request body: {other}")),
-        })?;
+        .map_err(unreadable_body)?;
     let workspace = &principal.workspace;
     match idempotency::begin(
         &state.db,
@@ -121,7 +120,10 @@ pub async fn layer<E: Endpoint>(
     )
     .await?
     {
-        Begin::Replay(stored) => return Ok(replay(stored)),
+        Begin::Replay(stored) => {
+            state.metrics.idempotent_replay();
+            return Ok(replay(stored));
+        }
         Begin::Mismatch => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,11 +1,13 @@
-//! The layers every request passes through, outermost first: request id, access log, rate limits, problem
-//! rendering, the SQLite write gate, idempotency keys, request-body validation against the spec; then
-//! the generated router.
+//! The layers every request passes through, outermost first: request id, access log (and metrics),
+//! HTTPS enforcement, rate limits, problem rendering, the SQLite write gate, idempotency keys,
+//! request-body validation against the spec; then the generated router.
 
 pub mod access_log;
+pub mod client;
 pub mod idempotency;
 pub mod operations;
 pub mod problems;
 pub mod request_id;
+pub mod transport_security;
 pub mod validation;
 pub mod write_gate;

@@ -137,6 +137,21 @@ fn to_problem(err: poem::Error, request_id: &str) -> Problem {
     }
 }
 
+/// Why a request body could not be read: too large (413), too slow (408), or cut off (400).
+pub fn unreadable_body(err: poem::error::ReadBodyError) -> Problem {
+    match err {
+        poem::error::ReadBodyError::PayloadTooLarge => payload_too_large(),
+        poem::error::ReadBodyError::Io(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+            Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            )
+        }
+        other => Problem::malformed(format!("cannot read the request body: {other}")),
+    }
+}
+
 pub fn payload_too_large() -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,

@@ -16,7 +16,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use serde_json::{Value, json};
 
 use super::operations;
-use super::problems::payload_too_large;
+use super::problems::{payload_too_large, unreadable_body};
 use crate::api::generated::OPERATIONS;
 use crate::problem::{FieldError, Problem};
 
@@ -195,10 +195,7 @@ pub async fn layer<E: Endpoint>(
         .take_body()
         .into_bytes_limit(validators.max_body_bytes)
         .await
-        .map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => payload_too_large(),
-            other => Problem::malformed(format!("cannot read the request body: {other}")),
-        })?;
+        .map_err(unreadable_body)?;
     let mut instance: Value = serde_json::from_slice(&bytes)
         .map_err(|err| Problem::malformed(format!("the request body is not valid JSON: {err}")))?;
     let mut errors = validators.errors(schema, &instance);

@@ -1,22 +1,55 @@
 //! The middleware: decides, answers 429 or passes on, and sets the headers on whatever comes back.
+//!
+//! A request with a valid token is counted against that token, under its workspace's limit. Every
+//! other request (no token, a malformed one, an unknown, revoked or expired one) is counted against
+//! the client's address, and the address is checked *before* the token is looked up: a flood of
+//! made-up tokens from one address is refused at the limiter once that address's quota is spent,
+//! and never reaches the key store.
 
 use std::sync::Arc;
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use super::RateLimiter;
 use super::gcra::Decision;
-use crate::auth::secret;
-use crate::http::problems;
+use super::{Limit, RateLimiter};
+use crate::auth::Authenticator;
 use crate::http::request_id::RequestId;
+use crate::http::{client, problems};
+use crate::metrics::Metrics;
 use crate::problem::Problem;
 
 const POLICY: &str = "workspace";
 
-/// The limiter's key: the token's hash, or the client's address for requests without a token.
-fn key(request: &Request) -> String {
-    let token = request
+/// What the layer needs.
+pub struct Limits {
+    pub limiter: RateLimiter,
+    pub auth: Arc<Authenticator>,
+    /// The deployment's limit, for tokens whose workspace has none of its own and for addresses.
+    pub default: Limit,
+    /// Whether the client address comes from `X-Forwarded-For`.
+    pub trust_proxy: bool,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Who a request is counted against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Token,
+    Address,
+}
+
+impl Counted {
+    fn label(self) -> &'static str {
+        match self {
+            Counted::Token => "token",
+            Counted::Address => "address",
+        }
+    }
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    request
         .header(header::AUTHORIZATION)
         .and_then(|value| {
             value
@@ -24,13 +57,51 @@ fn key(request: &Request) -> String {
                 .or_else(|| value.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .filter(|token| !token.is_empty());
-    match token {
-        Some(token) => format!("token:{}", secret::hash(token)),
-        None => match request.remote_addr().as_socket_addr() {
-            Some(addr) => format!("addr:{}", addr.ip()),
-            None => "addr:unknown".to_string(),
-        },
+        .filter(|token| !token.is_empty())
+}
+
+fn token_key(token: &str) -> String {
+    format!("token:{}", crate::auth::secret::hash(token))
+}
+
+fn address_key(request: &Request, trust_proxy: bool) -> String {
+    match client::address(request, trust_proxy) {
+        Some(ip) => format!("addr:{ip}"),
+        None => "addr:unknown".to_string(),
+    }
+}
+
+impl Limits {
+    async fn decide(&self, request: &Request) -> (Decision, Limit, Counted) {
+        let address = || address_key(request, self.trust_proxy);
+        let Some(token) = bearer(request) else {
+            let decision = self.limiter.check(&address(), self.default).await;
+            return (decision, self.default, Counted::Address);
+        };
+        if let Some(principal) = self.auth.cached_principal(token) {
+            let limit = principal.rate_limit.unwrap_or(self.default);
+            let decision = self.limiter.check(&token_key(token), limit).await;
+            return (decision, limit, Counted::Token);
+        }
+        let address = address();
+        if !self.limiter.would_admit(&address, self.default).await {
+            // Refused without counting: the address is already over.
+            let decision = self.limiter.check(&address, self.default).await;
+            return (decision, self.default, Counted::Address);
+        }
+        match self.auth.resolve(token).await {
+            Ok(Some(principal)) => {
+                let limit = principal.rate_limit.unwrap_or(self.default);
+                let decision = self.limiter.check(&token_key(token), limit).await;
+                (decision, limit, Counted::Token)
+            }
+            // Not a live token, or the key store failed (the handler will say so): the address
+            // pays for the request.
+            Ok(None) | Err(_) => {
+                let decision = self.limiter.check(&address, self.default).await;
+                (decision, self.default, Counted::Address)
+            }
+        }
     }
 }
 
@@ -41,37 +112,47 @@ fn seconds_up(nanos: u64) -> u64 {
 pub async fn layer<E: Endpoint>(
     next: E,
     request: Request,
-    limiter: Arc<RateLimiter>,
+    limits: Arc<Limits>,
 ) -> poem::Result<Response> {
     if !request.uri().path().starts_with("/v1/") {
         return next.call(request).await.map(IntoResponse::into_response);
     }
-    let decision = limiter.check(&key(&request)).await;
+    let (decision, limit, counted) = limits.decide(&request).await;
     let mut response = if decision.admitted {
         next.call(request).await.map(IntoResponse::into_response)?
     } else {
+        limits.metrics.rate_limited(counted.label());
         let request_id = request
             .extensions()
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
         let retry_after = seconds_up(decision.retry_after_ns);
+        let who = match counted {
+            Counted::Token => "this token is over its rate limit",
+            Counted::Address => {
+                "this address is over its rate limit for requests without a valid token"
+            }
+        };
         let problem = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("this token is over its rate limit of {} requests a minute; retry in {retry_after} s", limiter.per_minute),
+            format!(
+                "{who} of {} requests a minute; retry in {retry_after} s",
+                limit.per_minute
+            ),
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after));
         problems::render(&problem, &request_id)
     };
-    set_headers(&mut response, &limiter, &decision);
+    set_headers(&mut response, limit, &decision);
     Ok(response)
 }
 
-fn set_headers(response: &mut Response, limiter: &RateLimiter, decision: &Decision) {
+fn set_headers(response: &mut Response, limit: Limit, decision: &Decision) {
     let reset = seconds_up(decision.reset_ns);
     let headers = response.headers_mut();
-    let policy = format!("\"{POLICY}\";q={};w=60", limiter.per_minute);
+    let policy = format!("\"{POLICY}\";q={};w=60", limit.per_minute);
     let state = format!("\"{POLICY}\";r={};t={reset}", decision.remaining);
     for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
         headers.insert(
@@ -79,7 +160,7 @@ fn set_headers(response: &mut Response, limiter: &RateLimiter, decision: &Decisi
             HeaderValue::from_str(&value).expect("digits and quotes are header-safe"),
         );
     }
-    headers.insert("x-ratelimit-limit", HeaderValue::from(limiter.per_minute));
+    headers.insert("x-ratelimit-limit", HeaderValue::from(limit.per_minute));
     headers.insert(
         "x-ratelimit-remaining",
         HeaderValue::from(decision.remaining),

@@ -2,6 +2,8 @@
 //! `RateLimit`/`RateLimit-Policy` headers of the IETF httpapi draft and the `X-RateLimit-*` ones on
 //! every `/v1` response, and an exact `Retry-After` on 429.
 //!
+//! A workspace's plan may set its own [`Limit`]; every token of it then gets that one.
+//!
 //! On SQLite (one node) the state lives in this process. On PostgreSQL it lives in the database, so
 //! replicas together admit one quota, not one each: see [`shared`]. Either way a key idle long
 //! enough to have its full burst back is the same as a new one, so idle keys are dropped.
@@ -28,16 +30,28 @@ enum State {
     Shared(DatabaseConnection),
 }
 
-pub struct RateLimiter {
-    pub quota: Quota,
-    /// Requests per minute, as advertised in `RateLimit-Policy`.
+/// A rate: sustained requests a minute, and how many may come at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Advertised as the `q` of `RateLimit-Policy` (with `w=60`).
     pub per_minute: u32,
+    /// The GCRA burst capacity.
+    pub burst: u32,
+}
+
+impl Limit {
+    pub fn quota(self) -> Quota {
+        Quota::per_minute(self.per_minute, self.burst)
+    }
+}
+
+pub struct RateLimiter {
     state: State,
 }
 
 impl RateLimiter {
     /// In the database on PostgreSQL, in process otherwise.
-    pub fn new(per_minute: u32, burst: u32, db: &DatabaseConnection) -> Self {
+    pub fn new(db: &DatabaseConnection) -> Self {
         let state = match db.get_database_backend() {
             DatabaseBackend::Postgres => State::Shared(db.clone()),
             _ => State::Local {
@@ -45,46 +59,64 @@ impl RateLimiter {
                 tats: Mutex::new(HashMap::new()),
             },
         };
-        Self {
-            quota: Quota::per_minute(per_minute, burst),
-            per_minute,
-            state,
-        }
+        Self { state }
     }
 
-    pub async fn check(&self, key: &str) -> Decision {
+    /// Decides a request of `key` under `limit`, and counts it when admitted.
+    pub async fn check(&self, key: &str, limit: Limit) -> Decision {
+        let quota = limit.quota();
         match &self.state {
-            State::Local { epoch, tats } => self.check_local(*epoch, tats, key),
-            State::Shared(db) => match shared::check(db, self.quota, key).await {
+            State::Local { epoch, tats } => check_local(quota, *epoch, tats, key),
+            State::Shared(db) => match shared::check(db, quota, key).await {
                 Ok(decision) => decision,
                 Err(err) => {
                     // Failing open: an unreachable database fails the request anyway, and a
                     // limiter hiccup should not take the API down with it.
                     tracing::warn!("rate limiter unavailable, admitting: {err}");
-                    gcra::describe(self.quota, 0, 0, true)
+                    gcra::describe(quota, 0, 0, true)
                 }
             },
         }
     }
 
-    fn check_local(
-        &self,
-        epoch: Instant,
-        tats: &Mutex<HashMap<String, u64>>,
-        key: &str,
-    ) -> Decision {
-        // The clock starts past the tolerance so that a key never seen is idle.
-        let elapsed = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX / 2);
-        let now = elapsed + self.quota.burst * self.quota.interval_ns;
-        let mut tats = tats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tat = tats.get(key).copied().unwrap_or(0);
-        let (decision, new_tat) = gcra::check(self.quota, tat, now);
-        if decision.admitted {
-            if tats.len() >= MAX_KEYS && !tats.contains_key(key) {
-                tats.retain(|_, tat| *tat > now);
+    /// Whether a request of `key` would be admitted now, without counting one.
+    pub async fn would_admit(&self, key: &str, limit: Limit) -> bool {
+        let quota = limit.quota();
+        match &self.state {
+            State::Local { epoch, tats } => {
+                let now = local_now(*epoch);
+                let tats = tats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let tat = tats.get(key).copied().unwrap_or(0);
+                gcra::check(quota, tat, now).0.admitted
             }
-            tats.insert(key.to_string(), new_tat);
+            State::Shared(db) => shared::would_admit(db, quota, key).await.unwrap_or(true),
         }
-        decision
     }
+}
+
+/// Where the in-process clock starts: past any tolerance, so that a key never seen (TAT 0) is idle
+/// whatever its limit, and far enough from `u64::MAX` never to overflow.
+const CLOCK_START_NS: u64 = 1 << 62;
+
+fn local_now(epoch: Instant) -> u64 {
+    CLOCK_START_NS + u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX >> 2)
+}
+
+fn check_local(
+    quota: Quota,
+    epoch: Instant,
+    tats: &Mutex<HashMap<String, u64>>,
+    key: &str,
+) -> Decision {
+    let now = local_now(epoch);
+    let mut tats = tats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let tat = tats.get(key).copied().unwrap_or(0);
+    let (decision, new_tat) = gcra::check(quota, tat, now);
+    if decision.admitted {
+        if tats.len() >= MAX_KEYS && !tats.contains_key(key) {
+            tats.retain(|_, tat| *tat > now);
+        }
+        tats.insert(key.to_string(), new_tat);
+    }
+    decision
 }

@@ -19,6 +19,11 @@ ON CONFLICT (key) DO UPDATE SET \
   now_ns = EXCLUDED.now_ns \
 RETURNING tat, admitted, now_ns";
 
+/// The key's TAT (0 when unknown) and the database's clock, for a decision that counts nothing.
+const PEEK: &str = "\
+SELECT COALESCE((SELECT tat FROM rate_limits WHERE key = $1), 0) AS tat, \
+(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT AS now_ns";
+
 const PURGE_IDLE: &str = "DELETE FROM rate_limits WHERE tat < (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
 
 fn nanos(value: u64) -> i64 {
@@ -47,6 +52,26 @@ pub async fn check(db: &impl ConnectionTrait, quota: Quota, key: &str) -> Result
         u64::try_from(now).unwrap_or(0),
     );
     Ok(gcra::describe(quota, tat, now, admitted))
+}
+
+/// Whether a request of `key` would be admitted now, without counting one.
+pub async fn would_admit(
+    db: &impl ConnectionTrait,
+    quota: Quota,
+    key: &str,
+) -> Result<bool, DbErr> {
+    let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, PEEK, [key.into()]);
+    let row = db
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the rate-limit lookup returned no row".into()))?;
+    let tat: i64 = row.try_get("", "tat")?;
+    let now: i64 = row.try_get("", "now_ns")?;
+    let (tat, now) = (
+        u64::try_from(tat).unwrap_or(0),
+        u64::try_from(now).unwrap_or(0),
+    );
+    Ok(gcra::check(quota, tat, now).0.admitted)
 }
 
 /// Drops keys that have their full burst back (they are the same as new ones).

@@ -3,13 +3,14 @@
 use anyhow::{Result, bail};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, Set,
 };
 
 use super::entity::workspace;
 use super::tenant::WorkspaceId;
 use crate::ids;
+use crate::limits::Limit;
 
 pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::Model> {
     let name = name.trim();
@@ -28,6 +29,8 @@ pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::
         id: Set(ids::new(ids::WORKSPACE)),
         name: Set(name.to_string()),
         created_at: Set(Utc::now()),
+        rate_limit_per_minute: Set(None),
+        rate_limit_burst: Set(None),
     };
     Ok(model.insert(db).await?)
 }
@@ -47,4 +50,37 @@ pub async fn find(db: &impl ConnectionTrait, id_or_name: &str) -> Result<Option<
 
 pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {
     Ok(workspace::Entity::find().count(db).await?)
+}
+
+/// The workspace plan's own rate limit, if it has one.
+pub async fn rate_limit(db: &impl ConnectionTrait, id: &str) -> Result<Option<Limit>, DbErr> {
+    let Some(found) = workspace::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(
+        match (found.rate_limit_per_minute, found.rate_limit_burst) {
+            (Some(per_minute), Some(burst)) => Some(Limit {
+                per_minute: u32::try_from(per_minute).unwrap_or(1).max(1),
+                burst: u32::try_from(burst).unwrap_or(1).max(1),
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// Gives the workspace its own rate limit, or (with `None`) the deployment's back.
+pub async fn set_rate_limit(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    limit: Option<Limit>,
+) -> Result<()> {
+    let to_column = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+    let model = workspace::ActiveModel {
+        id: Set(workspace.as_str().to_string()),
+        rate_limit_per_minute: Set(limit.map(|limit| to_column(limit.per_minute))),
+        rate_limit_burst: Set(limit.map(|limit| to_column(limit.burst))),
+        ..Default::default()
+    };
+    model.update(db).await?;
+    Ok(())
 }

@@ -11,6 +11,10 @@ pub struct Model {
     #[sea_orm(unique)]
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// The plan's sustained requests a minute per token; empty: the deployment's.
+    pub rate_limit_per_minute: Option<i32>,
+    /// The plan's GCRA burst capacity per token; empty: the deployment's.
+    pub rate_limit_burst: Option<i32>,
     #[sea_orm(has_many)]
     pub api_keys: HasMany<super::api_key::Entity>,
     #[sea_orm(has_many)]

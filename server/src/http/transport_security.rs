@@ -1,0 +1,58 @@
+//! HTTPS only. Behind a trusted proxy, a `/v1` request that the proxy received over plain HTTP
+//! (`X-Forwarded-Proto` is not `https`) is refused with 403 `tls_required` before anything else
+//! looks at it, and every response that travels over HTTPS carries HSTS, so browsers stop trying
+//! plain HTTP. Without TLS or a proxy the server only listens on loopback (see the configuration).
+
+use poem::http::uri::Scheme;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use super::problems;
+use super::request_id::RequestId;
+use crate::problem::Problem;
+
+/// Two years, the usual preload-list value.
+const HSTS: &str = "max-age=63072000";
+
+/// The scheme the nearest proxy saw: the last entry of `X-Forwarded-Proto`.
+fn forwarded_https(request: &Request) -> bool {
+    request
+        .headers()
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .next_back()
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+pub async fn layer<E: Endpoint>(
+    next: E,
+    request: Request,
+    trust_proxy: bool,
+) -> poem::Result<Response> {
+    let over_tls = request.scheme() == &Scheme::HTTPS;
+    let secure = over_tls || (trust_proxy && forwarded_https(&request));
+    let mut response = if trust_proxy && !secure && request.uri().path().starts_with("/v1/") {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        let problem = Problem::new(
+            StatusCode::FORBIDDEN,
+            "tls_required",
+            "the API is served over HTTPS only; send this request to the https:// address",
+        );
+        problems::render(&problem, &request_id)
+    } else {
+        next.call(request).await.map(IntoResponse::into_response)?
+    };
+    if secure {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+    Ok(response)
+}
