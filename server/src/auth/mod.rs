@@ -164,6 +164,23 @@ impl Authenticator {
         }))
     }
 
+    /// Whether this node has seen `token` as a live key, however long ago (the cache entry may be
+    /// stale): such a token is worth a lookup even when its address is over its limit.
+    pub fn seen_live(&self, token: &str) -> bool {
+        if !looks_like_a_key(token) {
+            return false;
+        }
+        let hash = secret::hash(token);
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .get(&hash)
+            .and_then(|entry| entry.principal.as_ref())
+            .is_some_and(Principal::is_live)
+    }
+
     /// The workspace of a token this node authenticated recently; from the cache only, for logs.
     pub fn cached_workspace(&self, token: &str) -> Option<WorkspaceId> {
         self.cached_principal(token)

@@ -2,9 +2,10 @@
 //!
 //! A request with a valid token is counted against that token, under its workspace's limit. Every
 //! other request (no token, a malformed one, an unknown, revoked or expired one) is counted against
-//! the client's address, and the address is checked *before* the token is looked up: a flood of
-//! made-up tokens from one address is refused at the limiter once that address's quota is spent,
-//! and never reaches the key store.
+//! the client's address, and the address is checked *before* a token this node has never seen as
+//! valid is looked up: a flood of made-up tokens from one address is refused at the limiter once
+//! that address's quota is spent, and never reaches the key store. Tokens already seen as valid
+//! are always looked up, so clients sharing an address with a flood keep working.
 
 use std::sync::Arc;
 
@@ -84,7 +85,7 @@ impl Limits {
             return (decision, limit, Counted::Token);
         }
         let address = address();
-        if !self.limiter.would_admit(&address, self.default).await {
+        if !self.auth.seen_live(token) && !self.limiter.would_admit(&address, self.default).await {
             // Refused without counting: the address is already over.
             let decision = self.limiter.check(&address, self.default).await;
             return (decision, self.default, Counted::Address);
