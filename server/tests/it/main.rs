@@ -11,4 +11,5 @@ mod idempotency;
 mod knowledge_sources;
 mod rate_limits;
 mod service;
+mod transport;
 mod validation;

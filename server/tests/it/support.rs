@@ -91,7 +91,11 @@ impl TestServer {
             backend,
             client: Client::new(),
             key: String::new(),
-            base: format!("http://{}", running.addr),
+            base: format!(
+                "{}://{}",
+                if running.tls { "https" } else { "http" },
+                running.addr
+            ),
             running: Some(running),
             db,
             config: config.clone(),
@@ -194,6 +198,11 @@ impl TestServer {
         self.running = Some(server::start(self.db.clone(), &config).await.unwrap());
     }
 
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.running.as_ref().expect("the server runs").addr
+    }
+
     /// The database URL the server uses.
     pub fn database_url(&self) -> &str {
         self.config
@@ -271,7 +280,7 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
 pub struct ServerProcess {
     pub base: String,
     log: tokio::sync::mpsc::UnboundedReceiver<String>,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
 }
 
 impl ServerProcess {
@@ -315,11 +324,12 @@ impl ServerProcess {
                 let _ = sender.send(line);
             }
         });
-        Self {
-            base,
-            log,
-            _child: child,
-        }
+        Self { base, log, child }
+    }
+
+    /// The process id, to send it signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
     }
 
     /// The next log line that contains `needle`, waiting up to ten seconds for it.
