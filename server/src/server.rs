@@ -42,14 +42,16 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
         max_body_bytes: config.max_body_bytes,
         metrics: metrics.clone(),
     });
+    let default_limit = Limit {
+        per_minute: config.rate_limit_per_minute,
+        burst: config.rate_limit_burst,
+    };
     let limits = config.rate_limit_enabled.then(|| {
         Arc::new(Limits {
             limiter: RateLimiter::new(&db),
             auth: auth.clone(),
-            default: Limit {
-                per_minute: config.rate_limit_per_minute,
-                burst: config.rate_limit_burst,
-            },
+            default: default_limit,
+            default_policy: limits::layer::policy(default_limit),
             trust_proxy: config.trust_proxy,
             metrics: metrics.clone(),
         })
@@ -190,8 +192,10 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let mut background = vec![tokio::spawn(maintain(db))];
-    if let Some(tls) = &tls {
-        background.push(tokio::spawn(tls.clone().watch()));
+    match &tls {
+        Some(tls) => background.push(tokio::spawn(tls.clone().watch())),
+        // SIGHUP would otherwise end the process; operators send it to reload certificates.
+        None => background.push(tokio::spawn(tls::ignore_hangups())),
     }
     let (shutdown, signal) = oneshot::channel::<()>();
     let task = tokio::spawn(transport::serve(

@@ -16,10 +16,13 @@ use hyper::header::HeaderValue;
 use serde_json::Value;
 
 use cpu::Threads;
-use load::{Connection, Load, Outcome, Pace, Probes, Target};
+use load::{Connection, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
 use server::{Baseline, Hoverbot};
 
-const USAGE: &str = "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] [--write]";
+const USAGE: &str =
+    "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] [--postgres URL] [--write]";
+/// Where the rate limiter's PostgreSQL figures are measured (in a database of their own).
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 const WARM_UP: Duration = Duration::from_millis(500);
 /// The name of the load generator's threads (for their CPU time).
@@ -27,7 +30,8 @@ const LOAD_THREADS: &str = "bench-load";
 /// Where each endpoint's runs are in the measurements.
 const BASELINE: usize = 0;
 const POST: usize = 1;
-const GET: usize = 2;
+const POST_BARE: usize = 2;
+const GET: usize = 3;
 /// Messages sent to the conversation `GET` reads; each adds the user's and the assistant's.
 const EXCHANGES: usize = 10;
 
@@ -39,6 +43,8 @@ pub struct Options {
     pub seconds: u64,
     /// Rounds of the closed-loop runs; the report quotes their medians.
     pub repeat: usize,
+    /// A PostgreSQL server for the limiter figures; the bench creates and drops its own database.
+    pub postgres: String,
     pub write: bool,
 }
 
@@ -48,6 +54,7 @@ impl Options {
             concurrency: 32,
             seconds: 10,
             repeat: 3,
+            postgres: POSTGRES.to_string(),
             write: false,
         };
         let mut args = args.iter();
@@ -65,6 +72,9 @@ impl Options {
                 "--concurrency" => options.concurrency = usize::try_from(value()?)?,
                 "--seconds" => options.seconds = value()?,
                 "--repeat" => options.repeat = usize::try_from(value()?)?,
+                "--postgres" => {
+                    options.postgres = args.next().context("--postgres needs a URL")?.to_string();
+                }
                 "--write" => options.write = true,
                 _ => bail!("unknown argument `{arg}`; usage: {USAGE}"),
             }
@@ -103,6 +113,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         std::process::exit(status.code().unwrap_or(1));
     }
     let binary = server::build("hoverbot-server", "hoverbot")?;
+    let limiter = server::build_target("hoverbot-server", &["--bench", "limiter"], "limiter")?;
     let baseline = Baseline::start()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name(LOAD_THREADS)
@@ -110,12 +121,14 @@ pub fn run(args: &[&str]) -> Result<()> {
         .build()?;
     let measured = runtime.block_on(measure(&binary, &baseline, &options))?;
     drop(baseline);
+    eprintln!("bench: the rate limiter, in process and on PostgreSQL");
+    let limiter = measure_limiter(&limiter, &options.postgres)?;
 
     let command = std::iter::once("cargo xtask bench")
         .chain(args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
-    let text = report::render(&command, &options, &measured);
+    let text = report::render(&command, &options, &measured, &limiter);
     println!("{text}");
     let outcomes = || {
         measured
@@ -137,14 +150,34 @@ pub fn run(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Runs the limiter benchmark (`server/benches/limiter.rs`) and returns the figures it printed.
+fn measure_limiter(binary: &std::path::Path, postgres: &str) -> Result<Value> {
+    let output = std::process::Command::new(binary)
+        .arg(postgres)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    ensure!(output.status.success(), "the limiter benchmark failed");
+    let figures: Value =
+        serde_json::from_slice(&output.stdout).context("the limiter benchmark printed no JSON")?;
+    if let Some(reason) = figures["postgres"]["skipped"].as_str() {
+        eprintln!("bench: no PostgreSQL limiter figures: {reason}");
+    }
+    Ok(figures)
+}
+
 async fn measure(
     binary: &std::path::Path,
     baseline: &Baseline,
     options: &Options,
-) -> Result<[Measured; 3]> {
-    let hoverbot = Hoverbot::start(binary).await?;
+) -> Result<[Measured; 4]> {
+    let hoverbot = Hoverbot::start(binary, "limited", &[]).await?;
+    // The same server with neither rate limits nor Idempotency-Key, for what the two cost.
+    let bare = Hoverbot::start(binary, "bare", &[("HOVERBOT_RATE_LIMIT_ENABLED", "false")]).await?;
     let auth = HeaderValue::try_from(format!("Bearer {}", hoverbot.key))?;
+    let bare_auth = HeaderValue::try_from(format!("Bearer {}", bare.key))?;
     let conversation = seed(&hoverbot, &auth).await?;
+    let new_conversation = Bytes::from_static(br#"{"channel":"web","externalUserId":"bench"}"#);
     let targets = [
         Target {
             addr: baseline.addr,
@@ -152,15 +185,23 @@ async fn measure(
             path: "/".to_string(),
             body: None,
             auth: None,
+            idempotency_keys: None,
         },
         Target {
             addr: hoverbot.addr,
             method: Method::POST,
             path: "/v1/conversations".to_string(),
-            body: Some(Bytes::from_static(
-                br#"{"channel":"web","externalUserId":"bench"}"#,
-            )),
+            body: Some(new_conversation.clone()),
             auth: Some(auth.clone()),
+            idempotency_keys: Some(IdempotencyKeys::new("bench")),
+        },
+        Target {
+            addr: bare.addr,
+            method: Method::POST,
+            path: "/v1/conversations".to_string(),
+            body: Some(new_conversation),
+            auth: Some(bare_auth),
+            idempotency_keys: None,
         },
         Target {
             addr: hoverbot.addr,
@@ -168,18 +209,22 @@ async fn measure(
             path: format!("/v1/conversations/{conversation}"),
             body: None,
             auth: Some(auth),
+            idempotency_keys: None,
         },
     ]
     .map(Arc::new);
     let names = [
         "baseline: bare poem JSON",
         "POST /v1/conversations",
+        "POST /v1/conversations, no limits, no key",
         "GET /v1/conversations/{id}",
     ];
     let pid = hoverbot.pid().context("the server has exited")?;
+    let bare_pid = bare.pid().context("the server has exited")?;
     let probes = |index| Probes {
         server: match index {
             BASELINE => Threads::named(server::BASELINE_THREADS),
+            POST_BARE => Threads::of_process(bare_pid),
             _ => Threads::of_process(pid),
         },
         client: Threads::named(LOAD_THREADS),
@@ -225,6 +270,7 @@ async fn measure(
         measured[index].open = Some(outcome);
     }
     hoverbot.stop().await?;
+    bare.stop().await?;
     Ok(measured)
 }
 
@@ -238,6 +284,7 @@ async fn seed(hoverbot: &Hoverbot, auth: &HeaderValue) -> Result<String> {
             path,
             body: (!body.is_empty()).then(|| Bytes::from_static(body.as_bytes())),
             auth: Some(auth.clone()),
+            idempotency_keys: None,
         };
         let (status, body) = connection.send(&target).await?;
         ensure!(

@@ -31,7 +31,8 @@ pub struct Problem {
     pub detail: String,
     /// A stable machine-readable error code: `malformed_request` (unreadable body),
     /// `invalid_parameter` (a bad query, path or header parameter), `validation_failed` (the body
-    /// breaks the schema), `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// breaks the schema), `unauthorized`, `forbidden`, `tls_required`, `not_found`,
+    /// `method_not_allowed`, `request_timeout`,
     /// `escalation_already_open`, `knowledge_source_type_mismatch`, `conversation_full`,
     /// `idempotency_in_progress`, `idempotency_key_reused`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`. New codes
@@ -1970,7 +1971,9 @@ pub enum ListConversationsResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -2214,7 +2217,9 @@ pub enum CreateConversationResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -2289,6 +2294,43 @@ pub enum CreateConversationResponse {
         )
     )]
     Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
     /// The request body is larger than the deployment accepts.
     #[oai(
         status = 413,
@@ -2603,7 +2645,9 @@ pub enum GetConversationResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -2885,7 +2929,9 @@ pub enum SendMessageResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -2997,6 +3043,43 @@ pub enum SendMessageResponse {
         )
     )]
     Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
     /// The request body is larger than the deployment accepts.
     #[oai(
         status = 413,
@@ -3313,7 +3396,9 @@ pub enum ListKnowledgeSourcesResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -3597,7 +3682,9 @@ pub enum UpsertKnowledgeSourceResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -3672,6 +3759,43 @@ pub enum UpsertKnowledgeSourceResponse {
         )
     )]
     Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
     /// The request body is larger than the deployment accepts.
     #[oai(
         status = 413,
@@ -3986,7 +4110,9 @@ pub enum GetKnowledgeSourceResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -4262,7 +4388,9 @@ pub enum DeleteKnowledgeSourceResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -4541,7 +4669,9 @@ pub enum ListEscalationsResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -4785,7 +4915,9 @@ pub enum CreateEscalationResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -4897,6 +5029,43 @@ pub enum CreateEscalationResponse {
         )
     )]
     Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
     /// The request body is larger than the deployment accepts.
     #[oai(
         status = 413,
@@ -5211,7 +5380,9 @@ pub enum GetEscalationResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -5488,7 +5659,9 @@ pub enum ListApiKeysResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -5732,7 +5905,9 @@ pub enum CreateApiKeyResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",
@@ -5807,6 +5982,43 @@ pub enum CreateApiKeyResponse {
         )
     )]
     Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
     /// The request body is larger than the deployment accepts.
     #[oai(
         status = 413,
@@ -6121,7 +6333,9 @@ pub enum RevokeApiKeyResponse {
         )
     )]
     Unauthorized(poem_openapi::payload::Json<Problem>),
-    /// The token is valid but lacks the scope that the operation requires.
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
     #[oai(
         status = 403,
         content_type = "application/problem+json",

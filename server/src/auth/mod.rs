@@ -103,6 +103,36 @@ impl Authenticator {
             .filter(Principal::is_live)
     }
 
+    /// What the rate limiter needs of a token this node authenticated recently, by the token's
+    /// hash: `Some` with the workspace plan's limit (itself optional) when the token is live.
+    /// Copies nothing else, because it runs on every request.
+    pub fn cached_rate_limit(&self, hash: &str) -> Option<Option<Limit>> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .get(hash)
+            .filter(|entry| entry.fetched.elapsed() < CACHE_TTL)
+            .and_then(|entry| entry.principal.as_ref())
+            .filter(|principal| principal.is_live())
+            .map(|principal| principal.rate_limit)
+    }
+
+    /// Whether this node has seen the token with this hash as a live key, however long ago (the
+    /// cache entry may be stale): such a token is worth a lookup even when its address is over its
+    /// limit.
+    pub fn seen_live(&self, hash: &str) -> bool {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .get(hash)
+            .and_then(|entry| entry.principal.as_ref())
+            .is_some_and(Principal::is_live)
+    }
+
     fn cached(&self, hash: &str) -> Option<Option<Principal>> {
         let cache = self
             .cache
@@ -162,23 +192,6 @@ impl Authenticator {
             rate_limit,
             expires_at: key.expires_at,
         }))
-    }
-
-    /// Whether this node has seen `token` as a live key, however long ago (the cache entry may be
-    /// stale): such a token is worth a lookup even when its address is over its limit.
-    pub fn seen_live(&self, token: &str) -> bool {
-        if !looks_like_a_key(token) {
-            return false;
-        }
-        let hash = secret::hash(token);
-        let cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache
-            .get(&hash)
-            .and_then(|entry| entry.principal.as_ref())
-            .is_some_and(Principal::is_live)
     }
 
     /// The workspace of a token this node authenticated recently; from the cache only, for logs.

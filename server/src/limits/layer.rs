@@ -7,14 +7,15 @@
 //! that address's quota is spent, and never reaches the key store. Tokens already seen as valid
 //! are always looked up, so clients sharing an address with a flood keep working.
 
+use std::fmt::Write;
 use std::sync::Arc;
 
-use poem::http::{HeaderValue, StatusCode, header};
+use poem::http::{HeaderName, HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::gcra::Decision;
 use super::{Limit, RateLimiter};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, secret};
 use crate::http::request_id::RequestId;
 use crate::http::{client, problems};
 use crate::metrics::Metrics;
@@ -28,6 +29,8 @@ pub struct Limits {
     pub auth: Arc<Authenticator>,
     /// The deployment's limit, for tokens whose workspace has none of its own and for addresses.
     pub default: Limit,
+    /// `RateLimit-Policy` of the default limit, made once.
+    pub default_policy: HeaderValue,
     /// Whether the client address comes from `X-Forwarded-For`.
     pub trust_proxy: bool,
     pub metrics: Arc<Metrics>,
@@ -61,10 +64,6 @@ fn bearer(request: &Request) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-fn token_key(token: &str) -> String {
-    format!("token:{}", crate::auth::secret::hash(token))
-}
-
 fn address_key(request: &Request, trust_proxy: bool) -> String {
     match client::address(request, trust_proxy) {
         Some(ip) => format!("addr:{ip}"),
@@ -73,19 +72,24 @@ fn address_key(request: &Request, trust_proxy: bool) -> String {
 }
 
 impl Limits {
+    /// Tokens are keyed by their hash (64 hex digits), addresses by `addr:<ip>`: the two never meet.
     async fn decide(&self, request: &Request) -> (Decision, Limit, Counted) {
         let address = || address_key(request, self.trust_proxy);
         let Some(token) = bearer(request) else {
             let decision = self.limiter.check(&address(), self.default).await;
             return (decision, self.default, Counted::Address);
         };
-        if let Some(principal) = self.auth.cached_principal(token) {
-            let limit = principal.rate_limit.unwrap_or(self.default);
-            let decision = self.limiter.check(&token_key(token), limit).await;
-            return (decision, limit, Counted::Token);
+        let hash = secret::hash(token);
+        if let Some(plan) = self.auth.cached_rate_limit(&hash) {
+            let limit = plan.unwrap_or(self.default);
+            return (
+                self.limiter.check(&hash, limit).await,
+                limit,
+                Counted::Token,
+            );
         }
         let address = address();
-        if !self.auth.seen_live(token) && !self.limiter.would_admit(&address, self.default).await {
+        if !self.auth.seen_live(&hash) && !self.limiter.would_admit(&address, self.default).await {
             // Refused without counting: the address is already over.
             let decision = self.limiter.check(&address, self.default).await;
             return (decision, self.default, Counted::Address);
@@ -93,8 +97,11 @@ impl Limits {
         match self.auth.resolve(token).await {
             Ok(Some(principal)) => {
                 let limit = principal.rate_limit.unwrap_or(self.default);
-                let decision = self.limiter.check(&token_key(token), limit).await;
-                (decision, limit, Counted::Token)
+                (
+                    self.limiter.check(&hash, limit).await,
+                    limit,
+                    Counted::Token,
+                )
             }
             // Not a live token, or the key store failed (the handler will say so): the address
             // pays for the request.
@@ -146,25 +153,39 @@ pub async fn layer<E: Endpoint>(
         .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after));
         problems::render(&problem, &request_id)
     };
-    set_headers(&mut response, limit, &decision);
+    set_headers(&mut response, &limits, limit, &decision);
     Ok(response)
 }
 
-fn set_headers(response: &mut Response, limit: Limit, decision: &Decision) {
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// `RateLimit-Policy` for a limit.
+pub fn policy(limit: Limit) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{POLICY}\";q={};w=60", limit.per_minute))
+        .expect("digits and quotes are header-safe")
+}
+
+/// Sets the headers; on every `/v1` response, so it formats as little as it can.
+fn set_headers(response: &mut Response, limits: &Limits, limit: Limit, decision: &Decision) {
     let reset = seconds_up(decision.reset_ns);
+    let mut state = String::with_capacity(40);
+    let _ = write!(state, "\"{POLICY}\";r={};t={reset}", decision.remaining);
+    let policy = if limit == limits.default {
+        limits.default_policy.clone()
+    } else {
+        policy(limit)
+    };
     let headers = response.headers_mut();
-    let policy = format!("\"{POLICY}\";q={};w=60", limit.per_minute);
-    let state = format!("\"{POLICY}\";r={};t={reset}", decision.remaining);
-    for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
-        headers.insert(
-            name,
-            HeaderValue::from_str(&value).expect("digits and quotes are header-safe"),
-        );
-    }
-    headers.insert("x-ratelimit-limit", HeaderValue::from(limit.per_minute));
+    headers.insert(RATELIMIT_POLICY, policy);
     headers.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(decision.remaining),
+        RATELIMIT,
+        HeaderValue::try_from(state).expect("digits and quotes are header-safe"),
     );
-    headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit.per_minute));
+    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
+    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset));
 }

@@ -113,10 +113,15 @@ fn check_local(
     let tat = tats.get(key).copied().unwrap_or(0);
     let (decision, new_tat) = gcra::check(quota, tat, now);
     if decision.admitted {
-        if tats.len() >= MAX_KEYS && !tats.contains_key(key) {
-            tats.retain(|_, tat| *tat > now);
+        // Updated in place when known: no allocation on the common path.
+        if let Some(tat) = tats.get_mut(key) {
+            *tat = new_tat;
+        } else {
+            if tats.len() >= MAX_KEYS {
+                tats.retain(|_, tat| *tat > now);
+            }
+            tats.insert(key.to_string(), new_tat);
         }
-        tats.insert(key.to_string(), new_tat);
     }
     decision
 }

@@ -14,11 +14,12 @@ pub mod page;
 pub mod tenant;
 pub mod workspaces;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hoverbot_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 
 /// Connects to `url`; for SQLite, creates the file's directory and turns on WAL.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
@@ -73,22 +74,45 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations. A database that already has every migration of this build (and
+/// perhaps newer ones, applied by a newer release during a rolling upgrade) is left as it is.
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
+    if missing_migrations(db)
+        .await
+        .is_ok_and(|missing| missing == 0)
+    {
+        return Ok(());
+    }
     Migrator::up(db, None)
         .await
         .context("cannot apply the database migrations")
 }
 
-/// Whether the database answers and every migration is applied.
+/// Whether the database answers and has every migration this build knows. Newer ones do not
+/// matter: their releases keep the schema working for this one.
 pub async fn ready(db: &DatabaseConnection) -> Result<()> {
-    let pending = Migrator::get_pending_migrations(db).await?;
-    anyhow::ensure!(
-        pending.is_empty(),
-        "{} migrations are not applied",
-        pending.len()
-    );
+    let missing = missing_migrations(db).await?;
+    anyhow::ensure!(missing == 0, "{missing} migrations are not applied");
     Ok(())
+}
+
+/// How many of this build's migrations the database lacks, read without changing anything.
+async fn missing_migrations(db: &DatabaseConnection) -> Result<usize> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await
+        .context("cannot read the applied migrations")?;
+    let applied: HashSet<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect::<Result<_, _>>()?;
+    Ok(Migrator::migrations()
+        .iter()
+        .filter(|migration| !applied.contains(migration.name()))
+        .count())
 }
 
 #[cfg(test)]

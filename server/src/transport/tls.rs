@@ -159,6 +159,19 @@ impl Reloading {
     }
 }
 
+/// Without TLS there is nothing to reload: SIGHUP is logged and otherwise ignored, so that a
+/// reload hook sent to a plain-HTTP server does not end it.
+pub async fn ignore_hangups() {
+    #[cfg(unix)]
+    if let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        while hangup.recv().await.is_some() {
+            tracing::info!(
+                "SIGHUP: no TLS certificate is configured, so there is nothing to reload"
+            );
+        }
+    }
+}
+
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path)
         .and_then(|meta| meta.modified())

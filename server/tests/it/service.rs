@@ -104,3 +104,44 @@ async fn every_request_is_logged_once_with_its_operation_and_workspace_and_no_se
         server.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_newer_release_migrating_first_keeps_this_one_ready() {
+    use sea_orm::ConnectionTrait;
+    for server in TestServer::each().await {
+        // What a newer release's `hoverbot migrate` leaves behind: a migration this build lacks.
+        server
+            .db
+            .execute_unprepared(
+                "INSERT INTO seaql_migrations (version, applied_at) \
+                 VALUES ('m29991231_000001_from_a_newer_release', 0)",
+            )
+            .await
+            .unwrap();
+        let response = server
+            .client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // And this build still starts on that database.
+        hoverbot_server::store::migrate(&server.db).await.unwrap();
+        // A database missing one of this build's migrations is not ready.
+        server
+            .db
+            .execute_unprepared(
+                "DELETE FROM seaql_migrations WHERE version = 'm20261123_000004_workspace_rate_limits'",
+            )
+            .await
+            .unwrap();
+        let response = server
+            .client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        server.finish().await;
+    }
+}

@@ -30,6 +30,23 @@ pub struct Target {
     pub body: Option<Bytes>,
     /// The `Authorization` header.
     pub auth: Option<HeaderValue>,
+    /// When set, every request carries a new `Idempotency-Key`, with this prefix.
+    pub idempotency_keys: Option<IdempotencyKeys>,
+}
+
+/// Fresh `Idempotency-Key`s: a prefix unique to the run and a counter.
+pub struct IdempotencyKeys {
+    pub prefix: String,
+    pub next: AtomicU64,
+}
+
+impl IdempotencyKeys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: format!("{prefix}-{}", std::process::id()),
+            next: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Target {
@@ -43,6 +60,10 @@ impl Target {
         }
         if self.body.is_some() {
             request = request.header(CONTENT_TYPE, "application/json");
+        }
+        if let Some(keys) = &self.idempotency_keys {
+            let n = keys.next.fetch_add(1, Ordering::Relaxed);
+            request = request.header("idempotency-key", format!("{}-{n}", keys.prefix));
         }
         request
             .body(Full::new(self.body.clone().unwrap_or_default()))

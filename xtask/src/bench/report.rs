@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::load::Outcome;
-use super::{BASELINE, GET, Measured, Options, POST};
+use serde_json::Value;
+
+use super::{BASELINE, GET, Measured, Options, POST, POST_BARE};
 use crate::project;
 
 pub const FILE: &str = "BENCHMARKS.md";
@@ -19,6 +21,9 @@ const END: &str = "<!-- End of the generated part. -->";
 const GET_SHARE: f64 = 0.40;
 const POST_SHARE: f64 = 0.20;
 const P99_AT_HALF_PEAK: Duration = Duration::from_millis(10);
+/// The rate limiter's aims: its decision in process, and its p99 on PostgreSQL.
+const DECISION_MEDIAN: Duration = Duration::from_micros(1);
+const SHARED_P99: Duration = Duration::from_millis(1);
 
 pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
@@ -65,7 +70,12 @@ impl Summary {
     }
 }
 
-pub fn render(command: &str, options: &Options, measured: &[Measured; 3]) -> String {
+pub fn render(
+    command: &str,
+    options: &Options,
+    measured: &[Measured; 4],
+    limiter: &Value,
+) -> String {
     let summaries = measured
         .each_ref()
         .map(|endpoint| Summary::of(&endpoint.rounds));
@@ -146,6 +156,121 @@ pub fn render(command: &str, options: &Options, measured: &[Measured; 3]) -> Str
         }
     }
 
+    let _ = writeln!(out, "\n### What rate limits and Idempotency-Key cost\n");
+    let _ = writeln!(
+        out,
+        "`POST /v1/conversations` on the server as deployed (rate limits on, every request with a new \
+         `Idempotency-Key`, whose response is stored) against a second server of the same build with \
+         `rate_limit_enabled = false` and requests without the header; from the closed-loop table.\n"
+    );
+    let _ = writeln!(out, "| | Requests/s | p50 | p99 |");
+    let _ = writeln!(out, "|---|--:|--:|--:|");
+    for (label, index) in [
+        ("rate limits + Idempotency-Key", POST),
+        ("neither", POST_BARE),
+    ] {
+        let summary = &summaries[index];
+        let _ = writeln!(
+            out,
+            "| {label} | {:.0} | {} | {} |",
+            summary.per_second,
+            millis(summary.p50),
+            millis(summary.p99)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nWith both, the endpoint keeps {:.0} % of its throughput without them.",
+        summaries[POST].per_second / summaries[POST_BARE].per_second * 100.0
+    );
+
+    let nanos = |figure: &Value| figure.as_u64().map(Duration::from_nanos);
+    let sample = |path: &[&str]| {
+        let mut figure = limiter;
+        for key in path {
+            figure = &figure[*key];
+        }
+        (nanos(&figure["p50Ns"]), nanos(&figure["p99Ns"]))
+    };
+    let time = |duration: Option<Duration>| {
+        duration.map_or("—".to_string(), |duration| {
+            let nanos = duration.as_nanos();
+            if nanos < 10_000 {
+                format!("{nanos} ns")
+            } else {
+                format!("{:.3} ms", duration.as_secs_f64() * 1e3)
+            }
+        })
+    };
+    let _ = writeln!(out, "\n### The rate limiter per request\n");
+    let _ = writeln!(
+        out,
+        "Measured in one process by `server/benches/limiter.rs`, 100 tokens of one workspace in turn, \
+         a limit nothing reaches. In process: times of batches of {} requests divided by {}, \
+         medians and 99th percentiles over the batches; \"the middleware\" is a request through the \
+         limit layer (token hashing, the auth cache, the decision, five headers) to a trivial endpoint, \
+         its baseline the same request to that endpoint directly. On PostgreSQL each request is timed: \
+         the middleware makes one upsert, its baseline is `SELECT 1` on the same pool.\n",
+        limiter["requestsPerBatch"], limiter["requestsPerBatch"]
+    );
+    let _ = writeln!(
+        out,
+        "| Measurement | p50 | p99 | Baseline p50 | Baseline p99 |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|");
+    let (decision_p50, decision_p99) = sample(&["decision"]);
+    let _ = writeln!(
+        out,
+        "| In process: the decision (GCRA on the token's key) | {} | {} | — | — |",
+        time(decision_p50),
+        time(decision_p99)
+    );
+    let (layer_p50, layer_p99) = sample(&["inProcess"]);
+    let (bare_p50, bare_p99) = sample(&["inProcessBaseline"]);
+    let _ = writeln!(
+        out,
+        "| In process: the middleware | {} | {} | {} | {} |",
+        time(layer_p50),
+        time(layer_p99),
+        time(bare_p50),
+        time(bare_p99)
+    );
+    let postgres = &limiter["postgres"];
+    let mut shared_p99 = None;
+    if let Some(reason) = postgres["skipped"].as_str() {
+        let _ = writeln!(
+            out,
+            "| PostgreSQL: not measured ({reason}) | — | — | — | — |"
+        );
+    } else {
+        for (label, layer, ping) in [
+            ("one client", "layer", "selectOne"),
+            (
+                "concurrent clients",
+                "layerConcurrent",
+                "selectOneConcurrent",
+            ),
+        ] {
+            let (p50, p99) = sample(&["postgres", layer]);
+            let (ping_p50, ping_p99) = sample(&["postgres", ping]);
+            if layer == "layer" {
+                shared_p99 = p99;
+            }
+            let label = match label {
+                "one client" => label.to_string(),
+                _ => format!("{} clients", postgres["clients"]),
+            };
+            let _ = writeln!(
+                out,
+                "| PostgreSQL, {label}: the middleware | {} | {} | {} | {} |",
+                time(p50),
+                time(p99),
+                time(ping_p50),
+                time(ping_p99)
+            );
+        }
+    }
+
     let _ = writeln!(out, "\n### Aims\n");
     let _ = writeln!(out, "| Aim | Measured | Met |");
     let _ = writeln!(out, "|---|--:|:-:|");
@@ -173,6 +298,18 @@ pub fn render(command: &str, options: &Options, measured: &[Measured; 3]) -> Str
             yes_no(p99.is_some_and(|p99| p99 < P99_AT_HALF_PEAK)),
         );
     }
+    let _ = writeln!(
+        out,
+        "| Limiter decision ≤ 1 µs median, in process | {} | {} |",
+        time(decision_p50),
+        yes_no(decision_p50.is_some_and(|p50| p50 <= DECISION_MEDIAN))
+    );
+    let _ = writeln!(
+        out,
+        "| Limiter ≤ 1 ms p99 on PostgreSQL, one client | {} | {} |",
+        time(shared_p99),
+        yes_no(shared_p99.is_some_and(|p99| p99 <= SHARED_P99))
+    );
     out
 }
 

@@ -29,10 +29,18 @@ pub const BASELINE_THREADS: &str = "bench-baseline";
 
 /// Builds `package` with the release profile and returns the path of its binary `binary`.
 pub fn build(package: &str, binary: &str) -> Result<PathBuf> {
+    build_target(package, &["--bin", binary], binary)
+}
+
+/// Builds the targets `selection` (`--bin x`, `--bench y`) of `package` with the release profile
+/// and returns the path of the executable of target `name`.
+pub fn build_target(package: &str, selection: &[&str], name: &str) -> Result<PathBuf> {
+    let binary = name;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut child = Command::new(cargo)
         .current_dir(project::root())
         .args(["build", "--release", "--package", package])
+        .args(selection)
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped())
         .spawn()
@@ -61,10 +69,11 @@ pub struct Hoverbot {
 }
 
 impl Hoverbot {
-    /// Starts `binary` on a free loopback port with a fresh data directory and waits until it is
-    /// ready.
-    pub async fn start(binary: &Path) -> Result<Self> {
-        let data_dir = std::env::temp_dir().join(format!("hoverbot-bench-{}", std::process::id()));
+    /// Starts `binary` on a free loopback port with a fresh data directory (named after `name`)
+    /// and the settings `env`, and waits until it is ready.
+    pub async fn start(binary: &Path, name: &str, env: &[(&str, &str)]) -> Result<Self> {
+        let data_dir =
+            std::env::temp_dir().join(format!("hoverbot-bench-{}-{name}", std::process::id()));
         if data_dir.exists() {
             std::fs::remove_dir_all(&data_dir)?;
         }
@@ -90,7 +99,8 @@ impl Hoverbot {
         // The rate limit guards a workspace against its clients; here it would measure itself.
         command
             .env("HOVERBOT_RATE_LIMIT_PER_MINUTE", "1000000000")
-            .env("HOVERBOT_RATE_LIMIT_BURST", "1000000000");
+            .env("HOVERBOT_RATE_LIMIT_BURST", "1000000000")
+            .envs(env.iter().copied());
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
@@ -118,6 +128,7 @@ impl Hoverbot {
             path: "/readyz".to_string(),
             body: None,
             auth: None,
+            idempotency_keys: None,
         };
         loop {
             if let Some(status) = self.child.try_wait()? {
