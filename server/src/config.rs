@@ -40,6 +40,8 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request's body.
     pub body_read_timeout_secs: u64,
+    /// Seconds a client may take in nothing of a response before its connection is dropped.
+    pub write_timeout_secs: u64,
     /// Most header fields in a request.
     pub max_headers: usize,
     /// Most bytes of request line and headers.
@@ -69,6 +71,7 @@ impl Default for Config {
             trust_proxy: false,
             header_read_timeout_secs: 30,
             body_read_timeout_secs: 60,
+            write_timeout_secs: 30,
             max_headers: 100,
             max_header_bytes: 64 * 1024,
         }
@@ -76,7 +79,7 @@ impl Default for Config {
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "listen",
     "data_dir",
     "database_url",
@@ -90,6 +93,7 @@ const KEYS: [&str; 15] = [
     "trust_proxy",
     "header_read_timeout_secs",
     "body_read_timeout_secs",
+    "write_timeout_secs",
     "max_headers",
     "max_header_bytes",
 ];
@@ -152,10 +156,18 @@ impl Config {
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
             bail!("max_body_bytes must be between 1 KiB and 64 MiB");
         }
-        if !(1..=3600).contains(&self.header_read_timeout_secs)
-            || !(1..=3600).contains(&self.body_read_timeout_secs)
+        if [
+            self.header_read_timeout_secs,
+            self.body_read_timeout_secs,
+            self.write_timeout_secs,
+        ]
+        .iter()
+        .any(|secs| !(1..=3600).contains(secs))
         {
-            bail!("header_read_timeout_secs and body_read_timeout_secs must be between 1 and 3600");
+            bail!(
+                "header_read_timeout_secs, body_read_timeout_secs and write_timeout_secs must be \
+                 between 1 and 3600"
+            );
         }
         if !(1..=1000).contains(&self.max_headers) {
             bail!("max_headers must be between 1 and 1000");
@@ -193,6 +205,7 @@ impl Config {
         crate::transport::Limits {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs),
+            write_timeout: std::time::Duration::from_secs(self.write_timeout_secs),
             max_headers: self.max_headers,
             max_header_bytes: self.max_header_bytes,
         }

@@ -7,6 +7,7 @@
 //! certificate can be replaced while connections stay up.
 
 pub mod tls;
+mod write_deadline;
 
 use std::future::Future;
 use std::io;
@@ -23,6 +24,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
 use poem::{Addr, Body, Endpoint, Request};
 use tokio::net::TcpListener;
+use write_deadline::WriteDeadline;
 
 /// How long a client gets to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +37,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time to send a request's whole body, counted from its headers.
     pub body_read_timeout: Duration,
+    /// Time a client may take in nothing of a response before its connection is dropped.
+    pub write_timeout: Duration,
     /// Most header fields in one HTTP/1.1 request (more get 431).
     pub max_headers: usize,
     /// Most bytes of request line and headers (HTTP/1.1: more get 431; HTTP/2: the header list).
@@ -69,6 +73,7 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let stream = WriteDeadline::new(stream, limits.write_timeout);
         let connection = Connection {
             app: app.clone(),
             limits,

@@ -464,3 +464,42 @@ async fn metrics_count_requests_limits_and_replays() {
         server.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped() {
+    const REQUESTS: usize = 500;
+    for server in TestServer::each_configured(|config| {
+        config.write_timeout_secs = 1;
+        config.header_read_timeout_secs = 2;
+    })
+    .await
+    {
+        let spec_size = hoverbot_server::api::SPEC_JSON.len();
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        // Far more answer than the sockets' buffers hold, then three seconds of reading nothing.
+        let requests = "GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(REQUESTS);
+        stream.write_all(requests.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut received = 0usize;
+        let ended = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut buffer = vec![0u8; 1 << 16];
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => received += read,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the server closed the connection");
+        assert!(
+            received < REQUESTS * spec_size,
+            "the server stopped writing to a client that read nothing: {received} bytes of {}",
+            REQUESTS * spec_size
+        );
+        // The server itself is fine.
+        let (status, _) = server.send(Method::GET, "/v1/conversations", None).await;
+        assert_eq!(status, StatusCode::OK);
+        server.finish().await;
+    }
+}
