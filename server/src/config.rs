@@ -46,6 +46,8 @@ pub struct Config {
     pub max_headers: usize,
     /// Most bytes of request line and headers.
     pub max_header_bytes: usize,
+    /// Most client connections open at once.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,12 +76,13 @@ impl Default for Config {
             write_timeout_secs: 30,
             max_headers: 100,
             max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "listen",
     "data_dir",
     "database_url",
@@ -96,6 +99,7 @@ const KEYS: [&str; 16] = [
     "write_timeout_secs",
     "max_headers",
     "max_header_bytes",
+    "max_connections",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -175,6 +179,9 @@ impl Config {
         if !(8 * 1024..=1024 * 1024).contains(&self.max_header_bytes) {
             bail!("max_header_bytes must be between 8 KiB and 1 MiB");
         }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            bail!("max_connections must be between 1 and 1000000");
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both, or neither");
         }
@@ -208,6 +215,7 @@ impl Config {
             write_timeout: std::time::Duration::from_secs(self.write_timeout_secs),
             max_headers: self.max_headers,
             max_header_bytes: self.max_header_bytes,
+            max_connections: self.max_connections,
         }
     }
 

@@ -43,6 +43,8 @@ pub struct Limits {
     pub max_headers: usize,
     /// Most bytes of request line and headers (HTTP/1.1: more get 431; HTTP/2: the header list).
     pub max_header_bytes: usize,
+    /// Most connections open at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
@@ -58,8 +60,23 @@ pub async fn serve(
     let app = Arc::new(app);
     let graceful = GracefulShutdown::new();
     let local = listener.local_addr().ok();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
+        // A slot first: at the cap, new clients wait in the kernel's backlog, not in our memory.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                tracing::warn!(
+                    "{} connections are open, the most allowed; new ones wait",
+                    limits.max_connections
+                );
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -83,6 +100,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             match tls {
                 None => connection.serve(stream, Scheme::HTTP, watcher).await,
                 Some(tls) => {

@@ -503,3 +503,29 @@ async fn a_client_that_stops_reading_is_dropped() {
         server.finish().await;
     }
 }
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    for server in TestServer::each_configured(|config| config.max_connections = 1).await {
+        let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let mut first = TcpStream::connect(server.addr()).await.unwrap();
+        assert_eq!(healthz_on(&mut first).await, "HTTP/1.1 200 OK");
+
+        // The kernel completes the second connection, but the server does not take it up.
+        let mut second = TcpStream::connect(server.addr()).await.unwrap();
+        second.write_all(request).await.unwrap();
+        let mut buffer = [0u8; 1024];
+        let early =
+            tokio::time::timeout(Duration::from_millis(500), second.read(&mut buffer)).await;
+        assert!(early.is_err(), "no answer while the only slot is taken");
+
+        drop(first);
+        let read = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buffer))
+            .await
+            .expect("an answer once the slot is free")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200 OK"));
+        drop(second);
+        server.finish().await;
+    }
+}
