@@ -1,0 +1,87 @@
+// Swagger UI in a real browser: open /docs on a live server, see every tag and the webhooks
+// section, authorize with a bearer key, run "Try it out" on POST /v1/conversations and read the
+// 201 in the page. Fails if the page loads anything from outside the server.
+//
+//   HOVERBOT_URL=http://127.0.0.1:PORT HOVERBOT_API_KEY=hb_live_... SCREENSHOT=out.png \
+//     node .ci/swagger_ui.mjs
+//
+// Needs playwright-core (npm) and Chromium (Debian's, at /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+
+const base = process.env.HOVERBOT_URL;
+const key = process.env.HOVERBOT_API_KEY;
+const screenshot = process.env.SCREENSHOT ?? 'swagger-ui.png';
+if (!base || !key) {
+  console.error('set HOVERBOT_URL and HOVERBOT_API_KEY');
+  process.exit(2);
+}
+const port = new URL(base).port;
+const TIMEOUT = 30_000;
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+page.setDefaultTimeout(TIMEOUT);
+const foreign = [];
+page.on('request', (request) => {
+  const url = request.url();
+  if (!url.startsWith(`${base}/`) && !url.startsWith('data:')) foreign.push(url);
+});
+try {
+  await page.goto(`${base}/docs/`, { waitUntil: 'networkidle' });
+
+  // Every tag of the spec, and every webhook, is on the page.
+  const spec = await (await fetch(`${base}/openapi.json`)).json();
+  await page.waitForSelector('.opblock-tag');
+  const tags = await page.locator('h3.opblock-tag').evaluateAll(
+    (headers) => headers.map((header) => header.getAttribute('data-tag')));
+  for (const tag of spec.tags.map((tag) => tag.name)) {
+    check(tags.includes(tag), `tag "${tag}" is not on the page (found: ${tags.join(', ')})`);
+  }
+  const webhooks = await page.locator('.webhooks .opblock-summary-path').allTextContents();
+  for (const event of Object.keys(spec.webhooks)) {
+    check(webhooks.includes(event), `webhook "${event}" is not on the page (found: ${webhooks.join(', ')})`);
+  }
+
+  // This server: the spec's self-hosted entry, with this run's port.
+  await page.selectOption('#servers', 'http://127.0.0.1:{port}');
+  await page.fill('.servers input[data-variable="port"]', port);
+  check((await page.textContent('.servers .computed-url code')) === `http://127.0.0.1:${port}`,
+    'the computed server URL is not this server');
+
+  // Authorize with the key.
+  await page.click('.scheme-container button.authorize');
+  await page.fill('#auth-bearer-value', key);
+  await page.click('.auth-container button[aria-label="Apply credentials"]');
+  await page.click('.auth-container button.btn-done');
+
+  // Try it out: create a conversation with the example body.
+  const operation = page.locator('#operations-Conversations-createConversation');
+  await operation.locator('.opblock-summary-control').click();
+  await operation.locator('button.try-out__btn').click();
+  await operation.locator('button.execute').click();
+  const status = operation.locator('.live-responses-table tbody .response-col_status').first();
+  await status.waitFor();
+  const shown = (await status.textContent()).trim();
+  check(shown.startsWith('201'), `the page shows status ${shown}, not 201`);
+  const body = await operation.locator('.live-responses-table tbody .response-col_description pre').first().textContent();
+  check(/"id":\s*"conv_/.test(body), `the page shows no new conversation: ${body.slice(0, 200)}`);
+
+  check(foreign.length === 0, `the page loaded from outside the server: ${foreign.join(', ')}`);
+  await status.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: screenshot });
+  console.log(`Swagger UI: ${tags.length} tags, ${webhooks.length} webhooks, POST /v1/conversations → 201 in the page; screenshot ${screenshot}`);
+} catch (error) {
+  await page.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
+  console.error(`Swagger UI check failed: ${error.message} (screenshot ${screenshot})`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
