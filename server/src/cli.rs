@@ -270,7 +270,12 @@ async fn run(cli: Cli) -> Result<()> {
                 // database makes them without touching the deployment's.
                 let db = store::connect("sqlite::memory:").await?;
                 let auth = std::sync::Arc::new(crate::auth::Authenticator::new(db.clone()));
-                let service = crate::api::generated::service(crate::api::HoverBot { db, auth });
+                let webhooks = std::sync::Arc::new(crate::webhooks::Delivery {
+                    schedule: crate::webhooks::schedule::RetrySchedule::default(),
+                    allow_private_networks: false,
+                });
+                let service =
+                    crate::api::generated::service(crate::api::HoverBot { db, auth, webhooks });
                 println!("{}", service.spec());
             } else {
                 print!("{}", crate::api::SPEC_YAML);

@@ -48,6 +48,11 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Most client connections open at once.
     pub max_connections: usize,
+    /// The delay of each webhook delivery attempt after the previous one (`s`, `m`, `h`); none is
+    /// made later than 24 h after the first.
+    pub webhook_retry_schedule: String,
+    /// Let webhook receivers (and crawls) reach loopback, private and link-local addresses.
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,12 +82,14 @@ impl Default for Config {
             max_headers: 100,
             max_header_bytes: 64 * 1024,
             max_connections: 10_000,
+            webhook_retry_schedule: crate::webhooks::schedule::DEFAULT.to_string(),
+            allow_private_networks: false,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 19] = [
     "listen",
     "data_dir",
     "database_url",
@@ -100,6 +107,8 @@ const KEYS: [&str; 17] = [
     "max_headers",
     "max_header_bytes",
     "max_connections",
+    "webhook_retry_schedule",
+    "allow_private_networks",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -182,6 +191,7 @@ impl Config {
         if !(1..=1_000_000).contains(&self.max_connections) {
             bail!("max_connections must be between 1 and 1000000");
         }
+        self.webhook_delivery()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both, or neither");
         }
@@ -205,6 +215,14 @@ impl Config {
             }),
             _ => None,
         }
+    }
+
+    /// What the deployment promises about webhook delivery.
+    pub fn webhook_delivery(&self) -> Result<crate::webhooks::Delivery> {
+        Ok(crate::webhooks::Delivery {
+            schedule: self.webhook_retry_schedule.parse()?,
+            allow_private_networks: self.allow_private_networks,
+        })
     }
 
     /// The limits on each connection.
@@ -280,6 +298,19 @@ mod tests {
         };
         let err = Config::load(None, &half_tls).unwrap_err();
         assert!(format!("{err:#}").contains("go together"), "{err:#}");
+    }
+
+    #[test]
+    fn rejects_a_retry_schedule_it_cannot_read() {
+        let config = Config {
+            webhook_retry_schedule: "5s,1d".to_string(),
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(
+            format!("{err:#}").contains("`1d` has the unit `d`"),
+            "{err:#}"
+        );
     }
 
     #[test]

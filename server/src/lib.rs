@@ -18,3 +18,4 @@ pub mod problem;
 pub mod server;
 pub mod store;
 pub mod transport;
+pub mod webhooks;

@@ -60,7 +60,11 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
     let write_gate = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
         .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
     let access_auth = auth.clone();
-    let hoverbot = HoverBot { auth, db };
+    let hoverbot = HoverBot {
+        auth,
+        db,
+        webhooks: Arc::new(config.webhook_delivery()?),
+    };
     let access_metrics = metrics.clone();
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     let route = Route::new()

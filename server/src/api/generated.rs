@@ -5,6 +5,42 @@
     clippy::enum_variant_names
 )]
 
+/// How this deployment delivers webhook events.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookSettings {
+    /// The delay of each attempt after the previous one (the first: after the event), as
+    /// configured: a whole number and a unit, `s`, `m` or `h`.
+    #[oai(rename = "retrySchedule", validator(pattern = "^[0-9]+[smh]$"))]
+    pub retry_schedule: Vec<String>,
+    /// When each attempt is due, in seconds after the event, before jitter. No attempt is due
+    /// later than `retryWindowSeconds` after the first one; the attempt that reaches that time is
+    /// the last, so the list may be shorter than `retrySchedule`. After the last attempt fails, the
+    /// delivery is `failed`.
+    #[oai(rename = "attemptOffsetsSeconds", validator(minimum(value = "0")))]
+    pub attempt_offsets_seconds: Vec<i64>,
+    /// Each delay may be longer or shorter by up to this share of it.
+    #[oai(
+        rename = "jitter",
+        validator(maximum(value = "1"), minimum(value = "0"))
+    )]
+    pub jitter: f64,
+    /// How long after its first attempt an event may still be delivered.
+    #[oai(rename = "retryWindowSeconds", validator(minimum(value = "0")))]
+    pub retry_window_seconds: i64,
+    /// How long an attempt waits for the receiver's response before it counts as failed.
+    #[oai(rename = "timeoutSeconds", validator(minimum(value = "1")))]
+    pub timeout_seconds: i64,
+    /// How deliveries are signed. `standard-webhooks-v1`: the Standard Webhooks scheme, with the
+    /// headers `webhook-id`, `webhook-timestamp` and `webhook-signature`
+    /// (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` under the endpoint's `whsec_` secret).
+    #[oai(rename = "signatureScheme")]
+    pub signature_scheme: String,
+    /// Whether receivers on loopback, private and link-local addresses are allowed. Production
+    /// deployments refuse them, so an endpoint URL cannot reach the deployment's own network.
+    #[oai(rename = "allowPrivateNetworks")]
+    pub allow_private_networks: bool,
+}
+
 /// Free-form string key/value pairs that you attach to a resource and get back unchanged, for
 /// example your own ids. At most 50 keys of 1 to 40 characters, each value at most 500 characters.
 pub type Metadata = std::collections::BTreeMap<String, String>;
@@ -1756,6 +1792,10 @@ pub enum Tag {
     /// Workspace API keys. A key's secret is shown once, when it is created; HoverBot stores only a hash.
     #[oai(rename = "API keys")]
     ApiKeys,
+    /// How this deployment delivers the events of the `webhooks` section: its retry schedule, timeout
+    /// and signature scheme.
+    #[oai(rename = "Webhook endpoints")]
+    WebhookEndpoints,
     /// Unauthenticated liveness and readiness probes for load balancers and orchestrators.
     #[oai(rename = "Health")]
     Health,
@@ -6211,6 +6251,204 @@ pub enum CreateApiKeyResponse {
     InternalServerError(poem_openapi::payload::Json<Problem>),
 }
 
+/// The responses of `getWebhookSettings`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum GetWebhookSettingsResponse {
+    /// The deployment's webhook delivery settings.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookSettings>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
 /// The parameters of `revokeApiKey`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevokeApiKeyParams {
@@ -6627,14 +6865,36 @@ pub trait ApiKeysApi: Security {
     ) -> impl Future<Output = poem::Result<RevokeApiKeyResponse>> + Send;
 }
 
+/// The operations tagged `WebhookEndpoints`: the server implements this trait, so a spec change it lags behind is a compile error.
+pub trait WebhookEndpointsApi: Security {
+    /// Read the deployment's webhook delivery settings
+    fn get_webhook_settings(
+        &self,
+        ctx: Self::Context,
+    ) -> impl Future<Output = poem::Result<GetWebhookSettingsResponse>> + Send;
+}
+
 /// The whole API: every `…Api` trait.
 pub trait Handlers:
-    Security + HealthApi + ConversationsApi + KnowledgeSourcesApi + EscalationsApi + ApiKeysApi
+    Security
+    + HealthApi
+    + ConversationsApi
+    + KnowledgeSourcesApi
+    + EscalationsApi
+    + ApiKeysApi
+    + WebhookEndpointsApi
 {
 }
 
-impl<T: Security + HealthApi + ConversationsApi + KnowledgeSourcesApi + EscalationsApi + ApiKeysApi>
-    Handlers for T
+impl<
+    T: Security
+        + HealthApi
+        + ConversationsApi
+        + KnowledgeSourcesApi
+        + EscalationsApi
+        + ApiKeysApi
+        + WebhookEndpointsApi,
+> Handlers for T
 {
 }
 
@@ -7172,6 +7432,31 @@ impl<H: Handlers> Api<H> {
             .await
     }
 
+    /// Read the deployment's webhook delivery settings
+    ///
+    /// What this deployment promises about delivering webhook events: when each attempt is due (the
+    /// retry schedule, with jitter, and none later than 24 hours after the first attempt), how long an
+    /// attempt waits for the receiver, how deliveries are signed, and whether receivers on private
+    /// networks are allowed. Operators set the schedule with `HOVERBOT_WEBHOOK_RETRY_SCHEDULE`; a test
+    /// deployment may compress it to seconds, and a checker reads it here.
+    #[oai(
+        path = "/v1/webhook-settings",
+        method = "get",
+        operation_id = "getWebhookSettings",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn get_webhook_settings(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+    ) -> poem::Result<GetWebhookSettingsResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0.get_webhook_settings(ctx).await
+    }
+
     /// Revoke an API key
     ///
     /// Revokes the API key: from now on, requests made with it get `401`. Revocation cannot be undone;
@@ -7330,6 +7615,13 @@ pub const OPERATIONS: &[OperationInfo] = &[
         path: "/v1/api-keys",
         scope: Some(Scope::KeysManage),
         request_body: Some("CreateApiKeyRequest"),
+    },
+    OperationInfo {
+        operation_id: "getWebhookSettings",
+        method: "GET",
+        path: "/v1/webhook-settings",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
     },
     OperationInfo {
         operation_id: "revokeApiKey",

@@ -10,6 +10,7 @@ mod convert;
 mod escalations;
 mod health;
 mod knowledge_sources;
+mod webhook_settings;
 
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub const SPEC_JSON: &str = include_str!("../../../openapi/derived/hoverbot.json
 pub struct HoverBot {
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
+    /// What the deployment promises about webhook delivery.
+    pub webhooks: Arc<crate::webhooks::Delivery>,
 }
 
 /// An authorized request: who is calling, and the request id.

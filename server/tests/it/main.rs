@@ -13,3 +13,4 @@ mod rate_limits;
 mod service;
 mod transport;
 mod validation;
+mod webhooks;

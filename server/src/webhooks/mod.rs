@@ -1,0 +1,22 @@
+//! Webhooks: the events of the spec's `webhooks` section, delivered to the endpoints a workspace
+//! subscribes. This module holds what a deployment promises about delivery, which the API shows
+//! (`GET /v1/webhook-settings`) so that receivers and checkers can rely on it.
+
+pub mod schedule;
+
+use std::time::Duration;
+
+use schedule::RetrySchedule;
+
+/// How long an attempt waits for the receiver's response.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How deliveries are signed: Standard Webhooks, `v1` HMAC-SHA256 signatures.
+pub const SIGNATURE_SCHEME: &str = "standard-webhooks-v1";
+
+/// The deployment's delivery settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub schedule: RetrySchedule,
+    /// Whether receivers on loopback, private and link-local addresses are allowed.
+    pub allow_private_networks: bool,
+}
