@@ -107,41 +107,40 @@ impl Authenticator {
     /// hash: `Some` with the workspace plan's limit (itself optional) when the token is live.
     /// Copies nothing else, because it runs on every request.
     pub fn cached_rate_limit(&self, hash: &str) -> Option<Option<Limit>> {
-        let cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache
-            .get(hash)
-            .filter(|entry| entry.fetched.elapsed() < CACHE_TTL)
-            .and_then(|entry| entry.principal.as_ref())
-            .filter(|principal| principal.is_live())
-            .map(|principal| principal.rate_limit)
+        self.with_entry(hash, |entry| {
+            entry
+                .principal
+                .as_ref()
+                .filter(|principal| entry.fetched.elapsed() < CACHE_TTL && principal.is_live())
+                .map(|principal| principal.rate_limit)
+        })
+        .flatten()
     }
 
     /// Whether this node has seen the token with this hash as a live key, however long ago (the
     /// cache entry may be stale): such a token is worth a lookup even when its address is over its
     /// limit.
     pub fn seen_live(&self, hash: &str) -> bool {
-        let cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache
-            .get(hash)
-            .and_then(|entry| entry.principal.as_ref())
-            .is_some_and(Principal::is_live)
+        self.with_entry(hash, |entry| {
+            entry.principal.as_ref().is_some_and(Principal::is_live)
+        })
+        .unwrap_or(false)
     }
 
     fn cached(&self, hash: &str) -> Option<Option<Principal>> {
+        self.with_entry(hash, |entry| {
+            (entry.fetched.elapsed() < CACHE_TTL).then(|| entry.principal.clone())
+        })
+        .flatten()
+    }
+
+    /// Looks at the cache entry of `hash`, fresh or stale, under the lock.
+    fn with_entry<T>(&self, hash: &str, look: impl FnOnce(&Cached) -> T) -> Option<T> {
         let cache = self
             .cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache
-            .get(hash)
-            .filter(|entry| entry.fetched.elapsed() < CACHE_TTL)
-            .map(|entry| entry.principal.clone())
+        cache.get(hash).map(look)
     }
 
     fn remember(&self, hash: String, principal: Option<Principal>) {

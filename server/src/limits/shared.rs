@@ -1,7 +1,7 @@
 //! GCRA in PostgreSQL: one atomic upsert per request decides and moves the key's TAT, on the
 //! database's clock, so any number of replicas share one quota per key.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement};
 
 use super::gcra::{self, Decision, Quota};
 
@@ -40,17 +40,9 @@ pub async fn check(db: &impl ConnectionTrait, quota: Quota, key: &str) -> Result
             nanos(gcra::tolerance_ns(quota)).into(),
         ],
     );
-    let row = db
-        .query_one_raw(statement)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("the rate-limit upsert returned no row".into()))?;
-    let tat: i64 = row.try_get("", "tat")?;
+    let row = one_row(db, statement).await?;
+    let (tat, now) = tat_and_now(&row)?;
     let admitted: bool = row.try_get("", "admitted")?;
-    let now: i64 = row.try_get("", "now_ns")?;
-    let (tat, now) = (
-        u64::try_from(tat).unwrap_or(0),
-        u64::try_from(now).unwrap_or(0),
-    );
     Ok(gcra::describe(quota, tat, now, admitted))
 }
 
@@ -61,17 +53,24 @@ pub async fn would_admit(
     key: &str,
 ) -> Result<bool, DbErr> {
     let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, PEEK, [key.into()]);
-    let row = db
-        .query_one_raw(statement)
+    let (tat, now) = tat_and_now(&one_row(db, statement).await?)?;
+    Ok(gcra::check(quota, tat, now).0.admitted)
+}
+
+async fn one_row(db: &impl ConnectionTrait, statement: Statement) -> Result<QueryResult, DbErr> {
+    db.query_one_raw(statement)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("the rate-limit lookup returned no row".into()))?;
+        .ok_or_else(|| DbErr::RecordNotFound("the rate-limit statement returned no row".into()))
+}
+
+/// The key's TAT and the database's clock, in nanoseconds.
+fn tat_and_now(row: &QueryResult) -> Result<(u64, u64), DbErr> {
     let tat: i64 = row.try_get("", "tat")?;
     let now: i64 = row.try_get("", "now_ns")?;
-    let (tat, now) = (
+    Ok((
         u64::try_from(tat).unwrap_or(0),
         u64::try_from(now).unwrap_or(0),
-    );
-    Ok(gcra::check(quota, tat, now).0.admitted)
+    ))
 }
 
 /// Drops keys that have their full burst back (they are the same as new ones).
