@@ -4,6 +4,7 @@
 //! in check mode, fails when a committed file is stale.
 
 mod names;
+mod openapi30;
 mod operations;
 mod schemas;
 mod spec;
@@ -34,6 +35,8 @@ pub fn run(mode: Mode) -> Result<()> {
     ensure_file_contents(project::GENERATED_API, &code, mode)?;
     let json = serde_json::to_string_pretty(&document)? + "\n";
     ensure_file_contents(project::SPEC_JSON, &json, mode)?;
+    let lowered = serde_json::to_string_pretty(&openapi30::lower(&document))? + "\n";
+    ensure_file_contents(project::SPEC_JSON_30, &lowered, mode)?;
     Ok(())
 }
 
