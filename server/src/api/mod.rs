@@ -53,11 +53,7 @@ impl Security for HoverBot {
         if !principal.scopes.contains(&scope) {
             return Err(Problem::forbidden(scope.as_str()).into());
         }
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
+        let request_id = RequestId::of(request);
         Ok(RequestContext {
             principal,
             request_id,

@@ -50,6 +50,16 @@ impl Principal {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header. The scheme is case-insensitive (RFC 9110),
+/// as it is for the router, so every layer sees the same token the handler will.
+pub fn bearer_token(request: &poem::Request) -> Option<&str> {
+    let (scheme, token) = request
+        .header(poem::http::header::AUTHORIZATION)?
+        .split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Whether a token has the shape of a key at all; anything else is refused without a lookup.
 fn looks_like_a_key(token: &str) -> bool {
     token.starts_with(secret::PREFIX) && token.len() <= secret::MAX_TOKEN_LEN
@@ -91,16 +101,6 @@ impl Authenticator {
             }
         };
         Ok(principal.filter(Principal::is_live))
-    }
-
-    /// The principal of a token this node authenticated recently, from the cache only.
-    pub fn cached_principal(&self, token: &str) -> Option<Principal> {
-        if !looks_like_a_key(token) {
-            return None;
-        }
-        self.cached(&secret::hash(token))
-            .flatten()
-            .filter(Principal::is_live)
     }
 
     /// What the rate limiter needs of a token this node authenticated recently, by the token's
@@ -164,7 +164,7 @@ impl Authenticator {
     }
 
     async fn load(&self, token: &str, hash: &str) -> Result<Option<Principal>, ApiError> {
-        let Some(key) = api_keys::find_by_hash(&self.db, hash).await? else {
+        let Some((key, workspace)) = api_keys::find_by_hash(&self.db, hash).await? else {
             return Ok(None);
         };
         if !secret::matches(&key.secret_hash, token) || key.revoked_at.is_some() {
@@ -172,7 +172,7 @@ impl Authenticator {
         }
         // Refreshed at most once per cache period, which is as precise as "last used" needs to be.
         api_keys::mark_used(&self.db, &key.id, Utc::now()).await?;
-        let rate_limit = workspaces::rate_limit(&self.db, &key.workspace_id).await?;
+        let rate_limit = workspace.as_ref().and_then(workspaces::rate_limit);
         let scopes = key
             .scopes
             .split_whitespace()
@@ -195,7 +195,12 @@ impl Authenticator {
 
     /// The workspace of a token this node authenticated recently; from the cache only, for logs.
     pub fn cached_workspace(&self, token: &str) -> Option<WorkspaceId> {
-        self.cached_principal(token)
+        if !looks_like_a_key(token) {
+            return None;
+        }
+        self.cached(&secret::hash(token))
+            .flatten()
+            .filter(Principal::is_live)
             .map(|principal| principal.workspace)
     }
 

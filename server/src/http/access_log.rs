@@ -6,12 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::header;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::operations;
 use super::request_id::RequestId;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, bearer_token};
 use crate::metrics::Metrics;
 
 pub async fn layer<E: Endpoint>(
@@ -24,15 +23,8 @@ pub async fn layer<E: Endpoint>(
     let in_flight = metrics.request_started();
     let method = request.method().clone();
     let operation = operations::find(&method, request.uri().path());
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
-    let token = request
-        .header(header::AUTHORIZATION)
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|token| token.trim().to_string());
+    let request_id = RequestId::of(&request);
+    let token = bearer_token(&request).map(str::to_string);
     let result = next.call(request).await.map(IntoResponse::into_response);
     let status = match &result {
         Ok(response) => response.status().as_u16(),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::problems::{self, unreadable_body};
 use super::request_id::RequestId;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, bearer_token};
 use crate::metrics::Metrics;
 use crate::problem::Problem;
 use crate::store::idempotency::{self, Begin, StoredResponse};
@@ -84,10 +84,7 @@ pub async fn layer<E: Endpoint>(
     state: Arc<Idempotency>,
 ) -> poem::Result<Response> {
     let key = request.header(HEADER).map(str::to_string);
-    let token = request
-        .header(header::AUTHORIZATION)
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|token| token.trim().to_string());
+    let token = bearer_token(&request).map(str::to_string);
     let (Some(key), Some(token)) = (key, token) else {
         return next.call(request).await.map(IntoResponse::into_response);
     };
@@ -143,11 +140,7 @@ pub async fn layer<E: Endpoint>(
         Begin::Started => {}
     }
     request.set_body(body);
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
+    let request_id = RequestId::of(&request);
     let response = match next.call(request).await {
         Ok(response) => response.into_response(),
         Err(err) => problems::respond(err, &request_id),

@@ -16,11 +16,7 @@ use crate::problem::{ApiError, Problem};
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 pub async fn layer<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
+    let request_id = RequestId::of(&request);
     let path = request.uri().path().to_string();
     let mut response = match next.call(request).await {
         Ok(response) => response.into_response(),

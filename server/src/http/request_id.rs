@@ -12,6 +12,17 @@ pub const HEADER: &str = "x-request-id";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+impl RequestId {
+    /// The id of `request`, as the request-id layer set it (empty outside that layer).
+    pub fn of(request: &Request) -> String {
+        request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Accepts a client's id only when it is short and printable, so it is safe in headers and logs.
 fn acceptable(value: &str) -> bool {
     (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic())

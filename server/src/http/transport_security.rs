@@ -34,11 +34,7 @@ pub async fn layer<E: Endpoint>(
     let over_tls = request.scheme() == &Scheme::HTTPS;
     let secure = over_tls || (trust_proxy && forwarded_https(&request));
     let mut response = if trust_proxy && !secure && request.uri().path().starts_with("/v1/") {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
+        let request_id = RequestId::of(&request);
         let problem = Problem::new(
             StatusCode::FORBIDDEN,
             "tls_required",

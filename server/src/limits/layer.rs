@@ -15,7 +15,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::gcra::Decision;
 use super::{Limit, RateLimiter};
-use crate::auth::{Authenticator, secret};
+use crate::auth::{Authenticator, bearer_token, secret};
 use crate::http::request_id::RequestId;
 use crate::http::{client, problems};
 use crate::metrics::Metrics;
@@ -52,18 +52,6 @@ impl Counted {
     }
 }
 
-fn bearer(request: &Request) -> Option<&str> {
-    request
-        .header(header::AUTHORIZATION)
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
-}
-
 fn address_key(request: &Request, trust_proxy: bool) -> String {
     match client::address(request, trust_proxy) {
         Some(ip) => format!("addr:{ip}"),
@@ -74,42 +62,37 @@ fn address_key(request: &Request, trust_proxy: bool) -> String {
 impl Limits {
     /// Tokens are keyed by their hash (64 hex digits), addresses by `addr:<ip>`: the two never meet.
     async fn decide(&self, request: &Request) -> (Decision, Limit, Counted) {
+        // Made only when needed: most requests carry a token this node knows.
         let address = || address_key(request, self.trust_proxy);
-        let Some(token) = bearer(request) else {
-            let decision = self.limiter.check(&address(), self.default).await;
-            return (decision, self.default, Counted::Address);
+        let Some(token) = bearer_token(request) else {
+            return self.count_address(&address()).await;
         };
         let hash = secret::hash(token);
         if let Some(plan) = self.auth.cached_rate_limit(&hash) {
-            let limit = plan.unwrap_or(self.default);
-            return (
-                self.limiter.check(&hash, limit).await,
-                limit,
-                Counted::Token,
-            );
+            return self.count_token(&hash, plan).await;
         }
+        // Over its limit, the address is refused (without counting) before an unknown token costs
+        // a lookup.
         let address = address();
         if !self.auth.seen_live(&hash) && !self.limiter.would_admit(&address, self.default).await {
-            // Refused without counting: the address is already over.
-            let decision = self.limiter.check(&address, self.default).await;
-            return (decision, self.default, Counted::Address);
+            return self.count_address(&address).await;
         }
         match self.auth.resolve(token).await {
-            Ok(Some(principal)) => {
-                let limit = principal.rate_limit.unwrap_or(self.default);
-                (
-                    self.limiter.check(&hash, limit).await,
-                    limit,
-                    Counted::Token,
-                )
-            }
+            Ok(Some(principal)) => self.count_token(&hash, principal.rate_limit).await,
             // Not a live token, or the key store failed (the handler will say so): the address
             // pays for the request.
-            Ok(None) | Err(_) => {
-                let decision = self.limiter.check(&address, self.default).await;
-                (decision, self.default, Counted::Address)
-            }
+            Ok(None) | Err(_) => self.count_address(&address).await,
         }
+    }
+
+    async fn count_token(&self, hash: &str, plan: Option<Limit>) -> (Decision, Limit, Counted) {
+        let limit = plan.unwrap_or(self.default);
+        (self.limiter.check(hash, limit).await, limit, Counted::Token)
+    }
+
+    async fn count_address(&self, address: &str) -> (Decision, Limit, Counted) {
+        let decision = self.limiter.check(address, self.default).await;
+        (decision, self.default, Counted::Address)
     }
 }
 
@@ -130,11 +113,7 @@ pub async fn layer<E: Endpoint>(
         next.call(request).await.map(IntoResponse::into_response)?
     } else {
         limits.metrics.rate_limited(counted.label());
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
+        let request_id = RequestId::of(&request);
         let retry_after = seconds_up(decision.retry_after_ns);
         let who = match counted {
             Counted::Token => "this token is over its rate limit",

@@ -110,18 +110,18 @@ fn check_local(
 ) -> Decision {
     let now = local_now(epoch);
     let mut tats = tats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let tat = tats.get(key).copied().unwrap_or(0);
-    let (decision, new_tat) = gcra::check(quota, tat, now);
+    // Updated in place when known: one lookup and no allocation on the common path.
+    if let Some(tat) = tats.get_mut(key) {
+        let (decision, new_tat) = gcra::check(quota, *tat, now);
+        *tat = new_tat;
+        return decision;
+    }
+    let (decision, new_tat) = gcra::check(quota, 0, now);
     if decision.admitted {
-        // Updated in place when known: no allocation on the common path.
-        if let Some(tat) = tats.get_mut(key) {
-            *tat = new_tat;
-        } else {
-            if tats.len() >= MAX_KEYS {
-                tats.retain(|_, tat| *tat > now);
-            }
-            tats.insert(key.to_string(), new_tat);
+        if tats.len() >= MAX_KEYS {
+            tats.retain(|_, tat| *tat > now);
         }
+        tats.insert(key.to_string(), new_tat);
     }
     decision
 }

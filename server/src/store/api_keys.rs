@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::entity::api_key;
+use super::entity::{api_key, workspace};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::api::generated::Scope;
@@ -93,13 +93,15 @@ pub async fn revoke(
     Ok(result.rows_affected == 1)
 }
 
-/// The key with this secret hash, whatever its workspace: this is how a request finds its tenant.
+/// The key with this secret hash, whatever its workspace, and that workspace (in the same query):
+/// this is how a request finds its tenant and its plan.
 pub async fn find_by_hash(
     db: &impl ConnectionTrait,
     hash: &str,
-) -> Result<Option<api_key::Model>, ApiError> {
+) -> Result<Option<(api_key::Model, Option<workspace::Model>)>, ApiError> {
     Ok(api_key::Entity::find()
         .filter(api_key::Column::SecretHash.eq(hash))
+        .find_also_related(workspace::Entity)
         .one(db)
         .await?)
 }

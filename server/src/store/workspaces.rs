@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, Set,
 };
 
@@ -53,19 +53,14 @@ pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {
 }
 
 /// The workspace plan's own rate limit, if it has one.
-pub async fn rate_limit(db: &impl ConnectionTrait, id: &str) -> Result<Option<Limit>, DbErr> {
-    let Some(found) = workspace::Entity::find_by_id(id).one(db).await? else {
-        return Ok(None);
-    };
-    Ok(
-        match (found.rate_limit_per_minute, found.rate_limit_burst) {
-            (Some(per_minute), Some(burst)) => Some(Limit {
-                per_minute: u32::try_from(per_minute).unwrap_or(1).max(1),
-                burst: u32::try_from(burst).unwrap_or(1).max(1),
-            }),
-            _ => None,
-        },
-    )
+pub fn rate_limit(workspace: &workspace::Model) -> Option<Limit> {
+    match (workspace.rate_limit_per_minute, workspace.rate_limit_burst) {
+        (Some(per_minute), Some(burst)) => Some(Limit {
+            per_minute: u32::try_from(per_minute).unwrap_or(1).max(1),
+            burst: u32::try_from(burst).unwrap_or(1).max(1),
+        }),
+        _ => None,
+    }
 }
 
 /// Gives the workspace its own rate limit, or (with `None`) the deployment's back.

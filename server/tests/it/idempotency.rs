@@ -162,3 +162,27 @@ async fn failed_validation_is_replayed_and_keys_expire_after_a_day() {
         server.finish().await;
     }
 }
+
+#[tokio::test]
+async fn the_auth_scheme_is_case_insensitive_for_idempotency_too() {
+    for server in TestServer::each().await {
+        let body = json!({"channel": "web"});
+        let mut replayed = Vec::new();
+        for _ in 0..2 {
+            let response = server
+                .client
+                .post(server.url("/v1/conversations"))
+                .header("authorization", format!("bearer {}", server.key))
+                .header("Idempotency-Key", "lowercase-scheme")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+            replayed.push(response.headers()["idempotent-replayed"].clone());
+        }
+        assert_eq!(replayed, ["false", "true"]);
+        assert_eq!(conversation_count(&server).await, 1, "{}", server.backend);
+        server.finish().await;
+    }
+}

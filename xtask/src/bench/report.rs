@@ -236,7 +236,8 @@ pub fn render(
         time(bare_p99)
     );
     let postgres = &limiter["postgres"];
-    let mut shared_p99 = None;
+    // None when PostgreSQL was not measured.
+    let shared_p99 = sample(&["postgres", "layer"]).1;
     if let Some(reason) = postgres["skipped"].as_str() {
         let _ = writeln!(
             out,
@@ -244,22 +245,15 @@ pub fn render(
         );
     } else {
         for (label, layer, ping) in [
-            ("one client", "layer", "selectOne"),
+            ("one client".to_string(), "layer", "selectOne"),
             (
-                "concurrent clients",
+                format!("{} clients", postgres["clients"]),
                 "layerConcurrent",
                 "selectOneConcurrent",
             ),
         ] {
             let (p50, p99) = sample(&["postgres", layer]);
             let (ping_p50, ping_p99) = sample(&["postgres", ping]);
-            if layer == "layer" {
-                shared_p99 = p99;
-            }
-            let label = match label {
-                "one client" => label.to_string(),
-                _ => format!("{} clients", postgres["clients"]),
-            };
             let _ = writeln!(
                 out,
                 "| PostgreSQL, {label}: the middleware | {} | {} | {} | {} |",
