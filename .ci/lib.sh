@@ -24,6 +24,15 @@ need() {
   done
 }
 
+# apt_install PACKAGE: installs a Debian package, refreshing the package lists only when needed.
+apt_install() {
+  echo "installing Debian's $1"
+  command -v apt-get >/dev/null || die "$1 is missing and there is no apt-get"
+  apt-get install -y -q "$1" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q "$1" >/dev/null; } ||
+    die "cannot install $1"
+}
+
 psql_admin() {
   psql "$POSTGRES/postgres" --no-psqlrc -v ON_ERROR_STOP=1 -qAt "$@"
 }

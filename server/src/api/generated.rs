@@ -1796,6 +1796,11 @@ pub enum Tag {
     /// and signature scheme.
     #[oai(rename = "Webhook endpoints")]
     WebhookEndpoints,
+    /// The events HoverBot sends to your webhook endpoints, described in the `webhooks` section. They are
+    /// requests HoverBot makes to you, not operations of this API: client generators have nothing to
+    /// generate for them.
+    #[oai(rename = "Webhook events")]
+    WebhookEvents,
     /// Unauthenticated liveness and readiness probes for load balancers and orchestrators.
     #[oai(rename = "Health")]
     Health,
