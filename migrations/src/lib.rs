@@ -15,6 +15,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_idempotency_keys;
 mod m20261123_000003_rate_limits;
 mod m20261123_000004_workspace_rate_limits;
+mod m20261124_000005_webhook_endpoints;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_idempotency_keys::Migration),
             Box::new(m20261123_000003_rate_limits::Migration),
             Box::new(m20261123_000004_workspace_rate_limits::Migration),
+            Box::new(m20261124_000005_webhook_endpoints::Migration),
         ]
     }
 }

@@ -274,8 +274,14 @@ async fn run(cli: Cli) -> Result<()> {
                     schedule: crate::webhooks::schedule::RetrySchedule::default(),
                     allow_private_networks: false,
                 });
-                let service =
-                    crate::api::generated::service(crate::api::HoverBot { db, auth, webhooks });
+                // Nothing is sealed here: any key will do.
+                let sealer = std::sync::Arc::new(crate::sealing::Sealer::new(&[0; 32]));
+                let service = crate::api::generated::service(crate::api::HoverBot {
+                    db,
+                    auth,
+                    webhooks,
+                    sealer,
+                });
                 println!("{}", service.spec());
             } else {
                 print!("{}", crate::api::SPEC_YAML);

@@ -53,6 +53,12 @@ pub struct Config {
     pub webhook_retry_schedule: String,
     /// Let webhook receivers (and crawls) reach loopback, private and link-local addresses.
     pub allow_private_networks: bool,
+    /// The deployment's secret key (base64 of 32 bytes), which seals the secrets the server must
+    /// use again, such as webhook signing secrets. Every replica needs the same one.
+    pub secret_key: Option<String>,
+    /// Where the secret key is kept when `secret_key` is not given: by default `secret.key` in the
+    /// data directory, created on first start.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,12 +90,14 @@ impl Default for Config {
             max_connections: 10_000,
             webhook_retry_schedule: crate::webhooks::schedule::DEFAULT.to_string(),
             allow_private_networks: false,
+            secret_key: None,
+            secret_key_file: None,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 21] = [
     "listen",
     "data_dir",
     "database_url",
@@ -109,6 +117,8 @@ const KEYS: [&str; 19] = [
     "max_connections",
     "webhook_retry_schedule",
     "allow_private_networks",
+    "secret_key",
+    "secret_key_file",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -192,6 +202,9 @@ impl Config {
             bail!("max_connections must be between 1 and 1000000");
         }
         self.webhook_delivery()?;
+        if let Some(key) = &self.secret_key {
+            crate::sealing::Sealer::from_base64(key)?;
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both, or neither");
         }
@@ -223,6 +236,20 @@ impl Config {
             schedule: self.webhook_retry_schedule.parse()?,
             allow_private_networks: self.allow_private_networks,
         })
+    }
+
+    /// The sealer of the deployment's secret key: `secret_key`, else the key file (created with a
+    /// new key when it does not exist).
+    pub fn sealer(&self) -> Result<crate::sealing::Sealer> {
+        match &self.secret_key {
+            Some(key) => crate::sealing::Sealer::from_base64(key),
+            None => crate::sealing::Sealer::from_file(
+                &self
+                    .secret_key_file
+                    .clone()
+                    .unwrap_or_else(|| self.data_dir.join("secret.key")),
+            ),
+        }
     }
 
     /// The limits on each connection.
@@ -311,6 +338,16 @@ mod tests {
             format!("{err:#}").contains("`1d` has the unit `d`"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn rejects_a_secret_key_that_is_not_32_bytes() {
+        let config = Config {
+            secret_key: Some("c2hvcnQ=".to_string()),
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(format!("{err:#}").contains("32 bytes"), "{err:#}");
     }
 
     #[test]

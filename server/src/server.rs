@@ -64,6 +64,7 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
         auth,
         db,
         webhooks: Arc::new(config.webhook_delivery()?),
+        sealer: Arc::new(config.sealer()?),
     };
     let access_metrics = metrics.clone();
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));

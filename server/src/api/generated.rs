@@ -41,6 +41,265 @@ pub struct WebhookSettings {
     pub allow_private_networks: bool,
 }
 
+/// An event type an endpoint subscribes to, or `*` for every type (including ones added later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+pub enum EnabledEvent {
+    #[oai(rename = "*")]
+    All,
+    #[oai(rename = "conversation.created")]
+    ConversationCreated,
+    #[oai(rename = "message.responded")]
+    MessageResponded,
+    #[oai(rename = "lead.qualified")]
+    LeadQualified,
+    #[oai(rename = "escalation.created")]
+    EscalationCreated,
+}
+
+impl EnabledEvent {
+    pub const ALL: &[Self] = &[
+        Self::All,
+        Self::ConversationCreated,
+        Self::MessageResponded,
+        Self::LeadQualified,
+        Self::EscalationCreated,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "*",
+            Self::ConversationCreated => "conversation.created",
+            Self::MessageResponded => "message.responded",
+            Self::LeadQualified => "lead.qualified",
+            Self::EscalationCreated => "escalation.created",
+        }
+    }
+}
+
+impl std::fmt::Display for EnabledEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EnabledEvent {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// Why a webhook endpoint is disabled: `disabled` by an update, or `gone` because its receiver
+/// answered `410 Gone`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+pub enum DisabledReason {
+    #[oai(rename = "disabled")]
+    Disabled,
+    #[oai(rename = "gone")]
+    Gone,
+}
+
+impl DisabledReason {
+    pub const ALL: &[Self] = &[Self::Disabled, Self::Gone];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+impl std::fmt::Display for DisabledReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DisabledReason {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// The body of `POST /v1/webhook-endpoints`.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateWebhookEndpointRequest {
+    /// Where deliveries are `POST`ed: an `https` URL (or `http` to a loopback or private address,
+    /// in deployments that allow private networks), without credentials.
+    #[oai(
+        rename = "url",
+        validator(
+            max_length = 2048,
+            min_length = 8,
+            pattern = "^[Hh][Tt][Tt][Pp][Ss]?://"
+        )
+    )]
+    pub url: String,
+    /// What the endpoint is for, for the people who manage it.
+    #[oai(
+        rename = "description",
+        skip_serializing_if_is_none,
+        validator(max_length = 500)
+    )]
+    pub description: Option<String>,
+    /// The event types to deliver; `["*"]` (the default) delivers every type.
+    #[oai(
+        rename = "enabledEvents",
+        skip_serializing_if_is_none,
+        validator(max_items = 10, min_items = 1, unique_items = true)
+    )]
+    pub enabled_events: Option<Vec<EnabledEvent>>,
+    /// Whether deliveries are made; `true` unless given.
+    #[oai(rename = "enabled", skip_serializing_if_is_none)]
+    pub enabled: Option<bool>,
+    /// An escalation destination (`zendesk`, `salesforce`, …) this endpoint handles: it receives
+    /// the `escalation.created` events of escalations to that destination even when `enabledEvents`
+    /// does not list them.
+    #[oai(
+        rename = "destination",
+        skip_serializing_if_is_none,
+        validator(max_length = 100, min_length = 1)
+    )]
+    pub destination: Option<String>,
+}
+
+/// The body of `PATCH /v1/webhook-endpoints/{webhookEndpointId}`; absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateWebhookEndpointRequest {
+    /// Where deliveries are `POST`ed: an `https` URL (or `http` to a loopback or private address,
+    /// in deployments that allow private networks), without credentials.
+    #[oai(
+        rename = "url",
+        skip_serializing_if_is_none,
+        validator(
+            max_length = 2048,
+            min_length = 8,
+            pattern = "^[Hh][Tt][Tt][Pp][Ss]?://"
+        )
+    )]
+    pub url: Option<String>,
+    /// What the endpoint is for; `null` clears it.
+    #[oai(rename = "description", validator(max_length = 500))]
+    pub description: poem_openapi::types::MaybeUndefined<String>,
+    /// The event types to deliver; `["*"]` delivers every type.
+    #[oai(
+        rename = "enabledEvents",
+        skip_serializing_if_is_none,
+        validator(max_items = 10, min_items = 1, unique_items = true)
+    )]
+    pub enabled_events: Option<Vec<EnabledEvent>>,
+    /// Whether deliveries are made. `true` also re-enables an endpoint disabled after a `410`.
+    #[oai(rename = "enabled", skip_serializing_if_is_none)]
+    pub enabled: Option<bool>,
+    /// The escalation destination this endpoint handles; `null` clears it.
+    #[oai(rename = "destination", validator(max_length = 100, min_length = 1))]
+    pub destination: poem_openapi::types::MaybeUndefined<String>,
+}
+
+/// A URL that receives the workspace's webhook events. Its secret is not shown.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookEndpoint {
+    /// The endpoint id (`whep_…`).
+    #[oai(rename = "id")]
+    pub id: String,
+    /// Where deliveries are `POST`ed.
+    #[oai(rename = "url")]
+    pub url: String,
+    /// What the endpoint is for.
+    #[oai(rename = "description")]
+    pub description: Option<String>,
+    /// The event types delivered; `*` stands for all.
+    #[oai(rename = "enabledEvents")]
+    pub enabled_events: Vec<EnabledEvent>,
+    /// Whether deliveries are made.
+    #[oai(rename = "enabled")]
+    pub enabled: bool,
+    /// The escalation destination this endpoint handles, if any.
+    #[oai(rename = "destination")]
+    pub destination: Option<String>,
+    /// Why the endpoint is disabled, or `null` while it is enabled.
+    #[oai(rename = "disabledReason")]
+    pub disabled_reason: Option<DisabledReason>,
+    /// When the endpoint was created.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the endpoint last changed.
+    #[oai(rename = "updatedAt")]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A newly created webhook endpoint, with its signing secret. The secret is shown only in this response.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookEndpointWithSecret {
+    /// The endpoint id (`whep_…`).
+    #[oai(rename = "id")]
+    pub id: String,
+    /// Where deliveries are `POST`ed.
+    #[oai(rename = "url")]
+    pub url: String,
+    /// What the endpoint is for.
+    #[oai(rename = "description")]
+    pub description: Option<String>,
+    /// The event types delivered; `*` stands for all.
+    #[oai(rename = "enabledEvents")]
+    pub enabled_events: Vec<EnabledEvent>,
+    /// Whether deliveries are made.
+    #[oai(rename = "enabled")]
+    pub enabled: bool,
+    /// The escalation destination this endpoint handles, if any.
+    #[oai(rename = "destination")]
+    pub destination: Option<String>,
+    /// Why the endpoint is disabled, or `null` while it is enabled.
+    #[oai(rename = "disabledReason")]
+    pub disabled_reason: Option<DisabledReason>,
+    /// When the endpoint was created.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the endpoint last changed.
+    #[oai(rename = "updatedAt")]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// The signing secret (`whsec_` and the base64 of 32 random bytes).
+    #[oai(rename = "secret")]
+    pub secret: String,
+}
+
+/// An endpoint's new signing secret, shown once.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookSecret {
+    /// The new signing secret (`whsec_…`).
+    #[oai(rename = "secret")]
+    pub secret: String,
+    /// Until when the previous secret signs deliveries too.
+    #[oai(rename = "previousSecretExpiresAt")]
+    pub previous_secret_expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of webhook endpoints, newest first.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookEndpointList {
+    /// The endpoints of this page.
+    #[oai(rename = "data")]
+    pub data: Vec<WebhookEndpoint>,
+    /// Whether there are more endpoints after this page.
+    #[oai(rename = "hasMore")]
+    pub has_more: bool,
+    /// The `cursor` to pass to get the next page, or `null` on the last page.
+    #[oai(rename = "nextCursor")]
+    pub next_cursor: Option<String>,
+}
+
 /// Free-form string key/value pairs that you attach to a resource and get back unchanged, for
 /// example your own ids. At most 50 keys of 1 to 40 characters, each value at most 500 characters.
 pub type Metadata = std::collections::BTreeMap<String, String>;
@@ -70,6 +329,7 @@ pub struct Problem {
     /// breaks the schema), `unauthorized`, `forbidden`, `tls_required`, `not_found`,
     /// `method_not_allowed`, `request_timeout`,
     /// `escalation_already_open`, `knowledge_source_type_mismatch`, `conversation_full`,
+    /// `limit_reached`, `url_not_allowed`,
     /// `idempotency_in_progress`, `idempotency_key_reused`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`. New codes
     /// may be added; clients should treat an unknown code by its HTTP status.
@@ -6454,6 +6714,2025 @@ pub enum GetWebhookSettingsResponse {
     InternalServerError(poem_openapi::payload::Json<Problem>),
 }
 
+/// The parameters of `listWebhookEndpoints`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListWebhookEndpointsParams {
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+/// The responses of `listWebhookEndpoints`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum ListWebhookEndpointsResponse {
+    /// A page of webhook endpoints.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookEndpointList>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `createWebhookEndpoint`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateWebhookEndpointParams {
+    pub idempotency_key: Option<String>,
+}
+
+/// The responses of `createWebhookEndpoint`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum CreateWebhookEndpointResponse {
+    /// The endpoint was created; the response shows its signing secret, once.
+    #[oai(
+        status = 201,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Idempotent-Replayed",
+            ty = "bool",
+            description = "`true` when this response is the stored response of an earlier request with the same\n`Idempotency-Key`, replayed byte for byte instead of executing the request again. Absent\notherwise."
+        )
+    )]
+    Created(poem_openapi::payload::Json<WebhookEndpointWithSecret>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
+    /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
+    /// still being processed (`idempotency_in_progress`), or the change is not possible in the
+    /// resource's current state (`conflict`), for example escalating a conversation that already has an
+    /// open escalation.
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body is larger than the deployment accepts.
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    PayloadTooLarge(poem_openapi::payload::Json<Problem>),
+    /// The request body is not sent as `application/json`.
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `getWebhookEndpoint`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetWebhookEndpointParams {
+    pub webhook_endpoint_id: String,
+}
+
+/// The responses of `getWebhookEndpoint`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum GetWebhookEndpointResponse {
+    /// The webhook endpoint.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookEndpoint>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `updateWebhookEndpoint`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateWebhookEndpointParams {
+    pub webhook_endpoint_id: String,
+}
+
+/// The responses of `updateWebhookEndpoint`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum UpdateWebhookEndpointResponse {
+    /// The updated webhook endpoint.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookEndpoint>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
+    /// The request body is larger than the deployment accepts.
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    PayloadTooLarge(poem_openapi::payload::Json<Problem>),
+    /// The request body is not sent as `application/json`.
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `deleteWebhookEndpoint`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteWebhookEndpointParams {
+    pub webhook_endpoint_id: String,
+}
+
+/// The responses of `deleteWebhookEndpoint`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum DeleteWebhookEndpointResponse {
+    /// The endpoint was deleted.
+    #[oai(
+        status = 204,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NoContent,
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `rotateWebhookEndpointSecret`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotateWebhookEndpointSecretParams {
+    pub webhook_endpoint_id: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// The responses of `rotateWebhookEndpointSecret`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum RotateWebhookEndpointSecretResponse {
+    /// The new secret, shown once.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Idempotent-Replayed",
+            ty = "bool",
+            description = "`true` when this response is the stored response of an earlier request with the same\n`Idempotency-Key`, replayed byte for byte instead of executing the request again. Absent\notherwise."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookSecret>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
+    /// still being processed (`idempotency_in_progress`), or the change is not possible in the
+    /// resource's current state (`conflict`), for example escalating a conversation that already has an
+    /// open escalation.
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Conflict(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
 /// The parameters of `revokeApiKey`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevokeApiKeyParams {
@@ -6877,6 +9156,50 @@ pub trait WebhookEndpointsApi: Security {
         &self,
         ctx: Self::Context,
     ) -> impl Future<Output = poem::Result<GetWebhookSettingsResponse>> + Send;
+
+    /// List webhook endpoints
+    fn list_webhook_endpoints(
+        &self,
+        ctx: Self::Context,
+        params: ListWebhookEndpointsParams,
+    ) -> impl Future<Output = poem::Result<ListWebhookEndpointsResponse>> + Send;
+
+    /// Subscribe a webhook endpoint
+    fn create_webhook_endpoint(
+        &self,
+        ctx: Self::Context,
+        params: CreateWebhookEndpointParams,
+        body: CreateWebhookEndpointRequest,
+    ) -> impl Future<Output = poem::Result<CreateWebhookEndpointResponse>> + Send;
+
+    /// Get a webhook endpoint
+    fn get_webhook_endpoint(
+        &self,
+        ctx: Self::Context,
+        params: GetWebhookEndpointParams,
+    ) -> impl Future<Output = poem::Result<GetWebhookEndpointResponse>> + Send;
+
+    /// Update a webhook endpoint
+    fn update_webhook_endpoint(
+        &self,
+        ctx: Self::Context,
+        params: UpdateWebhookEndpointParams,
+        body: UpdateWebhookEndpointRequest,
+    ) -> impl Future<Output = poem::Result<UpdateWebhookEndpointResponse>> + Send;
+
+    /// Delete a webhook endpoint
+    fn delete_webhook_endpoint(
+        &self,
+        ctx: Self::Context,
+        params: DeleteWebhookEndpointParams,
+    ) -> impl Future<Output = poem::Result<DeleteWebhookEndpointResponse>> + Send;
+
+    /// Rotate an endpoint's signing secret
+    fn rotate_webhook_endpoint_secret(
+        &self,
+        ctx: Self::Context,
+        params: RotateWebhookEndpointSecretParams,
+    ) -> impl Future<Output = poem::Result<RotateWebhookEndpointSecretResponse>> + Send;
 }
 
 /// The whole API: every `…Api` trait.
@@ -7462,6 +9785,221 @@ impl<H: Handlers> Api<H> {
         self.0.get_webhook_settings(ctx).await
     }
 
+    /// List webhook endpoints
+    ///
+    /// Lists the workspace's webhook endpoints, newest first (by `createdAt`), without their secrets.
+    #[oai(
+        path = "/v1/webhook-endpoints",
+        method = "get",
+        operation_id = "listWebhookEndpoints",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn list_webhook_endpoints(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(
+            name = "limit",
+            default = "default_list_webhook_endpoints_limit",
+            validator(maximum(value = "100"), minimum(value = "1"))
+        )]
+        limit: poem_openapi::param::Query<i32>,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
+    ) -> poem::Result<ListWebhookEndpointsResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .list_webhook_endpoints(
+                ctx,
+                ListWebhookEndpointsParams {
+                    limit: limit.0,
+                    cursor: cursor.0,
+                },
+            )
+            .await
+    }
+
+    /// Subscribe a webhook endpoint
+    ///
+    /// Registers a URL that receives the workspace's webhook events: all of them (`enabledEvents:
+    /// ["*"]`, the default) or the listed types. An endpoint with a `destination` label also receives
+    /// the `escalation.created` events of escalations to that destination, whatever its
+    /// `enabledEvents`.
+    ///
+    /// The response holds the endpoint's signing secret (`whsec_…`), which verifies the
+    /// `webhook-signature` header of each delivery. Store it now: it is shown again only by
+    /// `POST /v1/webhook-endpoints/{webhookEndpointId}/rotate-secret`, which replaces it.
+    ///
+    /// The URL must use `https`. Receivers on loopback, private, link-local and cloud-metadata
+    /// addresses are refused (`422`, `url_not_allowed`) unless the deployment allows private networks
+    /// (`allowPrivateNetworks` in `GET /v1/webhook-settings`); such deployments also accept `http` for
+    /// those addresses. Host names are resolved and every address is checked, now and again at each
+    /// delivery. A workspace has at most 100 endpoints (`409`, `limit_reached`).
+    #[oai(
+        path = "/v1/webhook-endpoints",
+        method = "post",
+        operation_id = "createWebhookEndpoint",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn create_webhook_endpoint(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
+        body: poem_openapi::payload::Json<CreateWebhookEndpointRequest>,
+    ) -> poem::Result<CreateWebhookEndpointResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .create_webhook_endpoint(
+                ctx,
+                CreateWebhookEndpointParams {
+                    idempotency_key: idempotency_key.0,
+                },
+                body.0,
+            )
+            .await
+    }
+
+    /// Get a webhook endpoint
+    ///
+    /// Returns one webhook endpoint, without its secret.
+    #[oai(
+        path = "/v1/webhook-endpoints/:webhookEndpointId",
+        method = "get",
+        operation_id = "getWebhookEndpoint",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn get_webhook_endpoint(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookEndpointId", validator(max_length = 100))]
+        webhook_endpoint_id: poem_openapi::param::Path<String>,
+    ) -> poem::Result<GetWebhookEndpointResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .get_webhook_endpoint(
+                ctx,
+                GetWebhookEndpointParams {
+                    webhook_endpoint_id: webhook_endpoint_id.0,
+                },
+            )
+            .await
+    }
+
+    /// Update a webhook endpoint
+    ///
+    /// Changes the fields given and leaves the others as they are; `null` clears `description` or
+    /// `destination`. Setting `enabled` to `true` re-enables an endpoint that was disabled, by you or
+    /// because its receiver answered `410 Gone`. The URL is checked as on creation.
+    #[oai(
+        path = "/v1/webhook-endpoints/:webhookEndpointId",
+        method = "patch",
+        operation_id = "updateWebhookEndpoint",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn update_webhook_endpoint(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookEndpointId", validator(max_length = 100))]
+        webhook_endpoint_id: poem_openapi::param::Path<String>,
+        body: poem_openapi::payload::Json<UpdateWebhookEndpointRequest>,
+    ) -> poem::Result<UpdateWebhookEndpointResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .update_webhook_endpoint(
+                ctx,
+                UpdateWebhookEndpointParams {
+                    webhook_endpoint_id: webhook_endpoint_id.0,
+                },
+                body.0,
+            )
+            .await
+    }
+
+    /// Delete a webhook endpoint
+    ///
+    /// Deletes the webhook endpoint; it receives no more deliveries, pending ones included.
+    #[oai(
+        path = "/v1/webhook-endpoints/:webhookEndpointId",
+        method = "delete",
+        operation_id = "deleteWebhookEndpoint",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn delete_webhook_endpoint(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookEndpointId", validator(max_length = 100))]
+        webhook_endpoint_id: poem_openapi::param::Path<String>,
+    ) -> poem::Result<DeleteWebhookEndpointResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .delete_webhook_endpoint(
+                ctx,
+                DeleteWebhookEndpointParams {
+                    webhook_endpoint_id: webhook_endpoint_id.0,
+                },
+            )
+            .await
+    }
+
+    /// Rotate an endpoint's signing secret
+    ///
+    /// Gives the endpoint a new signing secret and returns it. For 24 hours both secrets sign every
+    /// delivery (two space-separated signatures in `webhook-signature`), so receivers can switch to
+    /// the new secret without missing a delivery; after that only the new one signs. Rotating again
+    /// within those 24 hours retires the older secret at once.
+    #[oai(
+        path = "/v1/webhook-endpoints/:webhookEndpointId/rotate-secret",
+        method = "post",
+        operation_id = "rotateWebhookEndpointSecret",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn rotate_webhook_endpoint_secret(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookEndpointId", validator(max_length = 100))]
+        webhook_endpoint_id: poem_openapi::param::Path<String>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
+    ) -> poem::Result<RotateWebhookEndpointSecretResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .rotate_webhook_endpoint_secret(
+                ctx,
+                RotateWebhookEndpointSecretParams {
+                    webhook_endpoint_id: webhook_endpoint_id.0,
+                    idempotency_key: idempotency_key.0,
+                },
+            )
+            .await
+    }
+
     /// Revoke an API key
     ///
     /// Revokes the API key: from now on, requests made with it get `401`. Revocation cannot be undone;
@@ -7629,6 +10167,48 @@ pub const OPERATIONS: &[OperationInfo] = &[
         request_body: None,
     },
     OperationInfo {
+        operation_id: "listWebhookEndpoints",
+        method: "GET",
+        path: "/v1/webhook-endpoints",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "createWebhookEndpoint",
+        method: "POST",
+        path: "/v1/webhook-endpoints",
+        scope: Some(Scope::WebhooksManage),
+        request_body: Some("CreateWebhookEndpointRequest"),
+    },
+    OperationInfo {
+        operation_id: "getWebhookEndpoint",
+        method: "GET",
+        path: "/v1/webhook-endpoints/{webhookEndpointId}",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "updateWebhookEndpoint",
+        method: "PATCH",
+        path: "/v1/webhook-endpoints/{webhookEndpointId}",
+        scope: Some(Scope::WebhooksManage),
+        request_body: Some("UpdateWebhookEndpointRequest"),
+    },
+    OperationInfo {
+        operation_id: "deleteWebhookEndpoint",
+        method: "DELETE",
+        path: "/v1/webhook-endpoints/{webhookEndpointId}",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "rotateWebhookEndpointSecret",
+        method: "POST",
+        path: "/v1/webhook-endpoints/{webhookEndpointId}/rotate-secret",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
         operation_id: "revokeApiKey",
         method: "DELETE",
         path: "/v1/api-keys/{apiKeyId}",
@@ -7738,5 +10318,8 @@ pub fn default_list_escalations_limit() -> i32 {
     20
 }
 pub fn default_list_api_keys_limit() -> i32 {
+    20
+}
+pub fn default_list_webhook_endpoints_limit() -> i32 {
     20
 }

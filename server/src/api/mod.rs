@@ -10,7 +10,7 @@ mod convert;
 mod escalations;
 mod health;
 mod knowledge_sources;
-mod webhook_settings;
+mod webhook_endpoints;
 
 use std::sync::Arc;
 
@@ -32,6 +32,8 @@ pub struct HoverBot {
     pub auth: Arc<Authenticator>,
     /// What the deployment promises about webhook delivery.
     pub webhooks: Arc<crate::webhooks::Delivery>,
+    /// Seals the secrets the server keeps to use again (webhook signing secrets).
+    pub sealer: Arc<crate::sealing::Sealer>,
 }
 
 /// An authorized request: who is calling, and the request id.

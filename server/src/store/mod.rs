@@ -12,6 +12,7 @@ pub mod json;
 pub mod knowledge_sources;
 pub mod page;
 pub mod tenant;
+pub mod webhook_endpoints;
 pub mod workspaces;
 
 use std::collections::HashSet;

@@ -5,7 +5,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 use super::entity::{
-    api_key, conversation, escalation, idempotency_key, knowledge_source, message,
+    api_key, conversation, escalation, idempotency_key, knowledge_source, message, webhook_endpoint,
 };
 
 /// The workspace a request acts for.
@@ -49,5 +49,6 @@ tenant_scoped!(
     escalation,
     idempotency_key,
     knowledge_source,
-    message
+    message,
+    webhook_endpoint
 );

@@ -3,6 +3,7 @@
 //! (`GET /v1/webhook-settings`) so that receivers and checkers can rely on it.
 
 pub mod schedule;
+pub mod signature;
 
 use std::time::Duration;
 

@@ -13,4 +13,5 @@ mod rate_limits;
 mod service;
 mod transport;
 mod validation;
+mod webhook_endpoints;
 mod webhooks;

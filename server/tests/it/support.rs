@@ -70,6 +70,7 @@ impl TestServer {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 database_url: Some(url.clone()),
                 max_body_bytes: 64 * 1024,
+                secret_key: Some(SECRET_KEY.to_string()),
                 ..Config::default()
             };
             configure(&mut config);
@@ -277,6 +278,10 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
 }
 
 /// A `hoverbot serve` process of its own, on a free loopback port; killed when dropped.
+/// The deployment secret key of test servers (the base64 of 32 bytes), so that none writes a key
+/// file into the working directory.
+pub const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LXRoaXJ0eS10d28tYnl0ZXM=";
+
 pub struct ServerProcess {
     pub base: String,
     log: tokio::sync::mpsc::UnboundedReceiver<String>,
@@ -300,6 +305,7 @@ impl ServerProcess {
             ])
             .args(args)
             .env("RUST_LOG", "info")
+            .env("HOVERBOT_SECRET_KEY", SECRET_KEY)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

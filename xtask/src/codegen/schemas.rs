@@ -172,7 +172,8 @@ fn object(
                 attrs.push("skip_serializing_if_is_none".to_string());
                 format!("Option<{}>", ty.ty)
             }
-            (false, true, None) => format!("Option<{}>", ty.ty),
+            // Absent and `null` mean different things in an update (keep, clear).
+            (false, true, None) => format!("poem_openapi::types::MaybeUndefined<{}>", ty.ty),
         };
         attrs.extend(ty.validator_attr());
         out.push_str(&doc(description(property_schema)));
@@ -386,6 +387,7 @@ fn enumeration(
     } else {
         ")]\n"
     });
+    let variants = variant_names(name, schema, values)?;
     writeln!(out, "pub enum {name} {{")?;
     for (index, value) in values.iter().enumerate() {
         if is_scopes {
@@ -395,7 +397,7 @@ fn enumeration(
             out,
             "#[oai(rename = {})]\n{},",
             literal(value),
-            pascal(value)
+            variants[index]
         )?;
     }
     out.push_str("}\n\n");
@@ -403,16 +405,16 @@ fn enumeration(
     writeln!(
         out,
         "pub const ALL: &[Self] = &[{}];",
-        values
+        variants
             .iter()
-            .map(|value| format!("Self::{}", pascal(value)))
+            .map(|variant| format!("Self::{variant}"))
             .collect::<Vec<_>>()
             .join(", ")
     )?;
     out.push_str("/// The value as it appears on the wire.\n");
     out.push_str("pub const fn as_str(self) -> &'static str {\nmatch self {\n");
-    for value in values {
-        writeln!(out, "Self::{} => {},", pascal(value), literal(value))?;
+    for (variant, value) in variants.iter().zip(values) {
+        writeln!(out, "Self::{variant} => {},", literal(value))?;
     }
     out.push_str("}\n}\n}\n\n");
     writeln!(
@@ -424,6 +426,37 @@ fn enumeration(
         "impl std::str::FromStr for {name} {{\ntype Err = UnknownValue;\nfn from_str(value: &str) -> Result<Self, Self::Err> {{\nSelf::ALL.iter().copied().find(|item| item.as_str() == value).ok_or_else(|| UnknownValue(value.to_string()))\n}}\n}}\n"
     )?;
     Ok(())
+}
+
+/// The Rust names of an enum's values: `x-enum-varnames` when the spec gives them (for values with no
+/// letters, such as `*`; openapi-generator reads the same extension), else the values in PascalCase.
+fn variant_names(name: &str, schema: &Value, values: &[&str]) -> Result<Vec<String>> {
+    let pointer = format!("/components/schemas/{name}");
+    let Some(names) = schema.get("x-enum-varnames") else {
+        return values
+            .iter()
+            .map(|value| match pascal(value) {
+                variant if variant.is_empty() => Err(unsupported(
+                    &pointer,
+                    &format!("the value {value:?} needs a name in `x-enum-varnames`"),
+                )),
+                variant => Ok(variant),
+            })
+            .collect();
+    };
+    let names: Option<Vec<String>> = names
+        .as_array()
+        .map(|names| names.iter().map(|name| name.as_str().map(pascal)).collect())
+        .unwrap_or_default();
+    match names {
+        Some(names) if names.len() == values.len() && names.iter().all(|name| !name.is_empty()) => {
+            Ok(names)
+        }
+        _ => Err(unsupported(
+            &pointer,
+            "`x-enum-varnames` must name every value of `enum`, in order",
+        )),
+    }
 }
 
 fn union(name: &str, schema: &Value, property: &str, variants: &[(&str, &str)], out: &mut String) {

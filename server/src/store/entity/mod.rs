@@ -15,4 +15,5 @@ pub mod escalation;
 pub mod idempotency_key;
 pub mod knowledge_source;
 pub mod message;
+pub mod webhook_endpoint;
 pub mod workspace;

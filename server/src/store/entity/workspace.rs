@@ -27,6 +27,8 @@ pub struct Model {
     pub escalations: HasMany<super::escalation::Entity>,
     #[sea_orm(has_many)]
     pub idempotency_keys: HasMany<super::idempotency_key::Entity>,
+    #[sea_orm(has_many)]
+    pub webhook_endpoints: HasMany<super::webhook_endpoint::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,265 @@
+//! `/v1/webhook-endpoints`: the URLs a workspace subscribes to its events, and
+//! `/v1/webhook-settings`: what the deployment promises about delivering them.
+
+use std::time::Duration;
+
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+
+use super::convert::parse;
+use super::generated::{
+    CreateWebhookEndpointParams, CreateWebhookEndpointRequest, CreateWebhookEndpointResponse,
+    DeleteWebhookEndpointParams, DeleteWebhookEndpointResponse, EnabledEvent,
+    GetWebhookEndpointParams, GetWebhookEndpointResponse, GetWebhookSettingsResponse,
+    ListWebhookEndpointsParams, ListWebhookEndpointsResponse, RotateWebhookEndpointSecretParams,
+    RotateWebhookEndpointSecretResponse, UpdateWebhookEndpointParams, UpdateWebhookEndpointRequest,
+    UpdateWebhookEndpointResponse, WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret,
+    WebhookEndpointsApi, WebhookSecret, WebhookSettings,
+};
+use super::{HoverBot, RequestContext};
+use crate::outbound::Policy;
+use crate::problem::{ApiError, FieldError, Problem};
+use crate::store::entity::webhook_endpoint;
+use crate::store::json;
+use crate::store::webhook_endpoints::{self, Changes, NewEndpoint};
+use crate::webhooks::schedule::{self, JITTER, WINDOW};
+use crate::webhooks::{ATTEMPT_TIMEOUT, SIGNATURE_SCHEME};
+
+/// Whole seconds, as the wire's integers (a schedule's delays are at most 24 h each).
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn to_wire(row: webhook_endpoint::Model) -> Result<WebhookEndpoint, ApiError> {
+    let events: Vec<String> = json::decode(&row.enabled_events)?;
+    Ok(WebhookEndpoint {
+        enabled_events: events
+            .iter()
+            .map(|event| parse(event))
+            .collect::<Result<_, _>>()?,
+        disabled_reason: row.disabled_reason.as_deref().map(parse).transpose()?,
+        id: row.id,
+        url: row.url,
+        description: row.description,
+        enabled: row.enabled,
+        destination: row.destination,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// The subscription as stored: `["*"]` when it includes `*`, which already means every type.
+fn encode_events(events: &[EnabledEvent]) -> Result<String, ApiError> {
+    let events: Vec<&str> = if events.contains(&EnabledEvent::All) {
+        vec![EnabledEvent::All.as_str()]
+    } else {
+        events.iter().map(|event| event.as_str()).collect()
+    };
+    json::encode(&events)
+}
+
+impl HoverBot {
+    /// Checks a receiver URL against the deployment's outbound policy; a refusal is a 422 on `url`.
+    async fn check_url(&self, url: &str) -> Result<String, ApiError> {
+        let refuse = |message: String| {
+            let mut problem = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "url_not_allowed",
+                message.clone(),
+            );
+            problem.errors.push(FieldError {
+                pointer: Some("/url".to_string()),
+                parameter: None,
+                message,
+            });
+            ApiError::from(problem)
+        };
+        let parsed = url::Url::parse(url).map_err(|err| refuse(format!("not a URL: {err}")))?;
+        let policy = Policy {
+            allow_private_networks: self.webhooks.allow_private_networks,
+        };
+        policy
+            .check(&parsed)
+            .await
+            .map_err(|refused| refuse(refused.to_string()))?;
+        Ok(url.to_string())
+    }
+}
+
+impl WebhookEndpointsApi for HoverBot {
+    async fn get_webhook_settings(
+        &self,
+        _ctx: RequestContext,
+    ) -> poem::Result<GetWebhookSettingsResponse> {
+        let delivery = &self.webhooks;
+        Ok(GetWebhookSettingsResponse::Ok(Json(WebhookSettings {
+            retry_schedule: delivery
+                .schedule
+                .delays()
+                .iter()
+                .map(|delay| schedule::human(*delay))
+                .collect(),
+            attempt_offsets_seconds: delivery
+                .schedule
+                .offsets()
+                .iter()
+                .map(|offset| seconds(*offset))
+                .collect(),
+            jitter: JITTER,
+            retry_window_seconds: seconds(WINDOW),
+            timeout_seconds: seconds(ATTEMPT_TIMEOUT),
+            signature_scheme: SIGNATURE_SCHEME.to_string(),
+            allow_private_networks: delivery.allow_private_networks,
+        })))
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        ctx: RequestContext,
+        params: ListWebhookEndpointsParams,
+    ) -> poem::Result<ListWebhookEndpointsResponse> {
+        let page = webhook_endpoints::list(
+            &self.db,
+            &ctx.principal.workspace,
+            params.limit,
+            params.cursor.as_deref(),
+        )
+        .await?;
+        let has_more = page.has_more();
+        let page = page.try_map(to_wire)?;
+        Ok(ListWebhookEndpointsResponse::Ok(Json(
+            WebhookEndpointList {
+                data: page.items,
+                has_more,
+                next_cursor: page.next_cursor,
+            },
+        )))
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        ctx: RequestContext,
+        _params: CreateWebhookEndpointParams,
+        body: CreateWebhookEndpointRequest,
+    ) -> poem::Result<CreateWebhookEndpointResponse> {
+        let new = NewEndpoint {
+            url: self.check_url(&body.url).await?,
+            description: body.description,
+            enabled_events: encode_events(
+                body.enabled_events
+                    .as_deref()
+                    .unwrap_or(&[EnabledEvent::All]),
+            )?,
+            enabled: body.enabled.unwrap_or(true),
+            destination: body.destination,
+        };
+        let (row, secret) =
+            webhook_endpoints::create(&self.db, &self.sealer, &ctx.principal.workspace, new)
+                .await?;
+        let endpoint = to_wire(row)?;
+        Ok(CreateWebhookEndpointResponse::Created(Json(
+            WebhookEndpointWithSecret {
+                id: endpoint.id,
+                url: endpoint.url,
+                description: endpoint.description,
+                enabled_events: endpoint.enabled_events,
+                enabled: endpoint.enabled,
+                destination: endpoint.destination,
+                disabled_reason: endpoint.disabled_reason,
+                created_at: endpoint.created_at,
+                updated_at: endpoint.updated_at,
+                secret: secret.expose().to_string(),
+            },
+        )))
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        ctx: RequestContext,
+        params: GetWebhookEndpointParams,
+    ) -> poem::Result<GetWebhookEndpointResponse> {
+        let row = webhook_endpoints::get(
+            &self.db,
+            &ctx.principal.workspace,
+            &params.webhook_endpoint_id,
+        )
+        .await?
+        .ok_or_else(|| Problem::not_found("the webhook endpoint"))?;
+        Ok(GetWebhookEndpointResponse::Ok(Json(to_wire(row)?)))
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        ctx: RequestContext,
+        params: UpdateWebhookEndpointParams,
+        body: UpdateWebhookEndpointRequest,
+    ) -> poem::Result<UpdateWebhookEndpointResponse> {
+        let url = match body.url {
+            Some(url) => Some(self.check_url(&url).await?),
+            None => None,
+        };
+        let changes = Changes {
+            url,
+            description: nullable(body.description),
+            enabled_events: body
+                .enabled_events
+                .as_deref()
+                .map(encode_events)
+                .transpose()?,
+            enabled: body.enabled,
+            destination: nullable(body.destination),
+        };
+        let row = webhook_endpoints::update(
+            &self.db,
+            &ctx.principal.workspace,
+            &params.webhook_endpoint_id,
+            changes,
+        )
+        .await?;
+        Ok(UpdateWebhookEndpointResponse::Ok(Json(to_wire(row)?)))
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        ctx: RequestContext,
+        params: DeleteWebhookEndpointParams,
+    ) -> poem::Result<DeleteWebhookEndpointResponse> {
+        webhook_endpoints::delete(
+            &self.db,
+            &ctx.principal.workspace,
+            &params.webhook_endpoint_id,
+        )
+        .await?;
+        Ok(DeleteWebhookEndpointResponse::NoContent)
+    }
+
+    async fn rotate_webhook_endpoint_secret(
+        &self,
+        ctx: RequestContext,
+        params: RotateWebhookEndpointSecretParams,
+    ) -> poem::Result<RotateWebhookEndpointSecretResponse> {
+        let (secret, previous_secret_expires_at) = webhook_endpoints::rotate_secret(
+            &self.db,
+            &self.sealer,
+            &ctx.principal.workspace,
+            &params.webhook_endpoint_id,
+        )
+        .await?;
+        Ok(RotateWebhookEndpointSecretResponse::Ok(Json(
+            WebhookSecret {
+                secret: secret.expose().to_string(),
+                previous_secret_expires_at,
+            },
+        )))
+    }
+}
+
+/// An update's nullable field: absent keeps the value, `null` clears it.
+fn nullable<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(Some(value)),
+    }
+}

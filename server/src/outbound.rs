@@ -1,0 +1,204 @@
+//! Which URLs the server may call (webhook receivers; later, crawled pages), so that a tenant cannot
+//! point the server at its own network: loopback, private, link-local (cloud metadata lives there),
+//! and other non-global addresses are refused unless the deployment allows private networks.
+//!
+//! A URL is checked when it is registered, by resolving its host and checking every address, and
+//! again when it is called (a name may resolve elsewhere by then: DNS rebinding).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use url::{Host, Url};
+
+/// How long registering a URL waits for its host name to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The deployment's rule for outbound calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub allow_private_networks: bool,
+}
+
+/// Why a URL may not be called; the text is for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(String);
+
+impl Policy {
+    /// Whether the server may connect to `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allow_private_networks || is_global(ip)
+    }
+
+    /// Checks a URL to register: `https` (or `http` to a non-global address where those are
+    /// allowed), no credentials, and a host whose every address the server may reach. A name that
+    /// does not resolve now is accepted: it is checked again at each call.
+    pub async fn check(&self, url: &Url) -> Result<(), Refused> {
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Refused(
+                "the URL must not hold credentials; authenticate deliveries with their signature"
+                    .into(),
+            ));
+        }
+        let Some(host) = url.host() else {
+            return Err(Refused("the URL has no host".into()));
+        };
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addresses: Vec<IpAddr> = match host {
+            Host::Ipv4(ip) => vec![IpAddr::V4(ip)],
+            Host::Ipv6(ip) => vec![IpAddr::V6(ip)],
+            Host::Domain(name) => resolve(name, port).await,
+        };
+        if let Some(refused) = addresses.iter().find(|ip| !self.allows(**ip)) {
+            return Err(Refused(format!(
+                "the URL's host resolves to {refused}, a loopback, private or otherwise non-public \
+                 address, which this deployment does not call"
+            )));
+        }
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if !addresses.is_empty() && addresses.iter().all(|ip| !is_global(*ip)) => Ok(()),
+            "http" => Err(Refused(
+                "the URL must use https (http is accepted only for loopback and private \
+                 addresses, in deployments that allow them)"
+                    .into(),
+            )),
+            other => Err(Refused(format!(
+                "the URL's scheme must be https, not `{other}`"
+            ))),
+        }
+    }
+}
+
+async fn resolve(name: &str, port: u16) -> Vec<IpAddr> {
+    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await {
+        Ok(Ok(addresses)) => addresses.map(|address| address.ip()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `ip` is a globally reachable unicast address: not loopback, private, link-local, shared
+/// (carrier-grade NAT), documentation, benchmarking, reserved, multicast or unspecified. IPv6 forms
+/// of IPv4 addresses are judged as the IPv4 address. (The standard library's `is_global` is not
+/// stable yet.)
+pub fn is_global(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => is_global_v4(ip),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => is_global_v4(v4),
+            None => is_global_v6(ip),
+        },
+    }
+}
+
+fn is_global_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking, RFC 2544
+        || a >= 240) // reserved
+}
+
+fn is_global_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
+        || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
+        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64 to IPv4, judged unsafe
+        || ip.to_ipv4().is_some_and(|v4| !is_global_v4(v4))) // IPv4-compatible forms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: Policy = Policy {
+        allow_private_networks: false,
+    };
+    const LENIENT: Policy = Policy {
+        allow_private_networks: true,
+    };
+
+    #[test]
+    fn only_global_addresses_are_global() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(!is_global(ip.parse().unwrap()), "{ip} is not global");
+        }
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700:4700::1111"] {
+            assert!(is_global(ip.parse().unwrap()), "{ip} is global");
+        }
+    }
+
+    async fn check(policy: Policy, url: &str) -> Result<(), Refused> {
+        policy.check(&Url::parse(url).unwrap()).await
+    }
+
+    #[tokio::test]
+    async fn refuses_private_receivers_unless_allowed() {
+        for url in [
+            "https://127.0.0.1/hook",
+            "https://[::1]/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.7/",
+            "https://localhost:8443/hook",
+            "http://127.0.0.1:9000/hook",
+        ] {
+            assert!(check(STRICT, url).await.is_err(), "{url}");
+        }
+        assert!(check(LENIENT, "http://127.0.0.1:9000/hook").await.is_ok());
+        assert!(check(LENIENT, "https://localhost:8443/hook").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn wants_https_to_public_hosts_and_no_credentials() {
+        assert!(check(STRICT, "https://93.184.216.34/hook").await.is_ok());
+        for policy in [STRICT, LENIENT] {
+            assert!(check(policy, "http://93.184.216.34/hook").await.is_err());
+            assert!(check(policy, "ftp://93.184.216.34/hook").await.is_err());
+            assert!(
+                check(policy, "https://user:pw@93.184.216.34/")
+                    .await
+                    .is_err()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_now_is_checked_later() {
+        assert!(check(STRICT, "https://receiver.invalid/hook").await.is_ok());
+        assert!(
+            check(LENIENT, "http://receiver.invalid/hook")
+                .await
+                .is_err()
+        );
+    }
+}
