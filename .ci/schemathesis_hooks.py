@@ -6,9 +6,10 @@ requests. A valid key is therefore replaced by a fresh one on every call, which 
 new request; keys that break the schema (negative test cases) are sent as generated.
 
 Webhook receiver URLs: whether one is accepted depends on where its host resolves and on the
-deployment (private addresses and plain http are refused unless it allows private networks), which
-JSON Schema cannot say. Schema-valid (positive) cases therefore get a receiver on a public address,
-keeping the generated path; negative cases are sent as generated. Tests cover the refusals.
+deployment, which JSON Schema cannot say, and CI calls nothing beyond loopback (the test operation
+sends a real request). Schema-valid (positive) cases therefore get a loopback receiver on the discard
+port, where nothing listens, keeping the generated path; the CI deployment allows private networks.
+Negative cases are sent as generated. Tests cover the refusals.
 """
 
 import uuid
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import schemathesis
 
 WEBHOOK_ENDPOINT_BODIES = {"POST /v1/webhook-endpoints", "PATCH /v1/webhook-endpoints/{webhookEndpointId}"}
-PUBLIC_RECEIVER = "https://93.184.216.34"
+LOOPBACK_RECEIVER = "http://127.0.0.1:9"
 
 
 @schemathesis.hook
@@ -33,4 +34,4 @@ def before_call(context, case, **kwargs):
         and isinstance(case.body.get("url"), str)
     ):
         path = urlsplit(case.body["url"]).path
-        case.body["url"] = (PUBLIC_RECEIVER + path)[:2048]
+        case.body["url"] = (LOOPBACK_RECEIVER + path)[:2048]

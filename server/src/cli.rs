@@ -276,11 +276,17 @@ async fn run(cli: Cli) -> Result<()> {
                 });
                 // Nothing is sealed here: any key will do.
                 let sealer = std::sync::Arc::new(crate::sealing::Sealer::new(&[0; 32]));
+                let sender = std::sync::Arc::new(crate::webhooks::attempt::Sender::new(
+                    crate::outbound::Policy {
+                        allow_private_networks: false,
+                    },
+                ));
                 let service = crate::api::generated::service(crate::api::HoverBot {
                     db,
                     auth,
                     webhooks,
                     sealer,
+                    sender,
                 });
                 println!("{}", service.spec());
             } else {

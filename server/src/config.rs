@@ -252,6 +252,13 @@ impl Config {
         }
     }
 
+    /// Which addresses the server may call.
+    pub fn outbound_policy(&self) -> crate::outbound::Policy {
+        crate::outbound::Policy {
+            allow_private_networks: self.allow_private_networks,
+        }
+    }
+
     /// The limits on each connection.
     pub fn connection_limits(&self) -> crate::transport::Limits {
         crate::transport::Limits {

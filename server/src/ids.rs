@@ -15,6 +15,7 @@ pub const MESSAGE: &str = "msg";
 pub const KNOWLEDGE_SOURCE: &str = "ks";
 pub const ESCALATION: &str = "esc";
 pub const WEBHOOK_ENDPOINT: &str = "whep";
+pub const EVENT: &str = "evt";
 pub const REQUEST: &str = "req";
 pub const TRACE: &str = "trace";
 

@@ -65,6 +65,9 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
         db,
         webhooks: Arc::new(config.webhook_delivery()?),
         sealer: Arc::new(config.sealer()?),
+        sender: Arc::new(crate::webhooks::attempt::Sender::new(
+            config.outbound_policy(),
+        )),
     };
     let access_metrics = metrics.clone();
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));

@@ -286,6 +286,30 @@ pub struct WebhookSecret {
     pub previous_secret_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// What came of sending a `webhook.test` event to an endpoint.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookTestResult {
+    /// The id of the test event (`evt_…`), sent as `webhook-id`.
+    #[oai(rename = "eventId")]
+    pub event_id: String,
+    /// Whether the receiver answered with a `2xx` status.
+    #[oai(rename = "delivered")]
+    pub delivered: bool,
+    /// The receiver's HTTP status, or `null` if it did not answer.
+    #[oai(rename = "statusCode")]
+    pub status_code: Option<i64>,
+    /// How long the attempt took, in milliseconds.
+    #[oai(rename = "durationMs", validator(minimum(value = "0")))]
+    pub duration_ms: i64,
+    /// Why the receiver did not answer: a refused address, a connection error or a timeout; `null`
+    /// when it answered.
+    #[oai(rename = "error")]
+    pub error: Option<String>,
+    /// The first 1,024 bytes of the receiver's response body.
+    #[oai(rename = "responseSnippet")]
+    pub response_snippet: String,
+}
+
 /// A page of webhook endpoints, newest first.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 pub struct WebhookEndpointList {
@@ -1988,6 +2012,34 @@ pub struct LeadQualifiedEvent {
     /// The event payload.
     #[oai(rename = "data")]
     pub data: LeadQualifiedData,
+}
+
+/// The payload of a `webhook.test` event.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookTestData {
+    /// The endpoint the test was sent to (`whep_…`).
+    #[oai(rename = "webhookEndpointId")]
+    pub webhook_endpoint_id: String,
+}
+
+/// Sent to one endpoint when its owner asks for a test.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookTestEvent {
+    /// The event id (`evt_…`), also sent as the `webhook-id` header.
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The event type, `webhook.test`.
+    #[oai(rename = "type")]
+    pub r#type: String,
+    /// When the test was asked for.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The id of the workspace the endpoint belongs to (`ws_…`).
+    #[oai(rename = "tenantId")]
+    pub tenant_id: String,
+    /// The event payload.
+    #[oai(rename = "data")]
+    pub data: WebhookTestData,
 }
 
 /// The payload of an `escalation.created` event.
@@ -8733,6 +8785,368 @@ pub enum RotateWebhookEndpointSecretResponse {
     InternalServerError(poem_openapi::payload::Json<Problem>),
 }
 
+/// The parameters of `testWebhookEndpoint`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestWebhookEndpointParams {
+    pub webhook_endpoint_id: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// The responses of `testWebhookEndpoint`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum TestWebhookEndpointResponse {
+    /// The test event was sent (or could not be); the result says what happened.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Idempotent-Replayed",
+            ty = "bool",
+            description = "`true` when this response is the stored response of an earlier request with the same\n`Idempotency-Key`, replayed byte for byte instead of executing the request again. Absent\notherwise."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookTestResult>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
+    /// still being processed (`idempotency_in_progress`), or the change is not possible in the
+    /// resource's current state (`conflict`), for example escalating a conversation that already has an
+    /// open escalation.
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Conflict(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
 /// The parameters of `revokeApiKey`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevokeApiKeyParams {
@@ -9200,6 +9614,13 @@ pub trait WebhookEndpointsApi: Security {
         ctx: Self::Context,
         params: RotateWebhookEndpointSecretParams,
     ) -> impl Future<Output = poem::Result<RotateWebhookEndpointSecretResponse>> + Send;
+
+    /// Send a test event to an endpoint
+    fn test_webhook_endpoint(
+        &self,
+        ctx: Self::Context,
+        params: TestWebhookEndpointParams,
+    ) -> impl Future<Output = poem::Result<TestWebhookEndpointResponse>> + Send;
 }
 
 /// The whole API: every `…Api` trait.
@@ -10000,6 +10421,42 @@ impl<H: Handlers> Api<H> {
             .await
     }
 
+    /// Send a test event to an endpoint
+    ///
+    /// Sends a `webhook.test` event to the endpoint now, signed like every delivery (with both secrets
+    /// during a rotation), whether or not the endpoint is enabled, and reports how the receiver
+    /// answered. The attempt is not retried. Use it to check a receiver's URL, TLS and signature
+    /// verification before real events arrive.
+    #[oai(
+        path = "/v1/webhook-endpoints/:webhookEndpointId/test",
+        method = "post",
+        operation_id = "testWebhookEndpoint",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn test_webhook_endpoint(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookEndpointId", validator(max_length = 100))]
+        webhook_endpoint_id: poem_openapi::param::Path<String>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
+    ) -> poem::Result<TestWebhookEndpointResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .test_webhook_endpoint(
+                ctx,
+                TestWebhookEndpointParams {
+                    webhook_endpoint_id: webhook_endpoint_id.0,
+                    idempotency_key: idempotency_key.0,
+                },
+            )
+            .await
+    }
+
     /// Revoke an API key
     ///
     /// Revokes the API key: from now on, requests made with it get `401`. Revocation cannot be undone;
@@ -10209,6 +10666,13 @@ pub const OPERATIONS: &[OperationInfo] = &[
         request_body: None,
     },
     OperationInfo {
+        operation_id: "testWebhookEndpoint",
+        method: "POST",
+        path: "/v1/webhook-endpoints/{webhookEndpointId}/test",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
         operation_id: "revokeApiKey",
         method: "DELETE",
         path: "/v1/api-keys/{apiKeyId}",
@@ -10265,6 +10729,14 @@ pub trait EscalationCreatedWebhook: Sync {
     fn on_escalation_created(&self, body: poem_openapi::payload::Json<EscalationCreatedEvent>);
 }
 
+/// The `webhook.test` webhook.
+#[poem_openapi::Webhook]
+pub trait WebhookTestWebhook: Sync {
+    /// A test event
+    #[oai(name = "webhook.test", method = "post", operation_id = "onWebhookTest")]
+    fn on_webhook_test(&self, body: poem_openapi::payload::Json<WebhookTestEvent>);
+}
+
 /// Every webhook of the spec, for `OpenApiService::webhooks`.
 pub struct AllWebhooks;
 
@@ -10275,6 +10747,7 @@ impl poem_openapi::Webhook for AllWebhooks {
         all.extend(<&dyn MessageRespondedWebhook as poem_openapi::Webhook>::meta());
         all.extend(<&dyn LeadQualifiedWebhook as poem_openapi::Webhook>::meta());
         all.extend(<&dyn EscalationCreatedWebhook as poem_openapi::Webhook>::meta());
+        all.extend(<&dyn WebhookTestWebhook as poem_openapi::Webhook>::meta());
         all
     }
 
@@ -10283,6 +10756,7 @@ impl poem_openapi::Webhook for AllWebhooks {
         <&dyn MessageRespondedWebhook as poem_openapi::Webhook>::register(registry);
         <&dyn LeadQualifiedWebhook as poem_openapi::Webhook>::register(registry);
         <&dyn EscalationCreatedWebhook as poem_openapi::Webhook>::register(registry);
+        <&dyn WebhookTestWebhook as poem_openapi::Webhook>::register(registry);
     }
 }
 

@@ -34,6 +34,8 @@ pub struct HoverBot {
     pub webhooks: Arc<crate::webhooks::Delivery>,
     /// Seals the secrets the server keeps to use again (webhook signing secrets).
     pub sealer: Arc<crate::sealing::Sealer>,
+    /// Sends webhook attempts under the deployment's outbound policy.
+    pub sender: Arc<crate::webhooks::attempt::Sender>,
 }
 
 /// An authorized request: who is calling, and the request id.

@@ -13,11 +13,13 @@ use super::generated::{
     DeleteWebhookEndpointParams, DeleteWebhookEndpointResponse, EnabledEvent,
     GetWebhookEndpointParams, GetWebhookEndpointResponse, GetWebhookSettingsResponse,
     ListWebhookEndpointsParams, ListWebhookEndpointsResponse, RotateWebhookEndpointSecretParams,
-    RotateWebhookEndpointSecretResponse, UpdateWebhookEndpointParams, UpdateWebhookEndpointRequest,
-    UpdateWebhookEndpointResponse, WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret,
-    WebhookEndpointsApi, WebhookSecret, WebhookSettings,
+    RotateWebhookEndpointSecretResponse, TestWebhookEndpointParams, TestWebhookEndpointResponse,
+    UpdateWebhookEndpointParams, UpdateWebhookEndpointRequest, UpdateWebhookEndpointResponse,
+    WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret, WebhookEndpointsApi,
+    WebhookSecret, WebhookSettings, WebhookTestData, WebhookTestEvent, WebhookTestResult,
 };
 use super::{HoverBot, RequestContext};
+use crate::ids;
 use crate::outbound::Policy;
 use crate::problem::{ApiError, FieldError, Problem};
 use crate::store::entity::webhook_endpoint;
@@ -252,6 +254,54 @@ impl WebhookEndpointsApi for HoverBot {
                 previous_secret_expires_at,
             },
         )))
+    }
+
+    async fn test_webhook_endpoint(
+        &self,
+        ctx: RequestContext,
+        params: TestWebhookEndpointParams,
+    ) -> poem::Result<TestWebhookEndpointResponse> {
+        let result = self.send_test(&ctx, &params.webhook_endpoint_id).await?;
+        Ok(TestWebhookEndpointResponse::Ok(Json(result)))
+    }
+}
+
+impl HoverBot {
+    async fn send_test(
+        &self,
+        ctx: &RequestContext,
+        endpoint_id: &str,
+    ) -> Result<WebhookTestResult, ApiError> {
+        let workspace = &ctx.principal.workspace;
+        let row = webhook_endpoints::get(&self.db, workspace, endpoint_id)
+            .await?
+            .ok_or_else(|| Problem::not_found("the webhook endpoint"))?;
+        let now = chrono::Utc::now();
+        let secrets = webhook_endpoints::signing_secrets(&self.sealer, &row, now)?;
+        let event = WebhookTestEvent {
+            id: ids::new(ids::EVENT),
+            r#type: "webhook.test".to_string(),
+            created_at: now,
+            tenant_id: workspace.as_str().to_string(),
+            data: WebhookTestData {
+                webhook_endpoint_id: row.id.clone(),
+            },
+        };
+        let body = poem_openapi::types::ToJSON::to_json(&event)
+            .map(|value| value.to_string())
+            .unwrap_or_default();
+        let outcome = self
+            .sender
+            .send(&row.url, &event.id, &secrets, body.as_bytes())
+            .await;
+        Ok(WebhookTestResult {
+            delivered: outcome.succeeded(),
+            event_id: event.id,
+            status_code: outcome.status.map(i64::from),
+            duration_ms: i64::try_from(outcome.duration.as_millis()).unwrap_or(i64::MAX),
+            error: outcome.error,
+            response_snippet: outcome.snippet,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! subscribes. This module holds what a deployment promises about delivery, which the API shows
 //! (`GET /v1/webhook-settings`) so that receivers and checkers can rely on it.
 
+pub mod attempt;
 pub mod schedule;
 pub mod signature;
 

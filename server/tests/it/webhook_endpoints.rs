@@ -1,8 +1,11 @@
 //! Webhook endpoints: subscribing, updating, deleting, rotating secrets, and the outbound URL policy.
 
+use hoverbot_server::outbound::Policy;
 use hoverbot_server::sealing::Sealer;
 use hoverbot_server::store::entity::webhook_endpoint;
 use hoverbot_server::store::webhook_endpoints::signing_secrets;
+use hoverbot_server::webhooks::attempt::Sender;
+use hoverbot_server::webhooks::signature::Secret;
 use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::json;
@@ -242,4 +245,142 @@ async fn endpoints_belong_to_whoever_manages_webhooks() {
         assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
         server.finish().await;
     }
+}
+
+/// A webhook receiver on loopback that records what it gets and answers `204`.
+struct Receiver {
+    url: String,
+    requests: tokio::sync::mpsc::UnboundedReceiver<(poem::http::HeaderMap, Vec<u8>)>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        use poem::listener::{Acceptor, Listener};
+        let (sender, requests) = tokio::sync::mpsc::unbounded_channel();
+        let app = poem::endpoint::make(move |request: poem::Request| {
+            let sender = sender.clone();
+            async move {
+                let headers = request.headers().clone();
+                let body = request.into_body().into_vec().await.unwrap_or_default();
+                let _ = sender.send((headers, body));
+                poem::Response::builder()
+                    .status(StatusCode::NO_CONTENT)
+                    .finish()
+            }
+        });
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        Self {
+            url: format!("http://{addr}/hook"),
+            requests,
+        }
+    }
+
+    async fn next(&mut self) -> (poem::http::HeaderMap, Vec<u8>) {
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.requests.recv())
+            .await
+            .expect("a delivery within 10 s")
+            .unwrap()
+    }
+}
+
+fn header<'a>(headers: &'a poem::http::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).unwrap().to_str().unwrap()
+}
+
+#[tokio::test]
+async fn a_test_event_arrives_signed_as_standard_webhooks_says() {
+    for server in TestServer::each_configured(|config| config.allow_private_networks = true).await {
+        let mut receiver = Receiver::start().await;
+        let (_, created) = server
+            .send(
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(json!({"url": receiver.url})),
+            )
+            .await;
+        let id = created["id"].as_str().unwrap();
+        let secret = Secret::parse(created["secret"].as_str().unwrap()).unwrap();
+        let test = format!("/v1/webhook-endpoints/{id}/test");
+        let (status, result) = server.send(Method::POST, &test, None).await;
+        assert_eq!(status, StatusCode::OK, "{result}");
+        assert_schema("WebhookTestResult", &result);
+        assert_eq!(result["delivered"], true, "{result}");
+        assert_eq!(result["statusCode"], 204);
+
+        let (headers, body) = receiver.next().await;
+        let event_id = header(&headers, "webhook-id");
+        assert_eq!(event_id, result["eventId"]);
+        assert_eq!(header(&headers, "idempotency-key"), event_id);
+        assert_eq!(header(&headers, "content-type"), "application/json");
+        assert!(header(&headers, "user-agent").starts_with("HoverBot-Webhooks/"));
+        let timestamp: i64 = header(&headers, "webhook-timestamp").parse().unwrap();
+        assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
+        assert_eq!(
+            header(&headers, "webhook-signature"),
+            secret.sign(event_id, timestamp, &body)
+        );
+        let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_schema("WebhookTestEvent", &event);
+        assert_eq!(event["data"]["webhookEndpointId"], id);
+
+        // During a rotation, both secrets sign.
+        let (_, rotated) = server
+            .send(
+                Method::POST,
+                &format!("/v1/webhook-endpoints/{id}/rotate-secret"),
+                None,
+            )
+            .await;
+        let new = Secret::parse(rotated["secret"].as_str().unwrap()).unwrap();
+        server.send(Method::POST, &test, None).await;
+        let (headers, body) = receiver.next().await;
+        let (event_id, timestamp) = (
+            header(&headers, "webhook-id"),
+            header(&headers, "webhook-timestamp").parse().unwrap(),
+        );
+        assert_eq!(
+            header(&headers, "webhook-signature"),
+            format!(
+                "{} {}",
+                new.sign(event_id, timestamp, &body),
+                secret.sign(event_id, timestamp, &body)
+            )
+        );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_strict_deployment_calls_no_private_address_whatever_the_name() {
+    let mut receiver = Receiver::start().await;
+    let sender = Sender::new(Policy {
+        allow_private_networks: false,
+    });
+    let secrets = [Secret::generate()];
+    let port = receiver.url.split(':').nth(2).unwrap().to_string();
+    // A name resolved at delivery time, and a literal address.
+    for url in [format!("http://localhost:{port}"), receiver.url.clone()] {
+        let outcome = sender.send(&url, "evt_1", &secrets, b"{}").await;
+        assert_eq!(outcome.status, None, "{url}");
+        assert!(outcome.error.unwrap().contains("refused"), "{url}");
+    }
+    // The same receiver is reachable where private networks are allowed.
+    let lenient = Sender::new(Policy {
+        allow_private_networks: true,
+    });
+    let outcome = lenient
+        .send(
+            &format!("http://localhost:{port}"),
+            "evt_2",
+            &secrets,
+            b"{}",
+        )
+        .await;
+    assert_eq!(outcome.status, Some(204), "{:?}", outcome.error);
+    assert_eq!(header(&receiver.next().await.0, "webhook-id"), "evt_2");
 }

@@ -438,7 +438,7 @@ fn variant_names(name: &str, schema: &Value, values: &[&str]) -> Result<Vec<Stri
             .map(|value| match pascal(value) {
                 variant if variant.is_empty() => Err(unsupported(
                     &pointer,
-                    &format!("the value {value:?} needs a name in `x-enum-varnames`"),
+                    format!("the value {value:?} needs a name in `x-enum-varnames`"),
                 )),
                 variant => Ok(variant),
             })

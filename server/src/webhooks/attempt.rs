@@ -1,0 +1,178 @@
+//! One delivery attempt: a signed `POST` of an event to a receiver, and what came of it.
+//!
+//! The HTTP client resolves names through the outbound policy, so a receiver whose name resolves to a
+//! refused address at delivery time is not called (DNS rebinding), follows no redirects, ignores
+//! proxy variables (a proxy would resolve names where the policy cannot see), waits at most
+//! [`ATTEMPT_TIMEOUT`] and reads at most [`SNIPPET_BYTES`] of the response.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use url::{Host, Url};
+
+use super::ATTEMPT_TIMEOUT;
+use super::signature::{self, Secret};
+use crate::outbound::Policy;
+
+/// How much of a receiver's response is kept, for the delivery log.
+pub const SNIPPET_BYTES: usize = 1024;
+
+/// What came of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    pub duration: Duration,
+    /// Why there is no status (refused address, connection error, timeout), for the log.
+    pub error: Option<String>,
+    /// The start of the response body, as text.
+    pub snippet: String,
+    /// The receiver's `Retry-After`, in seconds, on a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.status
+            .is_some_and(|status| (200..300).contains(&status))
+    }
+}
+
+/// Sends attempts under the deployment's outbound policy.
+pub struct Sender {
+    client: reqwest::Client,
+    policy: Policy,
+}
+
+impl Sender {
+    pub fn new(policy: Policy) -> Self {
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver { policy }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(ATTEMPT_TIMEOUT)
+            .connect_timeout(ATTEMPT_TIMEOUT)
+            .user_agent(concat!("HoverBot-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the webhook HTTP client builds");
+        Self { client, policy }
+    }
+
+    /// POSTs `body` to `url` as the event `message_id`, signed with every secret in force.
+    pub async fn send(
+        &self,
+        url: &str,
+        message_id: &str,
+        secrets: &[Secret],
+        body: &[u8],
+    ) -> Outcome {
+        let started = Instant::now();
+        let failed = |error: String| Outcome {
+            status: None,
+            duration: started.elapsed(),
+            error: Some(error),
+            snippet: String::new(),
+            retry_after: None,
+        };
+        let url = match Url::parse(url) {
+            Ok(url) => url,
+            Err(err) => return failed(format!("the URL does not parse: {err}")),
+        };
+        // Literal addresses never reach the resolver: check them here.
+        let literal = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal.filter(|ip| !self.policy.allows(*ip)) {
+            return failed(format!("refused: {ip} is not a public address"));
+        }
+        let timestamp = chrono::Utc::now().timestamp();
+        let request = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("webhook-id", message_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature::header(secrets, message_id, timestamp, body),
+            )
+            .header("Idempotency-Key", message_id)
+            .body(body.to_vec());
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => return failed(describe(&err)),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let mut snippet = Vec::new();
+        // A receiver that keeps talking past the cap is not waited for.
+        while snippet.len() < SNIPPET_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => snippet.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        snippet.truncate(SNIPPET_BYTES);
+        Outcome {
+            status: Some(status),
+            duration: started.elapsed(),
+            error: None,
+            snippet: String::from_utf8_lossy(&snippet).into_owned(),
+            retry_after,
+        }
+    }
+}
+
+/// A log-friendly reason for a failed request, without reqwest's nested wording.
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = if err.is_timeout() {
+        format!("timed out after {} s", ATTEMPT_TIMEOUT.as_secs())
+    } else if err.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "the request failed".to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// Resolves receiver names, and refuses the whole name if any address is refused: an attacker who
+/// controls a name's records must not get a connection to a private address by listing it second.
+struct GuardedResolver {
+    policy: Policy,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {0} resolves to {1}, which is not a public address")]
+struct RefusedAddress(String, IpAddr);
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(refused) = addresses
+                .iter()
+                .find(|address| !policy.allows(address.ip()))
+            {
+                return Err(Box::new(RefusedAddress(host, refused.ip())) as _);
+            }
+            Ok(Box::new(addresses.into_iter()) as Addrs)
+        })
+    }
+}
