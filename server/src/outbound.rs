@@ -40,14 +40,11 @@ impl Policy {
                     .into(),
             ));
         }
-        let Some(host) = url.host() else {
-            return Err(Refused("the URL has no host".into()));
-        };
         let port = url.port_or_known_default().unwrap_or(443);
-        let addresses: Vec<IpAddr> = match host {
-            Host::Ipv4(ip) => vec![IpAddr::V4(ip)],
-            Host::Ipv6(ip) => vec![IpAddr::V6(ip)],
-            Host::Domain(name) => resolve(name, port).await,
+        let addresses: Vec<IpAddr> = match (literal_ip(url), url.host_str()) {
+            (Some(ip), _) => vec![ip],
+            (None, Some(name)) => resolve(name, port).await,
+            (None, None) => return Err(Refused("the URL has no host".into())),
         };
         if let Some(refused) = addresses.iter().find(|ip| !self.allows(**ip)) {
             return Err(Refused(format!(
@@ -67,6 +64,15 @@ impl Policy {
                 "the URL's scheme must be https, not `{other}`"
             ))),
         }
+    }
+}
+
+/// The URL's host when it is an address rather than a name (names are resolved, addresses not).
+pub fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        Host::Domain(_) => None,
     }
 }
 

@@ -107,6 +107,18 @@ impl Problem {
         problem
     }
 
+    /// A schema-valid body field the server refuses for its own reason (`code`): 422 pointing at it.
+    pub fn refused_field(code: &'static str, pointer: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.clone());
+        problem.errors.push(FieldError {
+            pointer: Some(pointer.to_string()),
+            parameter: None,
+            message,
+        });
+        problem
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {
             [one] => one.message.clone(),

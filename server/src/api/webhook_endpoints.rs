@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 
@@ -20,8 +19,7 @@ use super::generated::{
 };
 use super::{HoverBot, RequestContext};
 use crate::ids;
-use crate::outbound::Policy;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, Problem};
 use crate::store::entity::webhook_endpoint;
 use crate::store::json;
 use crate::store::webhook_endpoints::{self, Changes, NewEndpoint};
@@ -62,26 +60,13 @@ fn encode_events(events: &[EnabledEvent]) -> Result<String, ApiError> {
 }
 
 impl HoverBot {
-    /// Checks a receiver URL against the deployment's outbound policy; a refusal is a 422 on `url`.
-    async fn check_url(&self, url: &str) -> Result<String, ApiError> {
-        let refuse = |message: String| {
-            let mut problem = Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "url_not_allowed",
-                message.clone(),
-            );
-            problem.errors.push(FieldError {
-                pointer: Some("/url".to_string()),
-                parameter: None,
-                message,
-            });
-            ApiError::from(problem)
-        };
+    /// Checks a receiver URL against the policy its deliveries will be sent under; a refusal is a
+    /// 422 on `url`.
+    async fn check_url(&self, url: &str) -> Result<String, Problem> {
+        let refuse = |message: String| Problem::refused_field("url_not_allowed", "/url", message);
         let parsed = url::Url::parse(url).map_err(|err| refuse(format!("not a URL: {err}")))?;
-        let policy = Policy {
-            allow_private_networks: self.webhooks.allow_private_networks,
-        };
-        policy
+        self.sender
+            .policy()
             .check(&parsed)
             .await
             .map_err(|refused| refuse(refused.to_string()))?;
@@ -181,13 +166,12 @@ impl WebhookEndpointsApi for HoverBot {
         ctx: RequestContext,
         params: GetWebhookEndpointParams,
     ) -> poem::Result<GetWebhookEndpointResponse> {
-        let row = webhook_endpoints::get(
+        let row = webhook_endpoints::get_or_404(
             &self.db,
             &ctx.principal.workspace,
             &params.webhook_endpoint_id,
         )
-        .await?
-        .ok_or_else(|| Problem::not_found("the webhook endpoint"))?;
+        .await?;
         Ok(GetWebhookEndpointResponse::Ok(Json(to_wire(row)?)))
     }
 
@@ -273,9 +257,7 @@ impl HoverBot {
         endpoint_id: &str,
     ) -> Result<WebhookTestResult, ApiError> {
         let workspace = &ctx.principal.workspace;
-        let row = webhook_endpoints::get(&self.db, workspace, endpoint_id)
-            .await?
-            .ok_or_else(|| Problem::not_found("the webhook endpoint"))?;
+        let row = webhook_endpoints::get_or_404(&self.db, workspace, endpoint_id).await?;
         let now = chrono::Utc::now();
         let secrets = webhook_endpoints::signing_secrets(&self.sealer, &row, now)?;
         let event = WebhookTestEvent {

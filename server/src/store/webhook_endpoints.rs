@@ -20,7 +20,12 @@ pub const MAX_PER_WORKSPACE: u64 = 100;
 /// How long the previous secret keeps signing after a rotation.
 pub const ROTATION_OVERLAP: Duration = Duration::hours(24);
 
-pub const DISABLED: &str = "disabled";
+const DISABLED: &str = "disabled";
+
+/// The reason an endpoint set to `enabled` by its owner is disabled, if it is.
+fn disabled_reason(enabled: bool) -> Option<String> {
+    (!enabled).then(|| DISABLED.to_string())
+}
 
 pub struct NewEndpoint {
     pub url: String,
@@ -74,7 +79,7 @@ pub async fn create<C: TransactionTrait>(
         url: Set(new.url),
         description: Set(new.description),
         enabled_events: Set(new.enabled_events),
-        disabled_reason: Set((!new.enabled).then(|| DISABLED.to_string())),
+        disabled_reason: Set(disabled_reason(new.enabled)),
         enabled: Set(new.enabled),
         destination: Set(new.destination),
         previous_secret_sealed: Set(None),
@@ -116,7 +121,8 @@ pub async fn get(
         .await?)
 }
 
-async fn existing(
+/// The endpoint, or the 404 a client sees for an id that is not theirs.
+pub async fn get_or_404(
     db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
     id: &str,
@@ -132,7 +138,7 @@ pub async fn update(
     id: &str,
     changes: Changes,
 ) -> Result<webhook_endpoint::Model, ApiError> {
-    let mut row: webhook_endpoint::ActiveModel = existing(db, workspace, id).await?.into();
+    let mut row: webhook_endpoint::ActiveModel = get_or_404(db, workspace, id).await?.into();
     if let Some(url) = changes.url {
         row.url = Set(url);
     }
@@ -144,7 +150,7 @@ pub async fn update(
     }
     if let Some(enabled) = changes.enabled {
         row.enabled = Set(enabled);
-        row.disabled_reason = Set((!enabled).then(|| DISABLED.to_string()));
+        row.disabled_reason = Set(disabled_reason(enabled));
     }
     if let Some(destination) = changes.destination {
         row.destination = Set(destination);
@@ -177,14 +183,16 @@ pub async fn rotate_secret(
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<(Secret, DateTime<Utc>), ApiError> {
-    let current = existing(db, workspace, id).await?;
+    let current = get_or_404(db, workspace, id).await?;
     let secret = Secret::generate();
     let now = Utc::now();
     let expires_at = now + ROTATION_OVERLAP;
-    let mut row: webhook_endpoint::ActiveModel = current.clone().into();
-    row.previous_secret_sealed = Set(Some(current.secret_sealed));
+    let sealed = sealer.seal(&current.id, secret.expose());
+    let previous = current.secret_sealed.clone();
+    let mut row: webhook_endpoint::ActiveModel = current.into();
+    row.previous_secret_sealed = Set(Some(previous));
     row.previous_secret_expires_at = Set(Some(expires_at));
-    row.secret_sealed = Set(sealer.seal(&current.id, secret.expose()));
+    row.secret_sealed = Set(sealed);
     row.updated_at = Set(now);
     row.update(db).await?;
     Ok((secret, expires_at))

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use url::{Host, Url};
+use url::Url;
 
 use super::ATTEMPT_TIMEOUT;
 use super::signature::{self, Secret};
-use crate::outbound::Policy;
+use crate::outbound::{Policy, literal_ip};
 
 /// How much of a receiver's response is kept, for the delivery log.
 pub const SNIPPET_BYTES: usize = 1024;
@@ -61,6 +61,11 @@ impl Sender {
         Self { client, policy }
     }
 
+    /// The policy attempts are sent under, which registered URLs are checked against too.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
     /// POSTs `body` to `url` as the event `message_id`, signed with every secret in force.
     pub async fn send(
         &self,
@@ -82,12 +87,7 @@ impl Sender {
             Err(err) => return failed(format!("the URL does not parse: {err}")),
         };
         // Literal addresses never reach the resolver: check them here.
-        let literal = match url.host() {
-            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal.filter(|ip| !self.policy.allows(*ip)) {
+        if let Some(ip) = literal_ip(&url).filter(|ip| !self.policy.allows(*ip)) {
             return failed(format!("refused: {ip} is not a public address"));
         }
         let timestamp = chrono::Utc::now().timestamp();
