@@ -126,15 +126,19 @@ schemathesis() {
 
 # verify_webhook_delivery: subscribes .ci/webhook_receiver.py (which verifies signatures with the
 # `standardwebhooks` package) on a loopback port, sends it a test event, then rotates the secret and
-# sends another (signed with both secrets), and checks that the server saw both accepted.
+# sends another (signed with both secrets), then causes one event of each kind the API emits
+# (conversation.created, message.responded, escalation.created), which the server's worker delivers
+# from its outbox, and checks that the receiver accepted all five. The endpoint is deleted after.
 verify_webhook_delivery() {
-  local port endpoint secret receiver result
+  local port endpoint secret receiver result conversation auth=(-H "Authorization: Bearer $SERVER_KEY")
+  local json=(-H 'Content-Type: application/json')
   port=$(free_port)
-  endpoint=$(curl -fsS -H "Authorization: Bearer $SERVER_KEY" -H 'Content-Type: application/json' \
-    -d "{\"url\": \"http://127.0.0.1:$port/hook\"}" "$SERVER_URL/v1/webhook-endpoints")
+  endpoint=$(curl -fsS "${auth[@]}" "${json[@]}" \
+    -d "{\"url\": \"http://127.0.0.1:$port/hook\", \"enabledEvents\": [\"conversation.created\", \"message.responded\", \"escalation.created\"]}" \
+    "$SERVER_URL/v1/webhook-endpoints")
   secret=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])' <<<"$endpoint")
   endpoint=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$endpoint")
-  "$VENV/bin/python" .ci/webhook_receiver.py "$port" "$secret" 2 >"$WORK/receiver.log" 2>&1 &
+  "$VENV/bin/python" .ci/webhook_receiver.py "$port" "$secret" 5 >"$WORK/receiver.log" 2>&1 &
   receiver=$!
   until (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     kill -0 "$receiver" 2>/dev/null || { cat "$WORK/receiver.log"; die "the receiver did not start"; }
@@ -142,16 +146,25 @@ verify_webhook_delivery() {
   done
   for round in first rotated; do
     if [[ $round == rotated ]]; then
-      curl -fsS -X POST -H "Authorization: Bearer $SERVER_KEY" -o /dev/null \
-        "$SERVER_URL/v1/webhook-endpoints/$endpoint/rotate-secret"
+      curl -fsS -X POST "${auth[@]}" -o /dev/null "$SERVER_URL/v1/webhook-endpoints/$endpoint/rotate-secret"
     fi
-    result=$(curl -fsS -X POST -H "Authorization: Bearer $SERVER_KEY" \
-      "$SERVER_URL/v1/webhook-endpoints/$endpoint/test")
+    result=$(curl -fsS -X POST "${auth[@]}" "$SERVER_URL/v1/webhook-endpoints/$endpoint/test")
     echo "$round: $result"
     grep -q '"delivered":true' <<<"$result" || { cat "$WORK/receiver.log"; die "the receiver refused the $round delivery"; }
   done
-  wait "$receiver" || { cat "$WORK/receiver.log"; die "the receiver did not verify both deliveries"; }
+  conversation=$(curl -fsS "${auth[@]}" "${json[@]}" -d '{"channel": "web"}' "$SERVER_URL/v1/conversations")
+  conversation=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$conversation")
+  curl -fsS "${auth[@]}" "${json[@]}" -d '{"text": "Do you ship to Norway?"}' -o /dev/null \
+    "$SERVER_URL/v1/conversations/$conversation/messages"
+  curl -fsS "${auth[@]}" "${json[@]}" -o /dev/null \
+    -d "{\"conversationId\": \"$conversation\", \"reasonCode\": \"user_requested\", \"destination\": \"zendesk\"}" \
+    "$SERVER_URL/v1/escalations"
+  wait "$receiver" || { cat "$WORK/receiver.log"; die "the receiver did not verify all five deliveries"; }
   cat "$WORK/receiver.log"
+  for kind in webhook.test conversation.created message.responded escalation.created; do
+    grep -q "^verified .* $kind\$" "$WORK/receiver.log" || die "no verified $kind delivery"
+  done
+  curl -fsS -X DELETE "${auth[@]}" "$SERVER_URL/v1/webhook-endpoints/$endpoint"
 }
 
 cleanup() {

@@ -16,6 +16,7 @@ mod m20261123_000002_idempotency_keys;
 mod m20261123_000003_rate_limits;
 mod m20261123_000004_workspace_rate_limits;
 mod m20261124_000005_webhook_endpoints;
+mod m20261124_000006_webhook_deliveries;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_rate_limits::Migration),
             Box::new(m20261123_000004_workspace_rate_limits::Migration),
             Box::new(m20261124_000005_webhook_endpoints::Migration),
+            Box::new(m20261124_000006_webhook_deliveries::Migration),
         ]
     }
 }

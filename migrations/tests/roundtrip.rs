@@ -13,7 +13,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, 
 const POSTGRES_URL_VAR: &str = "HOVERBOT_TEST_DATABASE_URL";
 
 /// Every table the migrations own, parents first.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 12] = [
     "workspaces",
     "api_keys",
     "conversations",
@@ -22,6 +22,10 @@ const TABLES: [&str; 8] = [
     "escalations",
     "idempotency_keys",
     "rate_limits",
+    "webhook_endpoints",
+    "webhook_events",
+    "webhook_deliveries",
+    "webhook_attempts",
 ];
 
 #[tokio::test]

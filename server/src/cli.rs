@@ -36,6 +36,9 @@ struct Cli {
 enum Command {
     /// Run the API server (migrates the database first).
     Serve(ServeArgs),
+    /// Deliver webhooks without serving the API (for deployments that run workers apart, with
+    /// `serve --no-worker` on the API replicas). Any number may run on one database.
+    Worker(DatabaseArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Manage workspaces (tenants).
@@ -81,6 +84,10 @@ struct ServeArgs {
     /// X-Forwarded-For, and refuse /v1 requests not received over HTTPS [env: HOVERBOT_TRUST_PROXY].
     #[arg(long)]
     trust_proxy: bool,
+    /// Do not deliver webhooks from this process; run `hoverbot worker` elsewhere
+    /// [env: HOVERBOT_WEBHOOK_WORKER=false].
+    #[arg(long)]
+    no_worker: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -198,11 +205,26 @@ async fn run(cli: Cli) -> Result<()> {
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
                 trust_proxy: args.trust_proxy.then_some(true),
+                webhook_worker: args.no_worker.then_some(false),
                 ..overrides(args.database)
             };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             init_logging(config.log_format);
             serve(&config).await
+        }
+        Command::Worker(database) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            init_logging(config.log_format);
+            let db = open(&config).await?;
+            let worker = crate::server::Services::new(&db, &config)?.worker(db);
+            tracing::info!("HoverBot webhook worker started");
+            tokio::select! {
+                () = worker.run() => {}
+                () = crate::server::shutdown_signal() => {
+                    tracing::info!("shutting down: attempts in flight are made again after their lease");
+                }
+            }
+            Ok(())
         }
         Command::Migrate(database) => {
             let config = Config::load(cli.config.as_deref(), &overrides(database))?;
@@ -269,25 +291,13 @@ async fn run(cli: Cli) -> Result<()> {
                 // The router's document needs a router, and a router needs handlers; an in-memory
                 // database makes them without touching the deployment's.
                 let db = store::connect("sqlite::memory:").await?;
-                let auth = std::sync::Arc::new(crate::auth::Authenticator::new(db.clone()));
-                let webhooks = std::sync::Arc::new(crate::webhooks::Delivery {
-                    schedule: crate::webhooks::schedule::RetrySchedule::default(),
-                    allow_private_networks: false,
-                });
-                // Nothing is sealed here: any key will do.
-                let sealer = std::sync::Arc::new(crate::sealing::Sealer::new(&[0; 32]));
-                let sender = std::sync::Arc::new(crate::webhooks::attempt::Sender::new(
-                    crate::outbound::Policy {
-                        allow_private_networks: false,
-                    },
-                ));
-                let service = crate::api::generated::service(crate::api::HoverBot {
-                    db,
-                    auth,
-                    webhooks,
-                    sealer,
-                    sender,
-                });
+                let config = Config {
+                    // Nothing is sealed here: any key will do.
+                    secret_key: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string()),
+                    ..Config::default()
+                };
+                let services = crate::server::Services::new(&db, &config)?;
+                let service = crate::api::generated::service(services.api(db, &config)?);
                 println!("{}", service.spec());
             } else {
                 print!("{}", crate::api::SPEC_YAML);

@@ -51,6 +51,9 @@ pub struct Config {
     /// The delay of each webhook delivery attempt after the previous one (`s`, `m`, `h`); none is
     /// made later than 24 h after the first.
     pub webhook_retry_schedule: String,
+    /// Whether `serve` runs a webhook delivery worker; off when workers run apart
+    /// (`hoverbot worker`).
+    pub webhook_worker: bool,
     /// Let webhook receivers (and crawls) reach loopback, private and link-local addresses.
     pub allow_private_networks: bool,
     /// The deployment's secret key (base64 of 32 bytes), which seals the secrets the server must
@@ -89,6 +92,7 @@ impl Default for Config {
             max_header_bytes: 64 * 1024,
             max_connections: 10_000,
             webhook_retry_schedule: crate::webhooks::schedule::DEFAULT.to_string(),
+            webhook_worker: true,
             allow_private_networks: false,
             secret_key: None,
             secret_key_file: None,
@@ -97,7 +101,7 @@ impl Default for Config {
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 22] = [
     "listen",
     "data_dir",
     "database_url",
@@ -116,6 +120,7 @@ const KEYS: [&str; 21] = [
     "max_header_bytes",
     "max_connections",
     "webhook_retry_schedule",
+    "webhook_worker",
     "allow_private_networks",
     "secret_key",
     "secret_key_file",
@@ -138,6 +143,8 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_proxy: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_worker: Option<bool>,
 }
 
 impl Config {

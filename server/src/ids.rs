@@ -16,6 +16,8 @@ pub const KNOWLEDGE_SOURCE: &str = "ks";
 pub const ESCALATION: &str = "esc";
 pub const WEBHOOK_ENDPOINT: &str = "whep";
 pub const EVENT: &str = "evt";
+pub const DELIVERY: &str = "dlv";
+pub const ATTEMPT: &str = "att";
 pub const REQUEST: &str = "req";
 pub const TRACE: &str = "trace";
 

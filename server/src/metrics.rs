@@ -1,7 +1,8 @@
 //! What `/metrics` exposes, in the Prometheus (OpenMetrics) text format: requests by operation and
-//! status, latency histograms, requests in flight, rate-limited requests, idempotent replays and
-//! the database pool. Labels are spec operation ids and status codes only, never paths, workspaces
-//! or tokens, so the series stay few and the page tells nothing about tenants.
+//! status, latency histograms, requests in flight, rate-limited requests, idempotent replays, the
+//! database pool, and webhook attempts and the outbox queue. Labels are spec operation ids, status
+//! codes and outcomes only, never paths, workspaces or tokens, so the series stay few and the page
+//! tells nothing about tenants.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -37,6 +38,11 @@ struct CountedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -52,6 +58,10 @@ pub struct Metrics {
     idempotent_replays: Counter,
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+    webhook_attempt_latency: Histogram,
+    webhook_queue_depth: Gauge,
+    webhook_oldest_pending_age: Gauge,
     db: DatabaseConnection,
 }
 
@@ -101,6 +111,31 @@ impl Metrics {
             "The most connections the database pool opens",
             pool_max.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts made by this process, by outcome (succeeded, retrying, failed, \
+             gone)",
+            webhook_attempts.clone(),
+        );
+        let webhook_attempt_latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "webhook_attempt_duration_seconds",
+            "Time from sending a webhook attempt to the receiver's answer (or the timeout)",
+            webhook_attempt_latency.clone(),
+        );
+        let webhook_queue_depth = Gauge::default();
+        registry.register(
+            "webhook_deliveries_pending",
+            "Webhook deliveries with attempts still to make, across the deployment",
+            webhook_queue_depth.clone(),
+        );
+        let webhook_oldest_pending_age = Gauge::default();
+        registry.register(
+            "webhook_oldest_pending_age_seconds",
+            "Age of the oldest pending webhook delivery (0 when none is pending)",
+            webhook_oldest_pending_age.clone(),
+        );
         Self {
             registry,
             requests,
@@ -110,8 +145,28 @@ impl Metrics {
             idempotent_replays,
             pool,
             pool_max,
+            webhook_attempts,
+            webhook_attempt_latency,
+            webhook_queue_depth,
+            webhook_oldest_pending_age,
             db,
         }
+    }
+
+    /// A webhook attempt ended with `outcome` after `seconds`.
+    pub fn webhook_attempt(&self, outcome: &'static str, seconds: f64) {
+        self.webhook_attempts
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.webhook_attempt_latency.observe(seconds);
+    }
+
+    /// The outbox as last read: pending deliveries, and the oldest one's age.
+    pub fn webhook_queue(&self, depth: u64, oldest_age_seconds: i64) {
+        self.webhook_queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.webhook_oldest_pending_age
+            .set(oldest_age_seconds.max(0));
     }
 
     /// A request started; the guard counts it out again when dropped.

@@ -21,21 +21,74 @@ use crate::http::{access_log, problems, request_id, transport_security, validati
 use crate::limits::layer::Limits;
 use crate::limits::{self, Limit, RateLimiter};
 use crate::metrics::{self, Metrics};
+use crate::sealing::Sealer;
 use crate::store;
 use crate::transport::{self, tls};
+use crate::webhooks::attempt::Sender;
+use crate::webhooks::outbox::Outbox;
+use crate::webhooks::worker::{Worker, watch_queue};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How often housekeeping runs.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// How long webhook events and their delivery logs are kept once their deliveries are over.
+const WEBHOOK_RETENTION: chrono::Duration = chrono::Duration::days(30);
+
+/// What the API and the webhook worker share.
+pub struct Services {
+    pub metrics: Arc<Metrics>,
+    pub outbox: Arc<Outbox>,
+    pub sender: Arc<Sender>,
+    pub sealer: Arc<Sealer>,
+}
+
+impl Services {
+    pub fn new(db: &DatabaseConnection, config: &Config) -> Result<Self> {
+        Ok(Self {
+            metrics: Arc::new(Metrics::new(db.clone())),
+            outbox: Arc::new(Outbox::new(config.webhook_delivery()?.schedule)),
+            sender: Arc::new(Sender::new(config.outbound_policy())),
+            sealer: Arc::new(config.sealer()?),
+        })
+    }
+
+    /// A webhook delivery worker on `db`.
+    pub fn worker(&self, db: DatabaseConnection) -> Worker {
+        Worker {
+            db,
+            outbox: self.outbox.clone(),
+            sender: self.sender.clone(),
+            sealer: self.sealer.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// The handlers' shared state.
+    pub fn api(&self, db: DatabaseConnection, config: &Config) -> Result<HoverBot> {
+        Ok(HoverBot {
+            auth: Arc::new(Authenticator::new(db.clone())),
+            db,
+            webhooks: Arc::new(config.webhook_delivery()?),
+            sealer: self.sealer.clone(),
+            sender: self.sender.clone(),
+            outbox: self.outbox.clone(),
+        })
+    }
+}
 
 /// The whole application: the API, the spec, the docs, and the layers around them.
-pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 'static> {
+pub fn app(
+    db: DatabaseConnection,
+    config: &Config,
+    services: &Services,
+) -> Result<impl Endpoint + 'static> {
     let spec: serde_json::Value =
         serde_json::from_str(api::SPEC_JSON).context("the bundled spec is not JSON")?;
     let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
-    let auth = Arc::new(Authenticator::new(db.clone()));
-    let metrics = Arc::new(Metrics::new(db.clone()));
+    let hoverbot = services.api(db.clone(), config)?;
+    let auth = hoverbot.auth.clone();
+    let metrics = services.metrics.clone();
     let idempotency_state = Arc::new(Idempotency {
         db: db.clone(),
         auth: auth.clone(),
@@ -60,15 +113,6 @@ pub fn app(db: DatabaseConnection, config: &Config) -> Result<impl Endpoint + 's
     let write_gate = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
         .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
     let access_auth = auth.clone();
-    let hoverbot = HoverBot {
-        auth,
-        db,
-        webhooks: Arc::new(config.webhook_delivery()?),
-        sealer: Arc::new(config.sealer()?),
-        sender: Arc::new(crate::webhooks::attempt::Sender::new(
-            config.outbound_policy(),
-        )),
-    };
     let access_metrics = metrics.clone();
     let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     let route = Route::new()
@@ -194,12 +238,21 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
         .map(tls::Reloading::load)
         .transpose()?
         .map(Arc::new);
-    let app = app(db.clone(), config)?.map_to_response().boxed();
+    let services = Services::new(&db, config)?;
+    let app = app(db.clone(), config, &services)?
+        .map_to_response()
+        .boxed();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let mut background = vec![tokio::spawn(maintain(db))];
+    let mut background = vec![
+        tokio::spawn(watch_queue(db.clone(), services.metrics.clone())),
+        tokio::spawn(maintain(db.clone())),
+    ];
+    if config.webhook_worker {
+        background.push(tokio::spawn(services.worker(db).run()));
+    }
     match &tls {
         Some(tls) => background.push(tokio::spawn(tls.clone().watch())),
         // SIGHUP would otherwise end the process; operators send it to reload certificates.
@@ -225,11 +278,18 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
     })
 }
 
-/// Periodic housekeeping: expired idempotency keys and idle shared rate-limit keys go.
+/// Periodic housekeeping: expired idempotency keys, idle shared rate-limit keys and webhook events
+/// past their retention go.
 async fn maintain(db: DatabaseConnection) {
     let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
         every.tick().await;
+        let cutoff = chrono::Utc::now() - WEBHOOK_RETENTION;
+        match store::webhook_deliveries::purge(&db, cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged webhook events past their retention"),
+            Err(err) => tracing::warn!("cannot purge old webhook events: {err}"),
+        }
         match store::idempotency::purge_expired(&db, chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
@@ -243,7 +303,7 @@ async fn maintain(db: DatabaseConnection) {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -10,9 +10,9 @@ use super::generated::{
     Conversation, ConversationList, ConversationTranscript, ConversationsApi,
     CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
     EscalationState, EscalationStateKind, GetConversationParams, GetConversationResponse,
-    ListConversationsParams, ListConversationsResponse, Message, MessageExchange, MessageRole,
-    Metadata, ModelTier, Outcomes, Priority, SendMessageParams, SendMessageRequest,
-    SendMessageResponse, Trace,
+    ListConversationsParams, ListConversationsResponse, Message, MessageExchange,
+    MessageRespondedData, MessageRole, Metadata, ModelTier, Outcomes, Priority, SendMessageParams,
+    SendMessageRequest, SendMessageResponse, Trace,
 };
 use super::{HoverBot, RequestContext};
 use crate::assistant;
@@ -21,6 +21,7 @@ use crate::problem::ApiError;
 use crate::store::conversations::{self, Filter, NewConversation, NewMessage, STATUS_ESCALATED};
 use crate::store::entity::{conversation, message};
 use crate::store::{escalations, json};
+use crate::webhooks::events;
 
 /// The trace as stored with an assistant message.
 #[derive(Serialize, Deserialize)]
@@ -130,7 +131,8 @@ impl ConversationsApi for HoverBot {
             locale: body.locale,
             metadata: json::encode(&body.metadata.unwrap_or_default())?,
         };
-        let row = conversations::create(&self.db, &ctx.principal.workspace, new).await?;
+        let row =
+            conversations::create(&self.db, &self.outbox, &ctx.principal.workspace, new).await?;
         Ok(CreateConversationResponse::Created(Json(
             conversation_to_wire(row)?,
         )))
@@ -196,6 +198,7 @@ impl ConversationsApi for HoverBot {
         let locale = body.locale.clone();
         let text = body.text;
         let reply = assistant::answer(&text);
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let stored_citations: Vec<StoredCitation> =
             reply.citations.iter().map(Into::into).collect();
         let citations_json = json::encode(&stored_citations)?;
@@ -216,6 +219,7 @@ impl ConversationsApi for HoverBot {
         let reply_text = reply.text.clone();
         let exchange = conversations::record_exchange(
             &self.db,
+            &self.outbox,
             workspace,
             &params.conversation_id,
             user,
@@ -231,13 +235,31 @@ impl ConversationsApi for HoverBot {
                     trace: Some(trace_json),
                 })
             },
+            |conversation, user, answer| {
+                events::message_responded(
+                    workspace.as_str(),
+                    answer.created_at,
+                    MessageRespondedData {
+                        conversation_id: conversation.id.clone(),
+                        message_id: answer.id.clone(),
+                        reply_to_message_id: user.id.clone(),
+                        latency_ms,
+                        model_tier: reply.model_tier,
+                        confidence: reply.confidence,
+                        policy_flags: reply.policy_flags.clone(),
+                        intent: reply.intent,
+                        lead_score: reply.lead_score,
+                        escalated: conversation.status == STATUS_ESCALATED,
+                    },
+                )
+            },
         )
         .await;
         let exchange = exchange?;
         let answered = exchange.reply.is_some();
         let trace = Trace {
             trace_id: ids::new(ids::TRACE),
-            latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            latency_ms,
             model_tier: if answered {
                 reply.model_tier
             } else {

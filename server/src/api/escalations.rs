@@ -76,7 +76,8 @@ impl EscalationsApi for HoverBot {
             note: body.note,
             metadata: json::encode(&body.metadata.unwrap_or_default())?,
         };
-        let row = escalations::create(&self.db, &ctx.principal.workspace, new).await?;
+        let row =
+            escalations::create(&self.db, &self.outbox, &ctx.principal.workspace, new).await?;
         Ok(CreateEscalationResponse::Created(Json(to_wire(row)?)))
     }
 

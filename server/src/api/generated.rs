@@ -324,6 +324,165 @@ pub struct WebhookEndpointList {
     pub next_cursor: Option<String>,
 }
 
+/// The type of a webhook event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+pub enum WebhookEventType {
+    #[oai(rename = "conversation.created")]
+    ConversationCreated,
+    #[oai(rename = "message.responded")]
+    MessageResponded,
+    #[oai(rename = "lead.qualified")]
+    LeadQualified,
+    #[oai(rename = "escalation.created")]
+    EscalationCreated,
+}
+
+impl WebhookEventType {
+    pub const ALL: &[Self] = &[
+        Self::ConversationCreated,
+        Self::MessageResponded,
+        Self::LeadQualified,
+        Self::EscalationCreated,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ConversationCreated => "conversation.created",
+            Self::MessageResponded => "message.responded",
+            Self::LeadQualified => "lead.qualified",
+            Self::EscalationCreated => "escalation.created",
+        }
+    }
+}
+
+impl std::fmt::Display for WebhookEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for WebhookEventType {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// Where a delivery stands: `pending` while attempts remain (or one is being made), `succeeded`
+/// once the receiver acknowledged the event with a `2xx`, `failed` after the last attempt failed,
+/// or at once when the receiver answered `410 Gone` or the endpoint is disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+pub enum WebhookDeliveryStatus {
+    #[oai(rename = "pending")]
+    Pending,
+    #[oai(rename = "succeeded")]
+    Succeeded,
+    #[oai(rename = "failed")]
+    Failed,
+}
+
+impl WebhookDeliveryStatus {
+    pub const ALL: &[Self] = &[Self::Pending, Self::Succeeded, Self::Failed];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for WebhookDeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for WebhookDeliveryStatus {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// One attempt to deliver an event.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookAttempt {
+    /// When the attempt was made.
+    #[oai(rename = "attemptedAt")]
+    pub attempted_at: chrono::DateTime<chrono::Utc>,
+    /// The receiver's HTTP status, or `null` when it did not answer.
+    #[oai(rename = "statusCode")]
+    pub status_code: Option<i32>,
+    /// How long the attempt took, in milliseconds.
+    #[oai(rename = "durationMs", validator(minimum(value = "0")))]
+    pub duration_ms: i64,
+    /// Why there is no status (refused address, connection error, timeout), or `null`.
+    #[oai(rename = "error")]
+    pub error: Option<String>,
+    /// The first kilobyte of the receiver's response body, as text.
+    #[oai(rename = "responseSnippet")]
+    pub response_snippet: String,
+}
+
+/// The delivery of one event to one endpoint.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookDelivery {
+    /// The delivery id (`dlv_…`).
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The endpoint (`whep_…`).
+    #[oai(rename = "webhookEndpointId")]
+    pub webhook_endpoint_id: String,
+    /// The event (`evt_…`), sent as the `webhook-id` header on every attempt.
+    #[oai(rename = "eventId")]
+    pub event_id: String,
+    /// The event's type.
+    #[oai(rename = "eventType")]
+    pub event_type: WebhookEventType,
+    /// Where the delivery stands.
+    #[oai(rename = "status")]
+    pub status: WebhookDeliveryStatus,
+    /// How many attempts were made.
+    #[oai(rename = "attemptCount", validator(minimum(value = "0")))]
+    pub attempt_count: i32,
+    /// When the next attempt is due, or `null` when none will be made.
+    #[oai(rename = "nextAttemptAt")]
+    pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the event occurred.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the delivery last changed.
+    #[oai(rename = "updatedAt")]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// The attempts, oldest first.
+    #[oai(rename = "attempts")]
+    pub attempts: Vec<WebhookAttempt>,
+}
+
+/// A page of an endpoint's deliveries, newest first.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookDeliveryList {
+    /// The deliveries of this page.
+    #[oai(rename = "data")]
+    pub data: Vec<WebhookDelivery>,
+    /// Whether there are more deliveries after this page.
+    #[oai(rename = "hasMore")]
+    pub has_more: bool,
+    /// The `cursor` to pass to get the next page, or `null` on the last page.
+    #[oai(rename = "nextCursor")]
+    pub next_cursor: Option<String>,
+}
+
 /// Free-form string key/value pairs that you attach to a resource and get back unchanged, for
 /// example your own ids. At most 50 keys of 1 to 40 characters, each value at most 500 characters.
 pub type Metadata = std::collections::BTreeMap<String, String>;
@@ -353,7 +512,7 @@ pub struct Problem {
     /// breaks the schema), `unauthorized`, `forbidden`, `tls_required`, `not_found`,
     /// `method_not_allowed`, `request_timeout`,
     /// `escalation_already_open`, `knowledge_source_type_mismatch`, `conversation_full`,
-    /// `limit_reached`, `url_not_allowed`,
+    /// `limit_reached`, `url_not_allowed`, `delivery_pending`, `endpoint_disabled`,
     /// `idempotency_in_progress`, `idempotency_key_reused`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`. New codes
     /// may be added; clients should treat an unknown code by its HTTP status.
@@ -9147,6 +9306,928 @@ pub enum TestWebhookEndpointResponse {
     InternalServerError(poem_openapi::payload::Json<Problem>),
 }
 
+/// The parameters of `listWebhookDeliveries`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListWebhookDeliveriesParams {
+    pub webhook_endpoint_id: String,
+    pub limit: i32,
+    pub cursor: Option<String>,
+    pub status: Option<WebhookDeliveryStatus>,
+    pub event_type: Option<WebhookEventType>,
+}
+
+/// The responses of `listWebhookDeliveries`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum ListWebhookDeliveriesResponse {
+    /// A page of deliveries.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookDeliveryList>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `getWebhookDelivery`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetWebhookDeliveryParams {
+    pub webhook_delivery_id: String,
+}
+
+/// The responses of `getWebhookDelivery`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum GetWebhookDeliveryResponse {
+    /// The delivery.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<WebhookDelivery>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `retryWebhookDelivery`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryWebhookDeliveryParams {
+    pub webhook_delivery_id: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// The responses of `retryWebhookDelivery`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum RetryWebhookDeliveryResponse {
+    /// The attempt is queued; the delivery is `pending` until it is made.
+    #[oai(
+        status = 202,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Idempotent-Replayed",
+            ty = "bool",
+            description = "`true` when this response is the stored response of an earlier request with the same\n`Idempotency-Key`, replayed byte for byte instead of executing the request again. Absent\notherwise."
+        )
+    )]
+    Accepted(poem_openapi::payload::Json<WebhookDelivery>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
+    /// still being processed (`idempotency_in_progress`), or the change is not possible in the
+    /// resource's current state (`conflict`), for example escalating a conversation that already has an
+    /// open escalation.
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Conflict(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
 /// The parameters of `revokeApiKey`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevokeApiKeyParams {
@@ -9621,6 +10702,27 @@ pub trait WebhookEndpointsApi: Security {
         ctx: Self::Context,
         params: TestWebhookEndpointParams,
     ) -> impl Future<Output = poem::Result<TestWebhookEndpointResponse>> + Send;
+
+    /// List an endpoint's deliveries
+    fn list_webhook_deliveries(
+        &self,
+        ctx: Self::Context,
+        params: ListWebhookDeliveriesParams,
+    ) -> impl Future<Output = poem::Result<ListWebhookDeliveriesResponse>> + Send;
+
+    /// Get a delivery
+    fn get_webhook_delivery(
+        &self,
+        ctx: Self::Context,
+        params: GetWebhookDeliveryParams,
+    ) -> impl Future<Output = poem::Result<GetWebhookDeliveryResponse>> + Send;
+
+    /// Retry a delivery now
+    fn retry_webhook_delivery(
+        &self,
+        ctx: Self::Context,
+        params: RetryWebhookDeliveryParams,
+    ) -> impl Future<Output = poem::Result<RetryWebhookDeliveryResponse>> + Send;
 }
 
 /// The whole API: every `…Api` trait.
@@ -10457,6 +11559,128 @@ impl<H: Handlers> Api<H> {
             .await
     }
 
+    /// List an endpoint's deliveries
+    ///
+    /// The delivery log of the endpoint, newest event first: for each event sent to it, whether it
+    /// was delivered, every attempt (time, the receiver's status, duration, error, the start of its
+    /// response) and when the next attempt is due. Filter by `status` to find failures, or by
+    /// `eventType`. Deliveries are kept for 30 days.
+    ///
+    /// Deliveries are independent of each other: events are not promised to arrive in the order they
+    /// occurred, and a retried event may arrive after newer ones. Order by the envelope's `createdAt`
+    /// if order matters.
+    #[oai(
+        path = "/v1/webhook-endpoints/:webhookEndpointId/deliveries",
+        method = "get",
+        operation_id = "listWebhookDeliveries",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn list_webhook_deliveries(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookEndpointId", validator(max_length = 100))]
+        webhook_endpoint_id: poem_openapi::param::Path<String>,
+        #[oai(
+            name = "limit",
+            default = "default_list_webhook_deliveries_limit",
+            validator(maximum(value = "100"), minimum(value = "1"))
+        )]
+        limit: poem_openapi::param::Query<i32>,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
+        #[oai(name = "status")] status: poem_openapi::param::Query<Option<WebhookDeliveryStatus>>,
+        #[oai(name = "eventType")] event_type: poem_openapi::param::Query<Option<WebhookEventType>>,
+    ) -> poem::Result<ListWebhookDeliveriesResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .list_webhook_deliveries(
+                ctx,
+                ListWebhookDeliveriesParams {
+                    webhook_endpoint_id: webhook_endpoint_id.0,
+                    limit: limit.0,
+                    cursor: cursor.0,
+                    status: status.0,
+                    event_type: event_type.0,
+                },
+            )
+            .await
+    }
+
+    /// Get a delivery
+    ///
+    /// One delivery of an event to an endpoint, with all its attempts.
+    #[oai(
+        path = "/v1/webhook-deliveries/:webhookDeliveryId",
+        method = "get",
+        operation_id = "getWebhookDelivery",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn get_webhook_delivery(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookDeliveryId", validator(max_length = 100))]
+        webhook_delivery_id: poem_openapi::param::Path<String>,
+    ) -> poem::Result<GetWebhookDeliveryResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .get_webhook_delivery(
+                ctx,
+                GetWebhookDeliveryParams {
+                    webhook_delivery_id: webhook_delivery_id.0,
+                },
+            )
+            .await
+    }
+
+    /// Retry a delivery now
+    ///
+    /// Sends the event to the endpoint again, now: one new attempt, with the same `webhook-id` (so a
+    /// receiver that already has the event discards it) and a fresh timestamp and signature. Use it
+    /// for a `failed` delivery once the receiver is fixed, or to replay a `succeeded` one. The attempt
+    /// is not retried on the schedule if it fails. A delivery that is still `pending` gives `409`
+    /// (`delivery_pending`); the endpoint must be enabled (`409`, `endpoint_disabled`). A delivery
+    /// holds at most 100 attempts (`409`, `limit_reached`).
+    #[oai(
+        path = "/v1/webhook-deliveries/:webhookDeliveryId/retry",
+        method = "post",
+        operation_id = "retryWebhookDelivery",
+        tag = "Tag::WebhookEndpoints"
+    )]
+    async fn retry_webhook_delivery(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::WebhooksManage")] auth: Auth,
+        #[oai(name = "webhookDeliveryId", validator(max_length = 100))]
+        webhook_delivery_id: poem_openapi::param::Path<String>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
+    ) -> poem::Result<RetryWebhookDeliveryResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::WebhooksManage)
+            .await?;
+        self.0
+            .retry_webhook_delivery(
+                ctx,
+                RetryWebhookDeliveryParams {
+                    webhook_delivery_id: webhook_delivery_id.0,
+                    idempotency_key: idempotency_key.0,
+                },
+            )
+            .await
+    }
+
     /// Revoke an API key
     ///
     /// Revokes the API key: from now on, requests made with it get `401`. Revocation cannot be undone;
@@ -10673,6 +11897,27 @@ pub const OPERATIONS: &[OperationInfo] = &[
         request_body: None,
     },
     OperationInfo {
+        operation_id: "listWebhookDeliveries",
+        method: "GET",
+        path: "/v1/webhook-endpoints/{webhookEndpointId}/deliveries",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "getWebhookDelivery",
+        method: "GET",
+        path: "/v1/webhook-deliveries/{webhookDeliveryId}",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "retryWebhookDelivery",
+        method: "POST",
+        path: "/v1/webhook-deliveries/{webhookDeliveryId}/retry",
+        scope: Some(Scope::WebhooksManage),
+        request_body: None,
+    },
+    OperationInfo {
         operation_id: "revokeApiKey",
         method: "DELETE",
         path: "/v1/api-keys/{apiKeyId}",
@@ -10795,5 +12040,8 @@ pub fn default_list_api_keys_limit() -> i32 {
     20
 }
 pub fn default_list_webhook_endpoints_limit() -> i32 {
+    20
+}
+pub fn default_list_webhook_deliveries_limit() -> i32 {
     20
 }

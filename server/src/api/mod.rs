@@ -6,10 +6,11 @@ pub mod generated;
 
 mod api_keys;
 mod conversations;
-mod convert;
+pub(crate) mod convert;
 mod escalations;
 mod health;
 mod knowledge_sources;
+mod webhook_deliveries;
 mod webhook_endpoints;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct HoverBot {
     pub sealer: Arc<crate::sealing::Sealer>,
     /// Sends webhook attempts under the deployment's outbound policy.
     pub sender: Arc<crate::webhooks::attempt::Sender>,
+    /// Where events go, in the transaction of the change that causes them.
+    pub outbox: Arc<crate::webhooks::outbox::Outbox>,
 }
 
 /// An authorized request: who is calling, and the request id.

@@ -10,14 +10,16 @@ use super::convert::parse;
 use super::generated::{
     CreateWebhookEndpointParams, CreateWebhookEndpointRequest, CreateWebhookEndpointResponse,
     DeleteWebhookEndpointParams, DeleteWebhookEndpointResponse, EnabledEvent,
-    GetWebhookEndpointParams, GetWebhookEndpointResponse, GetWebhookSettingsResponse,
-    ListWebhookEndpointsParams, ListWebhookEndpointsResponse, RotateWebhookEndpointSecretParams,
+    GetWebhookDeliveryParams, GetWebhookDeliveryResponse, GetWebhookEndpointParams,
+    GetWebhookEndpointResponse, GetWebhookSettingsResponse, ListWebhookDeliveriesParams,
+    ListWebhookDeliveriesResponse, ListWebhookEndpointsParams, ListWebhookEndpointsResponse,
+    RetryWebhookDeliveryParams, RetryWebhookDeliveryResponse, RotateWebhookEndpointSecretParams,
     RotateWebhookEndpointSecretResponse, TestWebhookEndpointParams, TestWebhookEndpointResponse,
     UpdateWebhookEndpointParams, UpdateWebhookEndpointRequest, UpdateWebhookEndpointResponse,
     WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret, WebhookEndpointsApi,
     WebhookSecret, WebhookSettings, WebhookTestData, WebhookTestEvent, WebhookTestResult,
 };
-use super::{HoverBot, RequestContext};
+use super::{HoverBot, RequestContext, webhook_deliveries};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 use crate::store::entity::webhook_endpoint;
@@ -247,6 +249,30 @@ impl WebhookEndpointsApi for HoverBot {
     ) -> poem::Result<TestWebhookEndpointResponse> {
         let result = self.send_test(&ctx, &params.webhook_endpoint_id).await?;
         Ok(TestWebhookEndpointResponse::Ok(Json(result)))
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        ctx: RequestContext,
+        params: ListWebhookDeliveriesParams,
+    ) -> poem::Result<ListWebhookDeliveriesResponse> {
+        Ok(webhook_deliveries::list(self, ctx, params).await?)
+    }
+
+    async fn get_webhook_delivery(
+        &self,
+        ctx: RequestContext,
+        params: GetWebhookDeliveryParams,
+    ) -> poem::Result<GetWebhookDeliveryResponse> {
+        Ok(webhook_deliveries::get(self, ctx, params).await?)
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        ctx: RequestContext,
+        params: RetryWebhookDeliveryParams,
+    ) -> poem::Result<RetryWebhookDeliveryResponse> {
+        Ok(webhook_deliveries::retry(self, ctx, params).await?)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Conversations and their messages. A message exchange (the user's message and the bot's reply) is
 //! written in one transaction that first locks the conversation row, so concurrent messages to one
-//! conversation get consecutive sequence numbers and the counters stay exact.
+//! conversation get consecutive sequence numbers and the counters stay exact. Each change writes its
+//! webhook event in its own transaction.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -13,6 +14,8 @@ use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
+use crate::webhooks::events::{self, Event};
+use crate::webhooks::outbox::Outbox;
 
 /// A conversation holds at most this many messages; a transcript is returned whole.
 pub const MAX_MESSAGES: i32 = 1000;
@@ -51,8 +54,10 @@ pub struct Filter {
     pub status: Option<String>,
 }
 
-pub async fn create(
-    db: &impl ConnectionTrait,
+/// Creates a conversation and its `conversation.created` event.
+pub async fn create<C: TransactionTrait>(
+    db: &C,
+    outbox: &Outbox,
     workspace: &WorkspaceId,
     new: NewConversation,
 ) -> Result<conversation::Model, ApiError> {
@@ -75,7 +80,14 @@ pub async fn create(
         updated_at: Set(now),
         last_message_at: Set(None),
     };
-    Ok(model.insert(db).await?)
+    let txn = super::begin_write(db).await?;
+    let row = model.insert(&txn).await?;
+    outbox
+        .add(&txn, workspace, &events::conversation_created(&row)?)
+        .await?;
+    txn.commit().await?;
+    outbox.committed();
+    Ok(row)
 }
 
 pub async fn list(
@@ -161,19 +173,23 @@ pub async fn lock(
     get_or_404(txn, workspace, id).await
 }
 
-/// Records the user's message and, when `respond` gives one, the bot's reply.
-pub async fn record_exchange<C, F>(
+/// Records the user's message and, when `respond` gives one, the bot's reply with the event that
+/// `responded` makes of it.
+pub async fn record_exchange<C, F, E>(
     db: &C,
+    outbox: &Outbox,
     workspace: &WorkspaceId,
     conversation_id: &str,
     user: NewMessage,
     respond: F,
+    responded: E,
 ) -> Result<Exchange, ApiError>
 where
     C: TransactionTrait,
     F: FnOnce(&conversation::Model) -> Option<NewMessage> + Send,
+    E: FnOnce(&conversation::Model, &message::Model, &message::Model) -> Event + Send,
 {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let conversation = lock(&txn, workspace, conversation_id, now).await?;
     let reply = respond(&conversation);
@@ -212,7 +228,16 @@ where
     updated.message_count = Set(seq);
     updated.last_message_at = Set(Some(now));
     let conversation = updated.update(&txn).await?;
+    let event = reply
+        .as_ref()
+        .map(|reply| responded(&conversation, &user, reply));
+    if let Some(event) = &event {
+        outbox.add(&txn, workspace, event).await?;
+    }
     txn.commit().await?;
+    if event.is_some() {
+        outbox.committed();
+    }
     Ok(Exchange {
         conversation,
         user,

@@ -13,6 +13,8 @@ use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
+use crate::webhooks::events;
+use crate::webhooks::outbox::Outbox;
 
 pub const STATUS_OPEN: &str = "open";
 pub const STATUS_ASSIGNED: &str = "assigned";
@@ -33,12 +35,14 @@ pub struct Filter {
     pub conversation_id: Option<String>,
 }
 
+/// Opens an escalation, with its `escalation.created` event.
 pub async fn create<C: TransactionTrait>(
     db: &C,
+    outbox: &Outbox,
     workspace: &WorkspaceId,
     new: NewEscalation,
 ) -> Result<escalation::Model, ApiError> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let conversation = conversations::lock(&txn, workspace, &new.conversation_id, now).await?;
     if let Some(open) = &conversation.escalation_id {
@@ -75,7 +79,11 @@ pub async fn create<C: TransactionTrait>(
     updated.status = Set(STATUS_ESCALATED.to_string());
     updated.escalation_id = Set(Some(escalation.id.clone()));
     updated.update(&txn).await?;
+    outbox
+        .add(&txn, workspace, &events::escalation_created(&escalation)?)
+        .await?;
     txn.commit().await?;
+    outbox.committed();
     Ok(escalation)
 }
 

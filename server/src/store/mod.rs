@@ -12,6 +12,7 @@ pub mod json;
 pub mod knowledge_sources;
 pub mod page;
 pub mod tenant;
+pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod workspaces;
 
@@ -20,7 +21,22 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hoverbot_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
+};
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that reads and then writes fails at once with "database is
+/// locked" if another connection wrote in between, while a writer waiting at `BEGIN` is what the
+/// busy timeout is for. PostgreSQL ignores the mode.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
 
 /// Connects to `url`; for SQLite, creates the file's directory and turns on WAL.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {

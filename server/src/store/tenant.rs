@@ -5,7 +5,8 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 use super::entity::{
-    api_key, conversation, escalation, idempotency_key, knowledge_source, message, webhook_endpoint,
+    api_key, conversation, escalation, idempotency_key, knowledge_source, message, webhook_attempt,
+    webhook_delivery, webhook_endpoint, webhook_event,
 };
 
 /// The workspace a request acts for.
@@ -50,5 +51,8 @@ tenant_scoped!(
     idempotency_key,
     knowledge_source,
     message,
-    webhook_endpoint
+    webhook_attempt,
+    webhook_delivery,
+    webhook_endpoint,
+    webhook_event
 );

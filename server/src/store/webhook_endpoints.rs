@@ -53,7 +53,7 @@ pub async fn create<C: TransactionTrait>(
     workspace: &WorkspaceId,
     new: NewEndpoint,
 ) -> Result<(webhook_endpoint::Model, Secret), ApiError> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     // A soft limit against runaway scripts: on PostgreSQL two creations racing at the limit may
     // both pass it, which is harmless.
     if webhook_endpoint::Entity::find_in(workspace)

@@ -3,8 +3,11 @@
 //! (`GET /v1/webhook-settings`) so that receivers and checkers can rely on it.
 
 pub mod attempt;
+pub mod events;
+pub mod outbox;
 pub mod schedule;
 pub mod signature;
+pub mod worker;
 
 use std::time::Duration;
 

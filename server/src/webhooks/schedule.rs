@@ -7,6 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 /// How long after its first attempt an event may still be delivered.
 pub const WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// The share of each delay by which an attempt may come earlier or later, so that receivers coming
@@ -45,6 +47,47 @@ impl RetrySchedule {
         }
         offsets
     }
+}
+
+impl RetrySchedule {
+    /// The longest delay of the schedule: a receiver's `Retry-After` is honoured up to this.
+    pub fn max_delay(&self) -> Duration {
+        self.delays.iter().copied().max().unwrap_or_default()
+    }
+
+    /// When the attempt after `made` attempts is due, or `None` when the one just made was the
+    /// last: the schedule has no more delays, or it was due at the `deadline`. `due` is when the
+    /// attempt just made was due, `now` when it ended, `retry_after` what the receiver asked for
+    /// (honoured up to [`Self::max_delay`]) and `jitter` a number in [-1, 1] that scales
+    /// [`JITTER`].
+    pub fn next_attempt(
+        &self,
+        made: usize,
+        due: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Option<DateTime<Utc>> {
+        if made >= self.delays.len() || due >= deadline {
+            return None;
+        }
+        let mut delay = jittered(self.delays[made], jitter);
+        if let Some(asked) = retry_after {
+            delay = delay.max(asked.min(self.max_delay()));
+        }
+        let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        Some(
+            now.checked_add_signed(delay)
+                .unwrap_or(deadline)
+                .min(deadline),
+        )
+    }
+}
+
+/// `delay` moved by `jitter` (in [-1, 1]) times [`JITTER`] of itself.
+pub fn jittered(delay: Duration, jitter: f64) -> Duration {
+    delay.mul_f64(1.0 + JITTER * jitter.clamp(-1.0, 1.0))
 }
 
 impl Default for RetrySchedule {
@@ -144,6 +187,67 @@ mod tests {
         }
         let compressed: RetrySchedule = "0s, 1s, 2s".parse().unwrap();
         assert_eq!(compressed.to_string(), "0s,1s,2s");
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn each_failure_waits_the_next_delay_until_the_schedule_or_the_window_ends() {
+        let schedule: RetrySchedule = "0s,5s,5m".parse().unwrap();
+        let deadline = at(86_400);
+        // After the first attempt, the second delay; after the third, nothing.
+        assert_eq!(
+            schedule.next_attempt(1, at(0), deadline, at(1), None, 0.0),
+            Some(at(6))
+        );
+        assert_eq!(
+            schedule.next_attempt(2, at(6), deadline, at(6), None, 0.0),
+            Some(at(306))
+        );
+        assert_eq!(
+            schedule.next_attempt(3, at(306), deadline, at(306), None, 0.0),
+            None
+        );
+        // Jitter moves a delay by at most a fifth of it.
+        assert_eq!(
+            schedule.next_attempt(2, at(6), deadline, at(6), None, 1.0),
+            Some(at(366))
+        );
+        assert_eq!(
+            schedule.next_attempt(2, at(6), deadline, at(6), None, -1.0),
+            Some(at(246))
+        );
+        // An attempt that would come after the deadline comes at it, and is the last.
+        assert_eq!(
+            schedule.next_attempt(2, at(6), at(100), at(6), None, 0.0),
+            Some(at(100))
+        );
+        assert_eq!(
+            schedule.next_attempt(2, at(100), at(100), at(100), None, 0.0),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_longest_delay() {
+        let schedule: RetrySchedule = "0s,1s,10s".parse().unwrap();
+        let deadline = at(86_400);
+        let asked = |seconds| Some(Duration::from_secs(seconds));
+        assert_eq!(
+            schedule.next_attempt(1, at(0), deadline, at(0), asked(4), 0.0),
+            Some(at(4))
+        );
+        assert_eq!(
+            schedule.next_attempt(1, at(0), deadline, at(0), asked(3_600), 0.0),
+            Some(at(10))
+        );
+        // A shorter request does not make an attempt earlier than the schedule.
+        assert_eq!(
+            schedule.next_attempt(2, at(1), deadline, at(1), asked(0), 0.0),
+            Some(at(11))
+        );
     }
 
     proptest! {

@@ -13,5 +13,6 @@ mod rate_limits;
 mod service;
 mod transport;
 mod validation;
+mod webhook_deliveries;
 mod webhook_endpoints;
 mod webhooks;

@@ -199,6 +199,12 @@ impl TestServer {
         self.running = Some(server::start(self.db.clone(), &config).await.unwrap());
     }
 
+    /// Another server on the same database and configuration, as a replica would be.
+    pub async fn replica(&self) -> Running {
+        let db = store::connect(self.database_url()).await.unwrap();
+        server::start(db, &self.config).await.unwrap()
+    }
+
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.running.as_ref().expect("the server runs").addr
@@ -333,6 +339,11 @@ impl ServerProcess {
         Self { base, log, child }
     }
 
+    /// Kills the process with SIGKILL, as a crash would, and waits for it to be gone.
+    pub async fn kill_9(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
     /// The process id, to send it signals.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("the server is running")
@@ -350,5 +361,124 @@ impl ServerProcess {
         })
         .await
         .unwrap_or_else(|_| panic!("no log line with `{needle}` within ten seconds"))
+    }
+}
+
+/// How a [`Receiver`] answers one delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+}
+
+impl Reply {
+    pub const fn status(status: u16) -> Self {
+        Self {
+            status,
+            retry_after: None,
+        }
+    }
+}
+
+/// A request a [`Receiver`] got, and when.
+pub struct Received {
+    pub headers: poem::http::HeaderMap,
+    pub body: Vec<u8>,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver on loopback: it records what it gets and answers with its script, one reply
+/// per request, then `204` once the script is done.
+pub struct Receiver {
+    pub url: String,
+    requests: tokio::sync::mpsc::UnboundedReceiver<Received>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::scripted(Vec::new()).await
+    }
+
+    pub async fn scripted(script: Vec<Reply>) -> Self {
+        use poem::listener::{Acceptor, Listener};
+        let script = std::sync::Arc::new(std::sync::Mutex::new(
+            script
+                .into_iter()
+                .collect::<std::collections::VecDeque<_>>(),
+        ));
+        let (sender, requests) = tokio::sync::mpsc::unbounded_channel();
+        let app = poem::endpoint::make(move |request: poem::Request| {
+            let sender = sender.clone();
+            let script = script.clone();
+            async move {
+                let at = std::time::Instant::now();
+                let headers = request.headers().clone();
+                let body = request.into_body().into_vec().await.unwrap_or_default();
+                let reply = script
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or(Reply::status(204));
+                let _ = sender.send(Received { headers, body, at });
+                let mut response =
+                    poem::Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
+                if let Some(seconds) = reply.retry_after {
+                    response = response.header("retry-after", seconds.to_string());
+                }
+                response.body("receiver says hello")
+            }
+        });
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        Self {
+            url: format!("http://{addr}/hook"),
+            requests,
+        }
+    }
+
+    /// The requests received and not yet taken, without waiting.
+    pub fn received_so_far(&mut self) -> Vec<Received> {
+        std::iter::from_fn(|| self.requests.try_recv().ok()).collect()
+    }
+
+    /// The next request, waiting up to 30 seconds for it.
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.requests.recv())
+            .await
+            .expect("a delivery within 30 s")
+            .unwrap()
+    }
+}
+
+pub fn header<'a>(headers: &'a poem::http::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).unwrap().to_str().unwrap()
+}
+
+/// Calls `check` until it gives a value, for up to 30 seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -10,7 +10,9 @@ use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::json;
 
-use crate::support::{SECRET_KEY, TestServer, assert_problem, assert_schema};
+use crate::support::{
+    Received, Receiver, SECRET_KEY, TestServer, assert_problem, assert_schema, header,
+};
 
 // A public address, so that no test depends on DNS.
 const RECEIVER: &str = "https://93.184.216.34/hoverbot";
@@ -247,51 +249,6 @@ async fn endpoints_belong_to_whoever_manages_webhooks() {
     }
 }
 
-/// A webhook receiver on loopback that records what it gets and answers `204`.
-struct Receiver {
-    url: String,
-    requests: tokio::sync::mpsc::UnboundedReceiver<(poem::http::HeaderMap, Vec<u8>)>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        use poem::listener::{Acceptor, Listener};
-        let (sender, requests) = tokio::sync::mpsc::unbounded_channel();
-        let app = poem::endpoint::make(move |request: poem::Request| {
-            let sender = sender.clone();
-            async move {
-                let headers = request.headers().clone();
-                let body = request.into_body().into_vec().await.unwrap_or_default();
-                let _ = sender.send((headers, body));
-                poem::Response::builder()
-                    .status(StatusCode::NO_CONTENT)
-                    .finish()
-            }
-        });
-        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .unwrap();
-        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-        Self {
-            url: format!("http://{addr}/hook"),
-            requests,
-        }
-    }
-
-    async fn next(&mut self) -> (poem::http::HeaderMap, Vec<u8>) {
-        tokio::time::timeout(std::time::Duration::from_secs(10), self.requests.recv())
-            .await
-            .expect("a delivery within 10 s")
-            .unwrap()
-    }
-}
-
-fn header<'a>(headers: &'a poem::http::HeaderMap, name: &str) -> &'a str {
-    headers.get(name).unwrap().to_str().unwrap()
-}
-
 #[tokio::test]
 async fn a_test_event_arrives_signed_as_standard_webhooks_says() {
     for server in TestServer::each_configured(|config| config.allow_private_networks = true).await {
@@ -312,7 +269,7 @@ async fn a_test_event_arrives_signed_as_standard_webhooks_says() {
         assert_eq!(result["delivered"], true, "{result}");
         assert_eq!(result["statusCode"], 204);
 
-        let (headers, body) = receiver.next().await;
+        let Received { headers, body, .. } = receiver.next().await;
         let event_id = header(&headers, "webhook-id");
         assert_eq!(event_id, result["eventId"]);
         assert_eq!(header(&headers, "idempotency-key"), event_id);
@@ -338,7 +295,7 @@ async fn a_test_event_arrives_signed_as_standard_webhooks_says() {
             .await;
         let new = Secret::parse(rotated["secret"].as_str().unwrap()).unwrap();
         server.send(Method::POST, &test, None).await;
-        let (headers, body) = receiver.next().await;
+        let Received { headers, body, .. } = receiver.next().await;
         let (event_id, timestamp) = (
             header(&headers, "webhook-id"),
             header(&headers, "webhook-timestamp").parse().unwrap(),
@@ -382,5 +339,8 @@ async fn a_strict_deployment_calls_no_private_address_whatever_the_name() {
         )
         .await;
     assert_eq!(outcome.status, Some(204), "{:?}", outcome.error);
-    assert_eq!(header(&receiver.next().await.0, "webhook-id"), "evt_2");
+    assert_eq!(
+        header(&receiver.next().await.headers, "webhook-id"),
+        "evt_2"
+    );
 }

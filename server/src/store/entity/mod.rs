@@ -15,5 +15,8 @@ pub mod escalation;
 pub mod idempotency_key;
 pub mod knowledge_source;
 pub mod message;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
 pub mod webhook_endpoint;
+pub mod webhook_event;
 pub mod workspace;

@@ -1,0 +1,457 @@
+//! The webhook outbox and the delivery log.
+//!
+//! [`enqueue`] runs inside the transaction of the change that caused the event: the event and one
+//! delivery per receiving endpoint commit with the change or not at all. Workers [`claim`] due
+//! deliveries under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never claim the
+//! same row; SQLite runs one writer at a time, which makes the claim atomic there too) and
+//! [`record`] what came of each attempt, guarded by the lease token so that a worker whose lease
+//! ran out cannot overwrite the work of the one that took over.
+//!
+//! Claiming, queue statistics and purging work for the deployment across workspaces; they never
+//! hand rows to a client. What a client reads goes through [`TenantScoped`].
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionSession, TransactionTrait,
+};
+
+use super::entity::{webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event};
+use super::page::{self, Page};
+use super::tenant::{TenantScoped, WorkspaceId};
+use crate::ids;
+use crate::problem::{ApiError, Problem};
+use crate::webhooks::events::Event;
+
+pub const PENDING: &str = "pending";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+/// The `disabled_reason` of an endpoint whose receiver answered `410 Gone`.
+pub const GONE: &str = "gone";
+/// Most attempts a delivery keeps; manual retries stop there.
+pub const MAX_ATTEMPTS: i32 = 100;
+
+/// Writes `event` and a delivery to each enabled endpoint of the workspace that receives it: the
+/// endpoints subscribed to its type (or to `*`), and for escalations the endpoints labelled with
+/// the escalation's destination. Returns how many deliveries were queued.
+pub async fn enqueue(
+    txn: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    event: &Event,
+    first_attempt_at: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    webhook_event::ActiveModel {
+        id: Set(event.id.clone()),
+        workspace_id: Set(workspace.as_str().to_string()),
+        event_type: Set(event.kind.as_str().to_string()),
+        payload: Set(event.body.clone()),
+        created_at: Set(event.created_at),
+    }
+    .insert(txn)
+    .await?;
+    let endpoints = webhook_endpoint::Entity::find_in(workspace)
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .all(txn)
+        .await?;
+    let now = Utc::now();
+    let deliveries: Vec<webhook_delivery::ActiveModel> = endpoints
+        .iter()
+        .filter(|endpoint| receives(endpoint, event))
+        .map(|endpoint| webhook_delivery::ActiveModel {
+            id: Set(ids::new(ids::DELIVERY)),
+            workspace_id: Set(workspace.as_str().to_string()),
+            event_id: Set(event.id.clone()),
+            endpoint_id: Set(endpoint.id.clone()),
+            event_type: Set(event.kind.as_str().to_string()),
+            status: Set(PENDING.to_string()),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(first_attempt_at)),
+            deadline: Set(deadline),
+            leased_until: Set(None),
+            lease_token: Set(None),
+            last_status_code: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .collect();
+    let queued = deliveries.len();
+    if queued > 0 {
+        webhook_delivery::Entity::insert_many(deliveries)
+            .exec(txn)
+            .await?;
+    }
+    Ok(queued)
+}
+
+/// Whether `endpoint` receives `event`.
+fn receives(endpoint: &webhook_endpoint::Model, event: &Event) -> bool {
+    let routed = event.destination.is_some() && endpoint.destination == event.destination;
+    // The column is written by the endpoints API from a validated list.
+    let subscribed =
+        serde_json::from_str::<Vec<String>>(&endpoint.enabled_events).is_ok_and(|events| {
+            events
+                .iter()
+                .any(|subscribed| subscribed == "*" || subscribed == event.kind.as_str())
+        });
+    routed || subscribed
+}
+
+/// A delivery a worker holds, with what its attempt needs.
+pub struct Claimed {
+    pub delivery: webhook_delivery::Model,
+    /// The event's envelope.
+    pub body: String,
+    pub endpoint: webhook_endpoint::Model,
+}
+
+/// Leases up to `limit` due deliveries until `now + lease`, oldest due first.
+pub async fn claim(
+    db: &impl TransactionTrait,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<Claimed>, DbErr> {
+    let txn = super::begin_write(db).await?;
+    let due = Query::select()
+        .column(webhook_delivery::Column::Id)
+        .from(webhook_delivery::Entity)
+        .and_where(webhook_delivery::Column::Status.eq(PENDING))
+        .and_where(webhook_delivery::Column::NextAttemptAt.lte(now))
+        .cond_where(
+            Condition::any()
+                .add(webhook_delivery::Column::LeasedUntil.is_null())
+                .add(webhook_delivery::Column::LeasedUntil.lt(now)),
+        )
+        .order_by(webhook_delivery::Column::NextAttemptAt, Order::Asc)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let token = ulid::Ulid::new().to_string();
+    let deliveries = webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::LeasedUntil,
+            Expr::value(now + lease),
+        )
+        .col_expr(webhook_delivery::Column::LeaseToken, Expr::value(token))
+        .filter(webhook_delivery::Column::Id.in_subquery(due))
+        .exec_with_returning(&txn)
+        .await?;
+    let claimed = with_event_and_endpoint(&txn, deliveries).await?;
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Loads each delivery's event and endpoint, within the delivery's own workspace.
+async fn with_event_and_endpoint(
+    db: &impl ConnectionTrait,
+    deliveries: Vec<webhook_delivery::Model>,
+) -> Result<Vec<Claimed>, DbErr> {
+    let mut by_workspace: HashMap<String, Vec<webhook_delivery::Model>> = HashMap::new();
+    for delivery in deliveries {
+        by_workspace
+            .entry(delivery.workspace_id.clone())
+            .or_default()
+            .push(delivery);
+    }
+    let mut claimed = Vec::new();
+    for (workspace, deliveries) in by_workspace {
+        let workspace = WorkspaceId::from_row(workspace);
+        let event_ids: Vec<&str> = deliveries.iter().map(|d| d.event_id.as_str()).collect();
+        let endpoint_ids: Vec<&str> = deliveries.iter().map(|d| d.endpoint_id.as_str()).collect();
+        let events: HashMap<String, String> = webhook_event::Entity::find_in(&workspace)
+            .filter(webhook_event::Column::Id.is_in(event_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|event| (event.id, event.payload))
+            .collect();
+        let endpoints: HashMap<String, webhook_endpoint::Model> =
+            webhook_endpoint::Entity::find_in(&workspace)
+                .filter(webhook_endpoint::Column::Id.is_in(endpoint_ids))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|endpoint| (endpoint.id.clone(), endpoint))
+                .collect();
+        for delivery in deliveries {
+            // Both are foreign keys with cascading deletes: a delivery without them was deleted
+            // with its endpoint in the meantime.
+            if let (Some(body), Some(endpoint)) = (
+                events.get(&delivery.event_id),
+                endpoints.get(&delivery.endpoint_id),
+            ) {
+                claimed.push(Claimed {
+                    body: body.clone(),
+                    endpoint: endpoint.clone(),
+                    delivery,
+                });
+            }
+        }
+    }
+    Ok(claimed)
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Succeeded,
+    /// The receiver answered `410 Gone`: the delivery fails and the endpoint is disabled.
+    Gone,
+    Failed,
+    RetryAt(DateTime<Utc>),
+}
+
+/// An attempt's result, to record.
+pub struct Attempted {
+    pub delivery: webhook_delivery::Model,
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub response_snippet: String,
+    pub next: Next,
+}
+
+/// Records attempts in one transaction. A delivery whose lease was taken over (or that was deleted
+/// with its endpoint) is left alone. Returns how many were recorded.
+pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Result<usize, DbErr> {
+    let txn = super::begin_write(db).await?;
+    let now = Utc::now();
+    let mut recorded = 0;
+    for attempt in attempts {
+        let delivery = &attempt.delivery;
+        let (status, next_attempt_at) = match attempt.next {
+            Next::Succeeded => (SUCCEEDED, None),
+            Next::Gone | Next::Failed => (FAILED, None),
+            Next::RetryAt(at) => (PENDING, Some(at)),
+        };
+        let updated = webhook_delivery::Entity::update_many()
+            .col_expr(webhook_delivery::Column::Status, Expr::value(status))
+            .col_expr(
+                webhook_delivery::Column::Attempts,
+                Expr::col(webhook_delivery::Column::Attempts).add(1),
+            )
+            .col_expr(
+                webhook_delivery::Column::NextAttemptAt,
+                Expr::value(next_attempt_at),
+            )
+            .col_expr(
+                webhook_delivery::Column::LeasedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                webhook_delivery::Column::LeaseToken,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                webhook_delivery::Column::LastStatusCode,
+                Expr::value(attempt.status_code),
+            )
+            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
+            .filter(webhook_delivery::Column::Id.eq(&delivery.id))
+            .filter(webhook_delivery::Column::LeaseToken.eq(delivery.lease_token.clone()))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            continue;
+        }
+        recorded += 1;
+        webhook_attempt::ActiveModel {
+            id: Set(ids::new(ids::ATTEMPT)),
+            workspace_id: Set(delivery.workspace_id.clone()),
+            delivery_id: Set(delivery.id.clone()),
+            attempted_at: Set(attempt.attempted_at),
+            status_code: Set(attempt.status_code),
+            duration_ms: Set(attempt.duration_ms),
+            error: Set(attempt.error.clone()),
+            response_snippet: Set(attempt.response_snippet.clone()),
+        }
+        .insert(&txn)
+        .await?;
+        if attempt.next == Next::Gone {
+            webhook_endpoint::Entity::update_many()
+                .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+                .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(GONE))
+                .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
+                .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
+                .filter(webhook_endpoint::Column::WorkspaceId.eq(&delivery.workspace_id))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(recorded)
+}
+
+/// When the earliest pending delivery that no worker holds is due, if any is. (Held ones come back
+/// only if their lease runs out, which workers find when they next poll.)
+pub async fn earliest_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::Status.eq(PENDING))
+        .filter(webhook_delivery::Column::LeasedUntil.is_null())
+        .order_by_asc(webhook_delivery::Column::NextAttemptAt)
+        .one(db)
+        .await?
+        .and_then(|delivery| delivery.next_attempt_at))
+}
+
+/// The queue: how many deliveries are pending, and since when the oldest has been.
+pub async fn queue(db: &impl ConnectionTrait) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
+    let pending =
+        webhook_delivery::Entity::find().filter(webhook_delivery::Column::Status.eq(PENDING));
+    let depth = pending.clone().count(db).await?;
+    let oldest = pending
+        .order_by_asc(webhook_delivery::Column::CreatedAt)
+        .one(db)
+        .await?
+        .map(|delivery| delivery.created_at);
+    Ok((depth, oldest))
+}
+
+/// Deletes events older than `cutoff` whose deliveries are over, with their deliveries and
+/// attempts. Returns how many events went.
+pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    let still_pending = Query::select()
+        .column(webhook_delivery::Column::EventId)
+        .from(webhook_delivery::Entity)
+        .and_where(webhook_delivery::Column::Status.eq(PENDING))
+        .to_owned();
+    Ok(webhook_event::Entity::delete_many()
+        .filter(webhook_event::Column::CreatedAt.lt(cutoff))
+        .filter(webhook_event::Column::Id.not_in_subquery(still_pending))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// A delivery with its attempts, oldest first.
+pub struct Logged {
+    pub delivery: webhook_delivery::Model,
+    pub attempts: Vec<webhook_attempt::Model>,
+}
+
+#[derive(Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub event_type: Option<String>,
+}
+
+/// A page of an endpoint's delivery log, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    endpoint_id: &str,
+    filter: Filter,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<Logged>, ApiError> {
+    let mut select = webhook_delivery::Entity::find_in(workspace)
+        .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id));
+    if let Some(status) = filter.status {
+        select = select.filter(webhook_delivery::Column::Status.eq(status));
+    }
+    if let Some(event_type) = filter.event_type {
+        select = select.filter(webhook_delivery::Column::EventType.eq(event_type));
+    }
+    let page = page::fetch(
+        db,
+        select,
+        webhook_delivery::Column::Id,
+        |row| &row.id,
+        limit,
+        cursor,
+    )
+    .await?;
+    let ids: Vec<&str> = page.items.iter().map(|row| row.id.as_str()).collect();
+    let mut attempts: HashMap<String, Vec<webhook_attempt::Model>> = HashMap::new();
+    for attempt in webhook_attempt::Entity::find_in(workspace)
+        .filter(webhook_attempt::Column::DeliveryId.is_in(ids))
+        .order_by_asc(webhook_attempt::Column::Id)
+        .all(db)
+        .await?
+    {
+        attempts
+            .entry(attempt.delivery_id.clone())
+            .or_default()
+            .push(attempt);
+    }
+    Ok(page.map(|delivery| Logged {
+        attempts: attempts.remove(&delivery.id).unwrap_or_default(),
+        delivery,
+    }))
+}
+
+/// A delivery and its attempts, or the 404 a client sees for an id that is not theirs.
+pub async fn get_or_404(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    id: &str,
+) -> Result<Logged, ApiError> {
+    let delivery = webhook_delivery::Entity::find_in(workspace)
+        .filter(webhook_delivery::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or_else(|| Problem::not_found("the webhook delivery"))?;
+    let attempts = webhook_attempt::Entity::find_in(workspace)
+        .filter(webhook_attempt::Column::DeliveryId.eq(id))
+        .order_by_asc(webhook_attempt::Column::Id)
+        .all(db)
+        .await?;
+    Ok(Logged { delivery, attempts })
+}
+
+/// Queues one more attempt of a delivery that is over, due now and the last of its schedule.
+pub async fn retry<C: TransactionTrait>(
+    db: &C,
+    workspace: &WorkspaceId,
+    id: &str,
+) -> Result<Logged, ApiError> {
+    let txn = super::begin_write(db).await?;
+    let logged = get_or_404(&txn, workspace, id).await?;
+    let delivery = logged.delivery;
+    if delivery.status == PENDING {
+        return Err(Problem::conflict(
+            "delivery_pending",
+            "the delivery is still pending: its next attempt is scheduled",
+        )
+        .into());
+    }
+    if delivery.attempts >= MAX_ATTEMPTS {
+        return Err(Problem::conflict(
+            "limit_reached",
+            format!("a delivery keeps at most {MAX_ATTEMPTS} attempts"),
+        )
+        .into());
+    }
+    let endpoint = webhook_endpoint::Entity::find_in(workspace)
+        .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Problem::not_found("the webhook delivery"))?;
+    if !endpoint.enabled {
+        return Err(Problem::conflict(
+            "endpoint_disabled",
+            "the endpoint is disabled; enable it (PATCH enabled: true) before retrying",
+        )
+        .into());
+    }
+    let now = Utc::now();
+    let mut retried: webhook_delivery::ActiveModel = delivery.into();
+    retried.status = Set(PENDING.to_string());
+    retried.next_attempt_at = Set(Some(now));
+    // Due at its deadline: this attempt is the last.
+    retried.deadline = Set(now);
+    retried.leased_until = Set(None);
+    retried.lease_token = Set(None);
+    retried.updated_at = Set(now);
+    let delivery = retried.update(&txn).await?;
+    txn.commit().await?;
+    Ok(Logged {
+        delivery,
+        attempts: logged.attempts,
+    })
+}

@@ -1,0 +1,240 @@
+//! The delivery worker: claims due deliveries from the outbox, sends each attempt, and records what
+//! came of it. `serve` runs one unless told not to; `hoverbot worker` runs one on its own. Any
+//! number may run against one database: claims are leased, so each attempt is made once, and a
+//! worker that dies mid-attempt loses only its lease (the delivery is claimed again when the lease
+//! runs out, and the receiver sees the same `webhook-id` again).
+//!
+//! Attempts run concurrently, up to [`MAX_IN_FLIGHT`]; their results are written in batches, one
+//! transaction each, so that a busy outbox costs few commits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use super::ATTEMPT_TIMEOUT;
+use super::attempt::Sender;
+use super::outbox::Outbox;
+use crate::metrics::Metrics;
+use crate::sealing::Sealer;
+use crate::store::webhook_deliveries::{self, Attempted, Claimed, Next};
+use crate::store::webhook_endpoints;
+
+/// Attempts in flight at once, per worker.
+pub const MAX_IN_FLIGHT: usize = 128;
+/// How long a claim holds a delivery: the attempt's timeout and ample time to record it.
+const LEASE: Duration = Duration::from_secs(4 * ATTEMPT_TIMEOUT.as_secs());
+/// The longest a worker waits before looking for due deliveries again; commits in this process and
+/// the earliest scheduled attempt wake it sooner.
+const POLL: Duration = Duration::from_millis(500);
+/// How long a worker backs off after the database failed it.
+const BACKOFF: Duration = Duration::from_secs(1);
+/// Most results written in one transaction.
+const RECORD_BATCH: usize = 256;
+/// How often a batch of results is offered to the database.
+const RECORD_TRIES: u32 = 5;
+/// How often the queue gauges are read.
+const QUEUE_READ_INTERVAL: Duration = Duration::from_secs(5);
+
+pub struct Worker {
+    pub db: DatabaseConnection,
+    pub outbox: Arc<Outbox>,
+    pub sender: Arc<Sender>,
+    pub sealer: Arc<Sealer>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    /// Delivers until the future is dropped. Dropping it abandons the attempts in flight; their
+    /// leases run out and another worker (or this one, restarted) makes them again.
+    pub async fn run(self) {
+        let worker = Arc::new(self);
+        let (finished, results) = mpsc::channel(MAX_IN_FLIGHT);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(worker.clone().record(results));
+        let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let lease = chrono::Duration::from_std(LEASE).expect("the lease fits");
+        loop {
+            // Wait for a free slot, then claim as many deliveries as there are free slots.
+            drop(slots.acquire().await);
+            let free = slots.available_permits();
+            let claimed = match webhook_deliveries::claim(
+                &worker.db,
+                Utc::now(),
+                lease,
+                u64::try_from(free).unwrap_or(1),
+            )
+            .await
+            {
+                Ok(claimed) => claimed,
+                Err(err) => {
+                    tracing::warn!("webhook worker: cannot claim deliveries: {err}");
+                    tokio::time::sleep(BACKOFF).await;
+                    continue;
+                }
+            };
+            let more = claimed.len() == free;
+            for claimed in claimed {
+                let permit = slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let worker = worker.clone();
+                let finished = finished.clone();
+                tasks.spawn(async move {
+                    let attempted = worker.attempt(claimed).await;
+                    // The recorder ends only with this worker.
+                    let _ = finished.send(attempted).await;
+                    drop(permit);
+                });
+            }
+            while tasks.try_join_next().is_some() {}
+            if !more {
+                worker.idle().await;
+            }
+        }
+    }
+
+    /// Waits for commits in this process or the earliest due delivery, at most [`POLL`].
+    async fn idle(&self) {
+        let wait = match webhook_deliveries::earliest_due(&self.db).await {
+            Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default().min(POLL),
+            Ok(None) => POLL,
+            Err(err) => {
+                tracing::warn!("webhook worker: cannot read the queue: {err}");
+                BACKOFF
+            }
+        };
+        if wait.is_zero() {
+            return;
+        }
+        tokio::select! {
+            () = self.outbox.wait_for_commits() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+
+    /// Makes one attempt and decides what follows it.
+    async fn attempt(&self, claimed: Claimed) -> Attempted {
+        let Claimed {
+            delivery,
+            body,
+            endpoint,
+        } = claimed;
+        let attempted_at = Utc::now();
+        let not_sent = |error: String| Attempted {
+            delivery: delivery.clone(),
+            attempted_at,
+            status_code: None,
+            duration_ms: 0,
+            error: Some(error),
+            response_snippet: String::new(),
+            next: Next::Failed,
+        };
+        if !endpoint.enabled {
+            return not_sent("not sent: the endpoint is disabled".to_string());
+        }
+        let secrets =
+            match webhook_endpoints::signing_secrets(&self.sealer, &endpoint, attempted_at) {
+                Ok(secrets) => secrets,
+                Err(err) => {
+                    tracing::error!("webhook worker: {err}");
+                    return not_sent("not sent: the signing secret cannot be opened".to_string());
+                }
+            };
+        let outcome = self
+            .sender
+            .send(&endpoint.url, &delivery.event_id, &secrets, body.as_bytes())
+            .await;
+        let next = if outcome.succeeded() {
+            Next::Succeeded
+        } else if outcome.status == Some(410) {
+            Next::Gone
+        } else {
+            let retry_after = outcome
+                .retry_after
+                .filter(|_| matches!(outcome.status, Some(429 | 503)));
+            let made = usize::try_from(delivery.attempts).unwrap_or(usize::MAX) + 1;
+            let due = delivery.next_attempt_at.unwrap_or(attempted_at);
+            match self.outbox.schedule().next_attempt(
+                made,
+                due,
+                delivery.deadline,
+                Utc::now(),
+                retry_after,
+                rand::random_range(-1.0..=1.0),
+            ) {
+                Some(at) => Next::RetryAt(at),
+                None => Next::Failed,
+            }
+        };
+        self.metrics.webhook_attempt(
+            match next {
+                Next::Succeeded => "succeeded",
+                Next::Gone => "gone",
+                Next::Failed => "failed",
+                Next::RetryAt(_) => "retrying",
+            },
+            outcome.duration.as_secs_f64(),
+        );
+        Attempted {
+            delivery,
+            attempted_at,
+            status_code: outcome.status.map(i32::from),
+            duration_ms: i64::try_from(outcome.duration.as_millis()).unwrap_or(i64::MAX),
+            error: outcome.error,
+            response_snippet: outcome.snippet,
+            next,
+        }
+    }
+
+    /// Writes finished attempts, as many at once as have finished.
+    async fn record(self: Arc<Self>, mut results: mpsc::Receiver<Attempted>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            let retrying = batch
+                .iter()
+                .any(|attempted| matches!(attempted.next, Next::RetryAt(_)));
+            // Retried a few times: an attempt already made should not be made again. If the
+            // database stays unwilling, the leases run out and the deliveries come back.
+            for tries in 1..=RECORD_TRIES {
+                match webhook_deliveries::record(&self.db, &batch).await {
+                    Ok(_) => break,
+                    Err(err) if tries < RECORD_TRIES => {
+                        tracing::warn!("webhook worker: cannot record attempts, retrying: {err}");
+                        tokio::time::sleep(BACKOFF).await;
+                    }
+                    Err(err) => tracing::error!(
+                        "webhook worker: cannot record {} attempts; they will be made again: {err}",
+                        batch.len()
+                    ),
+                }
+            }
+            batch.clear();
+            if retrying {
+                // The next due time may now be sooner than the claimer's wait.
+                self.outbox.committed();
+            }
+        }
+    }
+}
+
+/// Keeps the queue gauges of `/metrics` current: they describe the deployment's outbox, so every
+/// server reads them, whether or not it runs a worker.
+pub async fn watch_queue(db: DatabaseConnection, metrics: Arc<Metrics>) {
+    let mut every = tokio::time::interval(QUEUE_READ_INTERVAL);
+    loop {
+        every.tick().await;
+        match webhook_deliveries::queue(&db).await {
+            Ok((depth, oldest)) => {
+                let age = oldest.map_or(0, |oldest| (Utc::now() - oldest).num_seconds());
+                metrics.webhook_queue(depth, age);
+            }
+            Err(err) => tracing::warn!("cannot read the webhook queue: {err}"),
+        }
+    }
+}

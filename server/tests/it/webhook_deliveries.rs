@@ -1,0 +1,534 @@
+//! Webhook delivery end to end: events written with the changes that cause them, delivered by the
+//! worker to a real receiver on loopback, signed, retried on the (compressed) schedule, and shown
+//! in the delivery log.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hoverbot_server::webhooks::signature::Secret;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{
+    Received, Receiver, Reply, ServerProcess, TestServer, assert_problem, assert_schema,
+    eventually, header,
+};
+
+/// Servers that may call loopback receivers, with `schedule`.
+async fn servers(schedule: &str) -> Vec<TestServer> {
+    TestServer::each_configured(|config| {
+        config.allow_private_networks = true;
+        config.webhook_retry_schedule = schedule.to_string();
+    })
+    .await
+}
+
+/// Subscribes `url`; returns the endpoint id and its secret.
+async fn subscribe(server: &TestServer, body: Value) -> (String, Secret) {
+    let (status, created) = server
+        .send(Method::POST, "/v1/webhook-endpoints", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (
+        created["id"].as_str().unwrap().to_string(),
+        Secret::parse(created["secret"].as_str().unwrap()).unwrap(),
+    )
+}
+
+/// The endpoint's delivery log, once `done` holds for it.
+async fn log_once(
+    server: &TestServer,
+    endpoint: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let path = format!("/v1/webhook-endpoints/{endpoint}/deliveries?limit=100");
+    eventually("the delivery log", || async {
+        let (status, page) = server.send(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_schema("WebhookDeliveryList", &page);
+        let deliveries = page["data"].as_array().unwrap().clone();
+        done(&deliveries).then_some(deliveries)
+    })
+    .await
+}
+
+fn all_over(deliveries: &[Value], count: usize) -> bool {
+    deliveries.len() == count && deliveries.iter().all(|d| d["status"] != "pending")
+}
+
+/// Checks the Standard Webhooks headers of a delivery against `secret`; returns the event.
+fn verified(received: &Received, secret: &Secret) -> Value {
+    let headers = &received.headers;
+    let id = header(headers, "webhook-id");
+    let timestamp: i64 = header(headers, "webhook-timestamp").parse().unwrap();
+    assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
+    assert_eq!(
+        header(headers, "webhook-signature"),
+        secret.sign(id, timestamp, &received.body)
+    );
+    assert_eq!(header(headers, "idempotency-key"), id);
+    assert_eq!(header(headers, "content-type"), "application/json");
+    assert!(header(headers, "user-agent").starts_with("HoverBot-Webhooks/"));
+    let event = received.json();
+    assert_eq!(event["id"], id);
+    event
+}
+
+#[tokio::test]
+async fn every_event_arrives_signed_and_as_the_spec_describes_it() {
+    for server in servers("0s,1s").await {
+        let mut receiver = Receiver::scripted(vec![Reply::status(200); 3]).await;
+        let (endpoint, secret) = subscribe(&server, json!({"url": receiver.url})).await;
+        let (_, conversation) = server
+            .send(
+                Method::POST,
+                "/v1/conversations",
+                Some(json!({"channel": "whatsapp", "externalUserId": "visitor_9"})),
+            )
+            .await;
+        let conversation_id = conversation["id"].as_str().unwrap();
+        let (_, exchange) = server
+            .send(
+                Method::POST,
+                &format!("/v1/conversations/{conversation_id}/messages"),
+                Some(json!({"text": "Where is my parcel?"})),
+            )
+            .await;
+        let (status, escalation) = server
+            .send(
+                Method::POST,
+                "/v1/escalations",
+                Some(json!({
+                    "conversationId": conversation_id,
+                    "reasonCode": "user_requested",
+                    "destination": "zendesk",
+                    "priority": "high",
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{escalation}");
+
+        // Delivery order is not promised: gather the three by type.
+        let mut events: HashMap<String, Value> = HashMap::new();
+        for _ in 0..3 {
+            let event = verified(&receiver.next().await, &secret);
+            events.insert(event["type"].as_str().unwrap().to_string(), event);
+        }
+        let workspace = events["conversation.created"]["tenantId"].clone();
+        for (kind, schema) in [
+            ("conversation.created", "ConversationCreatedEvent"),
+            ("message.responded", "MessageRespondedEvent"),
+            ("escalation.created", "EscalationCreatedEvent"),
+        ] {
+            assert_schema(schema, &events[kind]);
+            assert_eq!(events[kind]["tenantId"], workspace);
+            assert!(events[kind]["id"].as_str().unwrap().starts_with("evt_"));
+        }
+        let created = &events["conversation.created"]["data"];
+        assert_eq!(created["conversationId"], conversation_id);
+        assert_eq!(created["channel"], "whatsapp");
+        assert_eq!(created["externalUserId"], "visitor_9");
+        assert_eq!(created["startedAt"], conversation["createdAt"]);
+        let responded = &events["message.responded"]["data"];
+        assert_eq!(responded["conversationId"], conversation_id);
+        assert_eq!(responded["messageId"], exchange["assistantMessage"]["id"]);
+        assert_eq!(responded["replyToMessageId"], exchange["userMessage"]["id"]);
+        assert_eq!(responded["latencyMs"], exchange["trace"]["latencyMs"]);
+        assert_eq!(responded["confidence"], exchange["trace"]["confidence"]);
+        let escalated = &events["escalation.created"]["data"];
+        assert_eq!(escalated["escalationId"], escalation["id"]);
+        assert_eq!(escalated["destination"], "zendesk");
+        assert_eq!(escalated["priority"], "high");
+        assert_eq!(escalated["reasonCode"], "user_requested");
+
+        // The log says each was delivered at the first attempt.
+        let log = log_once(&server, &endpoint, |d| all_over(d, 3)).await;
+        for delivery in &log {
+            assert_eq!(delivery["status"], "succeeded", "{delivery}");
+            assert_eq!(delivery["attemptCount"], 1);
+            assert_eq!(delivery["nextAttemptAt"], Value::Null);
+            assert_eq!(delivery["attempts"][0]["statusCode"], 200);
+            assert_eq!(
+                delivery["attempts"][0]["responseSnippet"],
+                "receiver says hello"
+            );
+            let event = &events[delivery["eventType"].as_str().unwrap()];
+            assert_eq!(delivery["eventId"], event["id"]);
+        }
+        // The log can be filtered, and one delivery read alone.
+        let path = format!(
+            "/v1/webhook-endpoints/{endpoint}/deliveries?eventType=escalation.created&status=succeeded"
+        );
+        let (_, page) = server.send(Method::GET, &path, None).await;
+        assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+        let id = page["data"][0]["id"].as_str().unwrap();
+        let (status, one) = server
+            .send(Method::GET, &format!("/v1/webhook-deliveries/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_schema("WebhookDelivery", &one);
+        assert_eq!(one, page["data"][0]);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_same_event_again_on_the_schedule() {
+    for server in servers("0s,1s,2s,1s").await {
+        let mut receiver = Receiver::scripted(vec![
+            Reply::status(500),
+            Reply::status(502),
+            Reply::status(204),
+        ])
+        .await;
+        let (endpoint, secret) = subscribe(
+            &server,
+            json!({"url": receiver.url, "enabledEvents": ["conversation.created"]}),
+        )
+        .await;
+        server.create_conversation().await;
+        let attempts = [
+            receiver.next().await,
+            receiver.next().await,
+            receiver.next().await,
+        ];
+        let id = header(&attempts[0].headers, "webhook-id");
+        for attempt in &attempts {
+            assert_eq!(verified(attempt, &secret)["id"], id);
+        }
+        // Never earlier than the schedule allows (1 s, then 2 s, each less at most a fifth).
+        let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1].at - w[0].at).collect();
+        assert!(gaps[0] >= Duration::from_millis(790), "{gaps:?}");
+        assert!(gaps[1] >= Duration::from_millis(1590), "{gaps:?}");
+
+        let log = log_once(&server, &endpoint, |d| all_over(d, 1)).await;
+        let delivery = &log[0];
+        assert_eq!(delivery["status"], "succeeded", "{delivery}");
+        assert_eq!(delivery["eventId"], id);
+        assert_eq!(delivery["attemptCount"], 3);
+        let statuses: Vec<&Value> = delivery["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|attempt| &attempt["statusCode"])
+            .collect();
+        assert_eq!(statuses, [&json!(500), &json!(502), &json!(204)]);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    for server in servers("0s,1s,5s").await {
+        let mut receiver = Receiver::scripted(vec![Reply {
+            status: 429,
+            retry_after: Some(3),
+        }])
+        .await;
+        subscribe(&server, json!({"url": receiver.url})).await;
+        server.create_conversation().await;
+        let first = receiver.next().await;
+        let second = receiver.next().await;
+        assert_eq!(
+            header(&first.headers, "webhook-id"),
+            header(&second.headers, "webhook-id")
+        );
+        assert!(second.at - first.at >= Duration::from_millis(2_990));
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_last_failure_fails_the_delivery_and_a_retry_sends_it_once_more() {
+    for server in servers("0s,1s").await {
+        let mut receiver = Receiver::scripted(vec![
+            Reply::status(500),
+            Reply::status(503),
+            Reply::status(200),
+        ])
+        .await;
+        let (endpoint, _) = subscribe(&server, json!({"url": receiver.url})).await;
+        server.create_conversation().await;
+        let log = log_once(&server, &endpoint, |d| all_over(d, 1)).await;
+        let delivery = &log[0];
+        assert_eq!(delivery["status"], "failed", "{delivery}");
+        assert_eq!(delivery["attemptCount"], 2);
+        assert_eq!(delivery["nextAttemptAt"], Value::Null);
+        let id = header(&receiver.next().await.headers, "webhook-id").to_string();
+        receiver.next().await;
+
+        let retry = format!(
+            "/v1/webhook-deliveries/{}/retry",
+            delivery["id"].as_str().unwrap()
+        );
+        let (status, retried) = server.send(Method::POST, &retry, None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
+        assert_schema("WebhookDelivery", &retried);
+        assert_eq!(retried["status"], "pending");
+        assert_eq!(header(&receiver.next().await.headers, "webhook-id"), id);
+        let log = log_once(&server, &endpoint, |d| {
+            d.len() == 1 && d[0]["status"] == "succeeded"
+        })
+        .await;
+        assert_eq!(log[0]["attemptCount"], 3);
+
+        // A pending delivery is already going to be retried.
+        let (_, other) = server
+            .send(
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(json!({"url": "http://127.0.0.1:9/closed"})),
+            )
+            .await;
+        server.create_conversation().await;
+        let other = other["id"].as_str().unwrap();
+        let pending = log_once(&server, other, |d| {
+            d.len() == 1 && d[0]["status"] == "pending"
+        })
+        .await;
+        let response = server
+            .request(
+                Method::POST,
+                &format!(
+                    "/v1/webhook-deliveries/{}/retry",
+                    pending[0]["id"].as_str().unwrap()
+                ),
+                Some(&server.key),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, StatusCode::CONFLICT, "delivery_pending").await;
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_answers_410_disables_its_endpoint() {
+    for server in servers("0s,1s").await {
+        let mut receiver = Receiver::scripted(vec![Reply::status(410)]).await;
+        let (endpoint, _) = subscribe(&server, json!({"url": receiver.url})).await;
+        server.create_conversation().await;
+        receiver.next().await;
+        let log = log_once(&server, &endpoint, |d| all_over(d, 1)).await;
+        assert_eq!(log[0]["status"], "failed");
+        assert_eq!(log[0]["attemptCount"], 1);
+        assert_eq!(log[0]["attempts"][0]["statusCode"], 410);
+        let (_, shown) = server
+            .send(
+                Method::GET,
+                &format!("/v1/webhook-endpoints/{endpoint}"),
+                None,
+            )
+            .await;
+        assert_eq!(shown["enabled"], false, "{shown}");
+        assert_eq!(shown["disabledReason"], "gone");
+        // A disabled endpoint gets no more deliveries, and its failed ones cannot be retried.
+        server.create_conversation().await;
+        assert_eq!(log_once(&server, &endpoint, |_| true).await.len(), 1);
+        let response = server
+            .request(
+                Method::POST,
+                &format!(
+                    "/v1/webhook-deliveries/{}/retry",
+                    log[0]["id"].as_str().unwrap()
+                ),
+                Some(&server.key),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, StatusCode::CONFLICT, "endpoint_disabled").await;
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn escalations_reach_the_endpoint_of_their_destination() {
+    for server in servers("0s").await {
+        let mut zendesk = Receiver::start().await;
+        let (routed, _) = subscribe(
+            &server,
+            json!({"url": zendesk.url, "enabledEvents": ["lead.qualified"], "destination": "zendesk"}),
+        )
+        .await;
+        let (unrouted, _) = subscribe(
+            &server,
+            json!({"url": "http://127.0.0.1:9/other", "enabledEvents": ["lead.qualified"], "destination": "hubspot"}),
+        )
+        .await;
+        let conversation = server.create_conversation().await;
+        server
+            .send(
+                Method::POST,
+                "/v1/escalations",
+                Some(json!({"conversationId": conversation, "reasonCode": "user_requested", "destination": "zendesk"})),
+            )
+            .await;
+        assert_eq!(zendesk.next().await.json()["type"], "escalation.created");
+        let log = log_once(&server, &routed, |d| all_over(d, 1)).await;
+        assert_eq!(log[0]["eventType"], "escalation.created");
+        // Neither subscribed to the other events nor labelled for this destination.
+        assert!(log_once(&server, &unrouted, |_| true).await.is_empty());
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_log_belongs_to_the_workspace() {
+    for server in servers("0s").await {
+        let (endpoint, _) = subscribe(&server, json!({"url": "http://127.0.0.1:9/closed"})).await;
+        server.create_conversation().await;
+        let log = log_once(&server, &endpoint, |d| d.len() == 1).await;
+        let other = server
+            .new_workspace_key(
+                "other",
+                &[hoverbot_server::api::generated::Scope::WebhooksManage],
+            )
+            .await;
+        for path in [
+            format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+            format!("/v1/webhook-deliveries/{}", log[0]["id"].as_str().unwrap()),
+        ] {
+            let response = server
+                .request(Method::GET, &path, Some(&other))
+                .send()
+                .await
+                .unwrap();
+            assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+        }
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_event_committed_before_a_kill_is_delivered_after_the_restart() {
+    let mut receiver = Receiver::start().await;
+    // The in-process server only prepares the database; it delivers nothing.
+    for server in TestServer::each_configured(|config| config.webhook_worker = false).await {
+        let url = server.database_url().to_string();
+        let env = [("HOVERBOT_ALLOW_PRIVATE_NETWORKS", "true")];
+        // A server that commits events but does not deliver them, killed without warning.
+        let quiet = ServerProcess::spawn_with(&url, &env, &["--no-worker"]).await;
+        let client = reqwest::Client::new();
+        let base = quiet.base.clone();
+        let post = |path: &str, body: Value| {
+            client
+                .post(format!("{base}{path}"))
+                .bearer_auth(&server.key)
+                .json(&body)
+                .send()
+        };
+        let created = post("/v1/webhook-endpoints", json!({"url": receiver.url}))
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let conversation: Value = post("/v1/conversations", json!({"channel": "web"}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        quiet.kill_9().await;
+        // The next server delivers it.
+        let _delivering = ServerProcess::spawn(&url, &env).await;
+        let event = receiver.next().await.json();
+        assert_eq!(event["type"], "conversation.created");
+        assert_eq!(event["data"]["conversationId"], conversation["id"]);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn replicas_on_postgres_deliver_each_event_once() {
+    const EVENTS: usize = 100;
+    for server in servers("0s,1s").await {
+        if server.backend != "postgres" {
+            server.finish().await;
+            continue;
+        }
+        let replicas = [server.replica().await, server.replica().await];
+        let mut receiver = Receiver::start().await;
+        let (endpoint, _) = subscribe(
+            &server,
+            json!({"url": receiver.url, "enabledEvents": ["conversation.created"]}),
+        )
+        .await;
+        for _ in 0..EVENTS {
+            server.create_conversation().await;
+        }
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..EVENTS {
+            ids.insert(header(&receiver.next().await.headers, "webhook-id").to_string());
+        }
+        assert_eq!(ids.len(), EVENTS);
+        // Once every delivery is recorded as done, no attempt is left in flight anywhere: a second
+        // delivery of any event would have arrived by now.
+        let log = log_once(&server, &endpoint, |d| all_over(d, EVENTS)).await;
+        assert!(
+            log.iter()
+                .all(|d| d["status"] == "succeeded" && d["attemptCount"] == 1)
+        );
+        assert_eq!(receiver.received_so_far().len(), 0);
+        for replica in replicas {
+            replica.stop().await.unwrap();
+        }
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_lease_that_runs_out_lets_another_worker_take_the_delivery() {
+    use hoverbot_server::store::webhook_deliveries::{self, Attempted, Next};
+    for server in TestServer::each_configured(|config| config.webhook_worker = false).await {
+        let (endpoint, _) =
+            subscribe(&server, json!({"url": "https://receiver.example/hook"})).await;
+        server.create_conversation().await;
+        let now = chrono::Utc::now();
+        let lease = chrono::Duration::seconds(60);
+        let first = webhook_deliveries::claim(&server.db, now, lease, 10)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        // Held: nobody else gets it while the lease lasts.
+        assert!(
+            webhook_deliveries::claim(&server.db, now, lease, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The holder died; once its lease has run out, another worker takes the delivery over.
+        let later = now + lease + chrono::Duration::seconds(1);
+        let second = webhook_deliveries::claim(&server.db, later, lease, 10)
+            .await
+            .unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].delivery.id, first[0].delivery.id);
+        let attempted = |claimed: &webhook_deliveries::Claimed| Attempted {
+            delivery: claimed.delivery.clone(),
+            attempted_at: later,
+            status_code: Some(200),
+            duration_ms: 5,
+            error: None,
+            response_snippet: String::new(),
+            next: Next::Succeeded,
+        };
+        // The first holder, come back to life, cannot record over the new one.
+        assert_eq!(
+            webhook_deliveries::record(&server.db, &[attempted(&first[0])])
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            webhook_deliveries::record(&server.db, &[attempted(&second[0])])
+                .await
+                .unwrap(),
+            1
+        );
+        let log = log_once(&server, &endpoint, |d| all_over(d, 1)).await;
+        assert_eq!(log[0]["status"], "succeeded");
+        assert_eq!(log[0]["attemptCount"], 1);
+        server.finish().await;
+    }
+}
