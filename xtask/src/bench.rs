@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: the release server's throughput and latency on two endpoints, side by side
-//! with a bare poem endpoint measured in the same run, optionally written to `BENCHMARKS.md`.
+//! with a bare poem endpoint measured in the same run, then the server's in-process benchmarks (the
+//! rate limiter, webhook deliveries), optionally written to `BENCHMARKS.md`.
 
 mod cpu;
 mod load;
@@ -114,6 +115,8 @@ pub fn run(args: &[&str]) -> Result<()> {
     }
     let binary = server::build("hoverbot-server", "hoverbot")?;
     let limiter = server::build_target("hoverbot-server", &["--bench", "limiter"], "limiter")?;
+    let deliveries =
+        server::build_target("hoverbot-server", &["--bench", "deliveries"], "deliveries")?;
     let baseline = Baseline::start()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name(LOAD_THREADS)
@@ -122,13 +125,15 @@ pub fn run(args: &[&str]) -> Result<()> {
     let measured = runtime.block_on(measure(&binary, &baseline, &options))?;
     drop(baseline);
     eprintln!("bench: the rate limiter, in process and on PostgreSQL");
-    let limiter = measure_limiter(&limiter, &options.postgres)?;
+    let limiter = run_bench(&limiter, "limiter", &options.postgres)?;
+    eprintln!("bench: webhook deliveries, on SQLite and PostgreSQL");
+    let deliveries = run_bench(&deliveries, "deliveries", &options.postgres)?;
 
     let command = std::iter::once("cargo xtask bench")
         .chain(args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
-    let text = report::render(&command, &options, &measured, &limiter);
+    let text = report::render(&command, &options, &measured, &limiter, &deliveries);
     println!("{text}");
     let outcomes = || {
         measured
@@ -150,18 +155,19 @@ pub fn run(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Runs the limiter benchmark (`server/benches/limiter.rs`) and returns the figures it printed.
-fn measure_limiter(binary: &std::path::Path, postgres: &str) -> Result<Value> {
+/// Runs one of the server's in-process benchmarks (`server/benches/NAME.rs`) and returns the
+/// figures it printed.
+fn run_bench(binary: &std::path::Path, name: &str, postgres: &str) -> Result<Value> {
     let output = std::process::Command::new(binary)
         .arg(postgres)
         .stderr(std::process::Stdio::inherit())
         .output()
         .with_context(|| format!("cannot run {}", binary.display()))?;
-    ensure!(output.status.success(), "the limiter benchmark failed");
-    let figures: Value =
-        serde_json::from_slice(&output.stdout).context("the limiter benchmark printed no JSON")?;
+    ensure!(output.status.success(), "the {name} benchmark failed");
+    let figures: Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("the {name} benchmark printed no JSON"))?;
     if let Some(reason) = figures["postgres"]["skipped"].as_str() {
-        eprintln!("bench: no PostgreSQL limiter figures: {reason}");
+        eprintln!("bench: no PostgreSQL {name} figures: {reason}");
     }
     Ok(figures)
 }

@@ -24,6 +24,9 @@ const P99_AT_HALF_PEAK: Duration = Duration::from_millis(10);
 /// The rate limiter's aims: its decision in process, and its p99 on PostgreSQL.
 const DECISION_MEDIAN: Duration = Duration::from_micros(1);
 const SHARED_P99: Duration = Duration::from_millis(1);
+/// Webhook delivery's aims: sustained rate on SQLite, and commit-to-delivery latency at idle.
+const DELIVERIES_PER_SECOND: f64 = 2_000.0;
+const DELIVERY_P50: Duration = Duration::from_millis(50);
 
 pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
@@ -75,6 +78,7 @@ pub fn render(
     options: &Options,
     measured: &[Measured; 4],
     limiter: &Value,
+    deliveries: &Value,
 ) -> String {
     let summaries = measured
         .each_ref()
@@ -265,6 +269,60 @@ pub fn render(
         }
     }
 
+    let _ = writeln!(out, "\n### Webhook deliveries\n");
+    let _ = writeln!(
+        out,
+        "Measured in one process by `server/benches/deliveries.rs`: the outbox on the database, the \
+         delivery worker ({} attempts in flight) and its HTTP client, and a receiver on loopback that \
+         answers `200` at once, on two threads of its own. Sustained: {} events committed through the \
+         API's store path with no worker running, each to {} endpoints, then one worker drains the \
+         {} deliveries (per second, from its start to the last recorded). The receiver alone: as many \
+         signed `POST`s from the same client at the same concurrency, without the database. At idle: \
+         {} events one at a time, each delivery timed from the commit returning to its arrival.\n",
+        deliveries["concurrency"],
+        deliveries["events"],
+        deliveries["endpoints"],
+        deliveries["events"].as_u64().unwrap_or(0) * deliveries["endpoints"].as_u64().unwrap_or(0),
+        deliveries["sqlite"]["idle"]["events"],
+    );
+    let _ = writeln!(
+        out,
+        "| Database | Deliveries/s | vs receiver alone | Commit to delivery p50 | p99 |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|");
+    let alone = deliveries["receiverAlone"]["perSecond"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let _ = writeln!(
+        out,
+        "| none: the receiver alone | {alone:.0} | 100 % | — | — |"
+    );
+    let delivery_figure = |backend: &str| {
+        let figures = &deliveries[backend];
+        let rate = figures["perSecond"].as_f64();
+        let p50 = nanos(&figures["idle"]["p50Ns"]);
+        let p99 = nanos(&figures["idle"]["p99Ns"]);
+        (rate, p50, p99, figures["skipped"].as_str())
+    };
+    for (label, backend) in [("SQLite", "sqlite"), ("PostgreSQL", "postgres")] {
+        match delivery_figure(backend) {
+            (_, _, _, Some(reason)) => {
+                let _ = writeln!(out, "| {label}: not measured ({reason}) | — | — | — | — |");
+            }
+            (rate, p50, p99, None) => {
+                let rate = rate.unwrap_or(0.0);
+                let _ = writeln!(
+                    out,
+                    "| {label} | {rate:.0} | {:.0} % | {} | {} |",
+                    rate / alone * 100.0,
+                    time(p50),
+                    time(p99)
+                );
+            }
+        }
+    }
+    let (sqlite_rate, sqlite_p50, _, _) = delivery_figure("sqlite");
+
     let _ = writeln!(out, "\n### Aims\n");
     let _ = writeln!(out, "| Aim | Measured | Met |");
     let _ = writeln!(out, "|---|--:|:-:|");
@@ -303,6 +361,18 @@ pub fn render(
         "| Limiter ≤ 1 ms p99 on PostgreSQL, one client | {} | {} |",
         time(shared_p99),
         yes_no(shared_p99.is_some_and(|p99| p99 <= SHARED_P99))
+    );
+    let _ = writeln!(
+        out,
+        "| ≥ 2,000 webhook deliveries/s on SQLite | {:.0}/s | {} |",
+        sqlite_rate.unwrap_or(0.0),
+        yes_no(sqlite_rate.is_some_and(|rate| rate >= DELIVERIES_PER_SECOND))
+    );
+    let _ = writeln!(
+        out,
+        "| Commit to delivery p50 < 50 ms at idle, SQLite | {} | {} |",
+        time(sqlite_p50),
+        yes_no(sqlite_p50.is_some_and(|p50| p50 < DELIVERY_P50))
     );
     out
 }
