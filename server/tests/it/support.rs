@@ -369,6 +369,8 @@ impl ServerProcess {
 pub struct Reply {
     pub status: u16,
     pub retry_after: Option<u64>,
+    /// How long the receiver waits before it answers.
+    pub delay: std::time::Duration,
 }
 
 impl Reply {
@@ -376,6 +378,7 @@ impl Reply {
         Self {
             status,
             retry_after: None,
+            delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -426,6 +429,7 @@ impl Receiver {
                     .pop_front()
                     .unwrap_or(Reply::status(204));
                 let _ = sender.send(Received { headers, body, at });
+                tokio::time::sleep(reply.delay).await;
                 let mut response =
                     poem::Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
                 if let Some(seconds) = reply.retry_after {

@@ -221,8 +221,8 @@ async fn a_failing_receiver_gets_the_same_event_again_on_the_schedule() {
 async fn retry_after_is_honoured() {
     for server in servers("0s,1s,5s").await {
         let mut receiver = Receiver::scripted(vec![Reply {
-            status: 429,
             retry_after: Some(3),
+            ..Reply::status(429)
         }])
         .await;
         subscribe(&server, json!({"url": receiver.url})).await;
@@ -234,6 +234,38 @@ async fn retry_after_is_honoured() {
             header(&second.headers, "webhook-id")
         );
         assert!(second.at - first.at >= Duration::from_millis(2_990));
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_does_not_answer_within_the_timeout_is_retried() {
+    for server in servers("0s,1s").await {
+        let mut receiver = Receiver::scripted(vec![Reply {
+            delay: Duration::from_secs(20),
+            ..Reply::status(200)
+        }])
+        .await;
+        let (endpoint, _) = subscribe(&server, json!({"url": receiver.url})).await;
+        server.create_conversation().await;
+        let first = receiver.next().await;
+        let second = receiver.next().await;
+        assert_eq!(
+            header(&first.headers, "webhook-id"),
+            header(&second.headers, "webhook-id")
+        );
+        let log = log_once(&server, &endpoint, |d| all_over(d, 1)).await;
+        let attempts = log[0]["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 2, "{log:?}");
+        assert_eq!(attempts[0]["statusCode"], Value::Null);
+        assert!(
+            attempts[0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("timed out after 15 s")
+        );
+        assert!(attempts[0]["durationMs"].as_i64().unwrap() >= 15_000);
+        assert_eq!(log[0]["status"], "succeeded");
         server.finish().await;
     }
 }
@@ -375,11 +407,26 @@ async fn escalations_reach_the_endpoint_of_their_destination() {
 }
 
 #[tokio::test]
-async fn the_log_belongs_to_the_workspace() {
-    for server in servers("0s").await {
+async fn a_refused_connection_is_logged_and_the_log_belongs_to_the_workspace() {
+    for server in servers("0s,1h").await {
         let (endpoint, _) = subscribe(&server, json!({"url": "http://127.0.0.1:9/closed"})).await;
         server.create_conversation().await;
-        let log = log_once(&server, &endpoint, |d| d.len() == 1).await;
+        // Nothing listens there: the attempt is logged with why it failed, and retried.
+        let log = log_once(&server, &endpoint, |d| {
+            d.len() == 1 && d[0]["attemptCount"] == 1
+        })
+        .await;
+        let attempt = &log[0]["attempts"][0];
+        assert_eq!(attempt["statusCode"], Value::Null, "{attempt}");
+        assert!(
+            attempt["error"]
+                .as_str()
+                .unwrap()
+                .contains("could not connect"),
+            "{attempt}"
+        );
+        assert_eq!(log[0]["status"], "pending");
+        assert!(log[0]["nextAttemptAt"].is_string());
         let other = server
             .new_workspace_key(
                 "other",
