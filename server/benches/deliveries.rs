@@ -25,6 +25,7 @@ use hoverbot_server::store::conversations::{self, NewConversation};
 use hoverbot_server::store::tenant::WorkspaceId;
 use hoverbot_server::store::webhook_endpoints::{self, NewEndpoint};
 use hoverbot_server::store::{self, webhook_deliveries, workspaces};
+use hoverbot_server::webhooks::attempt::Sender;
 use hoverbot_server::webhooks::signature::Secret;
 use poem::listener::{Acceptor, Listener};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -150,8 +151,7 @@ fn config() -> Config {
 }
 
 async fn receiver_alone(receiver: &Receiver) -> Result<Value> {
-    let services = Services::new(&store::connect("sqlite::memory:").await?, &config())?;
-    let sender = services.sender.clone();
+    let sender = Arc::new(Sender::new(config().outbound_policy()));
     let secrets = Arc::new(vec![Secret::generate()]);
     let body = Arc::new(br#"{"id":"evt_bench","type":"conversation.created"}"#.to_vec());
     let total = EVENTS * ENDPOINTS;

@@ -427,9 +427,8 @@ pub async fn retry<C: TransactionTrait>(
         )
         .into());
     }
-    let endpoint = webhook_endpoint::Entity::find_in(workspace)
-        .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
-        .one(&txn)
+    // The endpoint cascades its deliveries away, so it exists while the delivery does.
+    let endpoint = super::webhook_endpoints::get(&txn, workspace, &delivery.endpoint_id)
         .await?
         .ok_or_else(|| Problem::not_found("the webhook delivery"))?;
     if !endpoint.enabled {
