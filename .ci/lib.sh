@@ -127,18 +127,19 @@ schemathesis() {
 # verify_webhook_delivery: subscribes .ci/webhook_receiver.py (which verifies signatures with the
 # `standardwebhooks` package) on a loopback port, sends it a test event, then rotates the secret and
 # sends another (signed with both secrets), then causes one event of each kind the API emits
-# (conversation.created, message.responded, escalation.created), which the server's worker delivers
-# from its outbox, and checks that the receiver accepted all five. The endpoint is deleted after.
+# (conversation.created, message.responded, lead.qualified, escalation.created), which the server's
+# worker delivers from its outbox, and checks that the receiver accepted all six and opened the
+# lead's transcript link without an API key. The endpoint is deleted after.
 verify_webhook_delivery() {
   local port endpoint secret receiver result conversation auth=(-H "Authorization: Bearer $SERVER_KEY")
   local json=(-H 'Content-Type: application/json')
   port=$(free_port)
   endpoint=$(curl -fsS "${auth[@]}" "${json[@]}" \
-    -d "{\"url\": \"http://127.0.0.1:$port/hook\", \"enabledEvents\": [\"conversation.created\", \"message.responded\", \"escalation.created\"]}" \
+    -d "{\"url\": \"http://127.0.0.1:$port/hook\", \"enabledEvents\": [\"conversation.created\", \"message.responded\", \"lead.qualified\", \"escalation.created\"]}" \
     "$SERVER_URL/v1/webhook-endpoints")
   secret=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])' <<<"$endpoint")
   endpoint=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$endpoint")
-  "$VENV/bin/python" .ci/webhook_receiver.py "$port" "$secret" 5 >"$WORK/receiver.log" 2>&1 &
+  "$VENV/bin/python" .ci/webhook_receiver.py "$port" "$secret" 6 >"$WORK/receiver.log" 2>&1 &
   receiver=$!
   until (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     kill -0 "$receiver" 2>/dev/null || { cat "$WORK/receiver.log"; die "the receiver did not start"; }
@@ -154,16 +155,18 @@ verify_webhook_delivery() {
   done
   conversation=$(curl -fsS "${auth[@]}" "${json[@]}" -d '{"channel": "web"}' "$SERVER_URL/v1/conversations")
   conversation=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$conversation")
-  curl -fsS "${auth[@]}" "${json[@]}" -d '{"text": "Do you ship to Norway?"}' -o /dev/null \
+  curl -fsS "${auth[@]}" "${json[@]}" -o /dev/null \
+    -d '{"text": "Could we book a demo? I am Jane Doe from Northwind Traders, jane@northwind.example"}' \
     "$SERVER_URL/v1/conversations/$conversation/messages"
   curl -fsS "${auth[@]}" "${json[@]}" -o /dev/null \
     -d "{\"conversationId\": \"$conversation\", \"reasonCode\": \"user_requested\", \"destination\": \"zendesk\"}" \
     "$SERVER_URL/v1/escalations"
-  wait "$receiver" || { cat "$WORK/receiver.log"; die "the receiver did not verify all five deliveries"; }
+  wait "$receiver" || { cat "$WORK/receiver.log"; die "the receiver did not verify all six deliveries"; }
   cat "$WORK/receiver.log"
-  for kind in webhook.test conversation.created message.responded escalation.created; do
+  for kind in webhook.test conversation.created message.responded lead.qualified escalation.created; do
     grep -q "^verified .* $kind\$" "$WORK/receiver.log" || die "no verified $kind delivery"
   done
+  grep -q "^transcript $conversation 2\$" "$WORK/receiver.log" || die "the transcript link did not open"
   curl -fsS -X DELETE "${auth[@]}" "$SERVER_URL/v1/webhook-endpoints/$endpoint"
 }
 

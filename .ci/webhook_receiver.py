@@ -4,12 +4,15 @@
 
 Listens on 127.0.0.1:PORT, answers 204 to a delivery whose signature verifies with SECRET (400
 otherwise), prints one line per delivery (`verified <webhook-id> <type>` or `REJECTED ...`), and
-exits after COUNT deliveries, or after 60 seconds with status 1.
+exits after COUNT deliveries, or after 60 seconds with status 1. For `lead.qualified` it also opens
+the event's `transcriptUrl` without credentials, as a CRM would, and prints
+`transcript <conversation id> <message count>`.
 """
 
 import json
 import sys
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -27,9 +30,16 @@ class Handler(BaseHTTPRequestHandler):
             webhook.verify(body, headers)
             event = json.loads(body)
             print(f"verified {headers['webhook-id']} {event['type']}", flush=True)
+            if event["type"] == "lead.qualified":
+                with urllib.request.urlopen(event["data"]["transcriptUrl"], timeout=10) as response:
+                    transcript = json.load(response)
+                print(
+                    f"transcript {transcript['conversation']['id']} {len(transcript['messages'])}",
+                    flush=True,
+                )
             received.append(True)
             self.send_response(204)
-        except (WebhookVerificationError, KeyError, ValueError) as error:
+        except (WebhookVerificationError, KeyError, ValueError, OSError) as error:
             print(f"REJECTED {headers.get('webhook-id')}: {error}", flush=True)
             received.append(False)
             self.send_response(400)

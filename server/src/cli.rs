@@ -128,7 +128,8 @@ enum KeysCommand {
         #[arg(long)]
         workspace: String,
         /// `all`, or comma-separated scopes (conversations:read, conversations:write, knowledge:read,
-        /// knowledge:write, escalations:read, escalations:write, webhooks:manage, keys:manage).
+        /// knowledge:write, escalations:read, escalations:write, webhooks:manage, keys:manage,
+        /// assistant:manage).
         #[arg(long)]
         scopes: String,
         /// A name to recognise the key by.

@@ -62,6 +62,12 @@ pub struct Config {
     /// Where the secret key is kept when `secret_key` is not given: by default `secret.key` in the
     /// data directory, created on first start.
     pub secret_key_file: Option<PathBuf>,
+    /// The address clients reach the API at (`https://api.example.com`), which links the server
+    /// hands out (transcript links in webhook events) start with; by default the listen address.
+    pub public_url: Option<String>,
+    /// The lead score (1 to 100) at which a conversation qualifies as a sales lead, for
+    /// workspaces that did not choose their own.
+    pub lead_qualification_threshold: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,12 +102,14 @@ impl Default for Config {
             allow_private_networks: false,
             secret_key: None,
             secret_key_file: None,
+            public_url: None,
+            lead_qualification_threshold: 70,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 24] = [
     "listen",
     "data_dir",
     "database_url",
@@ -124,6 +132,8 @@ const KEYS: [&str; 22] = [
     "allow_private_networks",
     "secret_key",
     "secret_key_file",
+    "public_url",
+    "lead_qualification_threshold",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -212,6 +222,10 @@ impl Config {
         if let Some(key) = &self.secret_key {
             crate::sealing::Sealer::from_base64(key)?;
         }
+        self.public_url()?;
+        if !(1..=100).contains(&self.lead_qualification_threshold) {
+            bail!("lead_qualification_threshold must be between 1 and 100");
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both, or neither");
         }
@@ -257,6 +271,33 @@ impl Config {
                     .unwrap_or_else(|| self.data_dir.join("secret.key")),
             ),
         }
+    }
+
+    /// The base of the links the server hands out: `public_url`, else the listen address.
+    pub fn public_url(&self) -> Result<url::Url> {
+        let Some(text) = &self.public_url else {
+            let scheme = if self.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            return Ok(url::Url::parse(&format!("{scheme}://{}/", self.listen))?);
+        };
+        let url = url::Url::parse(text)
+            .with_context(|| format!("public_url `{text}` is not an absolute URL"))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host().is_none()
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            bail!(
+                "public_url must be an http or https URL without credentials, query or fragment \
+                 (got `{text}`)"
+            );
+        }
+        Ok(url)
     }
 
     /// Which addresses the server may call.
@@ -362,6 +403,46 @@ mod tests {
         };
         let err = config.validate().unwrap_err();
         assert!(format!("{err:#}").contains("32 bytes"), "{err:#}");
+    }
+
+    #[test]
+    fn reads_the_public_url_and_refuses_what_cannot_start_a_link() {
+        let config = Config::default();
+        assert_eq!(
+            config.public_url().unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        let behind_a_proxy = Config {
+            public_url: Some("https://api.example.com/hoverbot".to_string()),
+            ..Config::default()
+        };
+        assert_eq!(
+            behind_a_proxy.public_url().unwrap().as_str(),
+            "https://api.example.com/hoverbot"
+        );
+        for bad in [
+            "api.example.com",
+            "ftp://x.example",
+            "https://x.example/?a=b",
+        ] {
+            let config = Config {
+                public_url: Some(bad.to_string()),
+                ..Config::default()
+            };
+            assert!(config.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_lead_threshold_out_of_range() {
+        for threshold in [0, 101] {
+            let config = Config {
+                lead_qualification_threshold: threshold,
+                ..Config::default()
+            };
+            let err = config.validate().unwrap_err();
+            assert!(format!("{err:#}").contains("between 1 and 100"), "{err:#}");
+        }
     }
 
     #[test]

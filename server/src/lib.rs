@@ -19,5 +19,6 @@ pub mod problem;
 pub mod sealing;
 pub mod server;
 pub mod store;
+pub mod transcript_links;
 pub mod transport;
 pub mod webhooks;

@@ -2,7 +2,9 @@
 //! with the deployment's secret key: AES-256-GCM, a random nonce per value, and the owning row's id
 //! as associated data, so that a sealed value copied onto another row does not open. A database
 //! dump without the key reveals none of them. (API keys need no such thing: they are only checked,
-//! and stored as hashes.)
+//! and stored as hashes.) The same secret also gives, through HKDF, the keys of other purposes,
+//! such as signing transcript links, so that an operator keeps one secret and no two uses share a
+//! key.
 
 use std::fs;
 use std::io::Write;
@@ -13,6 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hkdf, hmac};
 
 /// Bytes of a deployment secret key.
 pub const KEY_BYTES: usize = 32;
@@ -22,6 +25,8 @@ const VERSION: &str = "v1.";
 /// Seals and opens values with the deployment's secret key.
 pub struct Sealer {
     key: LessSafeKey,
+    /// The secret, extracted for deriving the keys of other purposes.
+    derivation: hkdf::Prk,
     random: SystemRandom,
 }
 
@@ -31,11 +36,23 @@ pub struct Unopenable;
 
 impl Sealer {
     pub fn new(key: &[u8; KEY_BYTES]) -> Self {
+        let derivation = hkdf::Salt::new(hkdf::HKDF_SHA256, b"hoverbot").extract(key);
         let key = UnboundKey::new(&AES_256_GCM, key).expect("AES-256 takes a 32-byte key");
         Self {
             key: LessSafeKey::new(key),
+            derivation,
             random: SystemRandom::new(),
         }
+    }
+
+    /// The deployment's HMAC-SHA256 key for `purpose` (HKDF-SHA256 with `purpose` as its info):
+    /// the same on every replica that has the same secret, and unrelated to any other purpose's.
+    pub fn derive_hmac_key(&self, purpose: &'static str) -> hmac::Key {
+        let info = [purpose.as_bytes()];
+        self.derivation
+            .expand(&info, hmac::HMAC_SHA256)
+            .expect("HKDF-SHA256 expands to one HMAC-SHA256 key")
+            .into()
     }
 
     /// Reads a key given as configuration: the base64 (standard or URL-safe) of 32 bytes.

@@ -23,6 +23,7 @@ use crate::limits::{self, Limit, RateLimiter};
 use crate::metrics::{self, Metrics};
 use crate::sealing::Sealer;
 use crate::store;
+use crate::transcript_links::TranscriptLinks;
 use crate::transport::{self, tls};
 use crate::webhooks::attempt::Sender;
 use crate::webhooks::outbox::Outbox;
@@ -73,6 +74,8 @@ impl Services {
             sealer: self.sealer.clone(),
             sender: self.sender.clone(),
             outbox: self.outbox.clone(),
+            links: Arc::new(TranscriptLinks::new(&self.sealer, config.public_url()?)),
+            lead_qualification_threshold: config.lead_qualification_threshold,
         })
     }
 }
@@ -238,14 +241,26 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
         .map(tls::Reloading::load)
         .transpose()?
         .map(Arc::new);
-    let services = Services::new(&db, config)?;
-    let app = app(db.clone(), config, &services)?
-        .map_to_response()
-        .boxed();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Links without a `public_url` start with the address actually bound (port 0 picks one).
+    let config = &Config {
+        listen: addr,
+        ..config.clone()
+    };
+    if config.public_url.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "public_url is not set: links in webhook events point at {}; set HOVERBOT_PUBLIC_URL \
+             to the address clients use",
+            config.public_url()?
+        );
+    }
+    let services = Services::new(&db, config)?;
+    let app = app(db.clone(), config, &services)?
+        .map_to_response()
+        .boxed();
     let mut background = vec![
         tokio::spawn(watch_queue(db.clone(), services.metrics.clone())),
         tokio::spawn(maintain(db.clone())),

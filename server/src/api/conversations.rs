@@ -2,6 +2,9 @@
 
 use std::time::Instant;
 
+use chrono::{SecondsFormat, Utc};
+use poem::http::StatusCode;
+
 use poem_openapi::payload::Json;
 use serde::{Deserialize, Serialize};
 
@@ -10,17 +13,23 @@ use super::generated::{
     Conversation, ConversationList, ConversationTranscript, ConversationsApi,
     CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
     EscalationState, EscalationStateKind, GetConversationParams, GetConversationResponse,
+    GetSharedTranscriptParams, GetSharedTranscriptResponse, Intent, LeadQualifiedData,
     ListConversationsParams, ListConversationsResponse, Message, MessageExchange,
     MessageRespondedData, MessageRole, Metadata, ModelTier, Outcomes, Priority, SendMessageParams,
     SendMessageRequest, SendMessageResponse, Trace,
 };
 use super::{HoverBot, RequestContext};
 use crate::assistant;
+use crate::assistant::lead::Lead;
 use crate::ids;
-use crate::problem::ApiError;
-use crate::store::conversations::{self, Filter, NewConversation, NewMessage, STATUS_ESCALATED};
+use crate::problem::{ApiError, Problem};
+use crate::store::conversations::{
+    self, Filter, LeadUpdate, NewConversation, NewMessage, STATUS_ESCALATED, Turn,
+};
 use crate::store::entity::{conversation, message};
-use crate::store::{escalations, json};
+use crate::store::tenant::WorkspaceId;
+use crate::store::{escalations, json, workspaces};
+use crate::transcript_links::{self, Refused};
 use crate::webhooks::events;
 
 /// The trace as stored with an assistant message.
@@ -143,46 +152,35 @@ impl ConversationsApi for HoverBot {
         ctx: RequestContext,
         params: GetConversationParams,
     ) -> poem::Result<GetConversationResponse> {
-        let workspace = &ctx.principal.workspace;
-        let row = conversations::get_or_404(&self.db, workspace, &params.conversation_id).await?;
-        let messages = conversations::messages(&self.db, workspace, &row.id).await?;
-        let escalation = match &row.escalation_id {
-            Some(id) => escalations::get(&self.db, workspace, id).await?,
-            None => None,
-        };
-        let escalation = match escalation {
-            Some(escalation) => EscalationState {
-                state: parse::<EscalationStateKind>(&escalation.status)?,
-                escalation_id: Some(escalation.id),
-                destination: Some(escalation.destination),
-                owner: escalation.owner,
-                priority: Some(parse::<Priority>(&escalation.priority)?),
-            },
-            None => EscalationState {
-                state: EscalationStateKind::None,
-                escalation_id: None,
-                destination: None,
-                owner: None,
-                priority: None,
-            },
-        };
-        let outcomes = Outcomes {
-            resolved: row.resolved,
-            escalated: row.escalation_id.is_some(),
-            lead_qualified: row.lead_qualified,
-            lead_score: row.lead_score,
-            intent: row.intent.as_deref().map(parse).transpose()?,
-        };
-        let messages = messages
-            .into_iter()
-            .map(message_to_wire)
-            .collect::<Result<_, _>>()?;
-        Ok(GetConversationResponse::Ok(Json(ConversationTranscript {
-            conversation: conversation_to_wire(row)?,
-            messages,
-            outcomes,
-            escalation,
-        })))
+        let transcript = self
+            .transcript(&ctx.principal.workspace, &params.conversation_id)
+            .await?;
+        Ok(GetConversationResponse::Ok(Json(transcript)))
+    }
+
+    async fn get_shared_transcript(
+        &self,
+        params: GetSharedTranscriptParams,
+    ) -> poem::Result<GetSharedTranscriptResponse> {
+        let opened = self
+            .links
+            .open(&params.transcript_token, Utc::now())
+            .map_err(|refused| match refused {
+                Refused::Invalid => Problem::not_found("the transcript link"),
+                Refused::Expired(at) => Problem::new(
+                    StatusCode::GONE,
+                    "link_expired",
+                    format!(
+                        "this transcript link expired at {}; links are valid for {} days",
+                        at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        transcript_links::LIFETIME.num_days()
+                    ),
+                ),
+            })?;
+        let transcript = self
+            .transcript(&opened.workspace, &opened.conversation_id)
+            .await?;
+        Ok(GetSharedTranscriptResponse::Ok(Json(transcript)))
     }
 
     async fn send_message(
@@ -193,6 +191,9 @@ impl ConversationsApi for HoverBot {
     ) -> poem::Result<SendMessageResponse> {
         let started = Instant::now();
         let workspace = &ctx.principal.workspace;
+        let threshold = workspaces::lead_qualification_threshold(&self.db, workspace)
+            .await?
+            .unwrap_or(self.lead_qualification_threshold);
         let metadata: Metadata = body.metadata.unwrap_or_default();
         let channel = body.channel.map(|channel| channel.as_str().to_string());
         let locale = body.locale.clone();
@@ -217,6 +218,7 @@ impl ConversationsApi for HoverBot {
             trace: None,
         };
         let reply_text = reply.text.clone();
+        let found = reply.contact.clone();
         let exchange = conversations::record_exchange(
             &self.db,
             &self.outbox,
@@ -224,38 +226,69 @@ impl ConversationsApi for HoverBot {
             &params.conversation_id,
             user,
             |conversation| {
-                // While a human handles the conversation the bot stays quiet.
-                (conversation.status != STATUS_ESCALATED).then(|| NewMessage {
-                    role: MessageRole::Assistant.as_str(),
-                    text: reply_text,
-                    channel,
-                    locale: locale.clone().or_else(|| conversation.locale.clone()),
-                    metadata: empty_metadata,
-                    citations: citations_json,
-                    trace: Some(trace_json),
+                let lead = lead_of(conversation)?.after(reply.intent, found);
+                let score = lead.score();
+                Ok(Turn {
+                    // While a human handles the conversation the bot stays quiet.
+                    reply: (conversation.status != STATUS_ESCALATED).then(|| NewMessage {
+                        role: MessageRole::Assistant.as_str(),
+                        text: reply_text,
+                        channel,
+                        locale: locale.clone().or_else(|| conversation.locale.clone()),
+                        metadata: empty_metadata,
+                        citations: citations_json,
+                        trace: Some(trace_json),
+                    }),
+                    lead: LeadUpdate {
+                        score,
+                        intent: lead.intent.map(|intent| intent.as_str().to_string()),
+                        contact_fields: json::encode(&lead.contact)?,
+                        qualified: conversation.lead_qualified || score >= threshold,
+                    },
                 })
             },
-            |conversation, user, answer| {
-                events::message_responded(
-                    workspace.as_str(),
-                    answer.created_at,
-                    MessageRespondedData {
-                        conversation_id: conversation.id.clone(),
-                        message_id: answer.id.clone(),
-                        reply_to_message_id: user.id.clone(),
-                        latency_ms,
-                        model_tier: reply.model_tier,
-                        confidence: reply.confidence,
-                        policy_flags: reply.policy_flags.clone(),
-                        intent: reply.intent,
-                        lead_score: reply.lead_score,
-                        escalated: conversation.status == STATUS_ESCALATED,
-                    },
-                )
+            |change| {
+                let mut events = Vec::new();
+                if let Some(answer) = change.reply {
+                    events.push(events::message_responded(
+                        workspace.as_str(),
+                        answer.created_at,
+                        MessageRespondedData {
+                            conversation_id: change.after.id.clone(),
+                            message_id: answer.id.clone(),
+                            reply_to_message_id: change.user.id.clone(),
+                            latency_ms,
+                            model_tier: reply.model_tier,
+                            confidence: reply.confidence,
+                            policy_flags: reply.policy_flags.clone(),
+                            intent: reply.intent,
+                            lead_score: change.after.lead_score,
+                            escalated: change.after.status == STATUS_ESCALATED,
+                        },
+                    ));
+                }
+                if change.after.lead_qualified && !change.before.lead_qualified {
+                    let lead = lead_of(change.after)?;
+                    events.push(events::lead_qualified(
+                        workspace.as_str(),
+                        change.user.created_at,
+                        LeadQualifiedData {
+                            conversation_id: change.after.id.clone(),
+                            lead_score: change.after.lead_score,
+                            intent: lead.intent.unwrap_or(Intent::Other),
+                            contact_fields: lead.contact.into(),
+                            transcript_url: self.links.issue(
+                                workspace.as_str(),
+                                &change.after.id,
+                                change.user.created_at,
+                            ),
+                        },
+                    ));
+                }
+                Ok(events)
             },
         )
-        .await;
-        let exchange = exchange?;
+        .await?;
         let answered = exchange.reply.is_some();
         let trace = Trace {
             trace_id: ids::new(ids::TRACE),
@@ -272,7 +305,7 @@ impl ConversationsApi for HoverBot {
                 Vec::new()
             },
             intent: reply.intent,
-            lead_score: reply.lead_score,
+            lead_score: exchange.conversation.lead_score,
             retrieval: if answered {
                 reply.retrieval
             } else {
@@ -285,5 +318,65 @@ impl ConversationsApi for HoverBot {
             assistant_message: exchange.reply.map(message_to_wire).transpose()?,
             trace,
         })))
+    }
+}
+
+/// What the conversation has shown about its user as a lead.
+fn lead_of(row: &conversation::Model) -> Result<Lead, ApiError> {
+    Ok(Lead {
+        intent: row.intent.as_deref().map(parse).transpose()?,
+        contact: json::decode(&row.contact_fields)?,
+        user_messages: row.user_message_count,
+    })
+}
+
+impl HoverBot {
+    /// The conversation with its messages, outcomes and escalation state.
+    async fn transcript(
+        &self,
+        workspace: &WorkspaceId,
+        conversation_id: &str,
+    ) -> Result<ConversationTranscript, ApiError> {
+        let row = conversations::get_or_404(&self.db, workspace, conversation_id).await?;
+        let messages = conversations::messages(&self.db, workspace, &row.id).await?;
+        let escalation = match &row.escalation_id {
+            Some(id) => escalations::get(&self.db, workspace, id).await?,
+            None => None,
+        };
+        let escalation = match escalation {
+            Some(escalation) => EscalationState {
+                state: parse::<EscalationStateKind>(&escalation.status)?,
+                escalation_id: Some(escalation.id),
+                destination: Some(escalation.destination),
+                owner: escalation.owner,
+                priority: Some(parse::<Priority>(&escalation.priority)?),
+            },
+            None => EscalationState {
+                state: EscalationStateKind::None,
+                escalation_id: None,
+                destination: None,
+                owner: None,
+                priority: None,
+            },
+        };
+        let lead = lead_of(&row)?;
+        let outcomes = Outcomes {
+            resolved: row.resolved,
+            escalated: row.escalation_id.is_some(),
+            lead_qualified: row.lead_qualified,
+            lead_score: row.lead_score,
+            intent: lead.intent,
+            contact_fields: lead.contact.into(),
+        };
+        let messages = messages
+            .into_iter()
+            .map(message_to_wire)
+            .collect::<Result<_, _>>()?;
+        Ok(ConversationTranscript {
+            conversation: conversation_to_wire(row)?,
+            messages,
+            outcomes,
+            escalation,
+        })
     }
 }

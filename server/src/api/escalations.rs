@@ -6,12 +6,13 @@ use super::convert::parse;
 use super::generated::{
     CreateEscalationParams, CreateEscalationRequest, CreateEscalationResponse, Escalation,
     EscalationList, EscalationsApi, GetEscalationParams, GetEscalationResponse,
-    ListEscalationsParams, ListEscalationsResponse, Priority,
+    ListEscalationsParams, ListEscalationsResponse, Priority, UpdateEscalationParams,
+    UpdateEscalationRequest, UpdateEscalationResponse,
 };
 use super::{HoverBot, RequestContext};
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 use crate::store::entity::escalation;
-use crate::store::escalations::{self, Filter, NewEscalation};
+use crate::store::escalations::{self, Changes, Filter, NewEscalation};
 use crate::store::json;
 
 fn to_wire(row: escalation::Model) -> Result<Escalation, ApiError> {
@@ -86,9 +87,31 @@ impl EscalationsApi for HoverBot {
         ctx: RequestContext,
         params: GetEscalationParams,
     ) -> poem::Result<GetEscalationResponse> {
-        let row = escalations::get(&self.db, &ctx.principal.workspace, &params.escalation_id)
-            .await?
-            .ok_or_else(|| Problem::not_found("the escalation"))?;
+        let row =
+            escalations::get_or_404(&self.db, &ctx.principal.workspace, &params.escalation_id)
+                .await?;
         Ok(GetEscalationResponse::Ok(Json(to_wire(row)?)))
+    }
+
+    async fn update_escalation(
+        &self,
+        ctx: RequestContext,
+        params: UpdateEscalationParams,
+        body: UpdateEscalationRequest,
+    ) -> poem::Result<UpdateEscalationResponse> {
+        let changes = Changes {
+            status: body.status.map(|status| status.as_str().to_string()),
+            owner: body.owner.into(),
+            priority: body.priority.map(|priority| priority.as_str().to_string()),
+            note: body.note.into(),
+        };
+        let row = escalations::update(
+            &self.db,
+            &ctx.principal.workspace,
+            &params.escalation_id,
+            changes,
+        )
+        .await?;
+        Ok(UpdateEscalationResponse::Ok(Json(to_wire(row)?)))
     }
 }

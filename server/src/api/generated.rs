@@ -511,7 +511,8 @@ pub struct Problem {
     /// `invalid_parameter` (a bad query, path or header parameter), `validation_failed` (the body
     /// breaks the schema), `unauthorized`, `forbidden`, `tls_required`, `not_found`,
     /// `method_not_allowed`, `request_timeout`,
-    /// `escalation_already_open`, `knowledge_source_type_mismatch`, `conversation_full`,
+    /// `escalation_already_open`, `escalation_resolved`, `owner_required`, `link_expired`,
+    /// `knowledge_source_type_mismatch`, `conversation_full`,
     /// `limit_reached`, `url_not_allowed`, `delivery_pending`, `endpoint_disabled`,
     /// `idempotency_in_progress`, `idempotency_key_reused`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`. New codes
@@ -1150,7 +1151,10 @@ pub struct Outcomes {
     /// Whether the conversation qualified as a sales lead (`lead.qualified` was sent).
     #[oai(rename = "leadQualified")]
     pub lead_qualified: bool,
-    /// The current lead score, from 0 to 100.
+    /// The current lead score, from 0 to 100: points for the conversation's main intent (a
+    /// demo request or a purchase counts most, then pricing), for each contact detail the user
+    /// gave (email, phone, name, company) and for each user message after the first. It does
+    /// not go down.
     #[oai(
         rename = "leadScore",
         validator(maximum(value = "100"), minimum(value = "0"))
@@ -1159,6 +1163,9 @@ pub struct Outcomes {
     /// The main intent detected in the conversation, or `null` before the first user message.
     #[oai(rename = "intent")]
     pub intent: Option<Intent>,
+    /// The contact details the user gave in the conversation so far.
+    #[oai(rename = "contactFields")]
+    pub contact_fields: ContactFields,
 }
 
 /// The escalation state of a conversation: `none` (never escalated), `open` (waiting for a human),
@@ -1798,6 +1805,25 @@ pub struct CreateEscalationRequest {
     pub metadata: Option<Metadata>,
 }
 
+/// The body of `PATCH /v1/escalations/{escalationId}`; absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateEscalationRequest {
+    /// The new state: `assigned` (needs an owner), `open` (clears the owner) or `resolved` (the
+    /// assistant answers the conversation again).
+    #[oai(rename = "status", skip_serializing_if_is_none)]
+    pub status: Option<EscalationStatus>,
+    /// The person or team that takes the escalation; `null` releases it back to `open`.
+    #[oai(rename = "owner", validator(max_length = 200, min_length = 1))]
+    pub owner: poem_openapi::types::MaybeUndefined<String>,
+    /// The new priority.
+    #[oai(rename = "priority", skip_serializing_if_is_none)]
+    pub priority: Option<Priority>,
+    /// A new note for the humans handling it; `null` clears it.
+    #[oai(rename = "note", validator(max_length = 2000))]
+    pub note: poem_openapi::types::MaybeUndefined<String>,
+}
+
 /// The hand-over of a conversation to a human.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 pub struct Escalation {
@@ -1850,8 +1876,46 @@ pub struct EscalationList {
     pub next_cursor: Option<String>,
 }
 
+/// How the assistant behaves in a workspace.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct AssistantSettings {
+    /// The lead score (0 to 100) at which a conversation qualifies as a sales lead: the first
+    /// user message that brings the score to it sends `lead.qualified`, once per conversation.
+    #[oai(
+        rename = "leadQualificationThreshold",
+        validator(maximum(value = "100"), minimum(value = "1"))
+    )]
+    pub lead_qualification_threshold: i32,
+    /// The deployment's defaults, which a setting set to `null` takes.
+    #[oai(rename = "defaults")]
+    pub defaults: AssistantDefaults,
+}
+
+/// The deployment's default assistant settings.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct AssistantDefaults {
+    /// The deployment's lead qualification threshold (`HOVERBOT_LEAD_QUALIFICATION_THRESHOLD`, 70 unless set).
+    #[oai(
+        rename = "leadQualificationThreshold",
+        validator(maximum(value = "100"), minimum(value = "1"))
+    )]
+    pub lead_qualification_threshold: i32,
+}
+
+/// The body of `PATCH /v1/assistant-settings`; absent settings stay as they are.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateAssistantSettingsRequest {
+    /// The lead score at which a conversation qualifies; `null` takes the deployment's default.
+    #[oai(
+        rename = "leadQualificationThreshold",
+        validator(maximum(value = "100"), minimum(value = "1"))
+    )]
+    pub lead_qualification_threshold: poem_openapi::types::MaybeUndefined<i32>,
+}
+
 /// A permission of an API key or OAuth token: read or write access to conversations, knowledge
-/// sources or escalations, or management of webhooks or API keys.
+/// sources or escalations, or management of webhooks, API keys or the assistant's settings.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum, poem_openapi::OAuthScopes,
 )]
@@ -1880,6 +1944,9 @@ pub enum Scope {
     /// Create, list and revoke workspace API keys.
     #[oai(rename = "keys:manage")]
     KeysManage,
+    /// Read and change the assistant's settings.
+    #[oai(rename = "assistant:manage")]
+    AssistantManage,
 }
 
 impl Scope {
@@ -1892,6 +1959,7 @@ impl Scope {
         Self::EscalationsWrite,
         Self::WebhooksManage,
         Self::KeysManage,
+        Self::AssistantManage,
     ];
     /// The value as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
@@ -1904,6 +1972,7 @@ impl Scope {
             Self::EscalationsWrite => "escalations:write",
             Self::WebhooksManage => "webhooks:manage",
             Self::KeysManage => "keys:manage",
+            Self::AssistantManage => "assistant:manage",
         }
     }
 }
@@ -2148,7 +2217,9 @@ pub struct LeadQualifiedData {
     /// The contact details extracted from the conversation.
     #[oai(rename = "contactFields")]
     pub contact_fields: ContactFields,
-    /// The API address of the conversation's transcript (`GET /v1/conversations/{conversationId}`).
+    /// A link to the conversation's transcript that opens without an API key
+    /// (`GET /v1/shared-transcripts/{transcriptToken}`). It is signed by the deployment and valid
+    /// for 7 days after the event; keep it as private as the transcript.
     #[oai(rename = "transcriptUrl")]
     pub transcript_url: String,
 }
@@ -2260,6 +2331,9 @@ pub enum Tag {
     /// the assistant records the user's messages but does not answer them.
     #[oai(rename = "Escalations")]
     Escalations,
+    /// How the assistant behaves in a workspace, such as when a conversation qualifies as a sales lead.
+    #[oai(rename = "Assistant settings")]
+    AssistantSettings,
     /// Workspace API keys. A key's secret is shown once, when it is created; HoverBot stores only a hash.
     #[oai(rename = "API keys")]
     ApiKeys,
@@ -2773,8 +2847,8 @@ pub enum CreateConversationResponse {
     Forbidden(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -2921,8 +2995,9 @@ pub enum CreateConversationResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -3522,8 +3597,8 @@ pub enum SendMessageResponse {
     NotFound(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -3670,8 +3745,827 @@ pub enum SendMessageResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `getSharedTranscript`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetSharedTranscriptParams {
+    pub transcript_token: String,
+}
+
+/// The responses of `getSharedTranscript`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum GetSharedTranscriptResponse {
+    /// The conversation and its transcript.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<ConversationTranscript>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The link was valid but has expired (`link_expired`); ask for a new one, for example from the
+    /// conversation's API.
+    #[oai(
+        status = 410,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status410(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The responses of `getAssistantSettings`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum GetAssistantSettingsResponse {
+    /// The workspace's assistant settings.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<AssistantSettings>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The responses of `updateAssistantSettings`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum UpdateAssistantSettingsResponse {
+    /// The workspace's assistant settings, changed.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<AssistantSettings>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
+    /// The request body is larger than the deployment accepts.
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    PayloadTooLarge(poem_openapi::payload::Json<Problem>),
+    /// The request body is not sent as `application/json`.
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -4238,8 +5132,8 @@ pub enum UpsertKnowledgeSourceResponse {
     Forbidden(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -4386,8 +5280,9 @@ pub enum UpsertKnowledgeSourceResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -5508,8 +6403,8 @@ pub enum CreateEscalationResponse {
     NotFound(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -5656,8 +6551,9 @@ pub enum CreateEscalationResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -5971,6 +6867,472 @@ pub enum GetEscalationResponse {
         )
     )]
     NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `updateEscalation`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateEscalationParams {
+    pub escalation_id: String,
+}
+
+/// The responses of `updateEscalation`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum UpdateEscalationResponse {
+    /// The updated escalation.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<Escalation>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
+    /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
+    /// still being processed (`idempotency_in_progress`), or the change is not possible in the
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body is larger than the deployment accepts.
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    PayloadTooLarge(poem_openapi::payload::Json<Problem>),
+    /// The request body is not sent as `application/json`.
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
     /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
     /// before sending the next request.
     #[oai(
@@ -6461,8 +7823,8 @@ pub enum CreateApiKeyResponse {
     Forbidden(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -6609,8 +7971,9 @@ pub enum CreateApiKeyResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -7371,8 +8734,8 @@ pub enum CreateWebhookEndpointResponse {
     Status408(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -7482,8 +8845,9 @@ pub enum CreateWebhookEndpointResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -8186,8 +9550,9 @@ pub enum UpdateWebhookEndpointResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -8787,8 +10152,8 @@ pub enum RotateWebhookEndpointSecretResponse {
     NotFound(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -8826,8 +10191,9 @@ pub enum RotateWebhookEndpointSecretResponse {
     Conflict(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -9149,8 +10515,8 @@ pub enum TestWebhookEndpointResponse {
     NotFound(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -9188,8 +10554,9 @@ pub enum TestWebhookEndpointResponse {
     Conflict(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -10071,8 +11438,8 @@ pub enum RetryWebhookDeliveryResponse {
     NotFound(poem_openapi::payload::Json<Problem>),
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
-    /// resource's current state (`conflict`), for example escalating a conversation that already has an
-    /// open escalation.
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -10110,8 +11477,9 @@ pub enum RetryWebhookDeliveryResponse {
     Conflict(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or the `Idempotency-Key` was already used with a different request
-    /// (`idempotency_key_reused`).
+    /// field; or a field's value is refused in the resource's state (for example assigning an
+    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
+    /// different request (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -10560,6 +11928,28 @@ pub trait ConversationsApi: Security {
         params: SendMessageParams,
         body: SendMessageRequest,
     ) -> impl Future<Output = poem::Result<SendMessageResponse>> + Send;
+
+    /// Open a shared transcript link
+    fn get_shared_transcript(
+        &self,
+        params: GetSharedTranscriptParams,
+    ) -> impl Future<Output = poem::Result<GetSharedTranscriptResponse>> + Send;
+}
+
+/// The operations tagged `AssistantSettings`: the server implements this trait, so a spec change it lags behind is a compile error.
+pub trait AssistantSettingsApi: Security {
+    /// Read the assistant's settings
+    fn get_assistant_settings(
+        &self,
+        ctx: Self::Context,
+    ) -> impl Future<Output = poem::Result<GetAssistantSettingsResponse>> + Send;
+
+    /// Change the assistant's settings
+    fn update_assistant_settings(
+        &self,
+        ctx: Self::Context,
+        body: UpdateAssistantSettingsRequest,
+    ) -> impl Future<Output = poem::Result<UpdateAssistantSettingsResponse>> + Send;
 }
 
 /// The operations tagged `KnowledgeSources`: the server implements this trait, so a spec change it lags behind is a compile error.
@@ -10617,6 +12007,14 @@ pub trait EscalationsApi: Security {
         ctx: Self::Context,
         params: GetEscalationParams,
     ) -> impl Future<Output = poem::Result<GetEscalationResponse>> + Send;
+
+    /// Assign or resolve an escalation
+    fn update_escalation(
+        &self,
+        ctx: Self::Context,
+        params: UpdateEscalationParams,
+        body: UpdateEscalationRequest,
+    ) -> impl Future<Output = poem::Result<UpdateEscalationResponse>> + Send;
 }
 
 /// The operations tagged `ApiKeys`: the server implements this trait, so a spec change it lags behind is a compile error.
@@ -10730,6 +12128,7 @@ pub trait Handlers:
     Security
     + HealthApi
     + ConversationsApi
+    + AssistantSettingsApi
     + KnowledgeSourcesApi
     + EscalationsApi
     + ApiKeysApi
@@ -10741,6 +12140,7 @@ impl<
     T: Security
         + HealthApi
         + ConversationsApi
+        + AssistantSettingsApi
         + KnowledgeSourcesApi
         + EscalationsApi
         + ApiKeysApi
@@ -10940,6 +12340,79 @@ impl<H: Handlers> Api<H> {
                 body.0,
             )
             .await
+    }
+
+    /// Open a shared transcript link
+    ///
+    /// Returns a conversation's transcript, as `GET /v1/conversations/{conversationId}` does, to
+    /// whoever holds a link HoverBot signed: the `transcriptUrl` of a `lead.qualified` event. The link
+    /// needs no API key; the token in it names the conversation, and the deployment's secret key signs
+    /// it. A link is valid for 7 days after it was issued (`410 Gone` after that) and stops working
+    /// when the deployment's secret key changes. Treat it as a secret: anyone who has it can read the
+    /// transcript until it expires.
+    #[oai(
+        path = "/v1/shared-transcripts/:transcriptToken",
+        method = "get",
+        operation_id = "getSharedTranscript",
+        tag = "Tag::Conversations"
+    )]
+    async fn get_shared_transcript(
+        &self,
+        #[oai(name = "transcriptToken", validator(max_length = 300))]
+        transcript_token: poem_openapi::param::Path<String>,
+    ) -> poem::Result<GetSharedTranscriptResponse> {
+        self.0
+            .get_shared_transcript(GetSharedTranscriptParams {
+                transcript_token: transcript_token.0,
+            })
+            .await
+    }
+
+    /// Read the assistant's settings
+    ///
+    /// How the assistant behaves in this workspace: the lead score at which a conversation qualifies
+    /// as a sales lead (and `lead.qualified` is sent). Settings the workspace has not set take the
+    /// deployment's defaults, which are shown too.
+    #[oai(
+        path = "/v1/assistant-settings",
+        method = "get",
+        operation_id = "getAssistantSettings",
+        tag = "Tag::AssistantSettings"
+    )]
+    async fn get_assistant_settings(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::AssistantManage")] auth: Auth,
+    ) -> poem::Result<GetAssistantSettingsResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::AssistantManage)
+            .await?;
+        self.0.get_assistant_settings(ctx).await
+    }
+
+    /// Change the assistant's settings
+    ///
+    /// Changes the settings given and leaves the others as they are; `null` returns a setting to the
+    /// deployment's default. A new lead qualification threshold applies to the next user message;
+    /// conversations that already qualified stay qualified.
+    #[oai(
+        path = "/v1/assistant-settings",
+        method = "patch",
+        operation_id = "updateAssistantSettings",
+        tag = "Tag::AssistantSettings"
+    )]
+    async fn update_assistant_settings(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::AssistantManage")] auth: Auth,
+        body: poem_openapi::payload::Json<UpdateAssistantSettingsRequest>,
+    ) -> poem::Result<UpdateAssistantSettingsResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::AssistantManage)
+            .await?;
+        self.0.update_assistant_settings(ctx, body.0).await
     }
 
     /// List knowledge sources
@@ -11204,6 +12677,50 @@ impl<H: Handlers> Api<H> {
                 GetEscalationParams {
                     escalation_id: escalation_id.0,
                 },
+            )
+            .await
+    }
+
+    /// Assign or resolve an escalation
+    ///
+    /// Moves the escalation through its states and changes the fields given; absent fields stay as
+    /// they are.
+    ///
+    /// - An `open` escalation becomes `assigned` when it gets an `owner` (with or without
+    ///   `status: assigned`); `status: assigned` needs an owner, given now or already set.
+    /// - An `assigned` escalation goes back to `open` with `status: open` or `owner: null`; the owner
+    ///   is cleared.
+    /// - `status: resolved` closes an `open` or `assigned` escalation. The conversation leaves the
+    ///   `escalated` status and the assistant answers its next user message again.
+    /// - A `resolved` escalation is final: changing it gives `409` (`escalation_resolved`). To hand
+    ///   the conversation over again, create a new escalation.
+    ///
+    /// `note` replaces the note (`null` clears it) and `priority` the priority.
+    #[oai(
+        path = "/v1/escalations/:escalationId",
+        method = "patch",
+        operation_id = "updateEscalation",
+        tag = "Tag::Escalations"
+    )]
+    async fn update_escalation(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::EscalationsWrite")] auth: Auth,
+        #[oai(name = "escalationId", validator(max_length = 100))]
+        escalation_id: poem_openapi::param::Path<String>,
+        body: poem_openapi::payload::Json<UpdateEscalationRequest>,
+    ) -> poem::Result<UpdateEscalationResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::EscalationsWrite)
+            .await?;
+        self.0
+            .update_escalation(
+                ctx,
+                UpdateEscalationParams {
+                    escalation_id: escalation_id.0,
+                },
+                body.0,
             )
             .await
     }
@@ -11778,6 +13295,27 @@ pub const OPERATIONS: &[OperationInfo] = &[
         request_body: Some("SendMessageRequest"),
     },
     OperationInfo {
+        operation_id: "getSharedTranscript",
+        method: "GET",
+        path: "/v1/shared-transcripts/{transcriptToken}",
+        scope: None,
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "getAssistantSettings",
+        method: "GET",
+        path: "/v1/assistant-settings",
+        scope: Some(Scope::AssistantManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "updateAssistantSettings",
+        method: "PATCH",
+        path: "/v1/assistant-settings",
+        scope: Some(Scope::AssistantManage),
+        request_body: Some("UpdateAssistantSettingsRequest"),
+    },
+    OperationInfo {
         operation_id: "listKnowledgeSources",
         method: "GET",
         path: "/v1/knowledge-sources",
@@ -11825,6 +13363,13 @@ pub const OPERATIONS: &[OperationInfo] = &[
         path: "/v1/escalations/{escalationId}",
         scope: Some(Scope::EscalationsRead),
         request_body: None,
+    },
+    OperationInfo {
+        operation_id: "updateEscalation",
+        method: "PATCH",
+        path: "/v1/escalations/{escalationId}",
+        scope: Some(Scope::EscalationsWrite),
+        request_body: Some("UpdateEscalationRequest"),
     },
     OperationInfo {
         operation_id: "listApiKeys",

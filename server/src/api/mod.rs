@@ -5,6 +5,7 @@
 pub mod generated;
 
 mod api_keys;
+mod assistant_settings;
 mod conversations;
 pub(crate) mod convert;
 mod escalations;
@@ -39,6 +40,10 @@ pub struct HoverBot {
     pub sender: Arc<crate::webhooks::attempt::Sender>,
     /// Where events go, in the transaction of the change that causes them.
     pub outbox: Arc<crate::webhooks::outbox::Outbox>,
+    /// Issues and opens the signed transcript links of `lead.qualified`.
+    pub links: Arc<crate::transcript_links::TranscriptLinks>,
+    /// The deployment's lead qualification threshold, for workspaces without their own.
+    pub lead_qualification_threshold: i32,
 }
 
 /// An authorized request: who is calling, and the request id.

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
 
 use super::convert::parse;
 use super::generated::{
@@ -189,14 +188,14 @@ impl WebhookEndpointsApi for HoverBot {
         };
         let changes = Changes {
             url,
-            description: nullable(body.description),
+            description: body.description.into(),
             enabled_events: body
                 .enabled_events
                 .as_deref()
                 .map(encode_events)
                 .transpose()?,
             enabled: body.enabled,
-            destination: nullable(body.destination),
+            destination: body.destination.into(),
         };
         let row = webhook_endpoints::update(
             &self.db,
@@ -310,14 +309,5 @@ impl HoverBot {
             error: outcome.error,
             response_snippet: outcome.snippet,
         })
-    }
-}
-
-/// An update's nullable field: absent keeps the value, `null` clears it.
-fn nullable<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(value) => Some(Some(value)),
     }
 }

@@ -1,9 +1,15 @@
-//! The assistant: turns a user's message into a reply and a trace.
+//! The assistant: turns a user's message into a reply and a trace, and reads what the message
+//! says about the user as a lead.
 //!
 //! Until knowledge retrieval exists, the engine has nothing to answer from, and says so: confidence
 //! 0, the `no_knowledge` policy flag, and an offer of a human. It never invents an answer.
 
+pub mod contact;
+pub mod intent;
+pub mod lead;
+
 use crate::api::generated::{Citation, Intent, ModelTier, PolicyFlag, RetrievalHit};
+use contact::Contact;
 
 /// What the assistant says and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,8 +18,10 @@ pub struct Reply {
     pub citations: Vec<Citation>,
     pub confidence: f64,
     pub policy_flags: Vec<PolicyFlag>,
+    /// The intent of the user's message.
     pub intent: Intent,
-    pub lead_score: i32,
+    /// The contact details in the user's message.
+    pub contact: Contact,
     pub model_tier: ModelTier,
     pub retrieval: Vec<RetrievalHit>,
 }
@@ -22,14 +30,14 @@ const NO_KNOWLEDGE: &str = "I don't have any information to answer that yet, so 
 Would you like me to connect you with a person from our team?";
 
 /// Answers `question` from what the workspace knows (nothing, for now).
-pub fn answer(_question: &str) -> Reply {
+pub fn answer(question: &str) -> Reply {
     Reply {
         text: NO_KNOWLEDGE.to_string(),
         citations: Vec::new(),
         confidence: 0.0,
         policy_flags: vec![PolicyFlag::NoKnowledge],
-        intent: Intent::Other,
-        lead_score: 0,
+        intent: intent::classify(question),
+        contact: Contact::find(question),
         model_tier: ModelTier::Extractive,
         retrieval: Vec::new(),
     }

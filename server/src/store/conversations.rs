@@ -48,6 +48,30 @@ pub struct Exchange {
     pub reply: Option<message::Model>,
 }
 
+/// What the assistant makes of a user message, decided under the conversation's lock.
+pub struct Turn {
+    /// The bot's reply; `None` while a human handles the conversation.
+    pub reply: Option<NewMessage>,
+    pub lead: LeadUpdate,
+}
+
+/// The conversation's lead outcomes after the message.
+pub struct LeadUpdate {
+    pub score: i32,
+    pub intent: Option<String>,
+    /// A JSON `ContactFields` object.
+    pub contact_fields: String,
+    pub qualified: bool,
+}
+
+/// A message exchange as its events see it: the conversation before and after, and the messages.
+pub struct Change<'a> {
+    pub before: &'a conversation::Model,
+    pub after: &'a conversation::Model,
+    pub user: &'a message::Model,
+    pub reply: Option<&'a message::Model>,
+}
+
 #[derive(Default)]
 pub struct Filter {
     pub external_user_id: Option<String>,
@@ -75,6 +99,8 @@ pub async fn create<C: TransactionTrait>(
         intent: Set(None),
         lead_qualified: Set(false),
         resolved: Set(false),
+        contact_fields: Set("{}".to_string()),
+        user_message_count: Set(0),
         escalation_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -173,45 +199,46 @@ pub async fn lock(
     get_or_404(txn, workspace, id).await
 }
 
-/// Records the user's message and, when `respond` gives one, the bot's reply with the event that
-/// `responded` makes of it.
+/// Records the user's message, and what `turn` makes of it given the conversation as it is: the
+/// bot's reply, if any, and the lead outcomes. `events` are the webhook events of the change,
+/// written in the same transaction.
 pub async fn record_exchange<C, F, E>(
     db: &C,
     outbox: &Outbox,
     workspace: &WorkspaceId,
     conversation_id: &str,
     user: NewMessage,
-    respond: F,
-    responded: E,
+    turn: F,
+    events: E,
 ) -> Result<Exchange, ApiError>
 where
     C: TransactionTrait,
-    F: FnOnce(&conversation::Model) -> Option<NewMessage> + Send,
-    E: FnOnce(&conversation::Model, &message::Model, &message::Model) -> Event + Send,
+    F: FnOnce(&conversation::Model) -> Result<Turn, ApiError> + Send,
+    E: FnOnce(&Change) -> Result<Vec<Event>, ApiError> + Send,
 {
     let txn = super::begin_write(db).await?;
     let now = Utc::now();
-    let conversation = lock(&txn, workspace, conversation_id, now).await?;
-    let reply = respond(&conversation);
+    let before = lock(&txn, workspace, conversation_id, now).await?;
+    let Turn { reply, lead } = turn(&before)?;
     let added = if reply.is_some() { 2 } else { 1 };
-    if conversation.message_count + added > MAX_MESSAGES {
+    if before.message_count + added > MAX_MESSAGES {
         return Err(Problem::conflict(
             "conversation_full",
             format!("a conversation holds at most {MAX_MESSAGES} messages; start a new one"),
         )
         .into());
     }
-    let mut seq = conversation.message_count;
+    let mut seq = before.message_count;
     let mut insert = |new: NewMessage| {
         seq += 1;
         message::ActiveModel {
             id: Set(ids::new(ids::MESSAGE)),
             workspace_id: Set(workspace.as_str().to_string()),
-            conversation_id: Set(conversation.id.clone()),
+            conversation_id: Set(before.id.clone()),
             seq: Set(seq),
             role: Set(new.role.to_string()),
             text: Set(new.text),
-            channel: Set(new.channel.unwrap_or_else(|| conversation.channel.clone())),
+            channel: Set(new.channel.unwrap_or_else(|| before.channel.clone())),
             locale: Set(new.locale),
             metadata: Set(new.metadata),
             citations: Set(new.citations),
@@ -224,22 +251,30 @@ where
         Some(reply) => Some(insert(reply).insert(&txn).await?),
         None => None,
     };
-    let mut updated: conversation::ActiveModel = conversation.into();
+    let mut updated: conversation::ActiveModel = before.clone().into();
     updated.message_count = Set(seq);
+    updated.user_message_count = Set(before.user_message_count.saturating_add(1));
     updated.last_message_at = Set(Some(now));
-    let conversation = updated.update(&txn).await?;
-    let event = reply
-        .as_ref()
-        .map(|reply| responded(&conversation, &user, reply));
-    if let Some(event) = &event {
+    updated.lead_score = Set(lead.score);
+    updated.intent = Set(lead.intent);
+    updated.contact_fields = Set(lead.contact_fields);
+    updated.lead_qualified = Set(lead.qualified);
+    let after = updated.update(&txn).await?;
+    let events = events(&Change {
+        before: &before,
+        after: &after,
+        user: &user,
+        reply: reply.as_ref(),
+    })?;
+    for event in &events {
         outbox.add(&txn, workspace, event).await?;
     }
     txn.commit().await?;
-    if event.is_some() {
+    if !events.is_empty() {
         outbox.committed();
     }
     Ok(Exchange {
-        conversation,
+        conversation: after,
         user,
         reply,
     })

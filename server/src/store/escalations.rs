@@ -1,5 +1,7 @@
 //! Escalations: handing a conversation to a human. Opening one locks the conversation, refuses a
-//! second open escalation, and moves the conversation to `escalated`, in one transaction.
+//! second open escalation, and moves the conversation to `escalated`, in one transaction;
+//! resolving one moves it back to `active`, so the bot answers again. Both lock the conversation
+//! before the escalation, in that order, so that they cannot deadlock.
 
 use chrono::Utc;
 use sea_orm::{
@@ -7,7 +9,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::conversations::{self, STATUS_ESCALATED};
+use super::conversations::{self, STATUS_ACTIVE, STATUS_ESCALATED};
 use super::entity::{conversation, escalation};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
@@ -18,6 +20,7 @@ use crate::webhooks::outbox::Outbox;
 
 pub const STATUS_OPEN: &str = "open";
 pub const STATUS_ASSIGNED: &str = "assigned";
+pub const STATUS_RESOLVED: &str = "resolved";
 
 pub struct NewEscalation {
     pub conversation_id: String,
@@ -27,6 +30,17 @@ pub struct NewEscalation {
     pub priority: String,
     pub note: Option<String>,
     pub metadata: String,
+}
+
+/// The changes of `PATCH /v1/escalations/{id}`; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct Changes {
+    pub status: Option<String>,
+    /// `Some(None)` releases the escalation.
+    pub owner: Option<Option<String>>,
+    pub priority: Option<String>,
+    /// `Some(None)` clears the note.
+    pub note: Option<Option<String>>,
 }
 
 #[derive(Default)]
@@ -45,7 +59,11 @@ pub async fn create<C: TransactionTrait>(
     let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let conversation = conversations::lock(&txn, workspace, &new.conversation_id, now).await?;
-    if let Some(open) = &conversation.escalation_id {
+    if let Some(open) = conversation
+        .escalation_id
+        .as_ref()
+        .filter(|_| conversation.status == STATUS_ESCALATED)
+    {
         return Err(Problem::conflict(
             "escalation_already_open",
             format!(
@@ -87,6 +105,80 @@ pub async fn create<C: TransactionTrait>(
     Ok(escalation)
 }
 
+/// Assigns, releases or resolves an escalation (see the spec's `updateEscalation` for the rules);
+/// resolving it hands the conversation back to the bot.
+pub async fn update<C: TransactionTrait>(
+    db: &C,
+    workspace: &WorkspaceId,
+    id: &str,
+    changes: Changes,
+) -> Result<escalation::Model, ApiError> {
+    let txn = super::begin_write(db).await?;
+    let now = Utc::now();
+    // Read unlocked only to learn the conversation; it is read again under the lock.
+    let conversation_id = get_or_404(&txn, workspace, id).await?.conversation_id;
+    let conversation = conversations::lock(&txn, workspace, &conversation_id, now).await?;
+    let current = get_or_404(&txn, workspace, id).await?;
+    if current.status == STATUS_RESOLVED {
+        return Err(Problem::conflict(
+            "escalation_resolved",
+            "the escalation is resolved, which is final; create a new escalation to hand the \
+             conversation over again",
+        )
+        .into());
+    }
+    let owner = match changes.owner {
+        Some(owner) => owner,
+        // Going back to the queue gives the escalation up.
+        None if changes.status.as_deref() == Some(STATUS_OPEN) => None,
+        None => current.owner.clone(),
+    };
+    let status = match changes.status {
+        Some(status) => status,
+        None if current.status == STATUS_OPEN && owner.is_some() => STATUS_ASSIGNED.to_string(),
+        None if current.status == STATUS_ASSIGNED && owner.is_none() => STATUS_OPEN.to_string(),
+        None => current.status.clone(),
+    };
+    match (status.as_str(), &owner) {
+        (STATUS_ASSIGNED, None) => {
+            return Err(Problem::refused_field(
+                "owner_required",
+                "/owner",
+                "an assigned escalation needs an owner: give `owner`",
+            )
+            .into());
+        }
+        (STATUS_OPEN, Some(_)) => {
+            return Err(Problem::refused_field(
+                "owner_required",
+                "/owner",
+                "an open escalation has no owner: leave `owner` out or set it to null",
+            )
+            .into());
+        }
+        _ => {}
+    }
+    let resolving = status == STATUS_RESOLVED;
+    let mut updated: escalation::ActiveModel = current.into();
+    updated.status = Set(status);
+    updated.owner = Set(owner);
+    if let Some(priority) = changes.priority {
+        updated.priority = Set(priority);
+    }
+    if let Some(note) = changes.note {
+        updated.note = Set(note);
+    }
+    updated.updated_at = Set(now);
+    let escalation = updated.update(&txn).await?;
+    if resolving && conversation.escalation_id.as_deref() == Some(escalation.id.as_str()) {
+        let mut handed_back: conversation::ActiveModel = conversation.into();
+        handed_back.status = Set(STATUS_ACTIVE.to_string());
+        handed_back.update(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(escalation)
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
@@ -121,4 +213,15 @@ pub async fn get(
         .filter(escalation::Column::Id.eq(id))
         .one(db)
         .await?)
+}
+
+/// The escalation, or the 404 a client sees for an id that is not theirs.
+pub async fn get_or_404(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    id: &str,
+) -> Result<escalation::Model, ApiError> {
+    get(db, workspace, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("the escalation").into())
 }

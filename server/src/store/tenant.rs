@@ -1,5 +1,5 @@
-//! Tenant isolation at the type level: a [`WorkspaceId`] comes only from an authenticated principal
-//! (or an operator's command), and [`TenantScoped::find_in`] is how a tenant's rows are loaded, so a
+//! Tenant isolation at the type level: a [`WorkspaceId`] comes only from an authenticated principal,
+//! a transcript link the deployment signed, or an operator's command, and [`TenantScoped::find_in`] is how a tenant's rows are loaded, so a
 //! query without the workspace filter does not type-check in the repositories.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
@@ -14,7 +14,8 @@ use super::entity::{
 pub struct WorkspaceId(String);
 
 impl WorkspaceId {
-    /// Only the store mints these, from rows it loaded (a key's workspace, a workspace by name).
+    /// Only the store mints these, from rows it loaded (a key's workspace, a workspace by name),
+    /// and the transcript links, from a token whose signature they checked.
     pub(crate) fn from_row(id: String) -> Self {
         Self(id)
     }

@@ -1,6 +1,6 @@
 //! Workspaces (tenants): created by operators, never through the tenant API.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -11,6 +11,7 @@ use super::entity::workspace;
 use super::tenant::WorkspaceId;
 use crate::ids;
 use crate::limits::Limit;
+use crate::problem::ApiError;
 
 pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::Model> {
     let name = name.trim();
@@ -31,6 +32,7 @@ pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::
         created_at: Set(Utc::now()),
         rate_limit_per_minute: Set(None),
         rate_limit_burst: Set(None),
+        lead_qualification_threshold: Set(None),
     };
     Ok(model.insert(db).await?)
 }
@@ -77,5 +79,34 @@ pub async fn set_rate_limit(
         ..Default::default()
     };
     model.update(db).await?;
+    Ok(())
+}
+
+/// The lead score that qualifies the workspace's conversations, when it chose its own.
+pub async fn lead_qualification_threshold(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+) -> Result<Option<i32>, ApiError> {
+    let row = workspace::Entity::find_by_id(workspace.as_str())
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow!("the caller's workspace is gone")))?;
+    Ok(row.lead_qualification_threshold)
+}
+
+/// Sets the workspace's own lead qualification threshold, or (with `None`) takes the
+/// deployment's.
+pub async fn set_lead_qualification_threshold(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    threshold: Option<i32>,
+) -> Result<(), ApiError> {
+    workspace::ActiveModel {
+        id: Set(workspace.as_str().to_string()),
+        lead_qualification_threshold: Set(threshold),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
     Ok(())
 }

@@ -7,7 +7,8 @@ use poem_openapi::types::ToJSON;
 use crate::api::convert::parse;
 use crate::api::generated::{
     ConversationCreatedData, ConversationCreatedEvent, EscalationCreatedData,
-    EscalationCreatedEvent, MessageRespondedData, MessageRespondedEvent, WebhookEventType,
+    EscalationCreatedEvent, LeadQualifiedData, LeadQualifiedEvent, MessageRespondedData,
+    MessageRespondedEvent, WebhookEventType,
 };
 use crate::ids;
 use crate::problem::ApiError;
@@ -65,6 +66,29 @@ pub fn message_responded(
     let id = ids::new(ids::EVENT);
     let kind = WebhookEventType::MessageResponded;
     let envelope = MessageRespondedEvent {
+        id: id.clone(),
+        r#type: kind.as_str().to_string(),
+        created_at,
+        tenant_id: workspace_id.to_string(),
+        data,
+    };
+    Event {
+        id,
+        kind,
+        created_at,
+        body: serialise(&envelope),
+        destination: None,
+    }
+}
+
+pub fn lead_qualified(
+    workspace_id: &str,
+    created_at: DateTime<Utc>,
+    data: LeadQualifiedData,
+) -> Event {
+    let id = ids::new(ids::EVENT);
+    let kind = WebhookEventType::LeadQualified;
+    let envelope = LeadQualifiedEvent {
         id: id.clone(),
         r#type: kind.as_str().to_string(),
         created_at,

@@ -9,6 +9,7 @@ mod conversations;
 mod escalations;
 mod idempotency;
 mod knowledge_sources;
+mod leads;
 mod rate_limits;
 mod service;
 mod transport;

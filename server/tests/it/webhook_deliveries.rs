@@ -77,7 +77,7 @@ fn verified(received: &Received, secret: &Secret) -> Value {
 #[tokio::test]
 async fn every_event_arrives_signed_and_as_the_spec_describes_it() {
     for server in servers("0s,1s").await {
-        let mut receiver = Receiver::scripted(vec![Reply::status(200); 3]).await;
+        let mut receiver = Receiver::scripted(vec![Reply::status(200); 4]).await;
         let (endpoint, secret) = subscribe(&server, json!({"url": receiver.url})).await;
         let (_, conversation) = server
             .send(
@@ -91,7 +91,7 @@ async fn every_event_arrives_signed_and_as_the_spec_describes_it() {
             .send(
                 Method::POST,
                 &format!("/v1/conversations/{conversation_id}/messages"),
-                Some(json!({"text": "Where is my parcel?"})),
+                Some(json!({"text": "Could we book a demo? I'm Jane Doe from Northwind Traders, jane@northwind.example"})),
             )
             .await;
         let (status, escalation) = server
@@ -108,9 +108,9 @@ async fn every_event_arrives_signed_and_as_the_spec_describes_it() {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{escalation}");
 
-        // Delivery order is not promised: gather the three by type.
+        // Delivery order is not promised: gather the four by type.
         let mut events: HashMap<String, Value> = HashMap::new();
-        for _ in 0..3 {
+        for _ in 0..4 {
             let event = verified(&receiver.next().await, &secret);
             events.insert(event["type"].as_str().unwrap().to_string(), event);
         }
@@ -118,6 +118,7 @@ async fn every_event_arrives_signed_and_as_the_spec_describes_it() {
         for (kind, schema) in [
             ("conversation.created", "ConversationCreatedEvent"),
             ("message.responded", "MessageRespondedEvent"),
+            ("lead.qualified", "LeadQualifiedEvent"),
             ("escalation.created", "EscalationCreatedEvent"),
         ] {
             assert_schema(schema, &events[kind]);
@@ -135,6 +136,32 @@ async fn every_event_arrives_signed_and_as_the_spec_describes_it() {
         assert_eq!(responded["replyToMessageId"], exchange["userMessage"]["id"]);
         assert_eq!(responded["latencyMs"], exchange["trace"]["latencyMs"]);
         assert_eq!(responded["confidence"], exchange["trace"]["confidence"]);
+        assert_eq!(responded["intent"], "demo_request");
+        assert_eq!(responded["leadScore"], exchange["trace"]["leadScore"]);
+        let qualified = &events["lead.qualified"]["data"];
+        assert_eq!(qualified["conversationId"], conversation_id);
+        assert_eq!(qualified["leadScore"], exchange["trace"]["leadScore"]);
+        assert!(
+            qualified["leadScore"].as_i64().unwrap() >= 70,
+            "{qualified}"
+        );
+        assert_eq!(qualified["intent"], "demo_request");
+        assert_eq!(
+            qualified["contactFields"],
+            json!({"email": "jane@northwind.example", "phone": null, "name": "Jane Doe", "company": "Northwind Traders"})
+        );
+        // The transcript link opens without an API key, and shows this conversation.
+        let link = qualified["transcriptUrl"].as_str().unwrap();
+        assert!(
+            link.starts_with(&server.url("/v1/shared-transcripts/")),
+            "{link}"
+        );
+        let (status, transcript) =
+            crate::support::json(server.client.get(link).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{transcript}");
+        assert_schema("ConversationTranscript", &transcript);
+        assert_eq!(transcript["conversation"]["id"], conversation_id);
+        assert_eq!(transcript["outcomes"]["leadQualified"], true);
         let escalated = &events["escalation.created"]["data"];
         assert_eq!(escalated["escalationId"], escalation["id"]);
         assert_eq!(escalated["destination"], "zendesk");
@@ -142,7 +169,7 @@ async fn every_event_arrives_signed_and_as_the_spec_describes_it() {
         assert_eq!(escalated["reasonCode"], "user_requested");
 
         // The log says each was delivered at the first attempt.
-        let log = log_once(&server, &endpoint, |d| all_over(d, 3)).await;
+        let log = log_once(&server, &endpoint, |d| all_over(d, 4)).await;
         for delivery in &log {
             assert_eq!(delivery["status"], "succeeded", "{delivery}");
             assert_eq!(delivery["attemptCount"], 1);

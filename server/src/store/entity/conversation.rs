@@ -21,8 +21,13 @@ pub struct Model {
     pub intent: Option<String>,
     pub lead_qualified: bool,
     pub resolved: bool,
-    /// The open escalation, if any; not a foreign key, since the escalation
-    /// already points back here.
+    /// The contact details the user gave: a JSON `ContactFields` object.
+    pub contact_fields: String,
+    /// Messages the user sent (the engagement part of the lead score).
+    pub user_message_count: i32,
+    /// The latest escalation, if any (open or assigned while `status` is
+    /// `escalated`); not a foreign key, since the escalation already points back
+    /// here.
     pub escalation_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

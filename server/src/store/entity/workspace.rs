@@ -15,6 +15,8 @@ pub struct Model {
     pub rate_limit_per_minute: Option<i32>,
     /// The plan's GCRA burst capacity per token; empty: the deployment's.
     pub rate_limit_burst: Option<i32>,
+    /// The lead score that qualifies a conversation; empty: the deployment's.
+    pub lead_qualification_threshold: Option<i32>,
     #[sea_orm(has_many)]
     pub api_keys: HasMany<super::api_key::Entity>,
     #[sea_orm(has_many)]
