@@ -1,10 +1,15 @@
 //! Where things are in the repository.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The workspace root (the parent of the `xtask` crate).
+/// The workspace root (the parent of the `xtask` crate). `cargo xtask` tells the running binary
+/// where its manifest is, which is right even when checkouts of the project share a target
+/// directory; the path compiled in is the fallback for running the binary directly.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .parent()
         .expect("xtask lives inside the workspace")
         .to_path_buf()

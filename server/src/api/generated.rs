@@ -2848,7 +2848,8 @@ pub enum CreateConversationResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -2995,9 +2996,8 @@ pub enum CreateConversationResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -3598,7 +3598,8 @@ pub enum SendMessageResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -3745,9 +3746,8 @@ pub enum SendMessageResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -4563,9 +4563,8 @@ pub enum UpdateAssistantSettingsResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -5133,7 +5132,8 @@ pub enum UpsertKnowledgeSourceResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -5280,9 +5280,8 @@ pub enum UpsertKnowledgeSourceResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -6404,7 +6403,8 @@ pub enum CreateEscalationResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -6551,9 +6551,8 @@ pub enum CreateEscalationResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -7185,7 +7184,8 @@ pub enum UpdateEscalationResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -7295,9 +7295,8 @@ pub enum UpdateEscalationResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -7824,7 +7823,8 @@ pub enum CreateApiKeyResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -7971,9 +7971,8 @@ pub enum CreateApiKeyResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -8735,7 +8734,8 @@ pub enum CreateWebhookEndpointResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -8845,9 +8845,8 @@ pub enum CreateWebhookEndpointResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -9550,9 +9549,8 @@ pub enum UpdateWebhookEndpointResponse {
     UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -10153,7 +10151,8 @@ pub enum RotateWebhookEndpointSecretResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -10191,9 +10190,8 @@ pub enum RotateWebhookEndpointSecretResponse {
     Conflict(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -10516,7 +10514,8 @@ pub enum TestWebhookEndpointResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -10554,9 +10553,8 @@ pub enum TestWebhookEndpointResponse {
     Conflict(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -11439,7 +11437,8 @@ pub enum RetryWebhookDeliveryResponse {
     /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
     /// still being processed (`idempotency_in_progress`), or the change is not possible in the
     /// resource's current state, for example escalating a conversation that already has an open
-    /// escalation (`escalation_already_open`) or changing a resolved one (`escalation_resolved`).
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
     #[oai(
         status = 409,
         content_type = "application/problem+json",
@@ -11477,9 +11476,8 @@ pub enum RetryWebhookDeliveryResponse {
     Conflict(poem_openapi::payload::Json<Problem>),
     /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
     /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
-    /// field; or a field's value is refused in the resource's state (for example assigning an
-    /// escalation without an owner, `owner_required`); or the `Idempotency-Key` was already used with a
-    /// different request (`idempotency_key_reused`).
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
     #[oai(
         status = 422,
         content_type = "application/problem+json",
@@ -12687,9 +12685,10 @@ impl<H: Handlers> Api<H> {
     /// they are.
     ///
     /// - An `open` escalation becomes `assigned` when it gets an `owner` (with or without
-    ///   `status: assigned`); `status: assigned` needs an owner, given now or already set.
+    ///   `status: assigned`); `status: assigned` needs an owner, given now or already set (`409`,
+    ///   `owner_required`, otherwise).
     /// - An `assigned` escalation goes back to `open` with `status: open` or `owner: null`; the owner
-    ///   is cleared.
+    ///   is cleared, so `status: open` together with an owner is refused (`409`, `owner_required`).
     /// - `status: resolved` closes an `open` or `assigned` escalation. The conversation leaves the
     ///   `escalated` status and the assistant answers its next user message again.
     /// - A `resolved` escalation is final: changing it gives `409` (`escalation_resolved`). To hand

@@ -141,17 +141,15 @@ pub async fn update<C: TransactionTrait>(
     };
     match (status.as_str(), &owner) {
         (STATUS_ASSIGNED, None) => {
-            return Err(Problem::refused_field(
+            return Err(Problem::conflict(
                 "owner_required",
-                "/owner",
                 "an assigned escalation needs an owner: give `owner`",
             )
             .into());
         }
         (STATUS_OPEN, Some(_)) => {
-            return Err(Problem::refused_field(
+            return Err(Problem::conflict(
                 "owner_required",
-                "/owner",
                 "an open escalation has no owner: leave `owner` out or set it to null",
             )
             .into());
