@@ -18,6 +18,7 @@ mod m20261123_000004_workspace_rate_limits;
 mod m20261124_000005_webhook_endpoints;
 mod m20261124_000006_webhook_deliveries;
 mod m20261125_000007_leads;
+mod m20261125_000008_knowledge_chunks;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_webhook_endpoints::Migration),
             Box::new(m20261124_000006_webhook_deliveries::Migration),
             Box::new(m20261125_000007_leads::Migration),
+            Box::new(m20261125_000008_knowledge_chunks::Migration),
         ]
     }
 }

@@ -13,7 +13,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, 
 const POSTGRES_URL_VAR: &str = "HOVERBOT_TEST_DATABASE_URL";
 
 /// Every table the migrations own, parents first.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "workspaces",
     "api_keys",
     "conversations",
@@ -26,6 +26,7 @@ const TABLES: [&str; 12] = [
     "webhook_events",
     "webhook_deliveries",
     "webhook_attempts",
+    "knowledge_chunks",
 ];
 
 #[tokio::test]

@@ -13,6 +13,7 @@ pub const API_KEY: &str = "key";
 pub const CONVERSATION: &str = "conv";
 pub const MESSAGE: &str = "msg";
 pub const KNOWLEDGE_SOURCE: &str = "ks";
+pub const CHUNK: &str = "chk";
 pub const ESCALATION: &str = "esc";
 pub const WEBHOOK_ENDPOINT: &str = "whep";
 pub const EVENT: &str = "evt";

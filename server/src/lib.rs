@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod knowledge;
 pub mod limits;
 pub mod metrics;
 pub mod outbound;

@@ -10,7 +10,7 @@ use poem::http::{StatusCode, header};
 use poem::web::Path;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, handler};
 use sea_orm::DatabaseConnection;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, HoverBot};
@@ -18,6 +18,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::idempotency::{self, Idempotency};
 use crate::http::{access_log, problems, request_id, transport_security, validation, write_gate};
+use crate::knowledge::sync::Syncer;
 use crate::limits::layer::Limits;
 use crate::limits::{self, Limit, RateLimiter};
 use crate::metrics::{self, Metrics};
@@ -42,6 +43,8 @@ pub struct Services {
     pub outbox: Arc<Outbox>,
     pub sender: Arc<Sender>,
     pub sealer: Arc<Sealer>,
+    /// Wakes this process's knowledge syncer when a source is queued.
+    pub syncs: Arc<Notify>,
 }
 
 impl Services {
@@ -51,7 +54,16 @@ impl Services {
             outbox: Arc::new(Outbox::new(config.webhook_delivery()?.schedule)),
             sender: Arc::new(Sender::new(config.outbound_policy())),
             sealer: Arc::new(config.sealer()?),
+            syncs: Arc::new(Notify::new()),
         })
+    }
+
+    /// A knowledge syncer on `db`.
+    pub fn syncer(&self, db: DatabaseConnection) -> Syncer {
+        Syncer {
+            db,
+            wake: self.syncs.clone(),
+        }
     }
 
     /// A webhook delivery worker on `db`.
@@ -76,6 +88,7 @@ impl Services {
             outbox: self.outbox.clone(),
             links: Arc::new(TranscriptLinks::new(&self.sealer, config.public_url()?)),
             lead_qualification_threshold: config.lead_qualification_threshold,
+            syncs: self.syncs.clone(),
         })
     }
 }
@@ -264,6 +277,7 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
     let mut background = vec![
         tokio::spawn(watch_queue(db.clone(), services.metrics.clone())),
         tokio::spawn(maintain(db.clone())),
+        tokio::spawn(services.syncer(db.clone()).run()),
     ];
     if config.webhook_worker {
         background.push(tokio::spawn(services.worker(db).run()));

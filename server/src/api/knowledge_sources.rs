@@ -1,8 +1,7 @@
-//! `/v1/knowledge-sources`: what the assistant answers from. Syncing (crawling, parsing, indexing)
-//! is the knowledge engine's job; until it runs, a source waits as `queued`.
+//! `/v1/knowledge-sources`: what the assistant answers from. Syncing (crawling, parsing, chunking)
+//! is the knowledge syncer's job (`knowledge::sync`): a source waits as `queued` until it runs.
 
 use poem_openapi::payload::Json;
-use serde::{Deserialize, Serialize};
 
 use super::convert::parse;
 use super::generated::{
@@ -13,37 +12,11 @@ use super::generated::{
     UpsertKnowledgeSourceParams, UpsertKnowledgeSourceResponse,
 };
 use super::{HoverBot, RequestContext};
+use crate::knowledge::source::{SourceConfig, StoredDocument, StoredSyncError};
 use crate::problem::{ApiError, Problem};
 use crate::store::entity::knowledge_source;
 use crate::store::json;
 use crate::store::knowledge_sources::{self, Filter, SourceInput};
-
-/// The type-specific settings, as stored in the `config` column.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct StoredConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed_urls: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sitemap_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_pages: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_depth: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    include_patterns: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exclude_patterns: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    documents: Option<Vec<StoredDocument>>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredDocument {
-    title: String,
-    body: String,
-    url: Option<String>,
-}
 
 impl From<TextDocument> for StoredDocument {
     fn from(document: TextDocument) -> Self {
@@ -55,13 +28,6 @@ impl From<TextDocument> for StoredDocument {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredSyncError {
-    url: Option<String>,
-    message: String,
-    occurred_at: chrono::DateTime<chrono::Utc>,
-}
-
 fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
     let (kind, name, external_id, refresh_rate, config) = match body {
         KnowledgeSourceInput::UrlCrawlSourceInput(source) => (
@@ -69,13 +35,13 @@ fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
             source.name,
             source.external_id,
             source.refresh_rate,
-            StoredConfig {
+            SourceConfig {
                 seed_urls: Some(source.seed_urls),
                 max_pages: Some(source.max_pages),
                 max_depth: Some(source.max_depth),
                 include_patterns: source.include_patterns,
                 exclude_patterns: source.exclude_patterns,
-                ..StoredConfig::default()
+                ..SourceConfig::default()
             },
         ),
         KnowledgeSourceInput::SitemapSourceInput(source) => (
@@ -83,12 +49,12 @@ fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
             source.name,
             source.external_id,
             source.refresh_rate,
-            StoredConfig {
+            SourceConfig {
                 sitemap_url: Some(source.sitemap_url),
                 max_pages: Some(source.max_pages),
                 include_patterns: source.include_patterns,
                 exclude_patterns: source.exclude_patterns,
-                ..StoredConfig::default()
+                ..SourceConfig::default()
             },
         ),
         KnowledgeSourceInput::TextSourceInput(source) => (
@@ -96,9 +62,9 @@ fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
             source.name,
             source.external_id,
             None,
-            StoredConfig {
+            SourceConfig {
                 documents: Some(source.documents.into_iter().map(Into::into).collect()),
-                ..StoredConfig::default()
+                ..SourceConfig::default()
             },
         ),
     };
@@ -115,7 +81,7 @@ fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
 }
 
 fn to_wire(row: knowledge_source::Model) -> Result<KnowledgeSource, ApiError> {
-    let config: StoredConfig = json::decode(&row.config)?;
+    let config: SourceConfig = json::decode(&row.config)?;
     let errors: Vec<StoredSyncError> = json::decode(&row.errors)?;
     Ok(KnowledgeSource {
         id: row.id,
@@ -187,6 +153,7 @@ impl KnowledgeSourcesApi for HoverBot {
     ) -> poem::Result<UpsertKnowledgeSourceResponse> {
         let (row, created) =
             knowledge_sources::upsert(&self.db, &ctx.principal.workspace, to_input(body)?).await?;
+        self.syncs.notify_one();
         let source = Json(to_wire(row)?);
         Ok(if created {
             UpsertKnowledgeSourceResponse::Created(source)

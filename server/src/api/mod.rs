@@ -44,6 +44,8 @@ pub struct HoverBot {
     pub links: Arc<crate::transcript_links::TranscriptLinks>,
     /// The deployment's lead qualification threshold, for workspaces without their own.
     pub lead_qualification_threshold: i32,
+    /// Wakes the knowledge syncer when a source is queued.
+    pub syncs: Arc<tokio::sync::Notify>,
 }
 
 /// An authorized request: who is calling, and the request id.

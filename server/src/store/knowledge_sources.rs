@@ -1,18 +1,29 @@
-//! Knowledge sources. Upsert by `externalId`: the unique index on (workspace, external id) settles
-//! concurrent creates, and the loser of that race updates instead.
+//! Knowledge sources and their sync jobs. Upsert by `externalId`: the unique index on (workspace,
+//! external id) settles concurrent creates, and the loser of that race updates instead. A sync is
+//! claimed under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never take the same
+//! one), and its result replaces the source's chunks in one transaction, only if the claim still
+//! holds and nobody changed the source meanwhile: answers never see half a sync, and an old
+//! definition's sync never overwrites a newer one's.
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    Set, SqlErr, TransactionSession, TransactionTrait,
 };
 
-use super::entity::knowledge_source;
+use super::entity::{knowledge_chunk, knowledge_source};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 
 pub const STATUS_QUEUED: &str = "queued";
+pub const STATUS_SYNCING: &str = "syncing";
+pub const STATUS_READY: &str = "ready";
+pub const STATUS_FAILED: &str = "failed";
+/// Chunks inserted per statement (well under PostgreSQL's 65,535 bind parameters).
+const INSERT_BATCH: usize = 500;
 
 /// A source as the client describes it.
 pub struct SourceInput {
@@ -54,6 +65,9 @@ pub async fn upsert(
         chunk_count: Set(0),
         errors: Set("[]".to_string()),
         last_synced_at: Set(None),
+        sync_generation: Set(0),
+        sync_leased_until: Set(None),
+        sync_lease_token: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -105,6 +119,9 @@ async fn update(
     model.config = Set(input.config);
     model.refresh_rate = Set(input.refresh_rate);
     model.status = Set(STATUS_QUEUED.to_string());
+    model.sync_generation = Set(model.sync_generation.as_ref().saturating_add(1));
+    model.sync_leased_until = Set(None);
+    model.sync_lease_token = Set(None);
     model.updated_at = Set(Utc::now());
     Ok(model.update(db).await?)
 }
@@ -154,4 +171,179 @@ pub async fn delete(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// A sync a syncer holds.
+pub struct Claimed {
+    pub source: knowledge_source::Model,
+    pub workspace: WorkspaceId,
+    token: String,
+}
+
+/// A chunk of a sync's result.
+pub struct NewChunk {
+    pub url: Option<String>,
+    pub title: String,
+    /// A JSON array of headings.
+    pub headings: String,
+    pub text: String,
+}
+
+/// What a sync found.
+pub struct Synced {
+    pub pages_discovered: i32,
+    pub pages_indexed: i32,
+    pub chunks: Vec<NewChunk>,
+    /// A JSON array of `StoredSyncError`s.
+    pub errors: String,
+    /// Nothing could be synced: the source is `failed` and keeps its old chunks.
+    pub failed: bool,
+}
+
+/// Claims the source of one of `kinds` that waits longest for a sync (queued, or syncing under a
+/// lease that ran out because its syncer died), for `lease`.
+pub async fn claim_sync(
+    db: &impl TransactionTrait,
+    kinds: &[&str],
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+) -> Result<Option<Claimed>, DbErr> {
+    let txn = super::begin_write(db).await?;
+    let due = Query::select()
+        .column(knowledge_source::Column::Id)
+        .from(knowledge_source::Entity)
+        .and_where(knowledge_source::Column::Kind.is_in(kinds.iter().copied()))
+        .cond_where(
+            Condition::any()
+                .add(knowledge_source::Column::Status.eq(STATUS_QUEUED))
+                .add(
+                    Condition::all()
+                        .add(knowledge_source::Column::Status.eq(STATUS_SYNCING))
+                        .add(knowledge_source::Column::SyncLeasedUntil.lt(now)),
+                ),
+        )
+        .order_by(knowledge_source::Column::UpdatedAt, Order::Asc)
+        .limit(1)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let token = ulid::Ulid::new().to_string();
+    let claimed = knowledge_source::Entity::update_many()
+        .col_expr(
+            knowledge_source::Column::Status,
+            Expr::value(STATUS_SYNCING),
+        )
+        .col_expr(
+            knowledge_source::Column::SyncLeasedUntil,
+            Expr::value(now + lease),
+        )
+        .col_expr(
+            knowledge_source::Column::SyncLeaseToken,
+            Expr::value(token.clone()),
+        )
+        .filter(knowledge_source::Column::Id.in_subquery(due))
+        .exec_with_returning(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(claimed.into_iter().next().map(|source| Claimed {
+        workspace: WorkspaceId::from_row(source.workspace_id.clone()),
+        source,
+        token,
+    }))
+}
+
+/// Records a sync's result: the source's counters and status, and its chunks replaced by the new
+/// ones, in one transaction. `false` (and nothing written) when the claim no longer holds: the
+/// source was changed, deleted, or taken over meanwhile.
+pub async fn finish_sync(
+    db: &impl TransactionTrait,
+    claimed: &Claimed,
+    synced: Synced,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let txn = super::begin_write(db).await?;
+    let source = &claimed.source;
+    let mut update = knowledge_source::Entity::update_many()
+        .col_expr(
+            knowledge_source::Column::Status,
+            Expr::value(if synced.failed {
+                STATUS_FAILED
+            } else {
+                STATUS_READY
+            }),
+        )
+        .col_expr(
+            knowledge_source::Column::PagesDiscovered,
+            Expr::value(synced.pages_discovered),
+        )
+        .col_expr(
+            knowledge_source::Column::PagesIndexed,
+            Expr::value(synced.pages_indexed),
+        )
+        .col_expr(knowledge_source::Column::Errors, Expr::value(synced.errors))
+        .col_expr(
+            knowledge_source::Column::SyncLeasedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            knowledge_source::Column::SyncLeaseToken,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(knowledge_source::Column::Id.eq(source.id.as_str()))
+        .filter(knowledge_source::Column::SyncLeaseToken.eq(claimed.token.as_str()))
+        .filter(knowledge_source::Column::SyncGeneration.eq(source.sync_generation));
+    if !synced.failed {
+        let count = i32::try_from(synced.chunks.len()).unwrap_or(i32::MAX);
+        update = update
+            .col_expr(knowledge_source::Column::ChunkCount, Expr::value(count))
+            .col_expr(knowledge_source::Column::LastSyncedAt, Expr::value(now));
+    }
+    if update.exec(&txn).await?.rows_affected == 0 {
+        return Ok(false);
+    }
+    if !synced.failed {
+        knowledge_chunk::Entity::delete_many()
+            .filter(knowledge_chunk::Column::WorkspaceId.eq(claimed.workspace.as_str()))
+            .filter(knowledge_chunk::Column::SourceId.eq(source.id.as_str()))
+            .exec(&txn)
+            .await?;
+        let rows: Vec<knowledge_chunk::ActiveModel> = synced
+            .chunks
+            .into_iter()
+            .enumerate()
+            .map(|(position, chunk)| knowledge_chunk::ActiveModel {
+                id: Set(ids::new(ids::CHUNK)),
+                workspace_id: Set(claimed.workspace.as_str().to_string()),
+                source_id: Set(source.id.clone()),
+                position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
+                url: Set(chunk.url),
+                title: Set(chunk.title),
+                headings: Set(chunk.headings),
+                text: Set(chunk.text),
+                created_at: Set(now),
+            })
+            .collect();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let batch: Vec<_> = rows.by_ref().take(INSERT_BATCH).collect();
+            knowledge_chunk::Entity::insert_many(batch)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// The source's chunks, in order.
+pub async fn chunks(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    source_id: &str,
+) -> Result<Vec<knowledge_chunk::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    knowledge_chunk::Entity::find_in(workspace)
+        .filter(knowledge_chunk::Column::SourceId.eq(source_id))
+        .order_by_asc(knowledge_chunk::Column::Position)
+        .all(db)
+        .await
 }

@@ -1,12 +1,13 @@
 //! Tenant isolation at the type level: a [`WorkspaceId`] comes only from an authenticated principal,
-//! a transcript link the deployment signed, or an operator's command, and [`TenantScoped::find_in`] is how a tenant's rows are loaded, so a
+//! a transcript link the deployment signed, an operator's command, or a row of that workspace a
+//! background job claimed; and [`TenantScoped::find_in`] is how a tenant's rows are loaded, so a
 //! query without the workspace filter does not type-check in the repositories.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 use super::entity::{
-    api_key, conversation, escalation, idempotency_key, knowledge_source, message, webhook_attempt,
-    webhook_delivery, webhook_endpoint, webhook_event,
+    api_key, conversation, escalation, idempotency_key, knowledge_chunk, knowledge_source, message,
+    webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event,
 };
 
 /// The workspace a request acts for.
@@ -50,6 +51,7 @@ tenant_scoped!(
     conversation,
     escalation,
     idempotency_key,
+    knowledge_chunk,
     knowledge_source,
     message,
     webhook_attempt,

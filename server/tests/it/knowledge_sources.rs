@@ -3,7 +3,23 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, assert_problem, assert_schema};
+use chrono::{TimeDelta, Utc};
+use hoverbot_server::store::knowledge_sources::{self, Synced};
+use hoverbot_server::store::workspaces;
+use serde_json::Value;
+
+use crate::support::{TestServer, assert_problem, assert_schema, eventually, workspace_of};
+
+/// The source, once its sync is over.
+async fn ready(server: &TestServer, id: &str) -> Value {
+    eventually("the sync", || async {
+        let (_, source) = server
+            .send(Method::GET, &format!("/v1/knowledge-sources/{id}"), None)
+            .await;
+        (source["status"] == "ready" || source["status"] == "failed").then_some(source)
+    })
+    .await
+}
 
 #[tokio::test]
 async fn sources_upsert_by_external_id_and_delete() {
@@ -49,13 +65,16 @@ async fn sources_upsert_by_external_id_and_delete() {
         assert_eq!(crawl["maxPages"], 500, "the spec's default");
         assert_eq!(crawl["seedUrls"], json!(["https://help.example.com/"]));
 
+        // The text source syncs; the crawl waits for the crawler.
+        let id = created["id"].as_str().unwrap();
+        ready(&server, id).await;
         let (_, list) = server
             .send(Method::GET, "/v1/knowledge-sources?status=queued", None)
             .await;
         assert_schema("KnowledgeSourceList", &list);
-        assert_eq!(list["data"].as_array().unwrap().len(), 2);
+        assert_eq!(list["data"].as_array().unwrap().len(), 1);
+        assert_eq!(list["data"][0]["id"], crawl["id"]);
 
-        let id = created["id"].as_str().unwrap();
         let (status, _) = server
             .send(Method::DELETE, &format!("/v1/knowledge-sources/{id}"), None)
             .await;
@@ -97,5 +116,172 @@ async fn a_union_without_its_type_or_with_bad_urls_is_422() {
             .await;
         }
         server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_text_source_syncs_into_chunks_that_keep_their_headings_and_replaces_them_whole() {
+    for server in TestServer::each().await {
+        let long_answer = (0..40)
+            .map(|i| format!("Step {i} of changing an address is explained here."))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let body = format!(
+            "# Shipping\n\nWe ship worldwide.\n\n## Changing your address\n\n{long_answer}\n\n# Returns\n\nReturns are free for 30 days."
+        );
+        let source = json!({"type": "text", "name": "Help", "externalId": "help", "documents": [
+            {"title": "Shipping and returns", "body": body, "url": "https://help.example.com/shipping"},
+            {"title": "Payments", "body": "We accept cards and bank transfers."},
+        ]});
+        let (status, created) = server
+            .send(Method::POST, "/v1/knowledge-sources", Some(source))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let synced = ready(&server, id).await;
+        assert_schema("KnowledgeSource", &synced);
+        assert_eq!(synced["status"], "ready", "{synced}");
+        assert_eq!(synced["pagesIndexed"], 2);
+        assert!(synced["lastSyncedAt"].is_string());
+
+        let workspace = workspace_of(&server, "knowledge_sources", id).await;
+        let workspace = workspaces::find(&server.db, &workspace)
+            .await
+            .unwrap()
+            .unwrap();
+        let chunks = knowledge_sources::chunks(&server.db, &workspace, id)
+            .await
+            .unwrap();
+        assert_eq!(synced["chunks"], chunks.len());
+        assert!(chunks.len() >= 4, "{}", chunks.len());
+        let first = &chunks[0];
+        assert_eq!(first.headings, r#"["Shipping"]"#);
+        assert_eq!(
+            first.url.as_deref(),
+            Some("https://help.example.com/shipping")
+        );
+        assert_eq!(first.title, "Shipping and returns");
+        let address: Vec<_> = chunks
+            .iter()
+            .filter(|chunk| chunk.headings == r#"["Shipping","Changing your address"]"#)
+            .collect();
+        assert!(
+            address.len() >= 2,
+            "a long section is cut in several chunks"
+        );
+        assert!(
+            chunks
+                .iter()
+                .any(|chunk| chunk.text == "We accept cards and bank transfers.")
+        );
+
+        // An update replaces every chunk.
+        let replaced = json!({"type": "text", "name": "Help", "externalId": "help", "documents": [
+            {"title": "Payments", "body": "Only cards now."},
+        ]});
+        server
+            .send(Method::POST, "/v1/knowledge-sources", Some(replaced))
+            .await;
+        let resynced = eventually("the new sync", || async {
+            let chunks = knowledge_sources::chunks(&server.db, &workspace, id)
+                .await
+                .unwrap();
+            (chunks.len() == 1).then_some(chunks)
+        })
+        .await;
+        assert_eq!(resynced[0].text, "Only cards now.");
+
+        // Deleting the source deletes its chunks.
+        server
+            .send(Method::DELETE, &format!("/v1/knowledge-sources/{id}"), None)
+            .await;
+        let left = knowledge_sources::chunks(&server.db, &workspace, id)
+            .await
+            .unwrap();
+        assert!(left.is_empty());
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_syncers_claim_is_taken_over_and_a_stale_sync_is_not_recorded() {
+    for server in TestServer::each().await {
+        // A crawl: this server's syncer leaves it alone, so the test plays the syncers.
+        let (_, created) = server
+            .send(
+                Method::POST,
+                "/v1/knowledge-sources",
+                Some(json!({"type": "url-crawl", "name": "Site", "externalId": "site", "seedUrls": ["https://help.example.com/"]})),
+            )
+            .await;
+        let id = created["id"].as_str().unwrap();
+        let kinds = &["url-crawl"];
+        let lease = TimeDelta::seconds(60);
+        let now = Utc::now();
+        let dead = knowledge_sources::claim_sync(&server.db, kinds, now, lease)
+            .await
+            .unwrap()
+            .expect("the queued source is claimed");
+        assert_eq!(dead.source.id, id);
+        assert!(
+            knowledge_sources::claim_sync(&server.db, kinds, now, lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "a held claim is not given twice"
+        );
+        // Once the lease has run out, another syncer takes the source over…
+        let later = now + lease + TimeDelta::seconds(1);
+        let live = knowledge_sources::claim_sync(&server.db, kinds, later, lease)
+            .await
+            .unwrap()
+            .expect("the expired claim is taken over");
+        // …and the dead one, coming back, records nothing.
+        assert!(
+            !knowledge_sources::finish_sync(&server.db, &dead, empty(), later)
+                .await
+                .unwrap()
+        );
+        // A change to the source while it syncs makes that sync stale too.
+        let changed = json!({"type": "url-crawl", "name": "Site, renamed", "externalId": "site", "seedUrls": ["https://help.example.com/"]});
+        server
+            .send(Method::POST, "/v1/knowledge-sources", Some(changed))
+            .await;
+        assert!(
+            !knowledge_sources::finish_sync(&server.db, &live, empty(), later)
+                .await
+                .unwrap()
+        );
+        let (_, source) = server
+            .send(Method::GET, &format!("/v1/knowledge-sources/{id}"), None)
+            .await;
+        assert_eq!(
+            source["status"], "queued",
+            "the newer definition waits for its sync"
+        );
+        let fresh = knowledge_sources::claim_sync(&server.db, kinds, later, lease)
+            .await
+            .unwrap()
+            .expect("the changed source is claimed again");
+        assert!(
+            knowledge_sources::finish_sync(&server.db, &fresh, empty(), later)
+                .await
+                .unwrap()
+        );
+        let (_, source) = server
+            .send(Method::GET, &format!("/v1/knowledge-sources/{id}"), None)
+            .await;
+        assert_eq!(source["status"], "ready");
+        server.finish().await;
+    }
+}
+
+fn empty() -> Synced {
+    Synced {
+        pages_discovered: 0,
+        pages_indexed: 0,
+        chunks: Vec::new(),
+        errors: "[]".to_string(),
+        failed: false,
     }
 }

@@ -8,10 +8,9 @@ use hoverbot_server::transcript_links::{LIFETIME, TranscriptLinks};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
-
 use crate::support::{
     Receiver, Reply, SECRET_KEY, TestServer, assert_problem, assert_schema, eventually, json,
+    workspace_of,
 };
 
 const QUALIFYING: &str =
@@ -181,30 +180,12 @@ async fn the_workspace_chooses_its_threshold() {
     }
 }
 
-/// The workspace a conversation belongs to, read from the database as an operator could.
-async fn workspace_of(server: &TestServer, conversation: &str) -> String {
-    let row = server
-        .db
-        .query_one_raw(Statement::from_sql_and_values(
-            server.db.get_database_backend(),
-            match server.db.get_database_backend() {
-                DatabaseBackend::Postgres => "SELECT workspace_id FROM conversations WHERE id = $1",
-                _ => "SELECT workspace_id FROM conversations WHERE id = ?",
-            },
-            [conversation.into()],
-        ))
-        .await
-        .unwrap()
-        .expect("the conversation exists");
-    row.try_get("", "workspace_id").unwrap()
-}
-
 #[tokio::test]
 async fn a_transcript_link_opens_without_a_key_refuses_forgeries_and_expires() {
     for server in TestServer::each().await {
         let conversation = server.create_conversation().await;
         say(&server, &conversation, "hello").await;
-        let workspace = workspace_of(&server, &conversation).await;
+        let workspace = workspace_of(&server, "conversations", &conversation).await;
         let base = url::Url::parse(&server.url("/")).unwrap();
         let ours = TranscriptLinks::new(&Sealer::from_base64(SECRET_KEY).unwrap(), base.clone());
         let now = Utc::now();

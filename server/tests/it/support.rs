@@ -486,3 +486,24 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The workspace that owns row `id` of `table`, read from the database as an operator could.
+pub async fn workspace_of(server: &TestServer, table: &str, id: &str) -> String {
+    use sea_orm::{DatabaseBackend, Statement};
+    let backend = server.db.get_database_backend();
+    let placeholder = match backend {
+        DatabaseBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let row = server
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT workspace_id FROM {table} WHERE id = {placeholder}"),
+            [id.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{table} has no row {id}"));
+    row.try_get("", "workspace_id").unwrap()
+}

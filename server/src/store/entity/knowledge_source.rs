@@ -25,6 +25,12 @@ pub struct Model {
     /// A JSON array.
     pub errors: String,
     pub last_synced_at: Option<DateTimeUtc>,
+    /// Grows with every change to the source: a sync finishes only if it synced the latest.
+    pub sync_generation: i32,
+    /// Until when the syncer that claimed the source holds it.
+    pub sync_leased_until: Option<DateTimeUtc>,
+    /// Which claim holds it: a sync records its result only under its own claim.
+    pub sync_lease_token: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(belongs_to, from = "workspace_id", to = "id", on_delete = "Cascade")]

@@ -13,6 +13,7 @@ pub mod api_key;
 pub mod conversation;
 pub mod escalation;
 pub mod idempotency_key;
+pub mod knowledge_chunk;
 pub mod knowledge_source;
 pub mod message;
 pub mod webhook_attempt;
