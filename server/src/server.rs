@@ -18,6 +18,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::idempotency::{self, Idempotency};
 use crate::http::{access_log, problems, request_id, transport_security, validation, write_gate};
+use crate::knowledge::index::{self, KnowledgeIndex};
 use crate::knowledge::sync::Syncer;
 use crate::limits::layer::Limits;
 use crate::limits::{self, Limit, RateLimiter};
@@ -45,6 +46,9 @@ pub struct Services {
     pub sealer: Arc<Sealer>,
     /// Wakes this process's knowledge syncer when a source is queued.
     pub syncs: Arc<Notify>,
+    /// This process's retrieval index, and what wakes it when a sync is recorded here.
+    pub knowledge: Arc<KnowledgeIndex>,
+    pub synced: Arc<Notify>,
 }
 
 impl Services {
@@ -55,6 +59,10 @@ impl Services {
             sender: Arc::new(Sender::new(config.outbound_policy())),
             sealer: Arc::new(config.sealer()?),
             syncs: Arc::new(Notify::new()),
+            knowledge: Arc::new(
+                KnowledgeIndex::new().context("cannot create the knowledge index")?,
+            ),
+            synced: Arc::new(Notify::new()),
         })
     }
 
@@ -63,6 +71,7 @@ impl Services {
         Syncer {
             db,
             wake: self.syncs.clone(),
+            synced: self.synced.clone(),
         }
     }
 
@@ -89,6 +98,7 @@ impl Services {
             links: Arc::new(TranscriptLinks::new(&self.sealer, config.public_url()?)),
             lead_qualification_threshold: config.lead_qualification_threshold,
             syncs: self.syncs.clone(),
+            knowledge: self.knowledge.clone(),
         })
     }
 }
@@ -278,6 +288,11 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
         tokio::spawn(watch_queue(db.clone(), services.metrics.clone())),
         tokio::spawn(maintain(db.clone())),
         tokio::spawn(services.syncer(db.clone()).run()),
+        tokio::spawn(index::follow(
+            db.clone(),
+            services.knowledge.clone(),
+            services.synced.clone(),
+        )),
     ];
     if config.webhook_worker {
         background.push(tokio::spawn(services.worker(db).run()));

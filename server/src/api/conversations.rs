@@ -1,5 +1,6 @@
 //! `/v1/conversations`: conversations, their messages, and transcripts with outcomes.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{SecondsFormat, Utc};
@@ -20,6 +21,7 @@ use super::generated::{
 };
 use super::{HoverBot, RequestContext};
 use crate::assistant;
+use crate::assistant::compose::Passage;
 use crate::assistant::lead::Lead;
 use crate::ids;
 use crate::problem::{ApiError, Problem};
@@ -28,9 +30,12 @@ use crate::store::conversations::{
 };
 use crate::store::entity::{conversation, message};
 use crate::store::tenant::WorkspaceId;
-use crate::store::{escalations, json, workspaces};
+use crate::store::{escalations, json, knowledge_sources, workspaces};
 use crate::transcript_links::{self, Refused};
 use crate::webhooks::events;
+
+/// Chunks retrieved for a question.
+const RETRIEVED: usize = 5;
 
 /// The trace as stored with an assistant message.
 #[derive(Serialize, Deserialize)]
@@ -198,7 +203,8 @@ impl ConversationsApi for HoverBot {
         let channel = body.channel.map(|channel| channel.as_str().to_string());
         let locale = body.locale.clone();
         let text = body.text;
-        let reply = assistant::answer(&text);
+        let passages = self.retrieve(workspace, &text).await?;
+        let reply = assistant::answer(&text, &passages);
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let stored_citations: Vec<StoredCitation> =
             reply.citations.iter().map(Into::into).collect();
@@ -331,6 +337,35 @@ fn lead_of(row: &conversation::Model) -> Result<Lead, ApiError> {
 }
 
 impl HoverBot {
+    /// The workspace's chunks that best match `question`, best first, as the database has them now
+    /// (a chunk the index still holds but a sync or a delete removed is left out).
+    async fn retrieve(
+        &self,
+        workspace: &WorkspaceId,
+        question: &str,
+    ) -> Result<Vec<Passage>, ApiError> {
+        let hits = self.knowledge.search(workspace, question, RETRIEVED);
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = hits.iter().map(|hit| hit.chunk_id.as_str()).collect();
+        let mut chunks: HashMap<String, _> =
+            knowledge_sources::chunks_by_id(&self.db, workspace, &ids)
+                .await?
+                .into_iter()
+                .map(|chunk| (chunk.id.clone(), chunk))
+                .collect();
+        Ok(hits
+            .into_iter()
+            .filter_map(|hit| {
+                Some(Passage {
+                    chunk: chunks.remove(&hit.chunk_id)?,
+                    score: hit.score,
+                })
+            })
+            .collect())
+    }
+
     /// The conversation with its messages, outcomes and escalation state.
     async fn transcript(
         &self,

@@ -46,6 +46,8 @@ pub struct HoverBot {
     pub lead_qualification_threshold: i32,
     /// Wakes the knowledge syncer when a source is queued.
     pub syncs: Arc<tokio::sync::Notify>,
+    /// The chunks the assistant retrieves from.
+    pub knowledge: Arc<crate::knowledge::index::KnowledgeIndex>,
 }
 
 /// An authorized request: who is calling, and the request id.

@@ -1,10 +1,12 @@
 //! The knowledge engine: what a source's pages and documents become, so that the assistant can
 //! answer from them. `sync` claims a source's sync job and runs it; `markdown` reads documents
 //! into [`document::Document`]s; `chunk` cuts them into the chunks that are stored, retrieved and
-//! cited; `source` is the stored definition of a source.
+//! cited; `index` is the per-process BM25 index of the chunks; `source` is the stored definition
+//! of a source.
 
 pub mod chunk;
 pub mod document;
+pub mod index;
 pub mod markdown;
 pub mod source;
 pub mod sync;

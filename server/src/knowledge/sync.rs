@@ -27,6 +27,8 @@ pub struct Syncer {
     pub db: DatabaseConnection,
     /// Notified when a source is queued in this process, so that its sync starts at once.
     pub wake: Arc<Notify>,
+    /// Notified when a sync is recorded, so that this process's index catches up at once.
+    pub synced: Arc<Notify>,
 }
 
 impl Syncer {
@@ -50,7 +52,10 @@ impl Syncer {
         let source = claimed.source.id.clone();
         let chunks = synced.chunks.len();
         match knowledge_sources::finish_sync(&self.db, &claimed, synced, Utc::now()).await {
-            Ok(true) => tracing::info!(source, chunks, "synced a knowledge source"),
+            Ok(true) => {
+                tracing::info!(source, chunks, "synced a knowledge source");
+                self.synced.notify_one();
+            }
             Ok(false) => {
                 tracing::info!(
                     source,

@@ -347,3 +347,42 @@ pub async fn chunks(
         .all(db)
         .await
 }
+
+/// A source whose chunks come from a sync, and when that sync was recorded.
+#[derive(Clone)]
+pub struct SyncedSource {
+    pub id: String,
+    pub workspace: WorkspaceId,
+    pub synced_at: DateTime<Utc>,
+}
+
+/// Every workspace's synced sources: what the retrieval index must hold. One of the few queries
+/// across workspaces, like `claim_sync`: the index serves them all, and filters each search.
+pub async fn synced(db: &impl ConnectionTrait) -> Result<Vec<SyncedSource>, DbErr> {
+    Ok(knowledge_source::Entity::find()
+        .filter(knowledge_source::Column::LastSyncedAt.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|source| {
+            Some(SyncedSource {
+                synced_at: source.last_synced_at?,
+                workspace: WorkspaceId::from_row(source.workspace_id),
+                id: source.id,
+            })
+        })
+        .collect())
+}
+
+/// The workspace's chunks with these ids (in no particular order); ids of deleted chunks, or of
+/// another workspace's, find nothing.
+pub async fn chunks_by_id(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    ids: &[&str],
+) -> Result<Vec<knowledge_chunk::Model>, DbErr> {
+    knowledge_chunk::Entity::find_in(workspace)
+        .filter(knowledge_chunk::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}

@@ -285,3 +285,116 @@ fn empty() -> Synced {
         failed: false,
     }
 }
+
+#[tokio::test]
+async fn the_assistant_answers_from_a_synced_source_and_cites_it() {
+    for server in TestServer::each().await {
+        let source = json!({"type": "text", "name": "Help center", "documents": [
+            {"title": "Changing your shipping address", "url": "https://help.example.com/address",
+             "body": "# Shipping address\n\nYou can change the shipping address of an order until it ships. Open **Orders**, select the order and choose **Change shipping address**.\n\nOnce an order has shipped, contact the carrier."},
+            {"title": "Returns", "url": "https://help.example.com/returns",
+             "body": "Returns are free within 30 days of delivery. Print the label from your account."},
+            {"title": "Payment methods", "url": "https://help.example.com/payments",
+             "body": "We accept Visa, Mastercard and bank transfers."},
+        ]});
+        let (_, created) = server
+            .send(Method::POST, "/v1/knowledge-sources", Some(source))
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(ready(&server, &id).await["status"], "ready");
+        let conversation = server.create_conversation().await;
+        let ask = |text: &'static str| {
+            let server = &server;
+            let conversation = conversation.clone();
+            async move {
+                let (status, exchange) = server
+                    .send(
+                        Method::POST,
+                        &format!("/v1/conversations/{conversation}/messages"),
+                        Some(json!({ "text": text })),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{exchange}");
+                exchange
+            }
+        };
+
+        // The index catches up with the sync.
+        let exchange = eventually("a cited answer", || async {
+            let exchange = ask("Can I change my shipping address?").await;
+            (!exchange["trace"]["retrieval"]
+                .as_array()
+                .unwrap()
+                .is_empty())
+            .then_some(exchange)
+        })
+        .await;
+        assert_schema("MessageExchange", &exchange);
+        let answer = &exchange["assistantMessage"];
+        assert!(
+            answer["text"]
+                .as_str()
+                .unwrap()
+                .contains("You can change the shipping address of an order until it ships."),
+            "{answer}"
+        );
+        assert_eq!(
+            answer["citations"][0]["url"],
+            "https://help.example.com/address"
+        );
+        assert_eq!(answer["citations"][0]["sourceId"], id.as_str());
+        let trace = &exchange["trace"];
+        assert!(trace["confidence"].as_f64().unwrap() >= 0.35, "{trace}");
+        assert_eq!(trace["policyFlags"], json!([]));
+        assert_eq!(
+            trace["retrieval"][0]["url"],
+            "https://help.example.com/address"
+        );
+
+        // What the knowledge does not say, the assistant does not invent.
+        let exchange = ask("What is the capital of Australia?").await;
+        assert_eq!(exchange["trace"]["policyFlags"], json!(["no_knowledge"]));
+        assert_eq!(exchange["assistantMessage"]["citations"], json!([]));
+        assert!(
+            exchange["assistantMessage"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("person from our team")
+        );
+
+        // Another workspace's assistant knows nothing of this source.
+        let other = server
+            .new_workspace_key("other", hoverbot_server::api::generated::Scope::ALL)
+            .await;
+        let (_, theirs) = server
+            .send_as(
+                &other,
+                Method::POST,
+                "/v1/conversations",
+                Some(json!({"channel": "web"})),
+            )
+            .await;
+        let (_, exchange) = server
+            .send_as(
+                &other,
+                Method::POST,
+                &format!(
+                    "/v1/conversations/{}/messages",
+                    theirs["id"].as_str().unwrap()
+                ),
+                Some(json!({"text": "Can I change my shipping address?"})),
+            )
+            .await;
+        assert_eq!(exchange["trace"]["retrieval"], json!([]), "{exchange}");
+        assert_eq!(exchange["trace"]["policyFlags"], json!(["no_knowledge"]));
+
+        // Deleting the source takes it out of answers at once.
+        server
+            .send(Method::DELETE, &format!("/v1/knowledge-sources/{id}"), None)
+            .await;
+        let exchange = ask("Can I change my shipping address?").await;
+        assert_eq!(exchange["trace"]["retrieval"], json!([]), "{exchange}");
+        assert_eq!(exchange["assistantMessage"]["citations"], json!([]));
+        server.finish().await;
+    }
+}

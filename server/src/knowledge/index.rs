@@ -1,0 +1,235 @@
+//! The retrieval index: a tantivy BM25 index of every workspace's chunks, held in memory by each
+//! process and derived from the `knowledge_chunks` table, which stays the truth. [`follow`] builds
+//! it at start and keeps it caught up: woken when this process records a sync, and every
+//! [`CATCH_UP`] otherwise, so an index on another replica lags a sync by at most that long. Every
+//! query is filtered to one workspace; chunk ids found here are loaded from the database, so a
+//! deleted source's chunks never reach an answer, however stale the index.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tokio::sync::Notify;
+
+use crate::store::entity::knowledge_chunk;
+use crate::store::knowledge_sources;
+use crate::store::tenant::WorkspaceId;
+
+/// How stale an index may be on a process that did not record the sync.
+pub const CATCH_UP: Duration = Duration::from_secs(2);
+/// The analyzer of every text field: words, lower-cased, English stop words out, Snowball stems.
+const ENGLISH: &str = "hoverbot_english";
+/// Matches in a chunk's title and headings count more than in its text.
+const TITLE_BOOST: f32 = 3.0;
+const HEADINGS_BOOST: f32 = 2.0;
+/// The writer's memory budget (tantivy needs at least 15 MB a thread).
+const WRITER_BYTES: usize = 50_000_000;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    chunk: Field,
+    workspace: Field,
+    source: Field,
+    title: Field,
+    headings: Field,
+    text: Field,
+}
+
+/// A chunk that matched, with its BM25 score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub chunk_id: String,
+    pub score: f32,
+}
+
+pub struct KnowledgeIndex {
+    index: Index,
+    fields: Fields,
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    /// Each indexed source's `last_synced_at`: what its chunks in the index come from.
+    indexed: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl KnowledgeIndex {
+    pub fn new() -> tantivy::Result<Self> {
+        let mut schema = Schema::builder();
+        let english = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(ENGLISH)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
+        let fields = Fields {
+            chunk: schema.add_text_field("chunk_id", STRING | STORED),
+            workspace: schema.add_text_field("workspace_id", STRING),
+            source: schema.add_text_field("source_id", STRING),
+            title: schema.add_text_field("title", english.clone()),
+            headings: schema.add_text_field("headings", english.clone()),
+            text: schema.add_text_field("text", english),
+        };
+        let index = Index::create_in_ram(schema.build());
+        index.tokenizers().register(ENGLISH, analyzer());
+        let writer = index.writer_with_num_threads(1, WRITER_BYTES)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            index,
+            fields,
+            writer: Mutex::new(writer),
+            reader,
+            indexed: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The workspace's chunks that best match `question`, best first.
+    pub fn search(&self, workspace: &WorkspaceId, question: &str, limit: usize) -> Vec<Hit> {
+        let f = self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.headings, f.text]);
+        parser.set_field_boost(f.title, TITLE_BOOST);
+        parser.set_field_boost(f.headings, HEADINGS_BOOST);
+        // Lenient: a question is words, not query syntax; whatever does not parse is left out.
+        let (matching, _) = parser.parse_query_lenient(question);
+        let tenant: Box<dyn Query> = Box::new(ConstScoreQuery::new(
+            Box::new(TermQuery::new(
+                Term::from_field_text(f.workspace, workspace.as_str()),
+                IndexRecordOption::Basic,
+            )),
+            0.0,
+        ));
+        let query = BooleanQuery::new(vec![(Occur::Must, matching), (Occur::Must, tenant)]);
+        let searcher = self.reader.searcher();
+        let Ok(top) = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score()) else {
+            return Vec::new();
+        };
+        top.into_iter()
+            .filter_map(|(score, address)| {
+                let document: TantivyDocument = searcher.doc(address).ok()?;
+                let chunk_id = document.get_first(f.chunk)?.as_str()?.to_string();
+                Some(Hit { chunk_id, score })
+            })
+            .collect()
+    }
+
+    /// Replaces what the index holds of each source in `changed` with `chunks`, and drops
+    /// `removed` sources, in one commit.
+    fn apply(
+        &self,
+        changed: Vec<(String, DateTime<Utc>, Vec<knowledge_chunk::Model>)>,
+        removed: Vec<String>,
+    ) -> tantivy::Result<()> {
+        let f = self.fields;
+        let mut writer = self
+            .writer
+            .lock()
+            .expect("the index writer is not poisoned");
+        for source in &removed {
+            writer.delete_term(Term::from_field_text(f.source, source));
+        }
+        for (source, _, chunks) in &changed {
+            writer.delete_term(Term::from_field_text(f.source, source));
+            for chunk in chunks {
+                let headings: Vec<String> =
+                    serde_json::from_str(&chunk.headings).unwrap_or_default();
+                writer.add_document(doc!(
+                    f.chunk => chunk.id.as_str(),
+                    f.workspace => chunk.workspace_id.as_str(),
+                    f.source => chunk.source_id.as_str(),
+                    f.title => chunk.title.as_str(),
+                    f.headings => headings.join(" > "),
+                    f.text => chunk.text.as_str(),
+                ))?;
+            }
+        }
+        writer.commit()?;
+        self.reader.reload()?;
+        let mut indexed = self.indexed.lock().expect("the index map is not poisoned");
+        for source in removed {
+            indexed.remove(&source);
+        }
+        for (source, synced_at, _) in changed {
+            indexed.insert(source, synced_at);
+        }
+        Ok(())
+    }
+}
+
+/// The terms the index sees in `text`: what questions and sentences are compared by.
+pub fn terms(text: &str) -> Vec<String> {
+    static ANALYZER: LazyLock<TextAnalyzer> = LazyLock::new(analyzer);
+    let mut analyzer = ANALYZER.clone();
+    let mut stream = analyzer.token_stream(text);
+    let mut terms = Vec::new();
+    while stream.advance() {
+        terms.push(stream.token().text.clone());
+    }
+    terms
+}
+
+/// The analyzer of every text field (and of questions).
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::new(Language::English).expect("tantivy ships English stop words"))
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// Keeps `index` caught up with the database, for as long as the process runs.
+pub async fn follow(db: DatabaseConnection, index: Arc<KnowledgeIndex>, wake: Arc<Notify>) {
+    loop {
+        if let Err(err) = catch_up(&db, &index).await {
+            tracing::warn!("cannot bring the knowledge index up to date: {err}");
+        }
+        let _ = tokio::time::timeout(CATCH_UP, wake.notified()).await;
+    }
+}
+
+/// Indexes what changed since the last catch-up; returns how many sources changed.
+pub async fn catch_up(
+    db: &DatabaseConnection,
+    index: &Arc<KnowledgeIndex>,
+) -> anyhow::Result<usize> {
+    let synced = knowledge_sources::synced(db).await?;
+    let (changed, removed) = {
+        let indexed = index.indexed.lock().expect("the index map is not poisoned");
+        let changed: Vec<_> = synced
+            .iter()
+            .filter(|source| indexed.get(&source.id) != Some(&source.synced_at))
+            .collect();
+        let present: std::collections::HashSet<&str> =
+            synced.iter().map(|source| source.id.as_str()).collect();
+        let removed: Vec<String> = indexed
+            .keys()
+            .filter(|id| !present.contains(String::as_str(id)))
+            .cloned()
+            .collect();
+        let changed: Vec<_> = changed.into_iter().cloned().collect();
+        (changed, removed)
+    };
+    if changed.is_empty() && removed.is_empty() {
+        return Ok(0);
+    }
+    let mut loaded = Vec::with_capacity(changed.len());
+    for source in &changed {
+        let chunks = knowledge_sources::chunks(db, &source.workspace, &source.id).await?;
+        loaded.push((source.id.clone(), source.synced_at, chunks));
+    }
+    let count = loaded.len() + removed.len();
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || index.apply(loaded, removed)).await??;
+    Ok(count)
+}
