@@ -115,7 +115,7 @@ schemathesis() {
     export SCHEMATHESIS_HOOKS="$ROOT/.ci/schemathesis_hooks.py"
     # NUL (U+0000) is refused in every string, as the spec's conventions say; JSON Schema cannot
     # express that, so Schemathesis is told not to generate it (tests cover the refusal).
-    st run "$SERVER_URL/openapi.json" --url "$SERVER_URL" \
+    st --config-file "$ROOT/.ci/schemathesis.toml" run "$SERVER_URL/openapi.json" --url "$SERVER_URL" \
       --header "Authorization: Bearer $SERVER_KEY" \
       --checks all --mode all --max-examples "$SCHEMATHESIS_EXAMPLES" \
       --request-timeout 30 --generation-database none --no-color \
