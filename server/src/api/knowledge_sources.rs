@@ -8,8 +8,9 @@ use super::generated::{
     DeleteKnowledgeSourceParams, DeleteKnowledgeSourceResponse, GetKnowledgeSourceParams,
     GetKnowledgeSourceResponse, KnowledgeSource, KnowledgeSourceInput, KnowledgeSourceList,
     KnowledgeSourceType, KnowledgeSourcesApi, ListKnowledgeSourcesParams,
-    ListKnowledgeSourcesResponse, RefreshRate, SyncError, TextDocument,
-    UpsertKnowledgeSourceParams, UpsertKnowledgeSourceResponse,
+    ListKnowledgeSourcesResponse, RefreshRate, SyncError, SyncKnowledgeSourceParams,
+    SyncKnowledgeSourceResponse, TextDocument, UpsertKnowledgeSourceParams,
+    UpsertKnowledgeSourceResponse,
 };
 use super::{HoverBot, RequestContext};
 use crate::knowledge::source::{SourceConfig, StoredDocument, StoredSyncError};
@@ -175,6 +176,22 @@ impl KnowledgeSourcesApi for HoverBot {
         .await?
         .ok_or_else(|| Problem::not_found("the knowledge source"))?;
         Ok(GetKnowledgeSourceResponse::Ok(Json(to_wire(row)?)))
+    }
+
+    async fn sync_knowledge_source(
+        &self,
+        ctx: RequestContext,
+        params: SyncKnowledgeSourceParams,
+    ) -> poem::Result<SyncKnowledgeSourceResponse> {
+        let row = knowledge_sources::request_sync(
+            &self.db,
+            &ctx.principal.workspace,
+            &params.knowledge_source_id,
+        )
+        .await?
+        .ok_or_else(|| Problem::not_found("the knowledge source"))?;
+        self.syncs.notify_one();
+        Ok(SyncKnowledgeSourceResponse::Accepted(Json(to_wire(row)?)))
     }
 
     async fn delete_knowledge_source(

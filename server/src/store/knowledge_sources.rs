@@ -118,12 +118,32 @@ async fn update(
     model.name = Set(input.name);
     model.config = Set(input.config);
     model.refresh_rate = Set(input.refresh_rate);
+    queue(&mut model);
+    Ok(model.update(db).await?)
+}
+
+/// Queues a new sync of the source; `None` when the workspace has no source with this id.
+pub async fn request_sync(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    id: &str,
+) -> Result<Option<knowledge_source::Model>, ApiError> {
+    let Some(existing) = get(db, workspace, id).await? else {
+        return Ok(None);
+    };
+    let mut model: knowledge_source::ActiveModel = existing.into();
+    queue(&mut model);
+    Ok(Some(model.update(db).await?))
+}
+
+/// Back to `queued` under a new generation, so that a sync still running for the old one is not
+/// recorded, and free for any syncer to claim.
+fn queue(model: &mut knowledge_source::ActiveModel) {
     model.status = Set(STATUS_QUEUED.to_string());
     model.sync_generation = Set(model.sync_generation.as_ref().saturating_add(1));
     model.sync_leased_until = Set(None);
     model.sync_lease_token = Set(None);
     model.updated_at = Set(Utc::now());
-    Ok(model.update(db).await?)
 }
 
 pub async fn list(

@@ -191,6 +191,31 @@ async fn a_text_source_syncs_into_chunks_that_keep_their_headings_and_replaces_t
         .await;
         assert_eq!(resynced[0].text, "Only cards now.");
 
+        // A sync on request reads the source again, under a new generation.
+        let (status, queued) = server
+            .send(
+                Method::POST,
+                &format!("/v1/knowledge-sources/{id}/sync"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        assert_schema("KnowledgeSource", &queued);
+        assert_eq!(queued["status"], "queued");
+        let again = ready(&server, id).await;
+        assert_eq!(again["status"], "ready");
+        assert_ne!(again["lastSyncedAt"], queued["lastSyncedAt"]);
+        let response = server
+            .request(
+                Method::POST,
+                "/v1/knowledge-sources/ks_missing/sync",
+                Some(&server.key),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+
         // Deleting the source deletes its chunks.
         server
             .send(Method::DELETE, &format!("/v1/knowledge-sources/{id}"), None)
