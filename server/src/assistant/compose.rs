@@ -82,6 +82,7 @@ pub fn compose(question: &str, passages: &[Passage]) -> Option<Composed> {
     }
     let mut chosen: Vec<Candidate> = Vec::new();
     while chosen.len() < MAX_SENTENCES {
+        let so_far = covered(&chosen);
         let next = candidates
             .iter()
             .enumerate()
@@ -92,7 +93,7 @@ pub fn compose(question: &str, passages: &[Passage]) -> Option<Composed> {
                     .fold(0.0, f64::max);
                 let adds = candidate
                     .terms
-                    .difference(&covered(&chosen))
+                    .difference(&so_far)
                     .any(|t| asked.contains(t));
                 (
                     i,

@@ -23,7 +23,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use tokio::sync::Notify;
 
 use crate::store::entity::knowledge_chunk;
-use crate::store::knowledge_sources;
+use crate::store::knowledge_sources::{self, SyncedSource};
 use crate::store::tenant::WorkspaceId;
 
 /// How stale an index may be on a process that did not record the sync.
@@ -54,8 +54,9 @@ pub struct Hit {
 }
 
 pub struct KnowledgeIndex {
-    index: Index,
     fields: Fields,
+    /// Reads questions into queries over title, headings and text, with their boosts.
+    parser: QueryParser,
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
     /// Each indexed source's `last_synced_at`: what its chunks in the index come from.
@@ -80,14 +81,18 @@ impl KnowledgeIndex {
         };
         let index = Index::create_in_ram(schema.build());
         index.tokenizers().register(ENGLISH, analyzer());
+        let mut parser =
+            QueryParser::for_index(&index, vec![fields.title, fields.headings, fields.text]);
+        parser.set_field_boost(fields.title, TITLE_BOOST);
+        parser.set_field_boost(fields.headings, HEADINGS_BOOST);
         let writer = index.writer_with_num_threads(1, WRITER_BYTES)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         Ok(Self {
-            index,
             fields,
+            parser,
             writer: Mutex::new(writer),
             reader,
             indexed: Mutex::new(HashMap::new()),
@@ -97,11 +102,8 @@ impl KnowledgeIndex {
     /// The workspace's chunks that best match `question`, best first.
     pub fn search(&self, workspace: &WorkspaceId, question: &str, limit: usize) -> Vec<Hit> {
         let f = self.fields;
-        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.headings, f.text]);
-        parser.set_field_boost(f.title, TITLE_BOOST);
-        parser.set_field_boost(f.headings, HEADINGS_BOOST);
         // Lenient: a question is words, not query syntax; whatever does not parse is left out.
-        let (matching, _) = parser.parse_query_lenient(question);
+        let (matching, _) = self.parser.parse_query_lenient(question);
         let tenant: Box<dyn Query> = Box::new(ConstScoreQuery::new(
             Box::new(TermQuery::new(
                 Term::from_field_text(f.workspace, workspace.as_str()),
@@ -206,9 +208,10 @@ pub async fn catch_up(
     let synced = knowledge_sources::synced(db).await?;
     let (changed, removed) = {
         let indexed = index.indexed.lock().expect("the index map is not poisoned");
-        let changed: Vec<_> = synced
+        let changed: Vec<SyncedSource> = synced
             .iter()
             .filter(|source| indexed.get(&source.id) != Some(&source.synced_at))
+            .cloned()
             .collect();
         let present: std::collections::HashSet<&str> =
             synced.iter().map(|source| source.id.as_str()).collect();
@@ -217,7 +220,6 @@ pub async fn catch_up(
             .filter(|id| !present.contains(String::as_str(id)))
             .cloned()
             .collect();
-        let changed: Vec<_> = changed.into_iter().cloned().collect();
         (changed, removed)
     };
     if changed.is_empty() && removed.is_empty() {

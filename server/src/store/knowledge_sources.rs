@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    Set, SqlErr, TransactionSession, TransactionTrait,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait,
 };
 
 use super::entity::{knowledge_chunk, knowledge_source};
@@ -360,7 +360,6 @@ pub async fn chunks(
     workspace: &WorkspaceId,
     source_id: &str,
 ) -> Result<Vec<knowledge_chunk::Model>, DbErr> {
-    use sea_orm::QueryOrder;
     knowledge_chunk::Entity::find_in(workspace)
         .filter(knowledge_chunk::Column::SourceId.eq(source_id))
         .order_by_asc(knowledge_chunk::Column::Position)
@@ -379,17 +378,25 @@ pub struct SyncedSource {
 /// Every workspace's synced sources: what the retrieval index must hold. One of the few queries
 /// across workspaces, like `claim_sync`: the index serves them all, and filters each search.
 pub async fn synced(db: &impl ConnectionTrait) -> Result<Vec<SyncedSource>, DbErr> {
-    Ok(knowledge_source::Entity::find()
+    // Three columns only: this runs every few seconds on every process, and `config` may hold a
+    // text source's documents.
+    let rows: Vec<(String, String, DateTime<Utc>)> = knowledge_source::Entity::find()
+        .select_only()
+        .columns([
+            knowledge_source::Column::Id,
+            knowledge_source::Column::WorkspaceId,
+            knowledge_source::Column::LastSyncedAt,
+        ])
         .filter(knowledge_source::Column::LastSyncedAt.is_not_null())
+        .into_tuple()
         .all(db)
-        .await?
+        .await?;
+    Ok(rows
         .into_iter()
-        .filter_map(|source| {
-            Some(SyncedSource {
-                synced_at: source.last_synced_at?,
-                workspace: WorkspaceId::from_row(source.workspace_id),
-                id: source.id,
-            })
+        .map(|(id, workspace, synced_at)| SyncedSource {
+            id,
+            workspace: WorkspaceId::from_row(workspace),
+            synced_at,
         })
         .collect())
 }

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Receiver, Reply, SECRET_KEY, TestServer, assert_problem, assert_schema, eventually, json,
+    Receiver, Reply, SECRET_KEY, TestServer, assert_problem, assert_schema, json, log_once,
     workspace_of,
 };
 
@@ -31,11 +31,8 @@ async fn say(server: &TestServer, conversation: &str, text: &str) -> Value {
 /// How many of the events delivered to `endpoint` are of `kind`, once all `events` events so far
 /// have been delivered.
 async fn delivered(server: &TestServer, endpoint: &str, events: usize, kind: &str) -> usize {
-    let path = format!("/v1/webhook-endpoints/{endpoint}/deliveries?limit=100");
-    let deliveries = eventually("every event delivered", || async {
-        let (_, page) = server.send(Method::GET, &path, None).await;
-        let data = page["data"].as_array().unwrap().clone();
-        (data.len() == events && data.iter().all(|d| d["status"] == "succeeded")).then_some(data)
+    let deliveries = log_once(server, endpoint, |data| {
+        data.len() == events && data.iter().all(|d| d["status"] == "succeeded")
     })
     .await;
     deliveries.iter().filter(|d| d["eventType"] == kind).count()

@@ -507,3 +507,20 @@ pub async fn workspace_of(server: &TestServer, table: &str, id: &str) -> String 
         .unwrap_or_else(|| panic!("{table} has no row {id}"));
     row.try_get("", "workspace_id").unwrap()
 }
+
+/// The endpoint's delivery log, once `done` holds for it.
+pub async fn log_once(
+    server: &TestServer,
+    endpoint: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let path = format!("/v1/webhook-endpoints/{endpoint}/deliveries?limit=100");
+    eventually("the delivery log", || async {
+        let (status, page) = server.send(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_schema("WebhookDeliveryList", &page);
+        let deliveries = page["data"].as_array().unwrap().clone();
+        done(&deliveries).then_some(deliveries)
+    })
+    .await
+}

@@ -10,8 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Received, Receiver, Reply, ServerProcess, TestServer, assert_problem, assert_schema,
-    eventually, header,
+    Received, Receiver, Reply, ServerProcess, TestServer, assert_problem, assert_schema, header,
+    log_once,
 };
 
 /// Servers that may call loopback receivers, with `schedule`.
@@ -33,23 +33,6 @@ async fn subscribe(server: &TestServer, body: Value) -> (String, Secret) {
         created["id"].as_str().unwrap().to_string(),
         Secret::parse(created["secret"].as_str().unwrap()).unwrap(),
     )
-}
-
-/// The endpoint's delivery log, once `done` holds for it.
-async fn log_once(
-    server: &TestServer,
-    endpoint: &str,
-    done: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let path = format!("/v1/webhook-endpoints/{endpoint}/deliveries?limit=100");
-    eventually("the delivery log", || async {
-        let (status, page) = server.send(Method::GET, &path, None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        assert_schema("WebhookDeliveryList", &page);
-        let deliveries = page["data"].as_array().unwrap().clone();
-        done(&deliveries).then_some(deliveries)
-    })
-    .await
 }
 
 fn all_over(deliveries: &[Value], count: usize) -> bool {
