@@ -19,6 +19,7 @@ mod m20261124_000005_webhook_endpoints;
 mod m20261124_000006_webhook_deliveries;
 mod m20261125_000007_leads;
 mod m20261125_000008_knowledge_chunks;
+mod m20261126_000009_sync_schedule;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_webhook_deliveries::Migration),
             Box::new(m20261125_000007_leads::Migration),
             Box::new(m20261125_000008_knowledge_chunks::Migration),
+            Box::new(m20261126_000009_sync_schedule::Migration),
         ]
     }
 }

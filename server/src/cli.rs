@@ -36,8 +36,9 @@ struct Cli {
 enum Command {
     /// Run the API server (migrates the database first).
     Serve(ServeArgs),
-    /// Deliver webhooks without serving the API (for deployments that run workers apart, with
-    /// `serve --no-worker` on the API replicas). Any number may run on one database.
+    /// Deliver webhooks and sync knowledge sources without serving the API (for deployments that
+    /// run workers apart, with `serve --no-worker` on the API replicas). Any number may run on one
+    /// database.
     Worker(DatabaseArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
@@ -84,8 +85,8 @@ struct ServeArgs {
     /// X-Forwarded-For, and refuse /v1 requests not received over HTTPS [env: HOVERBOT_TRUST_PROXY].
     #[arg(long)]
     trust_proxy: bool,
-    /// Do not deliver webhooks from this process; run `hoverbot worker` elsewhere
-    /// [env: HOVERBOT_WEBHOOK_WORKER=false].
+    /// Do not deliver webhooks or sync knowledge sources from this process; run `hoverbot worker`
+    /// elsewhere [env: HOVERBOT_WEBHOOK_WORKER=false, HOVERBOT_KNOWLEDGE_SYNCER=false].
     #[arg(long)]
     no_worker: bool,
     #[command(flatten)]
@@ -207,6 +208,7 @@ async fn run(cli: Cli) -> Result<()> {
                 tls_key: args.tls_key,
                 trust_proxy: args.trust_proxy.then_some(true),
                 webhook_worker: args.no_worker.then_some(false),
+                knowledge_syncer: args.no_worker.then_some(false),
                 ..overrides(args.database)
             };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
@@ -217,10 +219,13 @@ async fn run(cli: Cli) -> Result<()> {
             let config = Config::load(cli.config.as_deref(), &overrides(database))?;
             init_logging(config.log_format);
             let db = open(&config).await?;
-            let worker = crate::server::Services::new(&db, &config)?.worker(db);
-            tracing::info!("HoverBot webhook worker started");
+            let services = crate::server::Services::new(&db, &config)?;
+            let worker = services.worker(db.clone());
+            let syncer = services.syncer(db);
+            tracing::info!("HoverBot worker started: webhook deliveries and knowledge syncs");
             tokio::select! {
                 () = worker.run() => {}
+                () = syncer.run() => {}
                 () = crate::server::shutdown_signal() => {
                     tracing::info!("shutting down: attempts in flight are made again after their lease");
                 }

@@ -68,6 +68,14 @@ pub struct Config {
     /// The lead score (1 to 100) at which a conversation qualifies as a sales lead, for
     /// workspaces that did not choose their own.
     pub lead_qualification_threshold: i32,
+    /// Whether `serve` runs a knowledge syncer (crawls and indexes sources); off when syncers run
+    /// apart (`hoverbot worker`).
+    pub knowledge_syncer: bool,
+    /// Pages a knowledge crawl fetches at once.
+    pub crawl_concurrency: usize,
+    /// The most requests a second a crawl sends to one host (robots.txt `Crawl-delay` may ask for
+    /// fewer).
+    pub crawl_host_requests_per_second: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,12 +112,15 @@ impl Default for Config {
             secret_key_file: None,
             public_url: None,
             lead_qualification_threshold: 70,
+            knowledge_syncer: true,
+            crawl_concurrency: 4,
+            crawl_host_requests_per_second: 10,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 27] = [
     "listen",
     "data_dir",
     "database_url",
@@ -134,6 +145,9 @@ const KEYS: [&str; 24] = [
     "secret_key_file",
     "public_url",
     "lead_qualification_threshold",
+    "knowledge_syncer",
+    "crawl_concurrency",
+    "crawl_host_requests_per_second",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -155,6 +169,8 @@ pub struct Overrides {
     pub trust_proxy: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_worker: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub knowledge_syncer: Option<bool>,
 }
 
 impl Config {
@@ -225,6 +241,12 @@ impl Config {
         self.public_url()?;
         if !(1..=100).contains(&self.lead_qualification_threshold) {
             bail!("lead_qualification_threshold must be between 1 and 100");
+        }
+        if !(1..=64).contains(&self.crawl_concurrency) {
+            bail!("crawl_concurrency must be between 1 and 64");
+        }
+        if !(1..=1000).contains(&self.crawl_host_requests_per_second) {
+            bail!("crawl_host_requests_per_second must be between 1 and 1000");
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both, or neither");
@@ -304,6 +326,14 @@ impl Config {
     pub fn outbound_policy(&self) -> crate::outbound::Policy {
         crate::outbound::Policy {
             allow_private_networks: self.allow_private_networks,
+        }
+    }
+
+    /// How hard knowledge crawls press on the sites they read.
+    pub fn crawl_politeness(&self) -> crate::knowledge::crawl::Politeness {
+        crate::knowledge::crawl::Politeness {
+            concurrency: self.crawl_concurrency,
+            host_interval: std::time::Duration::from_secs(1) / self.crawl_host_requests_per_second,
         }
     }
 

@@ -1,12 +1,15 @@
-//! Which URLs the server may call (webhook receivers; later, crawled pages), so that a tenant cannot
+//! Which URLs the server may call (webhook receivers, crawled pages), so that a tenant cannot
 //! point the server at its own network: loopback, private, link-local (cloud metadata lives there),
 //! and other non-global addresses are refused unless the deployment allows private networks.
 //!
 //! A URL is checked when it is registered, by resolving its host and checking every address, and
 //! again when it is called (a name may resolve elsewhere by then: DNS rebinding).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use url::{Host, Url};
 
@@ -30,28 +33,11 @@ impl Policy {
         self.allow_private_networks || is_global(ip)
     }
 
-    /// Checks a URL to register: `https` (or `http` to a non-global address where those are
-    /// allowed), no credentials, and a host whose every address the server may reach. A name that
-    /// does not resolve now is accepted: it is checked again at each call.
+    /// Checks a webhook receiver URL to register: `https` (or `http` to a non-global address where
+    /// those are allowed), no credentials, and a host whose every address the server may reach. A
+    /// name that does not resolve now is accepted: it is checked again at each call.
     pub async fn check(&self, url: &Url) -> Result<(), Refused> {
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(Refused(
-                "the URL must not hold credentials; authenticate deliveries with their signature"
-                    .into(),
-            ));
-        }
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addresses: Vec<IpAddr> = match (literal_ip(url), url.host_str()) {
-            (Some(ip), _) => vec![ip],
-            (None, Some(name)) => resolve(name, port).await,
-            (None, None) => return Err(Refused("the URL has no host".into())),
-        };
-        if let Some(refused) = addresses.iter().find(|ip| !self.allows(**ip)) {
-            return Err(Refused(format!(
-                "the URL's host resolves to {refused}, a loopback, private or otherwise non-public \
-                 address, which this deployment does not call"
-            )));
-        }
+        let addresses = self.addresses(url).await?;
         match url.scheme() {
             "https" => Ok(()),
             "http" if !addresses.is_empty() && addresses.iter().all(|ip| !is_global(*ip)) => Ok(()),
@@ -65,6 +51,78 @@ impl Policy {
             ))),
         }
     }
+
+    /// Checks the URL of a page to crawl: `http` or `https` (public web pages are still served
+    /// over both), no credentials, and a host whose every address the server may reach.
+    pub async fn check_page(&self, url: &Url) -> Result<(), Refused> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Refused(format!(
+                "the URL's scheme must be http or https, not `{}`",
+                url.scheme()
+            )));
+        }
+        self.addresses(url).await.map(drop)
+    }
+
+    /// The addresses of the URL's host, all of which the policy allows.
+    async fn addresses(&self, url: &Url) -> Result<Vec<IpAddr>, Refused> {
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Refused("the URL must not hold credentials".into()));
+        }
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addresses: Vec<IpAddr> = match (literal_ip(url), url.host_str()) {
+            (Some(ip), _) => vec![ip],
+            (None, Some(name)) => resolve(name, port).await,
+            (None, None) => return Err(Refused("the URL has no host".into())),
+        };
+        if let Some(refused) = addresses.iter().find(|ip| !self.allows(**ip)) {
+            return Err(Refused(format!(
+                "the URL's host resolves to {refused}, a loopback, private or otherwise non-public \
+                 address, which this deployment does not call"
+            )));
+        }
+        Ok(addresses)
+    }
+
+    /// An HTTP client builder whose connections obey the policy: names resolve through
+    /// [`GuardedResolver`], so a name that resolves to a refused address when it is called is not
+    /// called (DNS rebinding); proxy variables are ignored (a proxy would resolve names where the
+    /// policy cannot see) and redirects are not followed (each hop must be checked by the caller).
+    /// Literal addresses never reach a resolver: callers check them with [`Policy::allows`].
+    pub fn client(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver { policy: *self }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+    }
+}
+
+/// Resolves names, and refuses the whole name if any address is refused: an attacker who controls
+/// a name's records must not get a connection to a private address by listing it second.
+struct GuardedResolver {
+    policy: Policy,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {0} resolves to {1}, which is not a public address")]
+struct RefusedAddress(String, IpAddr);
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(refused) = addresses
+                .iter()
+                .find(|address| !policy.allows(address.ip()))
+            {
+                return Err(Box::new(RefusedAddress(host, refused.ip())) as _);
+            }
+            Ok(Box::new(addresses.into_iter()) as Addrs)
+        })
+    }
 }
 
 /// The URL's host when it is an address rather than a name (names are resolved, addresses not).
@@ -74,6 +132,24 @@ pub fn literal_ip(url: &Url) -> Option<IpAddr> {
         Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
         Host::Domain(_) => None,
     }
+}
+
+/// A log-friendly reason for a failed request (`timeout` is the client's), with its causes and
+/// without reqwest's nested wording.
+pub fn describe(err: &reqwest::Error, timeout: Duration) -> String {
+    let mut text = if err.is_timeout() {
+        format!("timed out after {} s", timeout.as_secs())
+    } else if err.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "the request failed".to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 async fn resolve(name: &str, port: u16) -> Vec<IpAddr> {

@@ -18,6 +18,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::idempotency::{self, Idempotency};
 use crate::http::{access_log, problems, request_id, transport_security, validation, write_gate};
+use crate::knowledge::crawl::Crawler;
 use crate::knowledge::index::{self, KnowledgeIndex};
 use crate::knowledge::sync::Syncer;
 use crate::limits::layer::Limits;
@@ -49,6 +50,7 @@ pub struct Services {
     /// This process's retrieval index, and what wakes it when a sync is recorded here.
     pub knowledge: Arc<KnowledgeIndex>,
     pub synced: Arc<Notify>,
+    pub crawler: Arc<Crawler>,
 }
 
 impl Services {
@@ -63,6 +65,10 @@ impl Services {
                 KnowledgeIndex::new().context("cannot create the knowledge index")?,
             ),
             synced: Arc::new(Notify::new()),
+            crawler: Arc::new(Crawler::new(
+                config.outbound_policy(),
+                config.crawl_politeness(),
+            )),
         })
     }
 
@@ -72,6 +78,7 @@ impl Services {
             db,
             wake: self.syncs.clone(),
             synced: self.synced.clone(),
+            crawler: self.crawler.clone(),
         }
     }
 
@@ -287,13 +294,15 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
     let mut background = vec![
         tokio::spawn(watch_queue(db.clone(), services.metrics.clone())),
         tokio::spawn(maintain(db.clone())),
-        tokio::spawn(services.syncer(db.clone()).run()),
         tokio::spawn(index::follow(
             db.clone(),
             services.knowledge.clone(),
             services.synced.clone(),
         )),
     ];
+    if config.knowledge_syncer {
+        background.push(tokio::spawn(services.syncer(db.clone()).run()));
+    }
     if config.webhook_worker {
         background.push(tokio::spawn(services.worker(db).run()));
     }

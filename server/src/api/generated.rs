@@ -12836,9 +12836,28 @@ impl<H: Handlers> Api<H> {
     /// - `sitemap` indexes the pages listed in a sitemap (or sitemap index);
     /// - `text` indexes documents uploaded in the request itself.
     ///
-    /// Crawls respect robots.txt and, unless the deployment allows it, refuse private, loopback and
-    /// link-local addresses. Syncing happens in the background: the returned source is `queued`; poll
-    /// `GET /v1/knowledge-sources/{knowledgeSourceId}` until it is `ready` or `failed`.
+    /// Syncing happens in the background: the returned source is `queued`; poll
+    /// `GET /v1/knowledge-sources/{knowledgeSourceId}` until it is `ready` or `failed`. A source with a
+    /// `refreshRate` of `daily` or `weekly` syncs again that long after each sync ends.
+    ///
+    /// How crawls behave (`url-crawl` and `sitemap`):
+    ///
+    /// - robots.txt is respected (RFC 9309; the crawler's name is `HoverBot`), including `Crawl-delay`
+    ///   up to 30 s. A robots.txt that answers 4xx allows everything; one that cannot be read (5xx,
+    ///   network error) allows nothing, and the pages say so in `errors`.
+    /// - Requests to one host are spaced by the deployment's per-host rate (10 a second by default),
+    ///   and a few pages are fetched at once across hosts.
+    /// - Only `text/html`, `application/xhtml+xml`, `text/markdown` and `text/plain` pages are read;
+    ///   a page may be at most 5 MiB and take at most 20 s, and may nest elements at most 1,000 deep.
+    /// - Redirects (at most 5) are followed only to the source's hosts. A page that names another
+    ///   page of the site as its canonical address is not indexed itself; the canonical page is.
+    ///   Pages with the same text are indexed once.
+    /// - At most 2 × `maxPages` + 100 pages are fetched in one sync, failed and unindexed ones
+    ///   included.
+    /// - Unless the deployment allows it, private, loopback and link-local addresses are refused:
+    ///   in the request (`422 url_not_allowed`) and, for every page and redirect, when it is fetched.
+    /// - A page that fails is recorded in `errors` and the crawl goes on. A sync that indexes no
+    ///   page and meets a problem is `failed`, and the source keeps the chunks of its last good sync.
     ///
     /// With an `externalId` that no source of the workspace has yet, or without `externalId`, a new
     /// source is created (`201`). With the `externalId` of an existing source of the same type, that

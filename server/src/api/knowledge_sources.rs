@@ -1,5 +1,6 @@
 //! `/v1/knowledge-sources`: what the assistant answers from. Syncing (crawling, parsing, chunking)
 //! is the knowledge syncer's job (`knowledge::sync`): a source waits as `queued` until it runs.
+//! The addresses a crawl starts from are checked against the outbound policy here.
 
 use poem_openapi::payload::Json;
 
@@ -118,6 +119,37 @@ fn to_wire(row: knowledge_source::Model) -> Result<KnowledgeSource, ApiError> {
     })
 }
 
+impl HoverBot {
+    /// Checks the addresses a crawl starts from against the outbound policy, so that a source
+    /// that could never be crawled is refused now (a 422 on the address) rather than failing
+    /// later. Pages found while crawling are checked again at each fetch.
+    async fn check_start_urls(&self, body: &KnowledgeSourceInput) -> Result<(), Problem> {
+        let urls: Vec<(String, &str)> = match body {
+            KnowledgeSourceInput::UrlCrawlSourceInput(source) => source
+                .seed_urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| (format!("/seedUrls/{i}"), url.as_str()))
+                .collect(),
+            KnowledgeSourceInput::SitemapSourceInput(source) => {
+                vec![("/sitemapUrl".to_string(), source.sitemap_url.as_str())]
+            }
+            KnowledgeSourceInput::TextSourceInput(_) => Vec::new(),
+        };
+        for (pointer, url) in urls {
+            let refuse =
+                |message: String| Problem::refused_field("url_not_allowed", &pointer, message);
+            let parsed = url::Url::parse(url).map_err(|err| refuse(format!("not a URL: {err}")))?;
+            self.sender
+                .policy()
+                .check_page(&parsed)
+                .await
+                .map_err(|refused| refuse(refused.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
 impl KnowledgeSourcesApi for HoverBot {
     async fn list_knowledge_sources(
         &self,
@@ -152,6 +184,7 @@ impl KnowledgeSourcesApi for HoverBot {
         _params: UpsertKnowledgeSourceParams,
         body: KnowledgeSourceInput,
     ) -> poem::Result<UpsertKnowledgeSourceResponse> {
+        self.check_start_urls(&body).await?;
         let (row, created) =
             knowledge_sources::upsert(&self.db, &ctx.principal.workspace, to_input(body)?).await?;
         self.syncs.notify_one();

@@ -53,14 +53,6 @@ impl Blocks {
         }
     }
 
-    /// The first heading of the document, if any: a title for documents without one.
-    pub fn first_heading(&self) -> Option<&str> {
-        self.done
-            .first()
-            .and_then(|block| block.headings.first())
-            .map(String::as_str)
-    }
-
     pub fn finish(mut self) -> Vec<Block> {
         self.end_block();
         self.done

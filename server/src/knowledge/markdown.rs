@@ -39,16 +39,16 @@ pub fn document(url: Option<String>, title: &str, body: &str) -> Document {
             _ => {}
         }
     }
-    let title = collapse(title);
-    let title = match title.is_empty() {
-        false => title,
-        true => blocks.first_heading().unwrap_or_default().to_string(),
-    };
-    Document {
-        url,
-        title,
-        blocks: blocks.finish(),
+    let blocks = blocks.finish();
+    let mut title = collapse(title);
+    if title.is_empty() {
+        title = blocks
+            .first()
+            .and_then(|block| block.headings.first())
+            .cloned()
+            .unwrap_or_default();
     }
+    Document { url, title, blocks }
 }
 
 fn depth(level: HeadingLevel) -> u8 {

@@ -1,11 +1,14 @@
 //! The knowledge engine: what a source's pages and documents become, so that the assistant can
-//! answer from them. `sync` claims a source's sync job and runs it; `markdown` reads documents
-//! into [`document::Document`]s; `chunk` cuts them into the chunks that are stored, retrieved and
+//! answer from them. `sync` claims a source's sync job and runs it; `crawl` fetches the pages of
+//! `url-crawl` and `sitemap` sources; `html` and `markdown` read pages and documents into
+//! [`document::Document`]s; `chunk` cuts them into the chunks that are stored, retrieved and
 //! cited; `index` is the per-process BM25 index of the chunks; `source` is the stored definition
 //! of a source.
 
 pub mod chunk;
+pub mod crawl;
 pub mod document;
+pub mod html;
 pub mod index;
 pub mod markdown;
 pub mod source;

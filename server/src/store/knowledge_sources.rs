@@ -68,6 +68,7 @@ pub async fn upsert(
         sync_generation: Set(0),
         sync_leased_until: Set(None),
         sync_lease_token: Set(None),
+        next_sync_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -143,7 +144,17 @@ fn queue(model: &mut knowledge_source::ActiveModel) {
     model.sync_generation = Set(model.sync_generation.as_ref().saturating_add(1));
     model.sync_leased_until = Set(None);
     model.sync_lease_token = Set(None);
+    model.next_sync_at = Set(None);
     model.updated_at = Set(Utc::now());
+}
+
+/// How long after a sync a source with this refresh rate syncs again.
+pub fn refresh_period(refresh_rate: &str) -> Option<TimeDelta> {
+    match refresh_rate {
+        "daily" => Some(TimeDelta::days(1)),
+        "weekly" => Some(TimeDelta::weeks(1)),
+        _ => None,
+    }
 }
 
 pub async fn list(
@@ -220,8 +231,8 @@ pub struct Synced {
     pub failed: bool,
 }
 
-/// Claims the source of one of `kinds` that waits longest for a sync (queued, or syncing under a
-/// lease that ran out because its syncer died), for `lease`.
+/// Claims the source of one of `kinds` that waits longest for a sync (queued, due for its
+/// scheduled re-sync, or syncing under a lease that ran out because its syncer died), for `lease`.
 pub async fn claim_sync(
     db: &impl TransactionTrait,
     kinds: &[&str],
@@ -240,6 +251,11 @@ pub async fn claim_sync(
                     Condition::all()
                         .add(knowledge_source::Column::Status.eq(STATUS_SYNCING))
                         .add(knowledge_source::Column::SyncLeasedUntil.lt(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(knowledge_source::Column::Status.is_in([STATUS_READY, STATUS_FAILED]))
+                        .add(knowledge_source::Column::NextSyncAt.lte(now)),
                 ),
         )
         .order_by(knowledge_source::Column::UpdatedAt, Order::Asc)
@@ -301,6 +317,11 @@ pub async fn finish_sync(
         )
         .col_expr(knowledge_source::Column::Errors, Expr::value(synced.errors))
         .col_expr(
+            knowledge_source::Column::NextSyncAt,
+            Expr::value(refresh_period(&source.refresh_rate).map(|period| now + period)),
+        )
+        .col_expr(knowledge_source::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
             knowledge_source::Column::SyncLeasedUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
@@ -352,6 +373,27 @@ pub async fn finish_sync(
     }
     txn.commit().await?;
     Ok(true)
+}
+
+/// Extends a claim's lease while its sync runs; `false` when the claim no longer holds (the
+/// source was changed, deleted or taken over), and the sync should stop.
+pub async fn renew_lease(
+    db: &impl ConnectionTrait,
+    claimed: &Claimed,
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+) -> Result<bool, DbErr> {
+    let renewed = knowledge_source::Entity::update_many()
+        .col_expr(
+            knowledge_source::Column::SyncLeasedUntil,
+            Expr::value(now + lease),
+        )
+        .filter(knowledge_source::Column::Id.eq(claimed.source.id.as_str()))
+        .filter(knowledge_source::Column::SyncLeaseToken.eq(claimed.token.as_str()))
+        .filter(knowledge_source::Column::SyncGeneration.eq(claimed.source.sync_generation))
+        .exec(db)
+        .await?;
+    Ok(renewed.rows_affected == 1)
 }
 
 /// The source's chunks, in order.

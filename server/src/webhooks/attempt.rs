@@ -1,21 +1,18 @@
 //! One delivery attempt: a signed `POST` of an event to a receiver, and what came of it.
 //!
-//! The HTTP client resolves names through the outbound policy, so a receiver whose name resolves to a
-//! refused address at delivery time is not called (DNS rebinding), follows no redirects, ignores
-//! proxy variables (a proxy would resolve names where the policy cannot see), waits at most
+//! The HTTP client is the outbound policy's (`outbound::Policy::client`), so a receiver whose name
+//! resolves to a refused address at delivery time is not called (DNS rebinding), and it follows no
+//! redirects; it waits at most
 //! [`ATTEMPT_TIMEOUT`] and reads at most [`SNIPPET_BYTES`] of the response.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use url::Url;
 
 use super::ATTEMPT_TIMEOUT;
 use super::signature::{self, Secret};
-use crate::outbound::{Policy, literal_ip};
+use crate::outbound::{Policy, describe, literal_ip};
 
 /// How much of a receiver's response is kept, for the delivery log.
 pub const SNIPPET_BYTES: usize = 1024;
@@ -49,10 +46,8 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(policy: Policy) -> Self {
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
+        let client = policy
+            .client()
             .timeout(ATTEMPT_TIMEOUT)
             .connect_timeout(ATTEMPT_TIMEOUT)
             .user_agent(concat!("HoverBot-Webhooks/", env!("CARGO_PKG_VERSION")))
@@ -105,7 +100,7 @@ impl Sender {
             .body(body.to_vec());
         let mut response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return failed(describe(&err)),
+            Err(err) => return failed(describe(&err, ATTEMPT_TIMEOUT)),
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -129,50 +124,5 @@ impl Sender {
             snippet: String::from_utf8_lossy(&snippet).into_owned(),
             retry_after,
         }
-    }
-}
-
-/// A log-friendly reason for a failed request, without reqwest's nested wording.
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = if err.is_timeout() {
-        format!("timed out after {} s", ATTEMPT_TIMEOUT.as_secs())
-    } else if err.is_connect() {
-        "could not connect".to_string()
-    } else {
-        "the request failed".to_string()
-    };
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
-/// Resolves receiver names, and refuses the whole name if any address is refused: an attacker who
-/// controls a name's records must not get a connection to a private address by listing it second.
-struct GuardedResolver {
-    policy: Policy,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("refused: {0} resolves to {1}, which is not a public address")]
-struct RefusedAddress(String, IpAddr);
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
-        Box::pin(async move {
-            let host = name.as_str().to_string();
-            let addresses: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if let Some(refused) = addresses
-                .iter()
-                .find(|address| !policy.allows(address.ip()))
-            {
-                return Err(Box::new(RefusedAddress(host, refused.ip())) as _);
-            }
-            Ok(Box::new(addresses.into_iter()) as Addrs)
-        })
     }
 }

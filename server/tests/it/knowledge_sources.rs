@@ -65,11 +65,14 @@ async fn sources_upsert_by_external_id_and_delete() {
         assert_eq!(crawl["maxPages"], 500, "the spec's default");
         assert_eq!(crawl["seedUrls"], json!(["https://help.example.com/"]));
 
-        // The text source syncs; the crawl waits for the crawler.
+        // The text source syncs; the crawl fails, as its site's name does not resolve here.
         let id = created["id"].as_str().unwrap();
-        ready(&server, id).await;
+        assert_eq!(ready(&server, id).await["status"], "ready");
+        let failed = ready(&server, crawl["id"].as_str().unwrap()).await;
+        assert_eq!(failed["status"], "failed", "{failed}");
+        assert_eq!(failed["errors"][0]["url"], "https://help.example.com/");
         let (_, list) = server
-            .send(Method::GET, "/v1/knowledge-sources?status=queued", None)
+            .send(Method::GET, "/v1/knowledge-sources?status=failed", None)
             .await;
         assert_schema("KnowledgeSourceList", &list);
         assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -230,8 +233,8 @@ async fn a_text_source_syncs_into_chunks_that_keep_their_headings_and_replaces_t
 
 #[tokio::test]
 async fn a_dead_syncers_claim_is_taken_over_and_a_stale_sync_is_not_recorded() {
-    for server in TestServer::each().await {
-        // A crawl: this server's syncer leaves it alone, so the test plays the syncers.
+    // This server runs no syncer: the test plays the syncers.
+    for server in TestServer::each_configured(|config| config.knowledge_syncer = false).await {
         let (_, created) = server
             .send(
                 Method::POST,

@@ -1,11 +1,13 @@
 //! Integration tests: the real server on a loopback port, against a fresh SQLite database and, when
 //! `HOVERBOT_TEST_DATABASE_URL` is set, a fresh PostgreSQL database too. One binary, many modules.
 
+mod site;
 mod support;
 
 mod api_keys;
 mod auth;
 mod conversations;
+mod crawls;
 mod escalations;
 mod idempotency;
 mod knowledge_sources;

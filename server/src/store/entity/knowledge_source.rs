@@ -31,6 +31,8 @@ pub struct Model {
     pub sync_leased_until: Option<DateTimeUtc>,
     /// Which claim holds it: a sync records its result only under its own claim.
     pub sync_lease_token: Option<String>,
+    /// When a scheduled re-sync (`refresh_rate`) is next due; `None` for `never`.
+    pub next_sync_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(belongs_to, from = "workspace_id", to = "id", on_delete = "Cascade")]
