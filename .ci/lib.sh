@@ -170,6 +170,38 @@ verify_webhook_delivery() {
   curl -fsS -X DELETE "${auth[@]}" "$SERVER_URL/v1/webhook-endpoints/$endpoint"
 }
 
+# verify_demo: on a server started with --demo, the README's question gets the help center's answer
+# with its citation, and a question the help center does not answer gets no invented answer: a low
+# confidence, no citation, the no_knowledge flag and an offer of a human.
+verify_demo() {
+  local auth=(-H "Authorization: Bearer $SERVER_KEY") deadline=$((SECONDS + 60)) output conversation exchange
+  until curl -fsS "${auth[@]}" "$SERVER_URL/v1/knowledge-sources" | grep -q '"status":"ready"'; do
+    ((SECONDS < deadline)) || die "the demo help center was not synced within 60 s"
+    sleep 0.2
+  done
+  until output=$(HOVERBOT_URL="$SERVER_URL" HOVERBOT_API_KEY="$SERVER_KEY" bash examples/curl.sh) &&
+    grep -qxF 'assistant: You can change the shipping address of an order until it ships.' <<<"$output"; do
+    ((SECONDS < deadline)) || { printf '%s\n' "$output"; die "the README's question got no answer from the demo"; }
+    sleep 0.5
+  done
+  printf '%s\n' "$output"
+  conversation=$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d '{"channel": "web"}' \
+    "$SERVER_URL/v1/conversations")
+  conversation=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$conversation")
+  exchange=$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' \
+    -d '{"text": "What is the capital of Australia?"}' "$SERVER_URL/v1/conversations/$conversation/messages")
+  python3 - "$exchange" <<'PY' || die "the demo answered a question its help center does not answer"
+import json, sys
+exchange = json.loads(sys.argv[1])
+answer, trace = exchange["assistantMessage"], exchange["trace"]
+print("unanswerable:", answer["text"], "| confidence", trace["confidence"])
+assert trace["confidence"] < 0.35, trace
+assert answer["citations"] == [], answer
+assert "no_knowledge" in trace["policyFlags"], trace
+assert "person from our team" in answer["text"], answer
+PY
+}
+
 cleanup() {
   local status=$? database
   stop_server

@@ -20,6 +20,7 @@ mod m20261124_000006_webhook_deliveries;
 mod m20261125_000007_leads;
 mod m20261125_000008_knowledge_chunks;
 mod m20261126_000009_sync_schedule;
+mod m20261127_000010_assistant_policy;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_leads::Migration),
             Box::new(m20261125_000008_knowledge_chunks::Migration),
             Box::new(m20261126_000009_sync_schedule::Migration),
+            Box::new(m20261127_000010_assistant_policy::Migration),
         ]
     }
 }

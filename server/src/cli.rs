@@ -89,6 +89,10 @@ struct ServeArgs {
     /// elsewhere [env: HOVERBOT_WEBHOOK_WORKER=false, HOVERBOT_KNOWLEDGE_SYNCER=false].
     #[arg(long)]
     no_worker: bool,
+    /// Load the bundled demo help center (an imaginary shop's articles on shipping, returns,
+    /// payments and accounts) into the `default` workspace, to try the assistant at once.
+    #[arg(long)]
+    demo: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -213,7 +217,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             init_logging(config.log_format);
-            serve(&config).await
+            serve(&config, args.demo).await
         }
         Command::Worker(database) => {
             let config = Config::load(cli.config.as_deref(), &overrides(database))?;
@@ -313,9 +317,12 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn serve(config: &Config) -> Result<()> {
+async fn serve(config: &Config, demo: bool) -> Result<()> {
     let db = open(config).await?;
     bootstrap(&db).await?;
+    if demo {
+        crate::demo::load(&db).await?;
+    }
     let running = crate::server::start(db, config).await?;
     let scheme = if running.tls { "https" } else { "http" };
     tracing::info!(

@@ -3,13 +3,15 @@
 //! `api` is the HTTP surface (generated from the spec, plus handwritten handlers); `http` holds the
 //! middleware every request passes through; `transport` accepts connections (TLS, HTTP/1.1 and 2,
 //! connection limits); `store` owns the database; `auth`, `limits` and `assistant` are the domain;
-//! `metrics` is what `/metrics` shows. `cli` and `config` turn a command line into a running server.
+//! `metrics` is what `/metrics` shows. `cli` and `config` turn a command line into a running server;
+//! `demo` is the bundled help center `serve --demo` loads.
 
 pub mod api;
 pub mod assistant;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod ids;
 pub mod knowledge;

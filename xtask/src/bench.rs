@@ -4,8 +4,8 @@
 
 mod cpu;
 mod load;
-mod report;
-mod server;
+pub mod report;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,16 +6,19 @@
 //! - `check`: `codegen --check`, then the drift check between the spec and what the server's router
 //!   serves;
 //! - `bench [--concurrency N] [--seconds S] [--repeat R] [--write]`: the release server's throughput
-//!   and latency next to a bare poem endpoint's (with `--write`, into `BENCHMARKS.md`).
+//!   and latency next to a bare poem endpoint's (with `--write`, into `BENCHMARKS.md`);
+//! - `eval [--manual DIR] [--write]`: the assistant's answer quality on `eval/` (with `--write`,
+//!   into `BENCHMARKS.md`).
 
 mod bench;
 mod codegen;
 mod drift;
+mod eval;
 mod project;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | bench [--concurrency N] [--seconds S] [--repeat R] [--write]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +31,7 @@ fn main() -> Result<()> {
             drift::run()
         }
         ["bench", options @ ..] => bench::run(options),
+        ["eval", options @ ..] => eval::run(options),
         _ => bail!(USAGE),
     }
 }

@@ -6,21 +6,33 @@ use super::generated::{
     AssistantDefaults, AssistantSettings, AssistantSettingsApi, GetAssistantSettingsResponse,
     UpdateAssistantSettingsRequest, UpdateAssistantSettingsResponse,
 };
-use super::{HoverBot, RequestContext};
+use super::{DEFAULT_ESCALATION_DESTINATION, HoverBot, RequestContext};
+use crate::assistant::MIN_CONFIDENCE;
 use crate::problem::ApiError;
 use crate::store::tenant::WorkspaceId;
-use crate::store::workspaces;
+use crate::store::workspaces::{self, AssistantSettingsChanges};
 
 impl HoverBot {
     async fn assistant_settings(
         &self,
         workspace: &WorkspaceId,
     ) -> Result<AssistantSettings, ApiError> {
-        let own = workspaces::lead_qualification_threshold(&self.db, workspace).await?;
+        let own = workspaces::assistant_settings(&self.db, workspace).await?;
         Ok(AssistantSettings {
-            lead_qualification_threshold: own.unwrap_or(self.lead_qualification_threshold),
+            lead_qualification_threshold: own
+                .lead_qualification_threshold
+                .unwrap_or(self.lead_qualification_threshold),
+            confidence_threshold: own
+                .confidence_threshold_milli
+                .map_or(MIN_CONFIDENCE, |milli| f64::from(milli) / 1000.0),
+            escalate_qualified_leads: own.escalate_qualified_leads,
+            escalation_destination: own
+                .escalation_destination
+                .unwrap_or_else(|| DEFAULT_ESCALATION_DESTINATION.to_string()),
             defaults: AssistantDefaults {
                 lead_qualification_threshold: self.lead_qualification_threshold,
+                confidence_threshold: MIN_CONFIDENCE,
+                escalation_destination: DEFAULT_ESCALATION_DESTINATION.to_string(),
             },
         })
     }
@@ -42,10 +54,16 @@ impl AssistantSettingsApi for HoverBot {
     ) -> poem::Result<UpdateAssistantSettingsResponse> {
         let workspace = &ctx.principal.workspace;
         // Absent: as it is; `null`: the deployment's.
-        let threshold: Option<Option<i32>> = body.lead_qualification_threshold.into();
-        if let Some(threshold) = threshold {
-            workspaces::set_lead_qualification_threshold(&self.db, workspace, threshold).await?;
-        }
+        let confidence: Option<Option<f64>> = body.confidence_threshold.into();
+        let changes = AssistantSettingsChanges {
+            lead_qualification_threshold: body.lead_qualification_threshold.into(),
+            // The schema bounds it to 0..=1, so the thousandths fit.
+            confidence_threshold_milli: confidence
+                .map(|threshold| threshold.map(|value| (value * 1000.0).round() as i32)),
+            escalate_qualified_leads: body.escalate_qualified_leads,
+            escalation_destination: body.escalation_destination.into(),
+        };
+        workspaces::update_assistant_settings(&self.db, workspace, changes).await?;
         let settings = self.assistant_settings(workspace).await?;
         Ok(UpdateAssistantSettingsResponse::Ok(Json(settings)))
     }

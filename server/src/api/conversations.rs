@@ -1,6 +1,5 @@
 //! `/v1/conversations`: conversations, their messages, and transcripts with outcomes.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{SecondsFormat, Utc};
@@ -13,24 +12,27 @@ use super::convert::parse;
 use super::generated::{
     Conversation, ConversationList, ConversationTranscript, ConversationsApi,
     CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
-    EscalationState, EscalationStateKind, GetConversationParams, GetConversationResponse,
-    GetSharedTranscriptParams, GetSharedTranscriptResponse, Intent, LeadQualifiedData,
-    ListConversationsParams, ListConversationsResponse, Message, MessageExchange,
-    MessageRespondedData, MessageRole, Metadata, ModelTier, Outcomes, Priority, SendMessageParams,
-    SendMessageRequest, SendMessageResponse, Trace,
+    EscalationReason, EscalationState, EscalationStateKind, GetConversationParams,
+    GetConversationResponse, GetSharedTranscriptParams, GetSharedTranscriptResponse, Intent,
+    LeadQualifiedData, ListConversationsParams, ListConversationsResponse, Message,
+    MessageExchange, MessageRespondedData, MessageRole, Metadata, ModelTier, Outcomes, Priority,
+    SendMessageParams, SendMessageRequest, SendMessageResponse, Trace,
 };
-use super::{HoverBot, RequestContext};
-use crate::assistant;
+use super::{DEFAULT_ESCALATION_DESTINATION, HoverBot, RequestContext};
 use crate::assistant::compose::Passage;
 use crate::assistant::lead::Lead;
+use crate::assistant::phrases::{Phrase, say};
+use crate::assistant::{self, Setting, policy};
 use crate::ids;
+use crate::knowledge::index;
 use crate::problem::{ApiError, Problem};
 use crate::store::conversations::{
     self, Filter, LeadUpdate, NewConversation, NewMessage, STATUS_ESCALATED, Turn,
 };
 use crate::store::entity::{conversation, message};
+use crate::store::escalations::NewEscalation;
 use crate::store::tenant::WorkspaceId;
-use crate::store::{escalations, json, knowledge_sources, workspaces};
+use crate::store::{escalations, json, workspaces};
 use crate::transcript_links::{self, Refused};
 use crate::webhooks::events;
 
@@ -196,15 +198,42 @@ impl ConversationsApi for HoverBot {
     ) -> poem::Result<SendMessageResponse> {
         let started = Instant::now();
         let workspace = &ctx.principal.workspace;
-        let threshold = workspaces::lead_qualification_threshold(&self.db, workspace)
-            .await?
+        let settings = workspaces::assistant_settings(&self.db, workspace).await?;
+        let threshold = settings
+            .lead_qualification_threshold
             .unwrap_or(self.lead_qualification_threshold);
+        let conversation =
+            conversations::get_or_404(&self.db, workspace, &params.conversation_id).await?;
+        let previous = conversations::last_user_text(&self.db, workspace, &conversation.id).await?;
         let metadata: Metadata = body.metadata.unwrap_or_default();
         let channel = body.channel.map(|channel| channel.as_str().to_string());
         let locale = body.locale.clone();
-        let text = body.text;
+        let answer_locale = locale.clone().or(conversation.locale);
+        // Card numbers never reach the database, the index or the answer.
+        let screened = policy::screen(&body.text);
+        let text = screened.text.clone();
         let passages = self.retrieve(workspace, &text).await?;
-        let reply = assistant::answer(&text, &passages);
+        let follow_up = assistant::follow_up_query(&text, previous.as_deref());
+        let followed = match &follow_up {
+            Some(query) => self.retrieve(workspace, query).await?,
+            None => Vec::new(),
+        };
+        let mut attempts: Vec<(&str, &[Passage])> = vec![(&text, &passages)];
+        if let Some(query) = &follow_up {
+            attempts.push((query, &followed));
+        }
+        let setting = Setting {
+            locale: answer_locale.as_deref(),
+            min_confidence: settings
+                .confidence_threshold_milli
+                .map_or(assistant::MIN_CONFIDENCE, |milli| f64::from(milli) / 1000.0),
+        };
+        let reply = assistant::answer(&screened, &attempts, setting);
+        let handoff = say(Phrase::Handoff, setting.locale);
+        let destination = settings
+            .escalation_destination
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ESCALATION_DESTINATION.to_string());
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let stored_citations: Vec<StoredCitation> =
             reply.citations.iter().map(Into::into).collect();
@@ -234,23 +263,67 @@ impl ConversationsApi for HoverBot {
             |conversation| {
                 let lead = lead_of(conversation)?.after(reply.intent, found);
                 let score = lead.score();
+                let qualified = conversation.lead_qualified || score >= threshold;
+                // While a human handles the conversation the bot stays quiet.
+                let answering = conversation.status != STATUS_ESCALATED;
+                let unsure_run = match (answering, reply.unsure) {
+                    (false, _) => conversation.low_confidence_replies,
+                    (true, true) => conversation.low_confidence_replies.saturating_add(1),
+                    (true, false) => 0,
+                };
+                let reason = if !answering {
+                    None
+                } else if reply.human_requested() {
+                    Some(EscalationReason::UserRequested)
+                } else if unsure_run >= LOW_CONFIDENCE_RUN {
+                    Some(EscalationReason::LowConfidence)
+                } else if qualified
+                    && !conversation.lead_qualified
+                    && settings.escalate_qualified_leads
+                {
+                    Some(EscalationReason::SalesOpportunity)
+                } else {
+                    None
+                };
+                let (text, citations) = match reason {
+                    None => (reply_text, citations_json),
+                    // A lead's question is still answered; the handoff follows.
+                    Some(EscalationReason::SalesOpportunity) => {
+                        (format!("{reply_text} {handoff}"), citations_json)
+                    }
+                    Some(_) => (handoff.to_string(), "[]".to_string()),
+                };
                 Ok(Turn {
-                    // While a human handles the conversation the bot stays quiet.
-                    reply: (conversation.status != STATUS_ESCALATED).then(|| NewMessage {
+                    reply: answering.then(|| NewMessage {
                         role: MessageRole::Assistant.as_str(),
-                        text: reply_text,
+                        text,
                         channel,
                         locale: locale.clone().or_else(|| conversation.locale.clone()),
                         metadata: empty_metadata,
-                        citations: citations_json,
+                        citations,
                         trace: Some(trace_json),
                     }),
                     lead: LeadUpdate {
                         score,
                         intent: lead.intent.map(|intent| intent.as_str().to_string()),
                         contact_fields: json::encode(&lead.contact)?,
-                        qualified: conversation.lead_qualified || score >= threshold,
+                        qualified,
                     },
+                    low_confidence_replies: if reason.is_some() { 0 } else { unsure_run },
+                    escalate: reason.map(|reason| NewEscalation {
+                        conversation_id: conversation.id.clone(),
+                        reason_code: reason.as_str().to_string(),
+                        destination,
+                        owner: None,
+                        priority: match reason {
+                            EscalationReason::SalesOpportunity => Priority::High,
+                            _ => Priority::Normal,
+                        }
+                        .as_str()
+                        .to_string(),
+                        note: Some(automatic_note(reason).to_string()),
+                        metadata: "{}".to_string(),
+                    }),
                 })
             },
             |change| {
@@ -305,11 +378,8 @@ impl ConversationsApi for HoverBot {
                 ModelTier::None
             },
             confidence: if answered { reply.confidence } else { 0.0 },
-            policy_flags: if answered {
-                reply.policy_flags
-            } else {
-                Vec::new()
-            },
+            // The flags describe the user's message, answered or not.
+            policy_flags: reply.policy_flags,
             intent: reply.intent,
             lead_score: exchange.conversation.lead_score,
             retrieval: if answered {
@@ -327,6 +397,23 @@ impl ConversationsApi for HoverBot {
     }
 }
 
+/// Low-confidence replies in a row that hand the conversation to a person.
+const LOW_CONFIDENCE_RUN: i32 = 2;
+
+/// The note on an escalation the assistant opened, for the person who takes it.
+fn automatic_note(reason: EscalationReason) -> &'static str {
+    match reason {
+        EscalationReason::UserRequested => "Opened by the assistant: the user asked for a person.",
+        EscalationReason::LowConfidence => {
+            "Opened by the assistant: it could not answer two questions in a row with confidence."
+        }
+        EscalationReason::SalesOpportunity => {
+            "Opened by the assistant: the conversation qualified as a sales lead."
+        }
+        _ => "Opened by the assistant.",
+    }
+}
+
 /// What the conversation has shown about its user as a lead.
 fn lead_of(row: &conversation::Model) -> Result<Lead, ApiError> {
     Ok(Lead {
@@ -337,33 +424,13 @@ fn lead_of(row: &conversation::Model) -> Result<Lead, ApiError> {
 }
 
 impl HoverBot {
-    /// The workspace's chunks that best match `question`, best first, as the database has them now
-    /// (a chunk the index still holds but a sync or a delete removed is left out).
+    /// The workspace's chunks that best match `question`, best first.
     async fn retrieve(
         &self,
         workspace: &WorkspaceId,
         question: &str,
     ) -> Result<Vec<Passage>, ApiError> {
-        let hits = self.knowledge.search(workspace, question, RETRIEVED);
-        if hits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<&str> = hits.iter().map(|hit| hit.chunk_id.as_str()).collect();
-        let mut chunks: HashMap<String, _> =
-            knowledge_sources::chunks_by_id(&self.db, workspace, &ids)
-                .await?
-                .into_iter()
-                .map(|chunk| (chunk.id.clone(), chunk))
-                .collect();
-        Ok(hits
-            .into_iter()
-            .filter_map(|hit| {
-                Some(Passage {
-                    chunk: chunks.remove(&hit.chunk_id)?,
-                    score: hit.score,
-                })
-            })
-            .collect())
+        Ok(index::retrieve(&self.db, &self.knowledge, workspace, question, RETRIEVED).await?)
     }
 
     /// The conversation with its messages, outcomes and escalation state.

@@ -1886,6 +1886,19 @@ pub struct AssistantSettings {
         validator(maximum(value = "100"), minimum(value = "1"))
     )]
     pub lead_qualification_threshold: i32,
+    /// The confidence below which the assistant does not answer but says it does not know and
+    /// offers a human (`no_knowledge`). Two such replies in a row escalate the conversation.
+    #[oai(
+        rename = "confidenceThreshold",
+        validator(maximum(value = "1"), minimum(value = "0"))
+    )]
+    pub confidence_threshold: f64,
+    /// Whether a conversation is escalated (`sales_opportunity`) as soon as its lead qualifies.
+    #[oai(rename = "escalateQualifiedLeads")]
+    pub escalate_qualified_leads: bool,
+    /// The `destination` of the escalations the assistant opens by itself.
+    #[oai(rename = "escalationDestination")]
+    pub escalation_destination: String,
     /// The deployment's defaults, which a setting set to `null` takes.
     #[oai(rename = "defaults")]
     pub defaults: AssistantDefaults,
@@ -1900,6 +1913,15 @@ pub struct AssistantDefaults {
         validator(maximum(value = "100"), minimum(value = "1"))
     )]
     pub lead_qualification_threshold: i32,
+    /// The calibrated default confidence threshold.
+    #[oai(
+        rename = "confidenceThreshold",
+        validator(maximum(value = "1"), minimum(value = "0"))
+    )]
+    pub confidence_threshold: f64,
+    /// The default destination of automatic escalations, `helpdesk`.
+    #[oai(rename = "escalationDestination")]
+    pub escalation_destination: String,
 }
 
 /// The body of `PATCH /v1/assistant-settings`; absent settings stay as they are.
@@ -1912,6 +1934,21 @@ pub struct UpdateAssistantSettingsRequest {
         validator(maximum(value = "100"), minimum(value = "1"))
     )]
     pub lead_qualification_threshold: poem_openapi::types::MaybeUndefined<i32>,
+    /// The confidence below which the assistant offers a human instead of answering, kept to three decimals; `null` takes the default.
+    #[oai(
+        rename = "confidenceThreshold",
+        validator(maximum(value = "1"), minimum(value = "0"))
+    )]
+    pub confidence_threshold: poem_openapi::types::MaybeUndefined<f64>,
+    /// Whether a qualified lead is escalated (`sales_opportunity`) at once.
+    #[oai(rename = "escalateQualifiedLeads", skip_serializing_if_is_none)]
+    pub escalate_qualified_leads: Option<bool>,
+    /// The `destination` of automatic escalations (for example `hubspot` or `zendesk`); `null` takes the default.
+    #[oai(
+        rename = "escalationDestination",
+        validator(max_length = 100, min_length = 1)
+    )]
+    pub escalation_destination: poem_openapi::types::MaybeUndefined<String>,
 }
 
 /// A permission of an API key or OAuth token: read or write access to conversations, knowledge
@@ -12672,6 +12709,26 @@ impl<H: Handlers> Api<H> {
     /// workspace's knowledge sources, composes an answer with citations, scores its confidence, detects
     /// the intent, scores the lead, raises policy flags and decides whether to escalate; `trace` reports
     /// all of it.
+    ///
+    /// How the assistant decides:
+    ///
+    /// - A short question that points back at the previous one ("and how long does that take?") is
+    ///   retrieved together with the user's previous message.
+    /// - Below the workspace's `confidenceThreshold` (see `GET /v1/assistant-settings`) the assistant
+    ///   does not guess: it says it does not know, offers a human, and raises `no_knowledge`.
+    /// - What the assistant says in its own words (not knowing, greeting, handing over) follows the
+    ///   message's or conversation's `locale` in English, German, French, Spanish, Italian, Dutch and
+    ///   Portuguese; quoted answers keep the language of the page they quote.
+    /// - Payment card numbers (Luhn-checked) are masked to their last four digits before the message
+    ///   is stored, so transcripts and `userMessage.text` never hold one; `pii_detected` says one
+    ///   was there.
+    /// - The assistant escalates the conversation by itself, exactly as `POST /v1/escalations` would
+    ///   (with `escalation.created`), when the user asks for a person (`user_requested`), after two
+    ///   replies in a row below the confidence threshold (`low_confidence`), or when the message
+    ///   qualifies the lead and the workspace has `escalateQualifiedLeads` on
+    ///   (`sales_opportunity`, priority `high`). The escalation goes to the workspace's
+    ///   `escalationDestination`; the reply says a person will take over, and `trace.escalated`
+    ///   is `true`.
     ///
     /// While the conversation is escalated to a human, the message is recorded, `assistantMessage` is
     /// `null` and `trace.modelTier` is `none`. `channel`, `locale` and `metadata` default to the

@@ -136,15 +136,19 @@ impl HoverBot {
             }
             KnowledgeSourceInput::TextSourceInput(_) => Vec::new(),
         };
-        for (pointer, url) in urls {
+        // Names are resolved all at once: a request waits for the slowest lookup, not their sum.
+        let policy = self.sender.policy();
+        let checks = urls.iter().map(|(pointer, url)| async move {
             let refuse =
-                |message: String| Problem::refused_field("url_not_allowed", &pointer, message);
+                |message: String| Problem::refused_field("url_not_allowed", pointer, message);
             let parsed = url::Url::parse(url).map_err(|err| refuse(format!("not a URL: {err}")))?;
-            self.sender
-                .policy()
+            policy
                 .check_page(&parsed)
                 .await
-                .map_err(|refused| refuse(refused.to_string()))?;
+                .map_err(|refused| refuse(refused.to_string()))
+        });
+        for checked in futures_util::future::join_all(checks).await {
+            checked?;
         }
         Ok(())
     }

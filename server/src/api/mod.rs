@@ -29,6 +29,9 @@ pub const SPEC_YAML: &str = include_str!("../../../openapi/hoverbot.yaml");
 pub const SPEC_JSON: &str = include_str!("../../../openapi/derived/hoverbot.json");
 
 /// What every handler shares.
+/// Where the assistant's own escalations go when the workspace did not say.
+pub const DEFAULT_ESCALATION_DESTINATION: &str = "helpdesk";
+
 pub struct HoverBot {
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,

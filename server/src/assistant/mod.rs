@@ -2,19 +2,26 @@
 //! says about the user as a lead.
 //!
 //! The answer is extractive (`compose`): sentences of the retrieved chunks, cited. When they do not
-//! answer the question with enough confidence, or nothing was retrieved, the assistant says so,
-//! with the `no_knowledge` policy flag and an offer of a human. It never invents an answer.
+//! answer the question with the workspace's confidence, or nothing was retrieved, the assistant
+//! says so, with the `no_knowledge` policy flag and an offer of a human. It never invents an
+//! answer. `policy` raises the other flags and masks card numbers; `phrases` holds what the
+//! assistant says in its own words, per language.
 
 pub mod compose;
 pub mod contact;
 pub mod intent;
 pub mod lead;
+pub mod phrases;
+pub mod policy;
 
 use crate::api::generated::{Citation, Intent, ModelTier, PolicyFlag, RetrievalHit};
 use compose::Passage;
 use contact::Contact;
+use phrases::{Phrase, say};
+use policy::Screened;
 
-/// Below this confidence the assistant does not answer but offers a human.
+/// The confidence below which the assistant does not answer but offers a human, for workspaces
+/// that did not choose their own (see BENCHMARKS.md for how it was calibrated).
 pub const MIN_CONFIDENCE: f64 = 0.35;
 
 /// What the assistant says and why.
@@ -30,44 +37,154 @@ pub struct Reply {
     pub contact: Contact,
     pub model_tier: ModelTier,
     pub retrieval: Vec<RetrievalHit>,
+    /// The reply is an offer of a human for want of an answer (the low-confidence run counts it).
+    pub unsure: bool,
 }
 
-const NO_KNOWLEDGE: &str = "I don't have any information to answer that yet, so I won't guess. \
-Would you like me to connect you with a person from our team?";
+impl Reply {
+    pub fn human_requested(&self) -> bool {
+        self.policy_flags.contains(&PolicyFlag::HumanRequested)
+    }
+}
 
-const NOT_SURE: &str = "I'm not sure I have the right answer to that, so I won't guess. \
-Would you like me to connect you with a person from our team?";
+/// How the conversation and workspace shape an answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting<'a> {
+    pub locale: Option<&'a str>,
+    pub min_confidence: f64,
+}
 
-/// Answers `question` from the passages retrieved for it (best first).
-pub fn answer(question: &str, passages: &[Passage]) -> Reply {
-    let intent = intent::classify(question);
-    let contact = Contact::find(question);
-    let composed = compose::compose(question, passages);
+/// Answers a user's message. `attempts` are the queries retrieved for (the message, then its
+/// follow-up query if it has one) with their passages, best first; the most confident answer wins.
+pub fn answer(message: &Screened, attempts: &[(&str, &[Passage])], setting: Setting<'_>) -> Reply {
+    let intent = intent::classify(&message.text);
+    let contact = Contact::find(&message.text);
+    let mut policy_flags = message.flags.clone();
+    if intent == Intent::HumanRequest {
+        policy_flags.push(PolicyFlag::HumanRequested);
+    }
+    let mut passages: &[Passage] = attempts.first().map_or(&[], |(_, passages)| passages);
+    let mut composed: Option<compose::Composed> = None;
+    for (query, retrieved) in attempts {
+        let candidate = compose::compose(query, retrieved);
+        let better = match (&candidate, &composed) {
+            (Some(candidate), Some(best)) => candidate.confidence > best.confidence,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if better {
+            composed = candidate;
+            passages = retrieved;
+        }
+    }
     match composed {
-        Some(composed) if composed.confidence >= MIN_CONFIDENCE => Reply {
+        Some(composed) if composed.confidence >= setting.min_confidence => Reply {
             text: composed.text,
             citations: composed.citations,
             confidence: composed.confidence,
-            policy_flags: Vec::new(),
+            policy_flags,
             intent,
             contact,
             model_tier: ModelTier::Extractive,
             retrieval: composed.retrieval,
+            unsure: false,
         },
-        weak => Reply {
-            text: if passages.is_empty() {
-                NO_KNOWLEDGE
-            } else {
-                NOT_SURE
+        weak => {
+            let confidence = weak.map_or(0.0, |composed| composed.confidence);
+            // A greeting or a request for a person is not a question the knowledge failed.
+            let (text, unsure) = match intent {
+                Intent::Greeting => (say(Phrase::Greeting, setting.locale), false),
+                Intent::HumanRequest => (say(Phrase::Handoff, setting.locale), false),
+                _ if passages.is_empty() => (say(Phrase::NoKnowledge, setting.locale), true),
+                _ => (say(Phrase::NotSure, setting.locale), true),
+            };
+            if unsure {
+                policy_flags.push(PolicyFlag::NoKnowledge);
             }
-            .to_string(),
-            citations: Vec::new(),
-            confidence: weak.map_or(0.0, |composed| composed.confidence),
-            policy_flags: vec![PolicyFlag::NoKnowledge],
-            intent,
-            contact,
-            model_tier: ModelTier::Extractive,
-            retrieval: compose::hits(passages),
-        },
+            Reply {
+                text: text.to_string(),
+                citations: Vec::new(),
+                confidence,
+                policy_flags,
+                intent,
+                contact,
+                model_tier: ModelTier::Extractive,
+                retrieval: compose::hits(passages),
+                unsure,
+            }
+        }
+    }
+}
+
+/// Words that point back at an earlier turn ("how long does *that* take?").
+const BACK_REFERENCES: &[&str] = &[
+    "that", "it", "this", "those", "these", "they", "them", "its", "there", "same", "one",
+];
+/// Openings of a question that continues the one before.
+const CONTINUATIONS: &[&str] = &["and", "also", "what about", "how about", "then", "so"];
+/// A follow-up is short; a long question stands on its own.
+const MAX_FOLLOW_UP_WORDS: usize = 12;
+
+/// The query to retrieve with when `question` follows up `previous` (the user's message before
+/// it): both together, so that "and how long does that take?" finds what "that" was. `None` when
+/// the question stands on its own.
+pub fn follow_up_query(question: &str, previous: Option<&str>) -> Option<String> {
+    let previous = previous?;
+    let lower = question.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|word| !word.is_empty())
+        .collect();
+    if words.is_empty() || words.len() > MAX_FOLLOW_UP_WORDS {
+        return None;
+    }
+    let continues = CONTINUATIONS.iter().any(|opening| {
+        lower.trim_start().starts_with(opening)
+            && lower
+                .trim_start()
+                .get(opening.len()..)
+                .is_some_and(|rest| rest.starts_with(|c: char| !c.is_alphanumeric()))
+    });
+    let refers_back = words.iter().any(|word| BACK_REFERENCES.contains(word));
+    (continues || refers_back).then(|| format!("{previous} {question}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_ups_carry_the_previous_question() {
+        let previous = Some("Can I change my shipping address?");
+        assert_eq!(
+            follow_up_query("and how long does that take?", previous).as_deref(),
+            Some("Can I change my shipping address? and how long does that take?")
+        );
+        assert!(follow_up_query("What about returns?", previous).is_some());
+        assert!(follow_up_query("Is it free?", previous).is_some());
+        assert_eq!(
+            follow_up_query("Which payment methods do you accept?", previous),
+            None
+        );
+        assert_eq!(follow_up_query("Andorra shipping rates?", previous), None);
+        assert_eq!(follow_up_query("and how long does that take?", None), None);
+    }
+
+    #[test]
+    fn greetings_and_requests_for_a_person_are_not_counted_as_unsure() {
+        let setting = Setting {
+            locale: Some("de"),
+            min_confidence: MIN_CONFIDENCE,
+        };
+        let ask = |text: &str| answer(&policy::screen(text), &[(text, &[])], setting);
+        let hello = ask("Hello!");
+        assert!(!hello.unsure);
+        assert_eq!(hello.text, say(Phrase::Greeting, Some("de")));
+        let person = ask("Can I talk to a human please?");
+        assert!(person.human_requested() && !person.unsure);
+        let unknown = ask("What is the capital of Australia?");
+        assert!(unknown.unsure);
+        assert_eq!(unknown.policy_flags, vec![PolicyFlag::NoKnowledge]);
+        assert_eq!(unknown.text, say(Phrase::NoKnowledge, Some("de")));
     }
 }

@@ -171,7 +171,9 @@ const SHALLOW: &[&str] = &[
 /// estimate that can only err upwards on malformed markup (a `<div>` never closed), which is
 /// what it guards against.
 fn nesting(html: &str) -> usize {
-    let bytes = html.as_bytes();
+    // Lower-cased once, so that finding each script's end stays linear in the page.
+    let lower = html.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
     let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
     while let Some(offset) = bytes[at..].iter().position(|b| *b == b'<') {
         at += offset + 1;
@@ -185,9 +187,9 @@ fn nesting(html: &str) -> usize {
         if end == start {
             continue;
         }
-        let name = html[start..end].to_ascii_lowercase();
+        let name = &lower[start..end];
         if closing {
-            if !SHALLOW.contains(&name.as_str()) {
+            if !SHALLOW.contains(&name) {
                 depth = depth.saturating_sub(1);
             }
             continue;
@@ -195,7 +197,7 @@ fn nesting(html: &str) -> usize {
         // Script and style text is not markup: skip to its end tag.
         if name == "script" || name == "style" {
             let close = format!("</{name}");
-            match html[end..].to_ascii_lowercase().find(&close) {
+            match lower[end..].find(&close) {
                 Some(found) => at = end + found,
                 None => break,
             }
@@ -205,7 +207,7 @@ fn nesting(html: &str) -> usize {
             .iter()
             .position(|b| *b == b'>')
             .is_some_and(|gt| gt > 0 && bytes[end + gt - 1] == b'/');
-        if !SHALLOW.contains(&name.as_str()) && !self_closing {
+        if !SHALLOW.contains(&name) && !self_closing {
             depth += 1;
             deepest = deepest.max(depth);
         }
@@ -271,9 +273,10 @@ fn content(html: &Html) -> Blocks {
                 }
             }
             Edge::Close(node) => {
-                if skipping == Some(node.id()) {
-                    skipping = None;
-                } else if skipping.is_some() {
+                if skipping.is_some() {
+                    if skipping == Some(node.id()) {
+                        skipping = None;
+                    }
                 } else if heading.as_ref().is_some_and(|(id, ..)| *id == node.id()) {
                     let (_, level, text) = heading.take().expect("checked");
                     blocks.heading(level, &text);

@@ -22,6 +22,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 use tokio::sync::Notify;
 
+use crate::assistant::compose::Passage;
 use crate::store::entity::knowledge_chunk;
 use crate::store::knowledge_sources::{self, SyncedSource};
 use crate::store::tenant::WorkspaceId;
@@ -188,6 +189,36 @@ fn analyzer() -> TextAnalyzer {
         .filter(StopWordFilter::new(Language::English).expect("tantivy ships English stop words"))
         .filter(Stemmer::new(Language::English))
         .build()
+}
+
+/// The workspace's chunks that best match `question` (at most `limit`), best first, as the
+/// database has them now: a chunk the index still holds but a sync or a delete removed is left out.
+pub async fn retrieve(
+    db: &DatabaseConnection,
+    index: &KnowledgeIndex,
+    workspace: &WorkspaceId,
+    question: &str,
+    limit: usize,
+) -> Result<Vec<Passage>, sea_orm::DbErr> {
+    let hits = index.search(workspace, question, limit);
+    if hits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = hits.iter().map(|hit| hit.chunk_id.as_str()).collect();
+    let mut chunks: HashMap<String, _> = knowledge_sources::chunks_by_id(db, workspace, &ids)
+        .await?
+        .into_iter()
+        .map(|chunk| (chunk.id.clone(), chunk))
+        .collect();
+    Ok(hits
+        .into_iter()
+        .filter_map(|hit| {
+            Some(Passage {
+                chunk: chunks.remove(&hit.chunk_id)?,
+                score: hit.score,
+            })
+        })
+        .collect())
 }
 
 /// Keeps `index` caught up with the database, for as long as the process runs.

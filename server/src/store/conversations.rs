@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use super::entity::{conversation, message};
+use super::escalations::{self, NewEscalation};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
@@ -53,6 +54,10 @@ pub struct Turn {
     /// The bot's reply; `None` while a human handles the conversation.
     pub reply: Option<NewMessage>,
     pub lead: LeadUpdate,
+    /// The conversation's run of low-confidence replies after this one.
+    pub low_confidence_replies: i32,
+    /// An escalation the assistant opens with its reply, as `POST /v1/escalations` would.
+    pub escalate: Option<NewEscalation>,
 }
 
 /// The conversation's lead outcomes after the message.
@@ -101,6 +106,7 @@ pub async fn create<C: TransactionTrait>(
         resolved: Set(false),
         contact_fields: Set("{}".to_string()),
         user_message_count: Set(0),
+        low_confidence_replies: Set(0),
         escalation_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -176,6 +182,21 @@ pub async fn messages(
         .await?)
 }
 
+/// The text of the user's latest message in the conversation, for follow-up questions.
+pub async fn last_user_text(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    conversation_id: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(message::Entity::find_in(workspace)
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::Role.eq("user"))
+        .order_by_desc(message::Column::Seq)
+        .one(db)
+        .await?
+        .map(|message| message.text))
+}
+
 /// Locks the conversation row for the rest of the transaction (a row lock on PostgreSQL, the write
 /// lock on SQLite) and returns it.
 pub async fn lock(
@@ -219,7 +240,12 @@ where
     let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let before = lock(&txn, workspace, conversation_id, now).await?;
-    let Turn { reply, lead } = turn(&before)?;
+    let Turn {
+        reply,
+        lead,
+        low_confidence_replies,
+        escalate,
+    } = turn(&before)?;
     let added = if reply.is_some() { 2 } else { 1 };
     if before.message_count + added > MAX_MESSAGES {
         return Err(Problem::conflict(
@@ -259,7 +285,13 @@ where
     updated.intent = Set(lead.intent);
     updated.contact_fields = Set(lead.contact_fields);
     updated.lead_qualified = Set(lead.qualified);
-    let after = updated.update(&txn).await?;
+    updated.low_confidence_replies = Set(low_confidence_replies);
+    let mut after = updated.update(&txn).await?;
+    let mut escalated = false;
+    if let Some(new) = escalate.filter(|_| after.status != STATUS_ESCALATED) {
+        (_, after) = escalations::open(&txn, outbox, workspace, after, new, now).await?;
+        escalated = true;
+    }
     let events = events(&Change {
         before: &before,
         after: &after,
@@ -270,7 +302,7 @@ where
         outbox.add(&txn, workspace, event).await?;
     }
     txn.commit().await?;
-    if !events.is_empty() {
+    if escalated || !events.is_empty() {
         outbox.committed();
     }
     Ok(Exchange {

@@ -3,7 +3,7 @@
 //! resolving one moves it back to `active`, so the bot answers again. Both lock the conversation
 //! before the escalation, in that order, so that they cannot deadlock.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set, TransactionSession,
     TransactionTrait,
@@ -59,6 +59,23 @@ pub async fn create<C: TransactionTrait>(
     let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let conversation = conversations::lock(&txn, workspace, &new.conversation_id, now).await?;
+    let (escalation, _) = open(&txn, outbox, workspace, conversation, new, now).await?;
+    txn.commit().await?;
+    outbox.committed();
+    Ok(escalation)
+}
+
+/// Opens an escalation on `conversation`, which the caller's transaction has locked: the one path
+/// of `POST /v1/escalations` and of the assistant's own escalations. Returns the escalation and
+/// the conversation, now `escalated`; the caller commits, then tells the outbox.
+pub async fn open(
+    txn: &impl ConnectionTrait,
+    outbox: &Outbox,
+    workspace: &WorkspaceId,
+    conversation: conversation::Model,
+    new: NewEscalation,
+    now: DateTime<Utc>,
+) -> Result<(escalation::Model, conversation::Model), ApiError> {
     if let Some(open) = conversation
         .escalation_id
         .as_ref()
@@ -91,18 +108,16 @@ pub async fn create<C: TransactionTrait>(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     let mut updated: conversation::ActiveModel = conversation.into();
     updated.status = Set(STATUS_ESCALATED.to_string());
     updated.escalation_id = Set(Some(escalation.id.clone()));
-    updated.update(&txn).await?;
+    let conversation = updated.update(txn).await?;
     outbox
-        .add(&txn, workspace, &events::escalation_created(&escalation)?)
+        .add(txn, workspace, &events::escalation_created(&escalation)?)
         .await?;
-    txn.commit().await?;
-    outbox.committed();
-    Ok(escalation)
+    Ok((escalation, conversation))
 }
 
 /// Assigns, releases or resolves an escalation (see the spec's `updateEscalation` for the rules);

@@ -84,7 +84,8 @@ pub async fn upsert(
     }
 }
 
-async fn find_by_external_id(
+/// The workspace's source with this external id.
+pub async fn find_by_external_id(
     db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
     external_id: Option<&str>,

@@ -33,6 +33,9 @@ pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::
         rate_limit_per_minute: Set(None),
         rate_limit_burst: Set(None),
         lead_qualification_threshold: Set(None),
+        confidence_threshold_milli: Set(None),
+        escalate_qualified_leads: Set(false),
+        escalation_destination: Set(None),
     };
     Ok(model.insert(db).await?)
 }
@@ -82,31 +85,71 @@ pub async fn set_rate_limit(
     Ok(())
 }
 
-/// The lead score that qualifies the workspace's conversations, when it chose its own.
-pub async fn lead_qualification_threshold(
+/// The workspace's own assistant settings; `None` takes the deployment's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssistantSettings {
+    pub lead_qualification_threshold: Option<i32>,
+    /// Thousandths.
+    pub confidence_threshold_milli: Option<i32>,
+    pub escalate_qualified_leads: bool,
+    pub escalation_destination: Option<String>,
+}
+
+/// Changes to [`AssistantSettings`]; `None` leaves a setting as it is.
+#[derive(Debug, Default)]
+pub struct AssistantSettingsChanges {
+    pub lead_qualification_threshold: Option<Option<i32>>,
+    pub confidence_threshold_milli: Option<Option<i32>>,
+    pub escalate_qualified_leads: Option<bool>,
+    pub escalation_destination: Option<Option<String>>,
+}
+
+/// The workspace's assistant settings.
+pub async fn assistant_settings(
     db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
-) -> Result<Option<i32>, ApiError> {
+) -> Result<AssistantSettings, ApiError> {
     let row = workspace::Entity::find_by_id(workspace.as_str())
         .one(db)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow!("the caller's workspace is gone")))?;
-    Ok(row.lead_qualification_threshold)
+    Ok(AssistantSettings {
+        lead_qualification_threshold: row.lead_qualification_threshold,
+        confidence_threshold_milli: row.confidence_threshold_milli,
+        escalate_qualified_leads: row.escalate_qualified_leads,
+        escalation_destination: row.escalation_destination,
+    })
 }
 
-/// Sets the workspace's own lead qualification threshold, or (with `None`) takes the
-/// deployment's.
-pub async fn set_lead_qualification_threshold(
+/// Changes the workspace's assistant settings.
+pub async fn update_assistant_settings(
     db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
-    threshold: Option<i32>,
+    changes: AssistantSettingsChanges,
 ) -> Result<(), ApiError> {
-    workspace::ActiveModel {
-        id: Set(workspace.as_str().to_string()),
-        lead_qualification_threshold: Set(threshold),
+    let mut model = workspace::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(workspace.as_str().to_string()),
         ..Default::default()
+    };
+    let mut changed = false;
+    if let Some(value) = changes.lead_qualification_threshold {
+        model.lead_qualification_threshold = Set(value);
+        changed = true;
     }
-    .update(db)
-    .await?;
+    if let Some(value) = changes.confidence_threshold_milli {
+        model.confidence_threshold_milli = Set(value);
+        changed = true;
+    }
+    if let Some(value) = changes.escalate_qualified_leads {
+        model.escalate_qualified_leads = Set(value);
+        changed = true;
+    }
+    if let Some(value) = changes.escalation_destination {
+        model.escalation_destination = Set(value);
+        changed = true;
+    }
+    if changed {
+        model.update(db).await?;
+    }
     Ok(())
 }

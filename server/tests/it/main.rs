@@ -5,6 +5,7 @@ mod site;
 mod support;
 
 mod api_keys;
+mod assistant;
 mod auth;
 mod conversations;
 mod crawls;

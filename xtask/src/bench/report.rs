@@ -379,12 +379,22 @@ pub fn render(
 
 /// Replaces the generated part of `BENCHMARKS.md` with `text`, or starts the file.
 pub fn write(text: &str) -> Result<()> {
+    write_between(BEGIN, END, text)
+}
+
+/// Replaces the part of `BENCHMARKS.md` between the markers `begin` and `end` with `text`, or adds
+/// it at the end.
+pub fn write_between(begin_marker: &str, end_marker: &str, text: &str) -> Result<()> {
     let path = project::root().join(FILE);
-    let generated = format!("{BEGIN}\n\n{text}\n{END}");
+    let generated = format!("{begin_marker}\n\n{text}\n{end_marker}");
     let contents = match std::fs::read_to_string(&path) {
-        Ok(old) => match (old.find(BEGIN), old.find(END)) {
+        Ok(old) => match (old.find(begin_marker), old.find(end_marker)) {
             (Some(begin), Some(end)) if begin < end => {
-                format!("{}{generated}{}", &old[..begin], &old[end + END.len()..])
+                format!(
+                    "{}{generated}{}",
+                    &old[..begin],
+                    &old[end + end_marker.len()..]
+                )
             }
             _ => format!("{old}\n{generated}\n"),
         },

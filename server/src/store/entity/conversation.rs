@@ -25,6 +25,8 @@ pub struct Model {
     pub contact_fields: String,
     /// Messages the user sent (the engagement part of the lead score).
     pub user_message_count: i32,
+    /// Replies in a row below the confidence threshold; the second escalates (`low_confidence`).
+    pub low_confidence_replies: i32,
     /// The latest escalation, if any (open or assigned while `status` is
     /// `escalated`); not a foreign key, since the escalation already points back
     /// here.

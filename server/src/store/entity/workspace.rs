@@ -17,6 +17,13 @@ pub struct Model {
     pub rate_limit_burst: Option<i32>,
     /// The lead score that qualifies a conversation; empty: the deployment's.
     pub lead_qualification_threshold: Option<i32>,
+    /// The confidence, in thousandths, below which the bot offers a human; empty: the
+    /// deployment's.
+    pub confidence_threshold_milli: Option<i32>,
+    /// Whether a conversation is escalated (`sales_opportunity`) when its lead qualifies.
+    pub escalate_qualified_leads: bool,
+    /// The `destination` of automatic escalations; empty: the deployment's.
+    pub escalation_destination: Option<String>,
     #[sea_orm(has_many)]
     pub api_keys: HasMany<super::api_key::Entity>,
     #[sea_orm(has_many)]

@@ -1,0 +1,348 @@
+//! The assistant's quality on the evaluation sets in `eval/`: each question goes through the real
+//! pipeline in one process (a source synced by the syncer into a real SQLite database, the BM25
+//! index caught up from it, retrieval checked against the database, the extractive composer) and
+//! is scored:
+//!
+//! - **hit@1 / hit@5**: an answerable question's page is the first / among the first five hits;
+//! - **fact**: the answer given contains the fact the page states (and was given at all);
+//! - **AUROC**: how well the confidence separates answerable from unanswerable questions (the
+//!   chance that an answerable question scores above an unanswerable one);
+//! - the share of unanswerable questions that got no answer, and the threshold that would have
+//!   made the most right decisions (answer the answerable, decline the rest) next to the one in use.
+//!
+//! Two corpora: the demo help center (bundled), and the PostgreSQL 15 manual (the HTML pages of
+//! Debian's postgresql-doc-15, served on loopback and crawled as a `url-crawl` source) when its
+//! directory is given. `cargo xtask eval` builds and runs this (release profile) and reports it;
+//! it prints one JSON object. Usage: `eval EVAL_DIR [MANUAL_HTML_DIR]`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hoverbot_server::assistant::{self, MIN_CONFIDENCE, Setting, policy};
+use hoverbot_server::config::Config;
+use hoverbot_server::demo;
+use hoverbot_server::knowledge::index::{self, KnowledgeIndex};
+use hoverbot_server::knowledge::source::SourceConfig;
+use hoverbot_server::server::Services;
+use hoverbot_server::store::knowledge_sources::{self, SourceInput};
+use hoverbot_server::store::tenant::WorkspaceId;
+use hoverbot_server::store::{self, json, workspaces};
+use poem::listener::{Acceptor, Listener};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Chunks retrieved per question, as the API does.
+const RETRIEVED: usize = 5;
+
+#[derive(Deserialize)]
+struct Question {
+    question: String,
+    /// The pages that answer it (slugs or file names); empty when nothing in the corpus does.
+    pages: Vec<String>,
+    fact: Option<String>,
+}
+
+/// One question's outcome.
+struct Scored {
+    answerable: bool,
+    hit_at_1: bool,
+    hit_at_5: bool,
+    answered: bool,
+    fact: bool,
+    confidence: f64,
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let eval_dir = PathBuf::from(
+        args.next()
+            .context("usage: eval EVAL_DIR [MANUAL_HTML_DIR]")?,
+    );
+    let manual = args.next().map(PathBuf::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let figures = runtime.block_on(async {
+        let dir = std::env::temp_dir().join(format!("hoverbot-eval-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir)?;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("eval.db").display());
+        let db = store::connect(&url).await?;
+        store::migrate(&db).await?;
+        let config = Config {
+            allow_private_networks: true,
+            crawl_concurrency: 8,
+            crawl_host_requests_per_second: 1000,
+            secret_key: Some(base64_key()),
+            ..Config::default()
+        };
+        let services = Services::new(&db, &config)?;
+        tokio::spawn(services.syncer(db.clone()).run());
+        let demo_figures = {
+            let questions = load(&eval_dir.join("demo.yaml"))?;
+            let workspace = workspace(&db, "eval-demo").await?;
+            let source = SourceInput {
+                kind: "text".into(),
+                name: "demo".into(),
+                external_id: None,
+                config: json::encode(&SourceConfig {
+                    documents: Some(demo::documents()),
+                    ..SourceConfig::default()
+                })
+                .map_err(|err| anyhow::anyhow!("{err}"))?,
+                refresh_rate: "never".into(),
+            };
+            sync(&db, &workspace, source).await?;
+            let page_of = |url: &str| url.strip_prefix(demo::BASE_URL).map(str::to_string);
+            evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?
+        };
+        let manual_figures = match manual {
+            Some(html) => {
+                let questions = load(&eval_dir.join("postgresql.yaml"))?;
+                let site = serve_directory(&html).await?;
+                let workspace = workspace(&db, "eval-manual").await?;
+                let started = Instant::now();
+                let source = SourceInput {
+                    kind: "url-crawl".into(),
+                    name: "PostgreSQL manual".into(),
+                    external_id: None,
+                    config: json::encode(&SourceConfig {
+                        seed_urls: Some(vec![format!("{site}/index.html")]),
+                        max_pages: Some(10_000),
+                        max_depth: Some(20),
+                        ..SourceConfig::default()
+                    })
+                    .map_err(|err| anyhow::anyhow!("{err}"))?,
+                    refresh_rate: "never".into(),
+                };
+                let synced = sync(&db, &workspace, source).await?;
+                eprintln!(
+                    "eval: crawled the manual: {} pages in {:.1} s",
+                    synced.pages_indexed,
+                    started.elapsed().as_secs_f64()
+                );
+                let prefix = format!("{site}/");
+                let page_of = move |url: &str| url.strip_prefix(&prefix).map(str::to_string);
+                let mut figures =
+                    evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
+                figures["pagesIndexed"] = json!(synced.pages_indexed);
+                figures
+            }
+            None => json!({ "skipped": "no manual directory given" }),
+        };
+        std::fs::remove_dir_all(&dir).ok();
+        anyhow::Ok(json!({
+            "threshold": MIN_CONFIDENCE,
+            "demo": demo_figures,
+            "manual": manual_figures,
+        }))
+    })?;
+    println!("{figures}");
+    Ok(())
+}
+
+fn base64_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+}
+
+fn load(path: &Path) -> Result<Vec<Question>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    Ok(serde_yaml_ng::from_str(&text)?)
+}
+
+async fn workspace(db: &DatabaseConnection, name: &str) -> Result<WorkspaceId> {
+    let created = workspaces::create(db, name).await?;
+    workspaces::find(db, &created.id)
+        .await?
+        .context("the new workspace")
+}
+
+/// Creates the source and waits (at most 10 minutes) until the syncer has synced it.
+async fn sync(
+    db: &DatabaseConnection,
+    workspace: &WorkspaceId,
+    source: SourceInput,
+) -> Result<store::entity::knowledge_source::Model> {
+    let (created, _) = knowledge_sources::upsert(db, workspace, source)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let row = knowledge_sources::get(db, workspace, &created.id)
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}"))?
+            .context("the source")?;
+        match row.status.as_str() {
+            "ready" => return Ok(row),
+            "failed" => bail!("the sync failed: {}", row.errors),
+            _ if Instant::now() > deadline => bail!("the sync did not end within 10 minutes"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Asks every question and scores the answers.
+async fn evaluate(
+    db: &DatabaseConnection,
+    knowledge: &Arc<KnowledgeIndex>,
+    workspace: &WorkspaceId,
+    questions: &[Question],
+    page_of: impl Fn(&str) -> Option<String>,
+) -> Result<Value> {
+    index::catch_up(db, knowledge).await?;
+    let setting = Setting {
+        locale: None,
+        min_confidence: MIN_CONFIDENCE,
+    };
+    let mut scored = Vec::new();
+    let mut misses = Vec::new();
+    for question in questions {
+        let passages =
+            index::retrieve(db, knowledge, workspace, &question.question, RETRIEVED).await?;
+        let pages: Vec<Option<String>> = passages
+            .iter()
+            .map(|passage| passage.chunk.url.as_deref().and_then(&page_of))
+            .collect();
+        let screened = policy::screen(&question.question);
+        let reply = assistant::answer(&screened, &[(&screened.text, &passages)], setting);
+        let expected = |page: &Option<String>| {
+            page.as_ref()
+                .is_some_and(|page| question.pages.contains(page))
+        };
+        let answered = !reply.unsure && !reply.citations.is_empty();
+        let fact = answered
+            && question
+                .fact
+                .as_ref()
+                .is_some_and(|fact| reply.text.to_lowercase().contains(&fact.to_lowercase()));
+        let score = Scored {
+            answerable: !question.pages.is_empty(),
+            hit_at_1: pages.first().is_some_and(expected),
+            hit_at_5: pages.iter().any(expected),
+            answered,
+            fact,
+            confidence: reply.confidence,
+        };
+        if score.answerable != score.answered || (score.answerable && !score.fact) {
+            misses.push(json!({
+                "question": question.question,
+                "expected": question.pages,
+                "retrieved": pages,
+                "confidence": (reply.confidence * 1000.0).round() / 1000.0,
+                "answer": reply.text,
+            }));
+        }
+        scored.push(score);
+    }
+    let answerable: Vec<&Scored> = scored.iter().filter(|s| s.answerable).collect();
+    let unanswerable: Vec<&Scored> = scored.iter().filter(|s| !s.answerable).collect();
+    let share = |count: usize, of: usize| {
+        if of == 0 {
+            0.0
+        } else {
+            count as f64 / of as f64
+        }
+    };
+    let (best_threshold, best_accuracy) = best_threshold(&scored);
+    Ok(json!({
+        "questions": scored.len(),
+        "answerable": answerable.len(),
+        "unanswerable": unanswerable.len(),
+        "hitAt1": share(answerable.iter().filter(|s| s.hit_at_1).count(), answerable.len()),
+        "hitAt5": share(answerable.iter().filter(|s| s.hit_at_5).count(), answerable.len()),
+        "answered": share(answerable.iter().filter(|s| s.answered).count(), answerable.len()),
+        "factRate": share(answerable.iter().filter(|s| s.fact).count(), answerable.len()),
+        "declinedUnanswerable": share(unanswerable.iter().filter(|s| !s.answered).count(), unanswerable.len()),
+        "auroc": auroc(&answerable, &unanswerable),
+        "accuracyAtThreshold": decisions_right(&scored, MIN_CONFIDENCE),
+        "bestThreshold": best_threshold,
+        "accuracyAtBestThreshold": best_accuracy,
+        "misses": misses,
+    }))
+}
+
+/// The chance that an answerable question's confidence is above an unanswerable one's (ties count
+/// half): the area under the ROC curve of confidence as a classifier of answerability.
+fn auroc(answerable: &[&Scored], unanswerable: &[&Scored]) -> f64 {
+    if answerable.is_empty() || unanswerable.is_empty() {
+        return 0.0;
+    }
+    let mut wins = 0.0;
+    for positive in answerable {
+        for negative in unanswerable {
+            wins += match positive.confidence.total_cmp(&negative.confidence) {
+                std::cmp::Ordering::Greater => 1.0,
+                std::cmp::Ordering::Equal => 0.5,
+                std::cmp::Ordering::Less => 0.0,
+            };
+        }
+    }
+    wins / (answerable.len() * unanswerable.len()) as f64
+}
+
+/// The share of right decisions at `threshold`: an answerable question answered (confidence at or
+/// above it), an unanswerable one declined.
+fn decisions_right(scored: &[Scored], threshold: f64) -> f64 {
+    let right = scored
+        .iter()
+        .filter(|s| (s.confidence >= threshold) == s.answerable)
+        .count();
+    right as f64 / scored.len().max(1) as f64
+}
+
+/// The threshold (in steps of 0.01) with the most right decisions, the lowest of equals.
+fn best_threshold(scored: &[Scored]) -> (f64, f64) {
+    (0..=100)
+        .map(|step| f64::from(step) / 100.0)
+        .map(|threshold| (threshold, decisions_right(scored, threshold)))
+        .fold((0.0, -1.0), |best, candidate| {
+            if candidate.1 > best.1 {
+                candidate
+            } else {
+                best
+            }
+        })
+}
+
+/// Serves the files of `dir` on a loopback port (HTML as `text/html`, the rest by extension);
+/// returns the base URL.
+async fn serve_directory(dir: &Path) -> Result<String> {
+    let root = dir.canonicalize()?;
+    let app = poem::endpoint::make_sync(move |request: poem::Request| {
+        let path = request.uri().path().trim_start_matches('/');
+        let file = root.join(if path.is_empty() { "index.html" } else { path });
+        let inside = file
+            .canonicalize()
+            .ok()
+            .filter(|file| file.starts_with(&root));
+        match inside.and_then(|file| Some((std::fs::read(&file).ok()?, file))) {
+            Some((body, file)) => {
+                let content_type = match file.extension().and_then(|e| e.to_str()) {
+                    Some("html") => "text/html; charset=utf-8",
+                    Some("css") => "text/css",
+                    Some("svg") => "image/svg+xml",
+                    Some("png") => "image/png",
+                    _ => "application/octet-stream",
+                };
+                poem::Response::builder()
+                    .content_type(content_type)
+                    .body(body)
+            }
+            None => poem::Response::builder()
+                .status(poem::http::StatusCode::NOT_FOUND)
+                .body("not found"),
+        }
+    });
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await?;
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .context("a socket address")?;
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    Ok(format!("http://{addr}"))
+}
