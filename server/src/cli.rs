@@ -42,6 +42,9 @@ enum Command {
     Worker(DatabaseArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// The retrieval index each server derives from the knowledge chunks in the database.
+    #[command(subcommand)]
+    Index(IndexCommand),
     /// Manage workspaces (tenants).
     #[command(subcommand)]
     Workspaces(WorkspacesCommand),
@@ -95,6 +98,13 @@ struct ServeArgs {
     demo: bool,
     #[command(flatten)]
     database: DatabaseArgs,
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Rebuild the index from the database: builds it here (to check every chunk indexes), then
+    /// makes every running server rebuild its own within 2 seconds.
+    Rebuild(DatabaseArgs),
 }
 
 #[derive(Subcommand)]
@@ -242,6 +252,21 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!(
                 "migrations applied to {}",
                 store::redact(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Index(IndexCommand::Rebuild(database)) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            let db = open(&config).await?;
+            let started = std::time::Instant::now();
+            let index = std::sync::Arc::new(crate::knowledge::index::KnowledgeIndex::new()?);
+            let sources = crate::knowledge::index::catch_up(&db, &index).await?;
+            let generation = store::knowledge_index::request_rebuild(&db).await?;
+            eprintln!(
+                "indexed {} chunks of {sources} sources in {} ms; running servers rebuild their \
+                 index within 2 s (generation {generation})",
+                index.len(),
+                started.elapsed().as_millis()
             );
             Ok(())
         }

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 use crate::assistant::compose::Passage;
 use crate::store::entity::knowledge_chunk;
+use crate::store::knowledge_index;
 use crate::store::knowledge_sources::{self, SyncedSource};
 use crate::store::tenant::WorkspaceId;
 
@@ -62,6 +63,8 @@ pub struct KnowledgeIndex {
     reader: IndexReader,
     /// Each indexed source's `last_synced_at`: what its chunks in the index come from.
     indexed: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// The rebuild generation the index was built at (`None` before the first catch-up).
+    generation: Mutex<Option<i32>>,
 }
 
 impl KnowledgeIndex {
@@ -97,6 +100,7 @@ impl KnowledgeIndex {
             writer: Mutex::new(writer),
             reader,
             indexed: Mutex::new(HashMap::new()),
+            generation: Mutex::new(None),
         })
     }
 
@@ -128,16 +132,31 @@ impl KnowledgeIndex {
 
     /// Replaces what the index holds of each source in `changed` with `chunks`, and drops
     /// `removed` sources, in one commit.
+    /// How many chunks the index holds.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces the chunks of the `changed` sources and drops the `removed` ones; with `rebuild`,
+    /// drops everything first.
     fn apply(
         &self,
         changed: Vec<(String, DateTime<Utc>, Vec<knowledge_chunk::Model>)>,
         removed: Vec<String>,
+        rebuild: Option<i32>,
     ) -> tantivy::Result<()> {
         let f = self.fields;
         let mut writer = self
             .writer
             .lock()
             .expect("the index writer is not poisoned");
+        if rebuild.is_some() {
+            writer.delete_all_documents()?;
+        }
         for source in &removed {
             writer.delete_term(Term::from_field_text(f.source, source));
         }
@@ -159,6 +178,13 @@ impl KnowledgeIndex {
         writer.commit()?;
         self.reader.reload()?;
         let mut indexed = self.indexed.lock().expect("the index map is not poisoned");
+        if let Some(generation) = rebuild {
+            indexed.clear();
+            *self
+                .generation
+                .lock()
+                .expect("the generation is not poisoned") = Some(generation);
+        }
         for source in removed {
             indexed.remove(&source);
         }
@@ -231,17 +257,28 @@ pub async fn follow(db: DatabaseConnection, index: Arc<KnowledgeIndex>, wake: Ar
     }
 }
 
-/// Indexes what changed since the last catch-up; returns how many sources changed.
+/// Indexes what changed since the last catch-up, or everything when a rebuild was asked for
+/// (`hoverbot index rebuild`); returns how many sources it (re)indexed or dropped.
 pub async fn catch_up(
     db: &DatabaseConnection,
     index: &Arc<KnowledgeIndex>,
 ) -> anyhow::Result<usize> {
+    let generation = knowledge_index::generation(db).await?;
+    let rebuild = (*index
+        .generation
+        .lock()
+        .expect("the generation is not poisoned")
+        != Some(generation))
+    .then_some(generation);
     let synced = knowledge_sources::synced(db).await?;
     let (changed, removed) = {
         let indexed = index.indexed.lock().expect("the index map is not poisoned");
+        let is_current = |source: &SyncedSource| {
+            rebuild.is_none() && indexed.get(&source.id) == Some(&source.synced_at)
+        };
         let changed: Vec<SyncedSource> = synced
             .iter()
-            .filter(|source| indexed.get(&source.id) != Some(&source.synced_at))
+            .filter(|source| !is_current(source))
             .cloned()
             .collect();
         let present: std::collections::HashSet<&str> =
@@ -253,7 +290,7 @@ pub async fn catch_up(
             .collect();
         (changed, removed)
     };
-    if changed.is_empty() && removed.is_empty() {
+    if changed.is_empty() && removed.is_empty() && rebuild.is_none() {
         return Ok(0);
     }
     let mut loaded = Vec::with_capacity(changed.len());
@@ -263,6 +300,13 @@ pub async fn catch_up(
     }
     let count = loaded.len() + removed.len();
     let index = index.clone();
-    tokio::task::spawn_blocking(move || index.apply(loaded, removed)).await??;
+    tokio::task::spawn_blocking(move || index.apply(loaded, removed, rebuild)).await??;
+    if rebuild.is_some() {
+        tracing::info!(
+            generation,
+            sources = count,
+            "built the knowledge index from the database"
+        );
+    }
     Ok(count)
 }

@@ -9,6 +9,7 @@ pub mod entity;
 pub mod escalations;
 pub mod idempotency;
 pub mod json;
+pub mod knowledge_index;
 pub mod knowledge_sources;
 pub mod page;
 pub mod tenant;

@@ -19,9 +19,10 @@ async fn with_knowledge(server: &TestServer) {
         .send(Method::POST, "/v1/knowledge-sources", Some(source))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    // The index has caught up once a question finds the source.
-    let conversation = server.create_conversation().await;
+    // The index has caught up once a question finds the source (asked in a new conversation each
+    // time: two unsure replies in one would hand it to a person).
     eventually("the source to be answered from", || async {
+        let conversation = server.create_conversation().await;
         let exchange = say(server, &conversation, "Can I return an item?").await;
         (!exchange["trace"]["retrieval"]
             .as_array()

@@ -236,9 +236,10 @@ async fn a_site_is_crawled_within_its_rules_and_answers_cite_its_pages() {
                 .all(|chunk| !chunk.text.contains("Cookie settings"))
         );
 
-        // The index catches up with the sync within its bound; then the answer cites the page.
-        let conversation = server.create_conversation().await;
+        // The index catches up with the sync within its bound; then the answer cites the page
+        // (asked in a new conversation each time: two unsure replies would hand one to a person).
         let exchange = eventually("a cited answer", || async {
+            let conversation = server.create_conversation().await;
             let (status, exchange) = server
                 .send(
                     Method::POST,

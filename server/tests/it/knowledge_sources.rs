@@ -330,11 +330,12 @@ async fn the_assistant_answers_from_a_synced_source_and_cites_it() {
             .await;
         let id = created["id"].as_str().unwrap().to_string();
         assert_eq!(ready(&server, &id).await["status"], "ready");
-        let conversation = server.create_conversation().await;
+        // Each question in a new conversation: they are independent, and two unsure replies in
+        // one would hand it to a person.
         let ask = |text: &'static str| {
             let server = &server;
-            let conversation = conversation.clone();
             async move {
+                let conversation = server.create_conversation().await;
                 let (status, exchange) = server
                     .send(
                         Method::POST,
@@ -423,6 +424,66 @@ async fn the_assistant_answers_from_a_synced_source_and_cites_it() {
         let exchange = ask("Can I change my shipping address?").await;
         assert_eq!(exchange["trace"]["retrieval"], json!([]), "{exchange}");
         assert_eq!(exchange["assistantMessage"]["citations"], json!([]));
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn hoverbot_index_rebuild_makes_running_servers_rebuild_from_the_database() {
+    use hoverbot_server::store::entity::knowledge_chunk;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    for server in TestServer::each().await {
+        let source = json!({"type": "text", "name": "Shipping", "documents": [
+            {"title": "Shipping", "body": "Parcels to Norway take five days."}]});
+        let (_, created) = server
+            .send(Method::POST, "/v1/knowledge-sources", Some(source))
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(ready(&server, &id).await["status"], "ready");
+        // What the index finds for a word only the changed text holds (a new conversation each
+        // time: two unsure replies in one would hand it to a person).
+        let hits = || async {
+            let conversation = server.create_conversation().await;
+            let (status, exchange) = server
+                .send(
+                    Method::POST,
+                    &format!("/v1/conversations/{conversation}/messages"),
+                    Some(json!({"text": "Iceland"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{exchange}");
+            exchange["trace"]["retrieval"].as_array().unwrap().len()
+        };
+        // The chunks change in the database behind the index's back (a restore from a backup,
+        // say): the index does not know the new words.
+        knowledge_chunk::Entity::update_many()
+            .col_expr(
+                knowledge_chunk::Column::Text,
+                Expr::value("Parcels to Iceland take nine days."),
+            )
+            .filter(knowledge_chunk::Column::SourceId.eq(id.as_str()))
+            .exec(&server.db)
+            .await
+            .unwrap();
+        assert_eq!(hits().await, 0);
+
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
+            .args(["index", "rebuild", "--database-url", server.database_url()])
+            .env_remove("HOVERBOT_DATA_DIR")
+            .output()
+            .await
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{said}");
+        assert!(said.contains("indexed 1 chunks of 1 sources"), "{said}");
+
+        // The running server rebuilds within its catch-up bound.
+        eventually("the rebuilt index", || async {
+            (hits().await == 1).then_some(())
+        })
+        .await;
         server.finish().await;
     }
 }

@@ -14,6 +14,7 @@ pub mod conversation;
 pub mod escalation;
 pub mod idempotency_key;
 pub mod knowledge_chunk;
+pub mod knowledge_index;
 pub mod knowledge_source;
 pub mod message;
 pub mod webhook_attempt;
