@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_schema, eventually};
+use crate::support::{TestServer, assert_schema, cited_answer};
 
 /// A workspace that knows about shipping addresses and returns, once its source is indexed.
 async fn with_knowledge(server: &TestServer) {
@@ -19,18 +19,7 @@ async fn with_knowledge(server: &TestServer) {
         .send(Method::POST, "/v1/knowledge-sources", Some(source))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    // The index has caught up once a question finds the source (asked in a new conversation each
-    // time: two unsure replies in one would hand it to a person).
-    eventually("the source to be answered from", || async {
-        let conversation = server.create_conversation().await;
-        let exchange = say(server, &conversation, "Can I return an item?").await;
-        (!exchange["trace"]["retrieval"]
-            .as_array()
-            .unwrap()
-            .is_empty())
-        .then_some(())
-    })
-    .await;
+    cited_answer(server, "Can I return an item?").await;
 }
 
 async fn say(server: &TestServer, conversation: &str, text: &str) -> Value {

@@ -10,7 +10,9 @@ use hoverbot_server::store::tenant::WorkspaceId;
 use hoverbot_server::store::{knowledge_sources, workspaces};
 
 use crate::site::{Page, Site};
-use crate::support::{TestServer, assert_problem, assert_schema, eventually, workspace_of};
+use crate::support::{
+    TestServer, assert_problem, assert_schema, cited_answer, eventually, workspace_of,
+};
 
 /// Servers that may crawl loopback sites, at a brisk but bounded pace.
 async fn crawling_servers() -> Vec<TestServer> {
@@ -236,25 +238,8 @@ async fn a_site_is_crawled_within_its_rules_and_answers_cite_its_pages() {
                 .all(|chunk| !chunk.text.contains("Cookie settings"))
         );
 
-        // The index catches up with the sync within its bound; then the answer cites the page
-        // (asked in a new conversation each time: two unsure replies would hand one to a person).
-        let exchange = eventually("a cited answer", || async {
-            let conversation = server.create_conversation().await;
-            let (status, exchange) = server
-                .send(
-                    Method::POST,
-                    &format!("/v1/conversations/{conversation}/messages"),
-                    Some(json!({"text": "Can I change my shipping address?"})),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{exchange}");
-            (!exchange["assistantMessage"]["citations"]
-                .as_array()
-                .unwrap()
-                .is_empty())
-            .then_some(exchange)
-        })
-        .await;
+        // The index catches up with the sync within its bound; then the answer cites the page.
+        let exchange = cited_answer(&server, "Can I change my shipping address?").await;
         let answer = &exchange["assistantMessage"];
         assert!(
             answer["text"]

@@ -8,7 +8,9 @@ use hoverbot_server::store::knowledge_sources::{self, Synced};
 use hoverbot_server::store::workspaces;
 use serde_json::Value;
 
-use crate::support::{TestServer, assert_problem, assert_schema, eventually, workspace_of};
+use crate::support::{
+    TestServer, assert_problem, assert_schema, cited_answer, eventually, workspace_of,
+};
 
 /// The source, once its sync is over.
 async fn ready(server: &TestServer, id: &str) -> Value {
@@ -349,15 +351,7 @@ async fn the_assistant_answers_from_a_synced_source_and_cites_it() {
         };
 
         // The index catches up with the sync.
-        let exchange = eventually("a cited answer", || async {
-            let exchange = ask("Can I change my shipping address?").await;
-            (!exchange["trace"]["retrieval"]
-                .as_array()
-                .unwrap()
-                .is_empty())
-            .then_some(exchange)
-        })
-        .await;
+        let exchange = cited_answer(&server, "Can I change my shipping address?").await;
         assert_schema("MessageExchange", &exchange);
         let answer = &exchange["assistantMessage"];
         assert!(

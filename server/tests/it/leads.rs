@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Receiver, Reply, SECRET_KEY, TestServer, assert_problem, assert_schema, eventually, json,
+    Receiver, Reply, SECRET_KEY, TestServer, assert_problem, assert_schema, cited_answer, json,
     log_once, workspace_of,
 };
 
@@ -38,17 +38,7 @@ async fn with_sales_knowledge(server: &TestServer) {
         .send(Method::POST, "/v1/knowledge-sources", Some(source))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    // A new conversation each time: two unsure replies in one would hand it to a person.
-    eventually("the sales knowledge to be answered from", || async {
-        let warm_up = server.create_conversation().await;
-        let exchange = say(server, &warm_up, "How much is the Pro plan?").await;
-        (!exchange["assistantMessage"]["citations"]
-            .as_array()
-            .unwrap()
-            .is_empty())
-        .then_some(())
-    })
-    .await;
+    cited_answer(server, "How much is the Pro plan?").await;
 }
 
 /// How many of the events delivered to `endpoint` are of `kind`, once all `events` events so far

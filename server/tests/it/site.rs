@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use poem::http::StatusCode;
 
+use crate::support::serve_on_loopback;
+
 /// What the site answers at a path.
 #[derive(Clone)]
 pub struct Page {
@@ -56,7 +58,6 @@ pub struct Site {
 impl Site {
     /// Serves `pages` (by path and query, as in `/articles/a?x=1`); other paths are 404.
     pub async fn serve(pages: Vec<(&str, Page)>) -> Self {
-        use poem::listener::{Acceptor, Listener};
         let pages: Arc<Mutex<HashMap<String, Page>>> = Arc::new(Mutex::new(
             pages
                 .into_iter()
@@ -88,12 +89,7 @@ impl Site {
                 response.body(page.body)
             })
         };
-        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .unwrap();
-        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        let addr = serve_on_loopback(app).await;
         Self {
             base: format!("http://{addr}"),
             pages,

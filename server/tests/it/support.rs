@@ -409,7 +409,6 @@ impl Receiver {
     }
 
     pub async fn scripted(script: Vec<Reply>) -> Self {
-        use poem::listener::{Acceptor, Listener};
         let script = std::sync::Arc::new(std::sync::Mutex::new(
             script
                 .into_iter()
@@ -438,12 +437,7 @@ impl Receiver {
                 response.body("receiver says hello")
             }
         });
-        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .unwrap();
-        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        let addr = serve_on_loopback(app).await;
         Self {
             url: format!("http://{addr}/hook"),
             requests,
@@ -485,6 +479,39 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The exchange once `question` gets a cited answer: the index has caught up with a sync. Each
+/// try is a new conversation, since two unsure replies in one would hand it to a person.
+pub async fn cited_answer(server: &TestServer, question: &str) -> Value {
+    eventually("a cited answer", || async {
+        let conversation = server.create_conversation().await;
+        let (status, exchange) = server
+            .send(
+                Method::POST,
+                &format!("/v1/conversations/{conversation}/messages"),
+                Some(serde_json::json!({ "text": question })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{exchange}");
+        (!exchange["assistantMessage"]["citations"]
+            .as_array()
+            .is_none_or(Vec::is_empty))
+        .then_some(exchange)
+    })
+    .await
+}
+
+/// Serves `app` on a free loopback port, in the background.
+pub async fn serve_on_loopback(app: impl poem::Endpoint + 'static) -> SocketAddr {
+    use poem::listener::{Acceptor, Listener};
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    addr
 }
 
 /// The workspace that owns row `id` of `table`, read from the database as an operator could.
