@@ -265,7 +265,7 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!(
                 "indexed {} chunks of {sources} sources in {} ms; running servers rebuild their \
                  index within 2 s (generation {generation})",
-                index.len(),
+                index.chunk_count(),
                 started.elapsed().as_millis()
             );
             Ok(())

@@ -15,7 +15,7 @@ use url::Url;
 use super::document::{Blocks, Document, collapse};
 
 /// The most links taken from one page: enough for any index page, bounded against link farms.
-pub const MAX_LINKS: usize = 2_000;
+const MAX_LINKS: usize = 2_000;
 
 /// A page as the crawler reads it.
 #[derive(Debug)]

@@ -133,12 +133,8 @@ impl KnowledgeIndex {
     /// Replaces what the index holds of each source in `changed` with `chunks`, and drops
     /// `removed` sources, in one commit.
     /// How many chunks the index holds.
-    pub fn len(&self) -> u64 {
+    pub fn chunk_count(&self) -> u64 {
         self.reader.searcher().num_docs()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Replaces the chunks of the `changed` sources and drops the `removed` ones; with `rebuild`,

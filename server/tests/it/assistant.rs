@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_schema, cited_answer};
+use crate::support::{TestServer, assert_schema, cited_answer, say};
 
 /// A workspace that knows about shipping addresses and returns, once its source is indexed.
 async fn with_knowledge(server: &TestServer) {
@@ -20,19 +20,6 @@ async fn with_knowledge(server: &TestServer) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     cited_answer(server, "Can I return an item?").await;
-}
-
-async fn say(server: &TestServer, conversation: &str, text: &str) -> Value {
-    let (status, exchange) = server
-        .send(
-            Method::POST,
-            &format!("/v1/conversations/{conversation}/messages"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{exchange}");
-    assert_schema("MessageExchange", &exchange);
-    exchange
 }
 
 async fn conversation_in(server: &TestServer, locale: &str) -> String {

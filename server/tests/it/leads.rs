@@ -6,27 +6,15 @@ use chrono::{Duration, Utc};
 use hoverbot_server::sealing::Sealer;
 use hoverbot_server::transcript_links::{LIFETIME, TranscriptLinks};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{
     Receiver, Reply, SECRET_KEY, TestServer, assert_problem, assert_schema, cited_answer, json,
-    log_once, workspace_of,
+    log_once, say, workspace_of,
 };
 
 const QUALIFYING: &str =
     "Could we book a demo? I'm Jane Doe from Northwind Traders, jane@northwind.example";
-
-async fn say(server: &TestServer, conversation: &str, text: &str) -> Value {
-    let (status, exchange) = server
-        .send(
-            Method::POST,
-            &format!("/v1/conversations/{conversation}/messages"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{exchange}");
-    exchange
-}
 
 /// A workspace that knows its plans and demos, once the index answers from it.
 async fn with_sales_knowledge(server: &TestServer) {

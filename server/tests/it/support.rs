@@ -481,6 +481,20 @@ where
     }
 }
 
+/// Sends the user message `text` to the conversation; the exchange, checked against the spec.
+pub async fn say(server: &TestServer, conversation: &str, text: &str) -> Value {
+    let (status, exchange) = server
+        .send(
+            Method::POST,
+            &format!("/v1/conversations/{conversation}/messages"),
+            Some(serde_json::json!({ "text": text })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{exchange}");
+    assert_schema("MessageExchange", &exchange);
+    exchange
+}
+
 /// The exchange once `question` gets a cited answer: the index has caught up with a sync. Each
 /// try is a new conversation, since two unsure replies in one would hand it to a person.
 pub async fn cited_answer(server: &TestServer, question: &str) -> Value {

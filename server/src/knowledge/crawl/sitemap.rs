@@ -8,7 +8,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 /// The most addresses the protocol allows in one sitemap file.
-pub const MAX_LOCS: usize = 50_000;
+const MAX_LOCS: usize = 50_000;
 /// The largest (uncompressed) sitemap the protocol allows.
 const MAX_BYTES: u64 = 50 * 1024 * 1024;
 
