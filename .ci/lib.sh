@@ -195,7 +195,7 @@ import json, sys
 exchange = json.loads(sys.argv[1])
 answer, trace = exchange["assistantMessage"], exchange["trace"]
 print("unanswerable:", answer["text"], "| confidence", trace["confidence"])
-assert trace["confidence"] < 0.35, trace
+assert trace["confidence"] < 0.45, trace
 assert answer["citations"] == [], answer
 assert "no_knowledge" in trace["policyFlags"], trace
 assert "person from our team" in answer["text"], answer

@@ -11,9 +11,9 @@
 //!   made the most right decisions (answer the answerable, decline the rest) next to the one in use.
 //!
 //! Two corpora: the demo help center (bundled), and the PostgreSQL 15 manual (the HTML pages of
-//! Debian's postgresql-doc-15, served on loopback and crawled as a `url-crawl` source) when its
-//! directory is given. `cargo xtask eval` builds and runs this (release profile) and reports it;
-//! it prints one JSON object. Usage: `eval EVAL_DIR [MANUAL_HTML_DIR]`.
+//! Debian's postgresql-doc-15, crawled as a `url-crawl` source) when the address it is served at
+//! is given. `cargo xtask eval` serves the manual, builds and runs this (release profile) and
+//! reports it; it prints one JSON object. Usage: `eval EVAL_DIR [MANUAL_URL]`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +29,6 @@ use hoverbot_server::server::Services;
 use hoverbot_server::store::knowledge_sources::{self, SourceInput};
 use hoverbot_server::store::tenant::WorkspaceId;
 use hoverbot_server::store::{self, json, workspaces};
-use poem::listener::{Acceptor, Listener};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -57,11 +56,8 @@ struct Scored {
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let eval_dir = PathBuf::from(
-        args.next()
-            .context("usage: eval EVAL_DIR [MANUAL_HTML_DIR]")?,
-    );
-    let manual = args.next().map(PathBuf::from);
+    let eval_dir = PathBuf::from(args.next().context("usage: eval EVAL_DIR [MANUAL_URL]")?);
+    let manual = args.next();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -98,10 +94,11 @@ fn main() -> Result<()> {
             let page_of = |url: &str| url.strip_prefix(demo::BASE_URL).map(str::to_string);
             evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?
         };
+        let mut all = demo_figures.1;
+        let demo_figures = demo_figures.0;
         let manual_figures = match manual {
-            Some(html) => {
+            Some(site) => {
                 let questions = load(&eval_dir.join("postgresql.yaml"))?;
-                let site = serve_directory(&html).await?;
                 let workspace = workspace(&db, "eval-manual").await?;
                 let started = Instant::now();
                 let source = SourceInput {
@@ -125,18 +122,26 @@ fn main() -> Result<()> {
                 );
                 let prefix = format!("{site}/");
                 let page_of = move |url: &str| url.strip_prefix(&prefix).map(str::to_string);
-                let mut figures =
+                let (mut figures, scored) =
                     evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
+                all.extend(scored);
                 figures["pagesIndexed"] = json!(synced.pages_indexed);
                 figures
             }
             None => json!({ "skipped": "no manual directory given" }),
         };
         std::fs::remove_dir_all(&dir).ok();
+        let (best_threshold, best_accuracy) = best_threshold(&all);
         anyhow::Ok(json!({
             "threshold": MIN_CONFIDENCE,
             "demo": demo_figures,
             "manual": manual_figures,
+            "overall": {
+                "questions": all.len(),
+                "accuracyAtThreshold": decisions_right(&all, MIN_CONFIDENCE),
+                "bestThreshold": best_threshold,
+                "accuracyAtBestThreshold": best_accuracy,
+            },
         }))
     })?;
     println!("{figures}");
@@ -191,7 +196,7 @@ async fn evaluate(
     workspace: &WorkspaceId,
     questions: &[Question],
     page_of: impl Fn(&str) -> Option<String>,
-) -> Result<Value> {
+) -> Result<(Value, Vec<Scored>)> {
     index::catch_up(db, knowledge).await?;
     let setting = Setting {
         locale: None,
@@ -200,14 +205,15 @@ async fn evaluate(
     let mut scored = Vec::new();
     let mut misses = Vec::new();
     for question in questions {
-        let passages =
-            index::retrieve(db, knowledge, workspace, &question.question, RETRIEVED).await?;
-        let pages: Vec<Option<String>> = passages
+        let screened = policy::screen(&question.question);
+        let query = assistant::query_of(&screened.text);
+        let retrieved = index::retrieve(db, knowledge, workspace, &query, RETRIEVED).await?;
+        let pages: Vec<Option<String>> = retrieved
+            .passages
             .iter()
             .map(|passage| passage.chunk.url.as_deref().and_then(&page_of))
             .collect();
-        let screened = policy::screen(&question.question);
-        let reply = assistant::answer(&screened, &[(&screened.text, &passages)], setting);
+        let reply = assistant::answer(&screened, &[(&query, &retrieved)], setting);
         let expected = |page: &Option<String>| {
             page.as_ref()
                 .is_some_and(|page| question.pages.contains(page))
@@ -247,7 +253,7 @@ async fn evaluate(
         }
     };
     let (best_threshold, best_accuracy) = best_threshold(&scored);
-    Ok(json!({
+    let figures = json!({
         "questions": scored.len(),
         "answerable": answerable.len(),
         "unanswerable": unanswerable.len(),
@@ -261,7 +267,8 @@ async fn evaluate(
         "bestThreshold": best_threshold,
         "accuracyAtBestThreshold": best_accuracy,
         "misses": misses,
-    }))
+    });
+    Ok((figures, scored))
 }
 
 /// The chance that an answerable question's confidence is above an unanswerable one's (ties count
@@ -305,44 +312,4 @@ fn best_threshold(scored: &[Scored]) -> (f64, f64) {
                 best
             }
         })
-}
-
-/// Serves the files of `dir` on a loopback port (HTML as `text/html`, the rest by extension);
-/// returns the base URL.
-async fn serve_directory(dir: &Path) -> Result<String> {
-    let root = dir.canonicalize()?;
-    let app = poem::endpoint::make_sync(move |request: poem::Request| {
-        let path = request.uri().path().trim_start_matches('/');
-        let file = root.join(if path.is_empty() { "index.html" } else { path });
-        let inside = file
-            .canonicalize()
-            .ok()
-            .filter(|file| file.starts_with(&root));
-        match inside.and_then(|file| Some((std::fs::read(&file).ok()?, file))) {
-            Some((body, file)) => {
-                let content_type = match file.extension().and_then(|e| e.to_str()) {
-                    Some("html") => "text/html; charset=utf-8",
-                    Some("css") => "text/css",
-                    Some("svg") => "image/svg+xml",
-                    Some("png") => "image/png",
-                    _ => "application/octet-stream",
-                };
-                poem::Response::builder()
-                    .content_type(content_type)
-                    .body(body)
-            }
-            None => poem::Response::builder()
-                .status(poem::http::StatusCode::NOT_FOUND)
-                .body("not found"),
-        }
-    });
-    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await?;
-    let addr = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .copied()
-        .context("a socket address")?;
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-    Ok(format!("http://{addr}"))
 }

@@ -76,6 +76,15 @@ pub struct Config {
     /// The most requests a second a crawl sends to one host (robots.txt `Crawl-delay` may ask for
     /// fewer).
     pub crawl_host_requests_per_second: u32,
+    /// An OpenAI-compatible chat-completions API (`https://api.openai.com/v1`, or a model served
+    /// locally) that phrases the assistant's answers; without it answers are extractive only.
+    pub llm_base_url: Option<String>,
+    /// The model the chat-completions API is asked for; required with `llm_base_url`.
+    pub llm_model: Option<String>,
+    /// The Bearer key of the chat-completions API, if it wants one.
+    pub llm_api_key: Option<String>,
+    /// Milliseconds the language model gets to answer before the extractive answer is given.
+    pub llm_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,12 +124,16 @@ impl Default for Config {
             knowledge_syncer: true,
             crawl_concurrency: 4,
             crawl_host_requests_per_second: 10,
+            llm_base_url: None,
+            llm_model: None,
+            llm_api_key: None,
+            llm_timeout_ms: 8_000,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 27] = [
+const KEYS: [&str; 31] = [
     "listen",
     "data_dir",
     "database_url",
@@ -148,6 +161,10 @@ const KEYS: [&str; 27] = [
     "knowledge_syncer",
     "crawl_concurrency",
     "crawl_host_requests_per_second",
+    "llm_base_url",
+    "llm_model",
+    "llm_api_key",
+    "llm_timeout_ms",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -248,6 +265,10 @@ impl Config {
         if !(1..=1000).contains(&self.crawl_host_requests_per_second) {
             bail!("crawl_host_requests_per_second must be between 1 and 1000");
         }
+        if !(100..=120_000).contains(&self.llm_timeout_ms) {
+            bail!("llm_timeout_ms must be between 100 and 120000");
+        }
+        self.language_model()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: give both, or neither");
         }
@@ -334,6 +355,20 @@ impl Config {
         crate::knowledge::crawl::Politeness {
             concurrency: self.crawl_concurrency,
             host_interval: std::time::Duration::from_secs(1) / self.crawl_host_requests_per_second,
+        }
+    }
+
+    /// The language model that phrases answers, when one is configured.
+    pub fn language_model(&self) -> Result<Option<crate::assistant::llm::LanguageModel>> {
+        match (&self.llm_base_url, &self.llm_model) {
+            (Some(base_url), Some(model)) => Ok(Some(crate::assistant::llm::LanguageModel::new(
+                base_url,
+                model,
+                self.llm_api_key.as_deref(),
+                std::time::Duration::from_millis(self.llm_timeout_ms),
+            )?)),
+            (None, None) if self.llm_api_key.is_none() => Ok(None),
+            _ => bail!("llm_base_url and llm_model go together (and llm_api_key needs them)"),
         }
     }
 
@@ -460,6 +495,27 @@ mod tests {
                 ..Config::default()
             };
             assert!(config.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_language_model_needs_its_url_and_model_together() {
+        let config = |url: Option<&str>, model: Option<&str>, key: Option<&str>| Config {
+            llm_base_url: url.map(str::to_string),
+            llm_model: model.map(str::to_string),
+            llm_api_key: key.map(str::to_string),
+            ..Config::default()
+        };
+        assert!(config(None, None, None).language_model().unwrap().is_none());
+        let both = config(Some("http://127.0.0.1:8000/v1"), Some("m"), Some("k"));
+        assert!(both.validate().is_ok() && both.language_model().unwrap().is_some());
+        for half in [
+            config(Some("http://127.0.0.1:8000/v1"), None, None),
+            config(None, Some("m"), None),
+            config(None, None, Some("k")),
+            config(Some("file:///etc/passwd"), Some("m"), None),
+        ] {
+            assert!(half.validate().is_err(), "{half:?}");
         }
     }
 

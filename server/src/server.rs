@@ -106,6 +106,7 @@ impl Services {
             lead_qualification_threshold: config.lead_qualification_threshold,
             syncs: self.syncs.clone(),
             knowledge: self.knowledge.clone(),
+            language_model: config.language_model()?.map(Arc::new),
         })
     }
 }

@@ -1,12 +1,16 @@
 //! `cargo xtask bench`: the release server's throughput and latency on two endpoints, side by side
 //! with a bare poem endpoint measured in the same run, then the server's in-process benchmarks (the
-//! rate limiter, webhook deliveries), optionally written to `BENCHMARKS.md`.
+//! rate limiter, webhook deliveries), then the knowledge figures (crawling and indexing the
+//! PostgreSQL manual, memory, answers under load), optionally written to `BENCHMARKS.md`.
 
 mod cpu;
+mod knowledge;
 mod load;
 pub mod report;
 pub mod server;
+pub mod site;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +22,10 @@ use serde_json::Value;
 
 use cpu::Threads;
 use load::{Connection, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
-use server::{Baseline, Hoverbot};
+use server::{Background, Hoverbot};
 
-const USAGE: &str =
-    "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] [--postgres URL] [--write]";
+const USAGE: &str = "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] \
+     [--postgres URL] [--manual DIR] [--only service|knowledge] [--write]";
 /// Where the rate limiter's PostgreSQL figures are measured (in a database of their own).
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -46,7 +50,20 @@ pub struct Options {
     pub repeat: usize,
     /// A PostgreSQL server for the limiter figures; the bench creates and drops its own database.
     pub postgres: String,
+    /// The PostgreSQL manual's HTML, for the knowledge figures.
+    pub manual: PathBuf,
+    /// Only this part of the figures (and of `BENCHMARKS.md`).
+    pub only: Option<Section>,
     pub write: bool,
+}
+
+/// The parts of the figures, each written to its own part of `BENCHMARKS.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The HTTP endpoints, the rate limiter and webhook deliveries.
+    Service,
+    /// The crawl of the PostgreSQL manual and the answers from it.
+    Knowledge,
 }
 
 impl Options {
@@ -56,6 +73,8 @@ impl Options {
             seconds: 10,
             repeat: 3,
             postgres: POSTGRES.to_string(),
+            manual: PathBuf::from(site::MANUAL),
+            only: None,
             write: false,
         };
         let mut args = args.iter();
@@ -75,6 +94,17 @@ impl Options {
                 "--repeat" => options.repeat = usize::try_from(value()?)?,
                 "--postgres" => {
                     options.postgres = args.next().context("--postgres needs a URL")?.to_string();
+                }
+                "--manual" => {
+                    options.manual =
+                        PathBuf::from(args.next().context("--manual needs a directory")?);
+                }
+                "--only" => {
+                    options.only = Some(match args.next().copied() {
+                        Some("service") => Section::Service,
+                        Some("knowledge") => Section::Knowledge,
+                        _ => bail!("--only needs `service` or `knowledge`; usage: {USAGE}"),
+                    });
                 }
                 "--write" => options.write = true,
                 _ => bail!("unknown argument `{arg}`; usage: {USAGE}"),
@@ -113,44 +143,83 @@ pub fn run(args: &[&str]) -> Result<()> {
             .status()?;
         std::process::exit(status.code().unwrap_or(1));
     }
+    let manual = site::manual(&options.manual);
+    if manual.is_none() {
+        let missing = format!(
+            "no PostgreSQL manual at {} (install postgresql-doc-15, or give --manual DIR)",
+            options.manual.display()
+        );
+        ensure!(options.only != Some(Section::Knowledge), "{missing}");
+        eprintln!("bench: {missing}; the knowledge figures are skipped");
+    }
     let binary = server::build("hoverbot-server", "hoverbot")?;
-    let limiter = server::build_target("hoverbot-server", &["--bench", "limiter"], "limiter")?;
-    let deliveries =
-        server::build_target("hoverbot-server", &["--bench", "deliveries"], "deliveries")?;
-    let baseline = Baseline::start()?;
+    let baseline = server::baseline_server()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name(LOAD_THREADS)
         .enable_all()
         .build()?;
-    let measured = runtime.block_on(measure(&binary, &baseline, &options))?;
-    drop(baseline);
-    eprintln!("bench: the rate limiter, in process and on PostgreSQL");
-    let limiter = run_bench(&limiter, "limiter", &options.postgres)?;
-    eprintln!("bench: webhook deliveries, on SQLite and PostgreSQL");
-    let deliveries = run_bench(&deliveries, "deliveries", &options.postgres)?;
-
     let command = std::iter::once("cargo xtask bench")
         .chain(args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
-    let text = report::render(&command, &options, &measured, &limiter, &deliveries);
-    println!("{text}");
-    let outcomes = || {
-        measured
-            .iter()
-            .flat_map(|endpoint| endpoint.rounds.iter().chain(&endpoint.open))
-    };
-    let errors: u64 = outcomes().map(|outcome| outcome.errors).sum();
+    let mut written = Vec::new();
+    if options.only != Some(Section::Knowledge) {
+        let limiter = server::build_target("hoverbot-server", &["--bench", "limiter"], "limiter")?;
+        let deliveries =
+            server::build_target("hoverbot-server", &["--bench", "deliveries"], "deliveries")?;
+        let measured = runtime.block_on(measure(&binary, &baseline, &options))?;
+        eprintln!("bench: the rate limiter, in process and on PostgreSQL");
+        let limiter = run_bench(&limiter, "limiter", &options.postgres)?;
+        eprintln!("bench: webhook deliveries, on SQLite and PostgreSQL");
+        let deliveries = run_bench(&deliveries, "deliveries", &options.postgres)?;
+        let text = report::render(&command, &options, &measured, &limiter, &deliveries);
+        println!("{text}");
+        no_errors(
+            measured
+                .iter()
+                .flat_map(|endpoint| endpoint.rounds.iter().chain(&endpoint.open)),
+        )?;
+        written.push((report::BEGIN, report::END, text));
+    }
+    if options.only != Some(Section::Service)
+        && let Some(manual) = &manual
+    {
+        let figures = runtime.block_on(knowledge::measure(
+            &binary,
+            &baseline,
+            manual,
+            &options,
+            LOAD_THREADS,
+        ))?;
+        let text = report::knowledge(&command, &options, &figures);
+        println!("{text}");
+        no_errors(
+            figures
+                .rounds
+                .iter()
+                .chain([&figures.open, &figures.baseline_open]),
+        )?;
+        written.push((report::KNOWLEDGE_BEGIN, report::KNOWLEDGE_END, text));
+    }
+    if options.write {
+        for (begin, end, text) in written {
+            report::write_between(begin, end, &text)?;
+        }
+        eprintln!("bench: wrote {}", report::FILE);
+    }
+    Ok(())
+}
+
+/// Fails, so that nothing is written, when any request of `outcomes` failed.
+fn no_errors<'a>(outcomes: impl Iterator<Item = &'a Outcome> + Clone) -> Result<()> {
+    let errors: u64 = outcomes.clone().map(|outcome| outcome.errors).sum();
     if errors > 0 {
-        let first = outcomes().find_map(|outcome| outcome.first_error.as_deref());
+        let mut outcomes = outcomes;
+        let first = outcomes.find_map(|outcome| outcome.first_error.as_deref());
         bail!(
             "{errors} requests failed (nothing written); the first: {}",
             first.unwrap_or_default()
         );
-    }
-    if options.write {
-        report::write(&text)?;
-        eprintln!("bench: wrote {}", report::FILE);
     }
     Ok(())
 }
@@ -174,7 +243,7 @@ fn run_bench(binary: &std::path::Path, name: &str, postgres: &str) -> Result<Val
 
 async fn measure(
     binary: &std::path::Path,
-    baseline: &Baseline,
+    baseline: &Background,
     options: &Options,
 ) -> Result<[Measured; 4]> {
     let hoverbot = Hoverbot::start(binary, "limited", &[]).await?;
@@ -185,38 +254,29 @@ async fn measure(
     let conversation = seed(&hoverbot, &auth).await?;
     let new_conversation = Bytes::from_static(br#"{"channel":"web","externalUserId":"bench"}"#);
     let targets = [
-        Target {
-            addr: baseline.addr,
-            method: Method::GET,
-            path: "/".to_string(),
-            body: None,
-            auth: None,
-            idempotency_keys: None,
-        },
-        Target {
-            addr: hoverbot.addr,
-            method: Method::POST,
-            path: "/v1/conversations".to_string(),
-            body: Some(new_conversation.clone()),
-            auth: Some(auth.clone()),
-            idempotency_keys: Some(IdempotencyKeys::new("bench")),
-        },
-        Target {
-            addr: bare.addr,
-            method: Method::POST,
-            path: "/v1/conversations".to_string(),
-            body: Some(new_conversation),
-            auth: Some(bare_auth),
-            idempotency_keys: None,
-        },
-        Target {
-            addr: hoverbot.addr,
-            method: Method::GET,
-            path: format!("/v1/conversations/{conversation}"),
-            body: None,
-            auth: Some(auth),
-            idempotency_keys: None,
-        },
+        Target::new(baseline.addr, Method::GET, "/", None),
+        Target::new(
+            hoverbot.addr,
+            Method::POST,
+            "/v1/conversations",
+            Some(new_conversation.clone()),
+        )
+        .with_auth(auth.clone())
+        .with_idempotency_keys(IdempotencyKeys::new("bench")),
+        Target::new(
+            bare.addr,
+            Method::POST,
+            "/v1/conversations",
+            Some(new_conversation),
+        )
+        .with_auth(bare_auth),
+        Target::new(
+            hoverbot.addr,
+            Method::GET,
+            format!("/v1/conversations/{conversation}"),
+            None,
+        )
+        .with_auth(auth),
     ]
     .map(Arc::new);
     let names = [
@@ -284,20 +344,13 @@ async fn measure(
 async fn seed(hoverbot: &Hoverbot, auth: &HeaderValue) -> Result<String> {
     let mut connection = Connection::open(hoverbot.addr).await?;
     let mut call = async |method: Method, path: String, body: &'static str| -> Result<Value> {
-        let target = Target {
-            addr: hoverbot.addr,
-            method,
-            path,
-            body: (!body.is_empty()).then(|| Bytes::from_static(body.as_bytes())),
-            auth: Some(auth.clone()),
-            idempotency_keys: None,
-        };
+        let body = (!body.is_empty()).then(|| Bytes::from_static(body.as_bytes()));
+        let target = Target::new(hoverbot.addr, method, path, body).with_auth(auth.clone());
         let (status, body) = connection.send(&target).await?;
         ensure!(
             status.is_success(),
-            "{} {} answered {status}: {}",
-            target.method,
-            target.path,
+            "{} answered {status}: {}",
+            target.describe(),
             String::from_utf8_lossy(&body)
         );
         Ok(serde_json::from_slice(&body)?)

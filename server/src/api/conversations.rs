@@ -19,10 +19,10 @@ use super::generated::{
     SendMessageParams, SendMessageRequest, SendMessageResponse, Trace,
 };
 use super::{DEFAULT_ESCALATION_DESTINATION, HoverBot, RequestContext};
-use crate::assistant::compose::Passage;
+use crate::assistant::compose::Retrieved;
 use crate::assistant::lead::Lead;
 use crate::assistant::phrases::{Phrase, say};
-use crate::assistant::{self, Setting, policy};
+use crate::assistant::{self, Setting, llm, policy};
 use crate::ids;
 use crate::knowledge::index;
 use crate::problem::{ApiError, Problem};
@@ -212,13 +212,15 @@ impl ConversationsApi for HoverBot {
         // Card numbers never reach the database, the index or the answer.
         let screened = policy::screen(&body.text);
         let text = screened.text.clone();
-        let passages = self.retrieve(workspace, &text).await?;
-        let follow_up = assistant::follow_up_query(&text, previous.as_deref());
+        let query = assistant::query_of(&text);
+        let passages = self.retrieve(workspace, &query).await?;
+        let previous_query = previous.as_deref().map(assistant::query_of);
+        let follow_up = assistant::follow_up_query(&query, previous_query.as_deref());
         let followed = match &follow_up {
             Some(query) => self.retrieve(workspace, query).await?,
-            None => Vec::new(),
+            None => Retrieved::default(),
         };
-        let mut attempts: Vec<(&str, &[Passage])> = vec![(&text, &passages)];
+        let mut attempts: Vec<(&str, &Retrieved)> = vec![(&query, &passages)];
         if let Some(query) = &follow_up {
             attempts.push((query, &followed));
         }
@@ -228,7 +230,35 @@ impl ConversationsApi for HoverBot {
                 .confidence_threshold_milli
                 .map_or(assistant::MIN_CONFIDENCE, |milli| f64::from(milli) / 1000.0),
         };
-        let reply = assistant::answer(&screened, &attempts, setting);
+        let mut reply = assistant::answer(&screened, &attempts, setting);
+        let trace_id = ids::new(ids::TRACE);
+        let mut model_fallback = None;
+        // The model phrases answers the bot gives itself, not the handoff that replaces them.
+        if let (Some(model), Some(attempt)) = (&self.language_model, reply.attempt)
+            && conversation.status != STATUS_ESCALATED
+            && !reply.human_requested()
+        {
+            let question = llm::Question {
+                text: &text,
+                earlier: if attempt > 0 {
+                    previous.as_deref()
+                } else {
+                    None
+                },
+                locale: setting.locale,
+            };
+            model_fallback = model
+                .rephrase(&mut reply, &question, &attempts[attempt].1.passages)
+                .await;
+            if let Some(fallback) = &model_fallback {
+                tracing::warn!(
+                    trace_id = %trace_id,
+                    reason = %fallback.reason,
+                    detail = %fallback.detail,
+                    "the language model's answer was not used; the extractive answer was given"
+                );
+            }
+        }
         let handoff = say(Phrase::Handoff, setting.locale);
         let destination = settings
             .escalation_destination
@@ -370,7 +400,7 @@ impl ConversationsApi for HoverBot {
         .await?;
         let answered = exchange.reply.is_some();
         let trace = Trace {
-            trace_id: ids::new(ids::TRACE),
+            trace_id,
             latency_ms,
             model_tier: if answered {
                 reply.model_tier
@@ -388,6 +418,7 @@ impl ConversationsApi for HoverBot {
                 Vec::new()
             },
             escalated: exchange.conversation.status == STATUS_ESCALATED,
+            model_fallback: model_fallback.filter(|_| answered),
         };
         Ok(SendMessageResponse::Created(Json(MessageExchange {
             user_message: message_to_wire(exchange.user)?,
@@ -429,7 +460,7 @@ impl HoverBot {
         &self,
         workspace: &WorkspaceId,
         question: &str,
-    ) -> Result<Vec<Passage>, ApiError> {
+    ) -> Result<Retrieved, ApiError> {
         Ok(index::retrieve(&self.db, &self.knowledge, workspace, question, RETRIEVED).await?)
     }
 

@@ -776,6 +776,64 @@ impl std::str::FromStr for ModelTier {
     }
 }
 
+/// Why an answer that the configured language model was to phrase was composed offline instead:
+/// `timeout` (no reply within the deployment's `llm_timeout_ms`), `error` (the model's endpoint
+/// failed or answered something unreadable), `no_answer` (the model found no answer in the
+/// passages, so the extractive answer, which did, was kept), or `policy` (the message was flagged
+/// as a prompt injection and was not sent to the model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+pub enum ModelFallbackReason {
+    #[oai(rename = "timeout")]
+    Timeout,
+    #[oai(rename = "error")]
+    Error,
+    #[oai(rename = "no_answer")]
+    NoAnswer,
+    #[oai(rename = "policy")]
+    Policy,
+}
+
+impl ModelFallbackReason {
+    pub const ALL: &[Self] = &[Self::Timeout, Self::Error, Self::NoAnswer, Self::Policy];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+            Self::NoAnswer => "no_answer",
+            Self::Policy => "policy",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelFallbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ModelFallbackReason {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// Why the configured language model's phrasing of an answer was not used.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct ModelFallback {
+    /// Why the model's phrasing was not used.
+    #[oai(rename = "reason")]
+    pub reason: ModelFallbackReason,
+    /// What happened, for the operator (for example the endpoint's HTTP status).
+    #[oai(rename = "detail", validator(max_length = 500))]
+    pub detail: String,
+}
+
 /// A policy signal raised on a user message: `pii_detected` (it contains personal data such as an
 /// email address or card number), `prompt_injection` (it tries to override the assistant's
 /// instructions), `abusive_language`, `no_knowledge` (the knowledge sources hold no answer),
@@ -1123,6 +1181,10 @@ pub struct Trace {
     /// Whether the conversation is escalated to a human after this message.
     #[oai(rename = "escalated")]
     pub escalated: bool,
+    /// Present when the deployment has a language model configured but the answer was composed
+    /// offline (`modelTier` `extractive`): why the model's phrasing was not used.
+    #[oai(rename = "modelFallback", skip_serializing_if_is_none)]
+    pub model_fallback: Option<ModelFallback>,
 }
 
 /// The result of sending a user message - the recorded message, the assistant's answer and the trace.

@@ -51,6 +51,8 @@ pub struct HoverBot {
     pub syncs: Arc<tokio::sync::Notify>,
     /// The chunks the assistant retrieves from.
     pub knowledge: Arc<crate::knowledge::index::KnowledgeIndex>,
+    /// The language model that phrases answers, when the deployment has one.
+    pub language_model: Option<Arc<crate::assistant::llm::LanguageModel>>,
 }
 
 /// An authorized request: who is calling, and the request id.

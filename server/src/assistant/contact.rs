@@ -30,6 +30,18 @@ impl Contact {
         }
     }
 
+    /// `text` without these details in it.
+    pub fn removed_from(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for detail in [&self.email, &self.phone, &self.name, &self.company]
+            .into_iter()
+            .flatten()
+        {
+            text = text.replace(detail.as_str(), " ");
+        }
+        text
+    }
+
     /// `self` with what `newer` found: a detail given again (a corrected email, say) replaces
     /// the earlier one.
     pub fn merge(self, newer: Self) -> Self {

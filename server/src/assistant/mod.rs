@@ -4,25 +4,27 @@
 //! The answer is extractive (`compose`): sentences of the retrieved chunks, cited. When they do not
 //! answer the question with the workspace's confidence, or nothing was retrieved, the assistant
 //! says so, with the `no_knowledge` policy flag and an offer of a human. It never invents an
-//! answer. `policy` raises the other flags and masks card numbers; `phrases` holds what the
+//! answer. A configured language model (`llm`) may then phrase an answer found this way, from the
+//! same passages. `policy` raises the other flags and masks card numbers; `phrases` holds what the
 //! assistant says in its own words, per language.
 
 pub mod compose;
 pub mod contact;
 pub mod intent;
 pub mod lead;
+pub mod llm;
 pub mod phrases;
 pub mod policy;
 
 use crate::api::generated::{Citation, Intent, ModelTier, PolicyFlag, RetrievalHit};
-use compose::Passage;
+use compose::Retrieved;
 use contact::Contact;
 use phrases::{Phrase, say};
 use policy::Screened;
 
 /// The confidence below which the assistant does not answer but offers a human, for workspaces
 /// that did not choose their own (see BENCHMARKS.md for how it was calibrated).
-pub const MIN_CONFIDENCE: f64 = 0.35;
+pub const MIN_CONFIDENCE: f64 = 0.45;
 
 /// What the assistant says and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,9 @@ pub struct Reply {
     pub retrieval: Vec<RetrievalHit>,
     /// The reply is an offer of a human for want of an answer (the low-confidence run counts it).
     pub unsure: bool,
+    /// Which of the attempts given to `answer` the answer is drawn from; `None` when the reply
+    /// is not an answer from the knowledge.
+    pub attempt: Option<usize>,
 }
 
 impl Reply {
@@ -55,17 +60,20 @@ pub struct Setting<'a> {
 }
 
 /// Answers a user's message. `attempts` are the queries retrieved for (the message, then its
-/// follow-up query if it has one) with their passages, best first; the most confident answer wins.
-pub fn answer(message: &Screened, attempts: &[(&str, &[Passage])], setting: Setting<'_>) -> Reply {
+/// follow-up query if it has one) with what was retrieved; the most confident answer wins.
+pub fn answer(message: &Screened, attempts: &[(&str, &Retrieved)], setting: Setting<'_>) -> Reply {
     let intent = intent::classify(&message.text);
     let contact = Contact::find(&message.text);
     let mut policy_flags = message.flags.clone();
     if intent == Intent::HumanRequest {
         policy_flags.push(PolicyFlag::HumanRequested);
     }
-    let mut passages: &[Passage] = attempts.first().map_or(&[], |(_, passages)| passages);
+    let mut passages: &[compose::Passage] = attempts
+        .first()
+        .map_or(&[], |(_, retrieved)| &retrieved.passages);
     let mut composed: Option<compose::Composed> = None;
-    for (query, retrieved) in attempts {
+    let mut attempt = 0;
+    for (i, (query, retrieved)) in attempts.iter().enumerate() {
         let candidate = compose::compose(query, retrieved);
         let better = match (&candidate, &composed) {
             (Some(candidate), Some(best)) => candidate.confidence > best.confidence,
@@ -74,7 +82,8 @@ pub fn answer(message: &Screened, attempts: &[(&str, &[Passage])], setting: Sett
         };
         if better {
             composed = candidate;
-            passages = retrieved;
+            passages = &retrieved.passages;
+            attempt = i;
         }
     }
     match composed {
@@ -88,6 +97,7 @@ pub fn answer(message: &Screened, attempts: &[(&str, &[Passage])], setting: Sett
             model_tier: ModelTier::Extractive,
             retrieval: composed.retrieval,
             unsure: false,
+            attempt: Some(attempt),
         },
         weak => {
             let confidence = weak.map_or(0.0, |composed| composed.confidence);
@@ -111,9 +121,17 @@ pub fn answer(message: &Screened, attempts: &[(&str, &[Passage])], setting: Sett
                 model_tier: ModelTier::Extractive,
                 retrieval: compose::hits(passages),
                 unsure,
+                attempt: None,
             }
         }
     }
+}
+
+/// What retrieval looks for in a user's message: its text without the contact details in it. A
+/// name, a company or an email address says nothing of what is asked, and would weigh on an
+/// answer's coverage as the rarest words of the question.
+pub fn query_of(text: &str) -> String {
+    Contact::find(text).removed_from(text)
 }
 
 /// Words that point back at an earlier turn ("how long does *that* take?").
@@ -171,12 +189,22 @@ mod tests {
     }
 
     #[test]
+    fn contact_details_are_not_searched_for() {
+        let query =
+            query_of("I'm Ana Lima, I work at Acme Corp: ana@acme.example. Can I book a demo?");
+        assert!(!query.contains("Ana") && !query.contains("Acme") && !query.contains('@'));
+        assert!(query.contains("Can I book a demo?"), "{query}");
+        assert_eq!(query_of("Can I book a demo?"), "Can I book a demo?");
+    }
+
+    #[test]
     fn greetings_and_requests_for_a_person_are_not_counted_as_unsure() {
         let setting = Setting {
             locale: Some("de"),
             min_confidence: MIN_CONFIDENCE,
         };
-        let ask = |text: &str| answer(&policy::screen(text), &[(text, &[])], setting);
+        let nothing = Retrieved::default();
+        let ask = |text: &str| answer(&policy::screen(text), &[(text, &nothing)], setting);
         let hello = ask("Hello!");
         assert!(!hello.unsure);
         assert_eq!(hello.text, say(Phrase::Greeting, Some("de")));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
@@ -22,7 +22,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 use tokio::sync::Notify;
 
-use crate::assistant::compose::Passage;
+use crate::assistant::compose::{Passage, Retrieved, TermWeights};
 use crate::store::entity::knowledge_chunk;
 use crate::store::knowledge_index;
 use crate::store::knowledge_sources::{self, SyncedSource};
@@ -35,6 +35,8 @@ const ENGLISH: &str = "hoverbot_english";
 /// Matches in a chunk's title and headings count more than in its text.
 const TITLE_BOOST: f32 = 3.0;
 const HEADINGS_BOOST: f32 = 2.0;
+/// The least a question's term weighs, however common: a word in every chunk still says a little.
+const MIN_WEIGHT: f64 = 0.1;
 /// The writer's memory budget (tantivy needs at least 15 MB a thread).
 const WRITER_BYTES: usize = 50_000_000;
 
@@ -130,8 +132,46 @@ impl KnowledgeIndex {
             .collect()
     }
 
-    /// Replaces what the index holds of each source in `changed` with `chunks`, and drops
-    /// `removed` sources, in one commit.
+    /// The weight of each of `terms` (analyzed, as `terms` gives them) in the workspace: its
+    /// inverse document frequency among the workspace's chunks, as BM25 reckons it, at least
+    /// `MIN_WEIGHT`. Counted in the workspace only, so no other tenant's knowledge bears on it.
+    pub fn weights(&self, workspace: &WorkspaceId, terms: &[String]) -> TermWeights {
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let tenant = || -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(f.workspace, workspace.as_str()),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let count = |query: &dyn Query| searcher.search(query, &Count).unwrap_or(0) as f64;
+        let chunks = count(tenant().as_ref());
+        let mut weights = HashMap::new();
+        for term in terms {
+            if weights.contains_key(term) {
+                continue;
+            }
+            let anywhere = [f.title, f.headings, f.text].map(|field| {
+                let query: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::Basic,
+                ));
+                (Occur::Should, query)
+            });
+            let holding = BooleanQuery::new(vec![
+                (
+                    Occur::Must,
+                    Box::new(BooleanQuery::new(anywhere.into())) as Box<dyn Query>,
+                ),
+                (Occur::Must, tenant()),
+            ]);
+            let found = count(&holding);
+            let idf = (1.0 + (chunks - found + 0.5) / (found + 0.5)).ln();
+            weights.insert(term.clone(), idf.max(MIN_WEIGHT));
+        }
+        TermWeights::new(weights)
+    }
+
     /// How many chunks the index holds.
     pub fn chunk_count(&self) -> u64 {
         self.reader.searcher().num_docs()
@@ -203,36 +243,41 @@ pub fn terms(text: &str) -> Vec<String> {
     terms
 }
 
-/// The analyzer of every text field (and of questions).
+/// The analyzer of every text field (and of questions). The stop words are NLTK's English list
+/// rather than tantivy's (Lucene's 33): questions are full of "how", "can", "I", "my" and "do",
+/// which say nothing of what is asked, and would otherwise count in an answer's coverage.
 fn analyzer() -> TextAnalyzer {
+    let stop_words = stop_words::get("en").iter().map(|word| word.to_string());
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
-        .filter(StopWordFilter::new(Language::English).expect("tantivy ships English stop words"))
+        .filter(StopWordFilter::remove(stop_words))
         .filter(Stemmer::new(Language::English))
         .build()
 }
 
 /// The workspace's chunks that best match `question` (at most `limit`), best first, as the
-/// database has them now: a chunk the index still holds but a sync or a delete removed is left out.
+/// database has them now (a chunk the index still holds but a sync or a delete removed is left
+/// out), with the weights of the question's terms.
 pub async fn retrieve(
     db: &DatabaseConnection,
     index: &KnowledgeIndex,
     workspace: &WorkspaceId,
     question: &str,
     limit: usize,
-) -> Result<Vec<Passage>, sea_orm::DbErr> {
+) -> Result<Retrieved, sea_orm::DbErr> {
     let hits = index.search(workspace, question, limit);
     if hits.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Retrieved::default());
     }
+    let weights = index.weights(workspace, &terms(question));
     let ids: Vec<&str> = hits.iter().map(|hit| hit.chunk_id.as_str()).collect();
     let mut chunks: HashMap<String, _> = knowledge_sources::chunks_by_id(db, workspace, &ids)
         .await?
         .into_iter()
         .map(|chunk| (chunk.id.clone(), chunk))
         .collect();
-    Ok(hits
+    let passages = hits
         .into_iter()
         .filter_map(|hit| {
             Some(Passage {
@@ -240,7 +285,8 @@ pub async fn retrieve(
                 score: hit.score,
             })
         })
-        .collect())
+        .collect();
+    Ok(Retrieved { passages, weights })
 }
 
 /// Keeps `index` caught up with the database, for as long as the process runs.
@@ -305,4 +351,63 @@ pub async fn catch_up(
         );
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(id: &str, workspace: &str, text: &str) -> knowledge_chunk::Model {
+        knowledge_chunk::Model {
+            id: id.to_string(),
+            workspace_id: workspace.to_string(),
+            source_id: format!("ks_{workspace}"),
+            position: 0,
+            url: None,
+            title: "Help".to_string(),
+            headings: "[]".to_string(),
+            text: text.to_string(),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn add(index: &KnowledgeIndex, workspace: &str, texts: &[&str]) {
+        let chunks = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| chunk(&format!("chk_{workspace}_{i}"), workspace, text))
+            .collect();
+        index
+            .apply(
+                vec![(format!("ks_{workspace}"), Utc::now(), chunks)],
+                Vec::new(),
+                None,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn rare_terms_weigh_more_counted_in_the_workspace_only() {
+        let index = KnowledgeIndex::new().unwrap();
+        let ours = WorkspaceId::from_row("ws_ours".to_string());
+        add(
+            &index,
+            "ws_ours",
+            &[
+                "Reset your password from the sign-in page.",
+                "A strong password has twelve characters.",
+                "Your password is never sent by email.",
+                "The mobile app shows your orders.",
+            ],
+        );
+        let asked = terms("password mobile app Australia");
+        let weights = index.weights(&ours, &asked);
+        let weight = |term: &str| weights.of(term);
+        assert!(weight("password") < weight("mobil"), "{weights:?}");
+        assert!(weight("mobil") < weight("australia"), "{weights:?}");
+
+        // Another workspace full of "mobile" changes nothing here.
+        add(&index, "ws_theirs", &["mobile"; 20]);
+        assert_eq!(index.weights(&ours, &asked), weights);
+    }
 }

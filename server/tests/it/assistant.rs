@@ -232,8 +232,8 @@ async fn the_workspaces_confidence_threshold_decides_when_to_answer() {
             .send(Method::GET, "/v1/assistant-settings", None)
             .await;
         assert_schema("AssistantSettings", &settings);
-        assert_eq!(settings["confidenceThreshold"], 0.35);
-        assert_eq!(settings["defaults"]["confidenceThreshold"], 0.35);
+        assert_eq!(settings["confidenceThreshold"], 0.45);
+        assert_eq!(settings["defaults"]["confidenceThreshold"], 0.45);
 
         let conversation = server.create_conversation().await;
         let answered = say(&server, &conversation, "Can I change my shipping address?").await;
@@ -262,7 +262,7 @@ async fn the_workspaces_confidence_threshold_decides_when_to_answer() {
                 Some(json!({"confidenceThreshold": null})),
             )
             .await;
-        assert_eq!(settings["confidenceThreshold"], 0.35);
+        assert_eq!(settings["confidenceThreshold"], 0.45);
         server.finish().await;
     }
 }

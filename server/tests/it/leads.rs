@@ -114,12 +114,12 @@ async fn the_workspace_chooses_its_threshold() {
             settings,
             json!({
                 "leadQualificationThreshold": 70,
-                "confidenceThreshold": 0.35,
+                "confidenceThreshold": 0.45,
                 "escalateQualifiedLeads": false,
                 "escalationDestination": "helpdesk",
                 "defaults": {
                     "leadQualificationThreshold": 70,
-                    "confidenceThreshold": 0.35,
+                    "confidenceThreshold": 0.45,
                     "escalationDestination": "helpdesk"
                 }
             })

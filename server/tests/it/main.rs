@@ -12,6 +12,7 @@ mod crawls;
 mod escalations;
 mod idempotency;
 mod knowledge_sources;
+mod language_model;
 mod leads;
 mod rate_limits;
 mod service;

@@ -21,17 +21,18 @@ use super::cpu::{self, Threads};
 /// A request that takes longer than this counts as an error and ends its connection.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One request, sent again and again.
+/// One request, or a few in turn, sent again and again.
 pub struct Target {
     pub addr: SocketAddr,
     pub method: Method,
-    pub path: String,
-    /// A JSON body.
-    pub body: Option<Bytes>,
+    /// The paths sent, in turn, each with its JSON body.
+    pub requests: Vec<(String, Option<Bytes>)>,
     /// The `Authorization` header.
     pub auth: Option<HeaderValue>,
     /// When set, every request carries a new `Idempotency-Key`, with this prefix.
     pub idempotency_keys: Option<IdempotencyKeys>,
+    /// Which of `requests` goes next.
+    turn: AtomicU64,
 }
 
 /// Fresh `Idempotency-Key`s: a prefix unique to the run and a counter.
@@ -50,15 +51,64 @@ impl IdempotencyKeys {
 }
 
 impl Target {
+    /// `method path` with `body`, sent again and again.
+    pub fn new(
+        addr: SocketAddr,
+        method: Method,
+        path: impl Into<String>,
+        body: Option<Bytes>,
+    ) -> Self {
+        Self::rotating(addr, method, vec![(path.into(), body)])
+    }
+
+    /// `method` to each of `requests` in turn.
+    pub fn rotating(
+        addr: SocketAddr,
+        method: Method,
+        requests: Vec<(String, Option<Bytes>)>,
+    ) -> Self {
+        assert!(!requests.is_empty(), "a target sends at least one request");
+        Self {
+            addr,
+            method,
+            requests,
+            auth: None,
+            idempotency_keys: None,
+            turn: AtomicU64::new(0),
+        }
+    }
+
+    pub fn with_auth(mut self, auth: HeaderValue) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    pub fn with_idempotency_keys(mut self, keys: IdempotencyKeys) -> Self {
+        self.idempotency_keys = Some(keys);
+        self
+    }
+
+    /// `METHOD /path` of the first request, for messages.
+    pub fn describe(&self) -> String {
+        let more = if self.requests.len() > 1 {
+            " (and others)"
+        } else {
+            ""
+        };
+        format!("{} {}{more}", self.method, self.requests[0].0)
+    }
+
     fn request(&self) -> Request<Full<Bytes>> {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed) as usize;
+        let (path, body) = &self.requests[turn % self.requests.len()];
         let mut request = Request::builder()
             .method(self.method.clone())
-            .uri(&self.path)
+            .uri(path)
             .header(HOST, self.addr.to_string());
         if let Some(auth) = &self.auth {
             request = request.header(AUTHORIZATION, auth);
         }
-        if self.body.is_some() {
+        if body.is_some() {
             request = request.header(CONTENT_TYPE, "application/json");
         }
         if let Some(keys) = &self.idempotency_keys {
@@ -66,7 +116,7 @@ impl Target {
             request = request.header("idempotency-key", format!("{}-{n}", keys.prefix));
         }
         request
-            .body(Full::new(self.body.clone().unwrap_or_default()))
+            .body(Full::new(body.clone().unwrap_or_default()))
             .expect("a method, a path and valid headers make a request")
     }
 }
@@ -254,19 +304,18 @@ async fn worker(
                 }
             }
             Ok(Ok((status, body))) => samples.error(format!(
-                "{} {} answered {status}: {}",
-                target.method,
-                target.path,
+                "{} answered {status}: {}",
+                target.describe(),
                 String::from_utf8_lossy(&body)
             )),
             Ok(Err(err)) => {
-                samples.error(format!("{} {}: {err:#}", target.method, target.path));
+                samples.error(format!("{}: {err:#}", target.describe()));
                 return samples;
             }
             Err(_) => {
                 samples.error(format!(
-                    "{} {}: no response within {REQUEST_TIMEOUT:?}",
-                    target.method, target.path
+                    "{}: no response within {REQUEST_TIMEOUT:?}",
+                    target.describe()
                 ));
                 return samples;
             }

@@ -1,5 +1,6 @@
 //! The servers under load: the release `hoverbot` in a child process on a fresh SQLite database, and
-//! the baseline, a bare poem JSON endpoint on its own runtime in this process.
+//! the baseline, a bare poem JSON endpoint on its own runtime in this process (as is any other
+//! endpoint the benchmarks serve, such as a site to crawl).
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -122,14 +123,7 @@ impl Hoverbot {
     }
 
     async fn wait_until_ready(&mut self, deadline: Instant) -> Result<()> {
-        let readyz = Target {
-            addr: self.addr,
-            method: Method::GET,
-            path: "/readyz".to_string(),
-            body: None,
-            auth: None,
-            idempotency_keys: None,
-        };
+        let readyz = Target::new(self.addr, Method::GET, "/readyz", None);
         loop {
             if let Some(status) = self.child.try_wait()? {
                 return Err(self.failure(&format!("exited ({status})")));
@@ -203,23 +197,29 @@ fn free_port() -> Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// A bare poem JSON endpoint on a runtime of its own (as many threads as the server's), stopped when
-/// dropped.
-pub struct Baseline {
-    pub addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<std::io::Result<()>>>,
-}
-
 #[poem::handler]
 fn baseline() -> Json<Value> {
     Json(json!({ "status": "ok", "service": "baseline" }))
 }
 
-impl Baseline {
-    pub fn start() -> Result<Self> {
+/// The baseline: a bare poem JSON endpoint on a runtime of its own (as many threads as the
+/// server's).
+pub fn baseline_server() -> Result<Background> {
+    Background::serve(baseline, BASELINE_THREADS)
+}
+
+/// A poem endpoint served on a free loopback port by a runtime of its own (its threads named
+/// `threads`), stopped when dropped.
+pub struct Background {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Background {
+    pub fn serve(endpoint: impl poem::Endpoint + 'static, threads: &str) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name(BASELINE_THREADS)
+            .thread_name(threads)
             .enable_all()
             .build()?;
         let acceptor =
@@ -228,14 +228,14 @@ impl Baseline {
             .local_addr()
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
-            .context("the baseline listener has no address")?;
+            .context("the listener has no address")?;
         let (shutdown, signal) = oneshot::channel::<()>();
         let thread = thread::Builder::new()
-            .name(BASELINE_THREADS.to_string())
+            .name(threads.to_string())
             .spawn(move || {
                 runtime.block_on(
                     poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                        baseline,
+                        endpoint,
                         async {
                             let _ = signal.await;
                         },
@@ -251,7 +251,7 @@ impl Baseline {
     }
 }
 
-impl Drop for Baseline {
+impl Drop for Background {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
