@@ -184,10 +184,13 @@ pub fn run(args: &[&str]) -> Result<()> {
     if options.only != Some(Section::Service)
         && let Some(manual) = &manual
     {
+        // Served from here, outside the load generator's runtime: it runs one of its own.
+        let site = site::serve(manual)?;
         let figures = runtime.block_on(knowledge::measure(
             &binary,
             &baseline,
-            manual,
+            &site,
+            &site::pages(manual)?,
             &options,
             LOAD_THREADS,
         ))?;

@@ -1,5 +1,5 @@
 //! The knowledge figures: the release server crawls and indexes the PostgreSQL manual served on
-//! loopback (the time until its first cited answer, and pages per second, next to the time the
+//! loopback (by `site`) (the time until its first cited answer, and pages per second, next to the time the
 //! load generator takes to fetch the same pages alone), its memory then, and
 //! `POST /v1/conversations/{id}/messages` with that index loaded: throughput (closed loop) and
 //! latency at a fixed rate (open loop), next to the bare poem baseline at the same rate.
@@ -20,7 +20,6 @@ use super::Options;
 use super::cpu::Threads;
 use super::load::{self, Connection, Outcome, Pace, Probes, Target};
 use super::server::{self, Background, Hoverbot};
-use super::site;
 use crate::project;
 
 /// The rate the latency is measured at (the aim: p99 under 25 ms at 200 requests/s).
@@ -70,14 +69,13 @@ pub struct Figures {
 pub async fn measure(
     binary: &Path,
     baseline: &Background,
-    manual: &Path,
+    site: &Background,
+    pages: &[String],
     options: &Options,
     load_threads: &'static str,
 ) -> Result<Figures> {
-    let site = site::serve(manual)?;
-    let pages = site::pages(manual)?;
     eprintln!("bench: fetching the manual's {} pages alone", pages.len());
-    let fetch_alone = fetch_all(site.addr, &pages).await?;
+    let fetch_alone = fetch_all(site.addr, pages).await?;
 
     let hoverbot = Hoverbot::start(
         binary,

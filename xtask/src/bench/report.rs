@@ -434,9 +434,9 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
     );
     let _ = writeln!(
         out,
-        "| Baseline: fetching the {} pages alone | {:.1} s ({:.0} pages/s) | | |",
+        "| Baseline: fetching the {} pages alone | {} ({:.0} pages/s) | | |",
         figures.pages_served,
-        figures.fetch_alone.as_secs_f64(),
+        millis(figures.fetch_alone.as_secs_f64()),
         figures.pages_served as f64 / figures.fetch_alone.as_secs_f64()
     );
     let _ = writeln!(
