@@ -373,7 +373,10 @@ async fn seed(hoverbot: &Hoverbot, auth: &HeaderValue) -> Result<String> {
         call(
             Method::POST,
             path,
-            r#"{"text":"Can I change my shipping address?"}"#,
+            // A greeting is answered in kind; a question this empty workspace cannot answer
+            // would be unsure, and the second such reply hands the conversation to a person,
+            // who gets the later messages without replies.
+            r#"{"text":"Hello!"}"#,
         )
         .await?;
     }
