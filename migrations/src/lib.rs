@@ -22,6 +22,7 @@ mod m20261125_000008_knowledge_chunks;
 mod m20261126_000009_sync_schedule;
 mod m20261127_000010_assistant_policy;
 mod m20261127_000011_index_rebuilds;
+mod m20261128_000012_oauth_apps;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_sync_schedule::Migration),
             Box::new(m20261127_000010_assistant_policy::Migration),
             Box::new(m20261127_000011_index_rebuilds::Migration),
+            Box::new(m20261128_000012_oauth_apps::Migration),
         ]
     }
 }

@@ -13,7 +13,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, 
 const POSTGRES_URL_VAR: &str = "HOVERBOT_TEST_DATABASE_URL";
 
 /// Every table the migrations own, parents first.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "workspaces",
     "api_keys",
     "conversations",
@@ -28,6 +28,7 @@ const TABLES: [&str; 14] = [
     "webhook_attempts",
     "knowledge_chunks",
     "knowledge_index",
+    "oauth_apps",
 ];
 
 #[tokio::test]

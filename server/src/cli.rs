@@ -11,7 +11,8 @@ use sea_orm::DatabaseConnection;
 use crate::api::generated::Scope;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::limits::Limit;
-use crate::store::{self, api_keys, workspaces};
+use crate::oauth::apps::Registration;
+use crate::store::{self, api_keys, oauth_apps, workspaces};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +52,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Register OAuth 2.0 marketplace apps, which workspaces then install (platform operators).
+    #[command(subcommand)]
+    Apps(AppsCommand),
     /// Print the OpenAPI document (the spec; with --router, what the router implements).
     Openapi {
         /// Print the document poem-openapi derives from the router instead (for the drift check).
@@ -150,6 +154,41 @@ enum KeysCommand {
         /// A name to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Register an app; prints its client id and, for a confidential app, its client secret
+    /// (shown once), each alone on a line of stdout.
+    Create {
+        /// The app's name, shown to workspace admins on the consent page.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI, matched exactly (repeat for several): https, http to 127.0.0.1 or
+        /// [::1], or for a public app a private-use scheme such as com.example.app:/callback.
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// `all`, or the comma-separated scopes the app may ask for.
+        #[arg(long)]
+        scopes: String,
+        /// A public app (in a browser or on a device) has no client secret and relies on PKCE.
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List the registered apps (never their secrets).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an app: it can no longer be authorized.
+    Revoke {
+        /// The app's client id (`app_…`).
+        app: String,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -321,6 +360,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", created.secret);
             Ok(())
         }
+        Command::Apps(command) => apps(cli.config.as_deref(), command).await,
         Command::Openapi { router } => {
             if router {
                 // The router's document needs a router, and a router needs handlers; an in-memory
@@ -391,5 +431,76 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Result<()> {
+    match command {
+        AppsCommand::Create {
+            name,
+            redirect_uris,
+            scopes,
+            public,
+            database,
+        } => {
+            let scopes = parse_scopes(&scopes)?;
+            let registration = Registration::new(&name, &redirect_uris, &scopes, !public)
+                .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+            let config = Config::load(config_file, &overrides(database))?;
+            let db = open(&config).await?;
+            let created = oauth_apps::create(&db, &registration)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            println!("{}", created.app.id);
+            match created.secret {
+                Some(secret) => {
+                    println!("{secret}");
+                    eprintln!(
+                        "registered `{}`: its client id, then its client secret, which is not \
+                         shown again",
+                        created.app.name
+                    );
+                }
+                None => eprintln!(
+                    "registered `{}`, a public app: its client id (it authenticates with PKCE \
+                     alone)",
+                    created.app.name
+                ),
+            }
+            Ok(())
+        }
+        AppsCommand::List { database } => {
+            let config = Config::load(config_file, &overrides(database))?;
+            let db = open(&config).await?;
+            for app in oauth_apps::list(&db).await? {
+                let redirect_uris: Vec<String> = serde_json::from_str(&app.redirect_uris)?;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    app.id,
+                    app.name,
+                    if app.confidential {
+                        "confidential"
+                    } else {
+                        "public"
+                    },
+                    app.scopes.replace(' ', ","),
+                    redirect_uris.join(" "),
+                    app.revoked_at.map_or("live".to_string(), |at| format!(
+                        "revoked {}",
+                        at.to_rfc3339()
+                    ))
+                );
+            }
+            Ok(())
+        }
+        AppsCommand::Revoke { app, database } => {
+            let config = Config::load(config_file, &overrides(database))?;
+            let db = open(&config).await?;
+            if !oauth_apps::revoke(&db, &app).await? {
+                bail!("no live app has the client id `{app}`");
+            }
+            eprintln!("revoked {app}");
+            Ok(())
+        }
     }
 }

@@ -21,6 +21,7 @@ pub const DELIVERY: &str = "dlv";
 pub const ATTEMPT: &str = "att";
 pub const REQUEST: &str = "req";
 pub const TRACE: &str = "trace";
+pub const OAUTH_APP: &str = "app";
 
 /// A new id with `prefix`.
 pub fn new(prefix: &str) -> String {

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod knowledge;
 pub mod limits;
 pub mod metrics;
+pub mod oauth;
 pub mod outbound;
 pub mod problem;
 pub mod sealing;

@@ -1,4 +1,5 @@
-//! API key secrets: `hb_live_` and 256 random bits; at rest only their SHA-256.
+//! Secrets (API keys `hb_live_…`, OAuth client secrets `hb_cs_…`): a prefix and 256 random bits;
+//! at rest only their SHA-256.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,10 +19,16 @@ pub struct NewSecret {
     pub prefix: String,
 }
 
+/// A new API key secret.
 pub fn generate() -> NewSecret {
+    generate_with(PREFIX)
+}
+
+/// A new secret: `prefix` and 256 random bits.
+pub fn generate_with(prefix: &str) -> NewSecret {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let secret = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let secret = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
     NewSecret {
         hash: hash(&secret),
         prefix: secret[..SHOWN_CHARS].to_string(),

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod json;
 pub mod knowledge_index;
 pub mod knowledge_sources;
+pub mod oauth_apps;
 pub mod page;
 pub mod tenant;
 pub mod webhook_deliveries;

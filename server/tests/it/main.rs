@@ -14,6 +14,7 @@ mod idempotency;
 mod knowledge_sources;
 mod language_model;
 mod leads;
+mod oauth_apps;
 mod rate_limits;
 mod service;
 mod transport;

@@ -17,6 +17,7 @@ pub mod knowledge_chunk;
 pub mod knowledge_index;
 pub mod knowledge_source;
 pub mod message;
+pub mod oauth_app;
 pub mod webhook_attempt;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;

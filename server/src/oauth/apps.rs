@@ -1,0 +1,172 @@
+//! What an app may be registered with: its name, redirect URIs and scopes, checked before it is
+//! stored, so that the authorization endpoint only ever compares strings.
+
+use url::Url;
+
+use crate::api::generated::Scope;
+
+/// The most redirect URIs one app registers.
+pub const MAX_REDIRECT_URIS: usize = 10;
+/// The longest redirect URI accepted.
+const MAX_REDIRECT_URI_BYTES: usize = 2_000;
+/// The longest app name, in characters (shown on the consent page).
+const MAX_NAME_CHARS: usize = 100;
+
+/// A registration that passed the checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<Scope>,
+    /// Whether the app keeps a client secret (a server-side app) or relies on PKCE alone (a
+    /// browser or native app).
+    pub confidential: bool,
+}
+
+impl Registration {
+    /// Checks a registration; the error says what is wrong, for the operator.
+    pub fn new(
+        name: &str,
+        redirect_uris: &[String],
+        scopes: &[Scope],
+        confidential: bool,
+    ) -> Result<Self, String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            return Err(format!(
+                "the name must have 1 to {MAX_NAME_CHARS} characters"
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err("the name must not contain control characters".to_string());
+        }
+        if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(format!("give 1 to {MAX_REDIRECT_URIS} redirect URIs"));
+        }
+        let mut unique = Vec::with_capacity(redirect_uris.len());
+        for uri in redirect_uris {
+            check_redirect_uri(uri, confidential)?;
+            if !unique.contains(uri) {
+                unique.push(uri.clone());
+            }
+        }
+        if scopes.is_empty() {
+            return Err("give at least one scope".to_string());
+        }
+        Ok(Self {
+            name: name.to_string(),
+            redirect_uris: unique,
+            scopes: scopes.to_vec(),
+            confidential,
+        })
+    }
+}
+
+/// A redirect URI is an absolute URI without a fragment (RFC 6749 §3.1.2), compared later as a
+/// string, so it must be registered exactly as the app sends it. It is `https`, or `http` to a
+/// loopback IP literal for an app running on the user's machine (RFC 8252 §7.3; `localhost` is
+/// refused, as §8.3 advises). A public (native) app may also use a private-use scheme in
+/// reverse-domain form, such as `com.example.app:/callback` (RFC 8252 §7.1).
+fn check_redirect_uri(uri: &str, confidential: bool) -> Result<(), String> {
+    if uri.len() > MAX_REDIRECT_URI_BYTES {
+        return Err(format!(
+            "a redirect URI may have at most {MAX_REDIRECT_URI_BYTES} bytes"
+        ));
+    }
+    let parsed = Url::parse(uri).map_err(|err| format!("`{uri}` is not an absolute URI: {err}"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!(
+            "`{uri}` has a fragment, which a redirect URI must not have"
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("`{uri}` has credentials in it"));
+    }
+    // Compared as strings: the form the URL parser would normalise it to must be the form given,
+    // or a client sending either would be refused half the time.
+    if parsed.as_str() != uri {
+        return Err(format!(
+            "`{uri}` is not in normal form; register it as `{}`",
+            parsed.as_str()
+        ));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            _ => Err(format!(
+                "`{uri}`: plain http is allowed only to a loopback address (127.0.0.1 or [::1])"
+            )),
+        },
+        scheme if !confidential && scheme.contains('.') => Ok(()),
+        scheme => Err(format!(
+            "`{uri}`: the scheme `{scheme}` is not allowed; use https, http to a loopback \
+             address, or (for public apps) a private-use scheme such as com.example.app"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn register(uris: &[&str], confidential: bool) -> Result<Registration, String> {
+        let uris: Vec<String> = uris.iter().map(|uri| uri.to_string()).collect();
+        Registration::new(
+            "CRM connector",
+            &uris,
+            &[Scope::ConversationsRead],
+            confidential,
+        )
+    }
+
+    #[test]
+    fn redirect_uris_are_https_loopback_or_a_native_apps_own_scheme() {
+        for uri in [
+            "https://crm.example.com/oauth/callback",
+            "https://crm.example.com/cb?tenant=eu",
+            "http://127.0.0.1:8123/callback",
+            "http://[::1]:8123/callback",
+        ] {
+            assert!(register(&[uri], true).is_ok(), "{uri}");
+        }
+        assert!(register(&["com.example.crm:/oauth"], false).is_ok());
+        for uri in [
+            "com.example.crm:/oauth",
+            "http://crm.example.com/callback",
+            "http://localhost:8123/callback",
+            "https://crm.example.com/callback#top",
+            "https://user:pass@crm.example.com/callback",
+            "https://CRM.example.com/callback",
+            "/callback",
+            "javascript:alert(1)",
+        ] {
+            assert!(register(&[uri], true).is_err(), "{uri}");
+        }
+    }
+
+    #[test]
+    fn a_registration_has_a_name_some_uris_and_some_scopes() {
+        assert!(
+            Registration::new(
+                "",
+                &["https://a.example/cb".into()],
+                &[Scope::KeysManage],
+                true
+            )
+            .is_err()
+        );
+        assert!(Registration::new("A", &[], &[Scope::KeysManage], true).is_err());
+        assert!(Registration::new("A", &["https://a.example/cb".into()], &[], true).is_err());
+        let many: Vec<String> = (0..=MAX_REDIRECT_URIS)
+            .map(|i| format!("https://a.example/cb{i}"))
+            .collect();
+        assert!(Registration::new("A", &many, &[Scope::KeysManage], true).is_err());
+        let twice = register(&["https://a.example/cb", "https://a.example/cb"], true).unwrap();
+        assert_eq!(
+            twice.redirect_uris,
+            vec!["https://a.example/cb".to_string()]
+        );
+    }
+}

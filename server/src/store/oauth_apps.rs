@@ -1,0 +1,76 @@
+//! OAuth apps: the platform's registry of marketplace apps (not a tenant's data, so not
+//! workspace-scoped). A confidential app's client secret exists once, in what `create` returns.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryOrder, Set};
+
+use super::api_keys::encode_scopes;
+use super::entity::oauth_app;
+use super::json;
+use crate::auth::secret::{self, NewSecret};
+use crate::ids;
+use crate::oauth::apps::Registration;
+use crate::problem::ApiError;
+
+/// What a client secret starts with.
+pub const CLIENT_SECRET_PREFIX: &str = "hb_cs_";
+
+/// An app as registered: its row and, for a confidential app, the client secret (not stored).
+pub struct CreatedApp {
+    pub app: oauth_app::Model,
+    pub secret: Option<String>,
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    registration: &Registration,
+) -> Result<CreatedApp, ApiError> {
+    let secret = registration
+        .confidential
+        .then(|| secret::generate_with(CLIENT_SECRET_PREFIX));
+    let (prefix, hash, shown) = match secret {
+        Some(NewSecret {
+            secret,
+            hash,
+            prefix,
+        }) => (Some(prefix), Some(hash), Some(secret)),
+        None => (None, None, None),
+    };
+    let model = oauth_app::ActiveModel {
+        id: Set(ids::new(ids::OAUTH_APP)),
+        name: Set(registration.name.clone()),
+        redirect_uris: Set(json::encode(&registration.redirect_uris)?),
+        scopes: Set(encode_scopes(&registration.scopes)),
+        confidential: Set(registration.confidential),
+        secret_prefix: Set(prefix),
+        secret_hash: Set(hash),
+        created_at: Set(Utc::now()),
+        revoked_at: Set(None),
+    };
+    Ok(CreatedApp {
+        app: model.insert(db).await?,
+        secret: shown,
+    })
+}
+
+/// Every registered app, oldest first.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<oauth_app::Model>, DbErr> {
+    oauth_app::Entity::find()
+        .order_by_asc(oauth_app::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Revokes a live app; `false` when there is no such live app.
+pub async fn revoke(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let Some(app) = oauth_app::Entity::find_by_id(id).one(db).await? else {
+        return Ok(false);
+    };
+    if app.revoked_at.is_some() {
+        return Ok(false);
+    }
+    let mut app: oauth_app::ActiveModel = app.into();
+    app.revoked_at = Set(Some(Utc::now()));
+    app.update(db).await?;
+    Ok(true)
+}
