@@ -13,7 +13,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, 
 const POSTGRES_URL_VAR: &str = "HOVERBOT_TEST_DATABASE_URL";
 
 /// Every table the migrations own, parents first.
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 18] = [
     "workspaces",
     "api_keys",
     "conversations",
@@ -29,6 +29,9 @@ const TABLES: [&str; 15] = [
     "knowledge_chunks",
     "knowledge_index",
     "oauth_apps",
+    "oauth_installations",
+    "oauth_codes",
+    "oauth_tokens",
 ];
 
 #[tokio::test]

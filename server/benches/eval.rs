@@ -128,7 +128,7 @@ fn main() -> Result<()> {
                 figures["pagesIndexed"] = json!(synced.pages_indexed);
                 figures
             }
-            None => json!({ "skipped": "no manual directory given" }),
+            None => json!({ "skipped": "no manual site given" }),
         };
         std::fs::remove_dir_all(&dir).ok();
         let (best_threshold, best_accuracy) = best_threshold(&all);

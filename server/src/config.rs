@@ -85,6 +85,8 @@ pub struct Config {
     pub llm_api_key: Option<String>,
     /// Milliseconds the language model gets to answer before the extractive answer is given.
     pub llm_timeout_ms: u64,
+    /// How long an OAuth access token lives, in seconds.
+    pub oauth_access_token_ttl_secs: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,12 +130,13 @@ impl Default for Config {
             llm_model: None,
             llm_api_key: None,
             llm_timeout_ms: 8_000,
+            oauth_access_token_ttl_secs: 3_600,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 31] = [
+const KEYS: [&str; 32] = [
     "listen",
     "data_dir",
     "database_url",
@@ -165,6 +168,7 @@ const KEYS: [&str; 31] = [
     "llm_model",
     "llm_api_key",
     "llm_timeout_ms",
+    "oauth_access_token_ttl_secs",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -267,6 +271,9 @@ impl Config {
         }
         if !(100..=120_000).contains(&self.llm_timeout_ms) {
             bail!("llm_timeout_ms must be between 100 and 120000");
+        }
+        if !(60..=86_400).contains(&self.oauth_access_token_ttl_secs) {
+            bail!("oauth_access_token_ttl_secs must be between 60 and 86400");
         }
         self.language_model()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {

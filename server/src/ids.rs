@@ -22,6 +22,9 @@ pub const ATTEMPT: &str = "att";
 pub const REQUEST: &str = "req";
 pub const TRACE: &str = "trace";
 pub const OAUTH_APP: &str = "app";
+pub const INSTALLATION: &str = "inst";
+pub const OAUTH_TOKEN: &str = "tok";
+pub const TOKEN_FAMILY: &str = "fam";
 
 /// A new id with `prefix`.
 pub fn new(prefix: &str) -> String {

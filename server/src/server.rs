@@ -24,6 +24,7 @@ use crate::knowledge::sync::Syncer;
 use crate::limits::layer::Limits;
 use crate::limits::{self, Limit, RateLimiter};
 use crate::metrics::{self, Metrics};
+use crate::oauth::{self, OAuth};
 use crate::sealing::Sealer;
 use crate::store;
 use crate::transcript_links::TranscriptLinks;
@@ -107,6 +108,7 @@ impl Services {
             syncs: self.syncs.clone(),
             knowledge: self.knowledge.clone(),
             language_model: config.language_model()?.map(Arc::new),
+            oauth_issuer: oauth::issuer(&config.public_url()?),
         })
     }
 }
@@ -148,9 +150,18 @@ pub fn app(
         .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
     let access_auth = auth.clone();
     let access_metrics = metrics.clone();
-    let docs = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
+    let docs = Arc::new(swagger_config());
+    let oauth = Arc::new(OAuth {
+        db: db.clone(),
+        auth: auth.clone(),
+        sealer: services.sealer.clone(),
+        issuer: hoverbot.oauth_issuer.clone(),
+        access_ttl: chrono::Duration::seconds(config.oauth_access_token_ttl_secs.into()),
+        trust_proxy: config.trust_proxy,
+    });
     let route = Route::new()
         .nest("/", api::generated::service(hoverbot))
+        .nest("/oauth", oauth::routes(oauth))
         .at(
             "/openapi.yaml",
             make_sync(|_| spec_response(api::SPEC_YAML, "application/yaml")),
@@ -204,6 +215,15 @@ pub fn app(
             access_log::layer(next, request, access_auth.clone(), access_metrics.clone())
         })
         .around(request_id::layer))
+}
+
+/// Swagger UI on the spec, ready to authorize through the OAuth flow: an integrator registers
+/// a public app with the docs' redirect URI and gives its `client_id`; PKCE is always on.
+fn swagger_config() -> utoipa_swagger_ui::Config<'static> {
+    utoipa_swagger_ui::Config::with_oauth_config(
+        ["/openapi.json"],
+        utoipa_swagger_ui::oauth::Config::new().use_pkce_with_authorization_code_grant(true),
+    )
 }
 
 fn spec_response(body: &'static str, content_type: &'static str) -> Response {

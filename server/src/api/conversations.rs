@@ -418,7 +418,9 @@ impl ConversationsApi for HoverBot {
                 Vec::new()
             },
             escalated: exchange.conversation.status == STATUS_ESCALATED,
-            model_fallback: model_fallback.filter(|_| answered),
+            model_fallback: model_fallback
+                .filter(|_| answered)
+                .map(|fallback| fallback.traced()),
         };
         Ok(SendMessageResponse::Created(Json(MessageExchange {
             user_message: message_to_wire(exchange.user)?,

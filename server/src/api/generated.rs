@@ -829,7 +829,8 @@ pub struct ModelFallback {
     /// Why the model's phrasing was not used.
     #[oai(rename = "reason")]
     pub reason: ModelFallbackReason,
-    /// What happened, for the operator (for example the endpoint's HTTP status).
+    /// What happened, in one fixed sentence per reason. The endpoint's own words are written
+    /// to the server's log with the message's `traceId`, not returned here.
     #[oai(rename = "detail", validator(max_length = 500))]
     pub detail: String,
 }
@@ -1181,8 +1182,8 @@ pub struct Trace {
     /// Whether the conversation is escalated to a human after this message.
     #[oai(rename = "escalated")]
     pub escalated: bool,
-    /// Present when the deployment has a language model configured but the answer was composed
-    /// offline (`modelTier` `extractive`): why the model's phrasing was not used.
+    /// Present when the assistant answered, the deployment has a language model to phrase its
+    /// answers, and this answer was not phrased by it (`modelTier` `extractive`): why not.
     #[oai(rename = "modelFallback", skip_serializing_if_is_none)]
     pub model_fallback: Option<ModelFallback>,
 }
@@ -2074,6 +2075,20 @@ impl Scope {
             Self::AssistantManage => "assistant:manage",
         }
     }
+    /// What the scope allows, in words (the oauth2 scheme's description).
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::ConversationsRead => "List conversations and read their transcripts.",
+            Self::ConversationsWrite => "Create conversations and send user messages.",
+            Self::KnowledgeRead => "List and read knowledge sources and their sync status.",
+            Self::KnowledgeWrite => "Create, update and delete knowledge sources.",
+            Self::EscalationsRead => "List and read escalations.",
+            Self::EscalationsWrite => "Escalate conversations to humans.",
+            Self::WebhooksManage => "Manage the workspace's webhook endpoints.",
+            Self::KeysManage => "Create, list and revoke workspace API keys.",
+            Self::AssistantManage => "Read and change the assistant's settings.",
+        }
+    }
 }
 
 impl std::fmt::Display for Scope {
@@ -2178,6 +2193,91 @@ pub struct ApiKeyList {
     /// The `cursor` to pass to get the next page, or `null` on the last page.
     #[oai(rename = "nextCursor")]
     pub next_cursor: Option<String>,
+}
+
+/// An OAuth app installed in the workspace.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct Installation {
+    /// The installation id (`inst_…`).
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The app's `client_id` (`app_…`).
+    #[oai(rename = "appId")]
+    pub app_id: String,
+    /// The app's name, as the consent page showed it.
+    #[oai(rename = "appName")]
+    pub app_name: String,
+    /// Every scope the workspace has granted the app.
+    #[oai(rename = "scopes")]
+    pub scopes: Vec<Scope>,
+    /// When the app was first installed.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When an admin last approved it (which may have added scopes).
+    #[oai(rename = "updatedAt")]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of installations, newest first.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct InstallationList {
+    /// The installations of this page.
+    #[oai(rename = "data")]
+    pub data: Vec<Installation>,
+    /// Whether there are more installations after this page.
+    #[oai(rename = "hasMore")]
+    pub has_more: bool,
+    /// The `cursor` to pass to get the next page, or `null` on the last page.
+    #[oai(rename = "nextCursor")]
+    pub next_cursor: Option<String>,
+}
+
+/// OAuth 2.0 authorization server metadata, as RFC 8414 names its fields.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct AuthorizationServerMetadata {
+    /// The issuer identifier; also the `iss` of authorization responses.
+    #[oai(rename = "issuer")]
+    pub issuer: String,
+    /// Where a workspace admin approves an install (`/oauth/authorize`).
+    #[oai(rename = "authorization_endpoint")]
+    pub authorization_endpoint: String,
+    /// Where codes and refresh tokens are exchanged for tokens (`/oauth/token`).
+    #[oai(rename = "token_endpoint")]
+    pub token_endpoint: String,
+    /// Where an app revokes its tokens (RFC 7009, `/oauth/revoke`).
+    #[oai(rename = "revocation_endpoint")]
+    pub revocation_endpoint: String,
+    /// Where an app asks about its own tokens (RFC 7662, `/oauth/introspect`).
+    #[oai(rename = "introspection_endpoint")]
+    pub introspection_endpoint: String,
+    /// The scopes an app may be granted.
+    #[oai(rename = "scopes_supported")]
+    pub scopes_supported: Vec<Scope>,
+    /// Only `code`.
+    #[oai(rename = "response_types_supported")]
+    pub response_types_supported: Vec<String>,
+    /// `authorization_code` and `refresh_token`.
+    #[oai(rename = "grant_types_supported")]
+    pub grant_types_supported: Vec<String>,
+    /// `client_secret_basic` and `client_secret_post` for confidential apps, `none` for public
+    /// ones (which prove themselves with PKCE).
+    #[oai(rename = "token_endpoint_auth_methods_supported")]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// As for the token endpoint.
+    #[oai(rename = "revocation_endpoint_auth_methods_supported")]
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// As for the token endpoint.
+    #[oai(rename = "introspection_endpoint_auth_methods_supported")]
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// Only `S256`; PKCE is required of every app.
+    #[oai(rename = "code_challenge_methods_supported")]
+    pub code_challenge_methods_supported: Vec<String>,
+    /// Authorization responses carry `iss` (RFC 9207).
+    #[oai(rename = "authorization_response_iss_parameter_supported")]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// The API reference (Swagger UI) of this deployment.
+    #[oai(rename = "service_documentation", skip_serializing_if_is_none)]
+    pub service_documentation: Option<String>,
 }
 
 /// Contact details extracted from a conversation; each is `null` when not found.
@@ -2436,6 +2536,17 @@ pub enum Tag {
     /// Workspace API keys. A key's secret is shown once, when it is created; HoverBot stores only a hash.
     #[oai(rename = "API keys")]
     ApiKeys,
+    /// The OAuth apps installed in the workspace. A marketplace app (registered by the platform
+    /// operator) is installed when a workspace admin approves it on the consent page of
+    /// `/oauth/authorize`; uninstalling it revokes every token it holds for the workspace.
+    #[oai(rename = "Installations")]
+    Installations,
+    /// The OAuth 2.0 authorization server. Its protocol endpoints (`/oauth/authorize`,
+    /// `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`) speak OAuth (form bodies, RFC 6749 errors,
+    /// an HTML consent page) rather than this API's JSON, and are described by RFC 6749, RFC 7636,
+    /// RFC 7009 and RFC 7662 and by the metadata below, which OAuth client libraries read.
+    #[oai(rename = "OAuth")]
+    Oauth,
     /// How this deployment delivers the events of the `webhooks` section: its retry schedule, timeout
     /// and signature scheme.
     #[oai(rename = "Webhook endpoints")]
@@ -12334,6 +12445,541 @@ pub enum RevokeApiKeyResponse {
     InternalServerError(poem_openapi::payload::Json<Problem>),
 }
 
+/// The parameters of `listInstallations`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListInstallationsParams {
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+/// The responses of `listInstallations`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum ListInstallationsResponse {
+    /// A page of installations.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<InstallationList>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `uninstallApp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UninstallAppParams {
+    pub installation_id: String,
+}
+
+/// The responses of `uninstallApp`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum UninstallAppResponse {
+    /// The app was uninstalled.
+    #[oai(
+        status = 204,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NoContent,
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The responses of `getAuthorizationServerMetadata`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum GetAuthorizationServerMetadataResponse {
+    /// The metadata.
+    #[oai(
+        status = 200,
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<AuthorizationServerMetadata>),
+}
+
 /// How requests are authorized: the base of every `…Api` trait.
 pub trait Security: Send + Sync + 'static {
     /// What an authorized request carries into its handler (its workspace, for instance).
@@ -12590,6 +13236,31 @@ pub trait WebhookEndpointsApi: Security {
     ) -> impl Future<Output = poem::Result<RetryWebhookDeliveryResponse>> + Send;
 }
 
+/// The operations tagged `Installations`: the server implements this trait, so a spec change it lags behind is a compile error.
+pub trait InstallationsApi: Security {
+    /// List installed apps
+    fn list_installations(
+        &self,
+        ctx: Self::Context,
+        params: ListInstallationsParams,
+    ) -> impl Future<Output = poem::Result<ListInstallationsResponse>> + Send;
+
+    /// Uninstall an app
+    fn uninstall_app(
+        &self,
+        ctx: Self::Context,
+        params: UninstallAppParams,
+    ) -> impl Future<Output = poem::Result<UninstallAppResponse>> + Send;
+}
+
+/// The operations tagged `Oauth`: the server implements this trait, so a spec change it lags behind is a compile error.
+pub trait OauthApi: Security {
+    /// OAuth authorization server metadata
+    fn get_authorization_server_metadata(
+        &self,
+    ) -> impl Future<Output = poem::Result<GetAuthorizationServerMetadataResponse>> + Send;
+}
+
 /// The whole API: every `…Api` trait.
 pub trait Handlers:
     Security
@@ -12600,6 +13271,8 @@ pub trait Handlers:
     + EscalationsApi
     + ApiKeysApi
     + WebhookEndpointsApi
+    + InstallationsApi
+    + OauthApi
 {
 }
 
@@ -12611,7 +13284,9 @@ impl<
         + KnowledgeSourcesApi
         + EscalationsApi
         + ApiKeysApi
-        + WebhookEndpointsApi,
+        + WebhookEndpointsApi
+        + InstallationsApi
+        + OauthApi,
 > Handlers for T
 {
 }
@@ -13771,6 +14446,98 @@ impl<H: Handlers> Api<H> {
             )
             .await
     }
+
+    /// List installed apps
+    ///
+    /// Lists the OAuth apps installed in the workspace (approved by a workspace admin on the consent
+    /// page of `/oauth/authorize` and not uninstalled since), newest first, one page at a time, with
+    /// the scopes each was granted.
+    #[oai(
+        path = "/v1/installations",
+        method = "get",
+        operation_id = "listInstallations",
+        tag = "Tag::Installations"
+    )]
+    async fn list_installations(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::KeysManage")] auth: Auth,
+        #[oai(
+            name = "limit",
+            default = "default_list_installations_limit",
+            validator(maximum(value = "100"), minimum(value = "1"))
+        )]
+        limit: poem_openapi::param::Query<i32>,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
+    ) -> poem::Result<ListInstallationsResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::KeysManage)
+            .await?;
+        self.0
+            .list_installations(
+                ctx,
+                ListInstallationsParams {
+                    limit: limit.0,
+                    cursor: cursor.0,
+                },
+            )
+            .await
+    }
+
+    /// Uninstall an app
+    ///
+    /// Uninstalls the app from the workspace: every access and refresh token it holds for the
+    /// workspace stops working at once (requests made with them get `401`), and its codes can no
+    /// longer be redeemed. The app can only act for the workspace again after an admin approves it
+    /// again on the consent page.
+    #[oai(
+        path = "/v1/installations/:installationId",
+        method = "delete",
+        operation_id = "uninstallApp",
+        tag = "Tag::Installations"
+    )]
+    async fn uninstall_app(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::KeysManage")] auth: Auth,
+        #[oai(name = "installationId", validator(max_length = 100))]
+        installation_id: poem_openapi::param::Path<String>,
+    ) -> poem::Result<UninstallAppResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::KeysManage)
+            .await?;
+        self.0
+            .uninstall_app(
+                ctx,
+                UninstallAppParams {
+                    installation_id: installation_id.0,
+                },
+            )
+            .await
+    }
+
+    /// OAuth authorization server metadata
+    ///
+    /// The deployment's OAuth 2.0 authorization server metadata (RFC 8414): its issuer identifier,
+    /// endpoints, scopes and supported methods, for OAuth client libraries to configure themselves.
+    /// Needs no authentication and is not rate limited.
+    #[oai(
+        path = "/.well-known/oauth-authorization-server",
+        method = "get",
+        operation_id = "getAuthorizationServerMetadata",
+        tag = "Tag::Oauth"
+    )]
+    async fn get_authorization_server_metadata(
+        &self,
+    ) -> poem::Result<GetAuthorizationServerMetadataResponse> {
+        self.0.get_authorization_server_metadata().await
+    }
 }
 
 /// The poem-openapi service for `handlers`, with the spec's title, version and webhooks.
@@ -14019,6 +14786,27 @@ pub const OPERATIONS: &[OperationInfo] = &[
         scope: Some(Scope::KeysManage),
         request_body: None,
     },
+    OperationInfo {
+        operation_id: "listInstallations",
+        method: "GET",
+        path: "/v1/installations",
+        scope: Some(Scope::KeysManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "uninstallApp",
+        method: "DELETE",
+        path: "/v1/installations/{installationId}",
+        scope: Some(Scope::KeysManage),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "getAuthorizationServerMetadata",
+        method: "GET",
+        path: "/.well-known/oauth-authorization-server",
+        scope: None,
+        request_body: None,
+    },
 ];
 
 /// The `conversation.created` webhook.
@@ -14138,5 +14926,8 @@ pub fn default_list_webhook_endpoints_limit() -> i32 {
     20
 }
 pub fn default_list_webhook_deliveries_limit() -> i32 {
+    20
+}
+pub fn default_list_installations_limit() -> i32 {
     20
 }

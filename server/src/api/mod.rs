@@ -10,7 +10,9 @@ mod conversations;
 pub(crate) mod convert;
 mod escalations;
 mod health;
+mod installations;
 mod knowledge_sources;
+mod oauth_metadata;
 mod webhook_deliveries;
 mod webhook_endpoints;
 
@@ -53,6 +55,8 @@ pub struct HoverBot {
     pub knowledge: Arc<crate::knowledge::index::KnowledgeIndex>,
     /// The language model that phrases answers, when the deployment has one.
     pub language_model: Option<Arc<crate::assistant::llm::LanguageModel>>,
+    /// The OAuth issuer identifier (the public URL), for the server metadata.
+    pub oauth_issuer: String,
 }
 
 /// An authorized request: who is calling, and the request id.

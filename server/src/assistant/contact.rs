@@ -3,6 +3,7 @@
 //! words that introduce it ("my name is", "I work at") and start with a capital letter; a phone
 //! number must start with `+`, be written with separators, or follow a word such as "phone".
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -22,24 +23,35 @@ pub struct Contact {
 impl Contact {
     /// The details found in one message.
     pub fn find(text: &str) -> Self {
+        let value = |found: Option<Found>| found.map(|(value, _)| value);
         Self {
-            email: email(text),
-            phone: phone(text),
-            name: name(text),
-            company: company(text),
+            email: value(email(text)),
+            phone: value(phone(text)),
+            name: value(name(text)),
+            company: value(company(text)),
         }
     }
 
-    /// `text` without these details in it.
-    pub fn removed_from(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for detail in [&self.email, &self.phone, &self.name, &self.company]
+    /// `text` without the contact details written in it (each cut where it was found, as it was
+    /// written, however it is normalised).
+    pub fn removed_from(text: &str) -> String {
+        let mut spans: Vec<Range<usize>> = [email(text), phone(text), name(text), company(text)]
             .into_iter()
             .flatten()
-        {
-            text = text.replace(detail.as_str(), " ");
+            .map(|(_, span)| span)
+            .collect();
+        spans.sort_by_key(|span| span.start);
+        let mut kept = String::with_capacity(text.len());
+        let mut from = 0;
+        for span in spans {
+            if span.start >= from {
+                kept.push_str(&text[from..span.start]);
+                kept.push(' ');
+            }
+            from = from.max(span.end);
         }
-        text
+        kept.push_str(&text[from..]);
+        kept
     }
 
     /// `self` with what `newer` found: a detail given again (a corrected email, say) replaces
@@ -65,15 +77,20 @@ impl From<Contact> for ContactFields {
     }
 }
 
-fn email(text: &str) -> Option<String> {
+/// A detail as it is kept, and where it is written in the text.
+type Found = (String, Range<usize>);
+
+fn email(text: &str) -> Option<Found> {
     static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
             .expect("a valid pattern")
     });
-    EMAIL.find(text).map(|found| found.as_str().to_lowercase())
+    EMAIL
+        .find(text)
+        .map(|found| (found.as_str().to_lowercase(), found.range()))
 }
 
-fn phone(text: &str) -> Option<String> {
+fn phone(text: &str) -> Option<Found> {
     static PHONE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\+?\(?\d[\d\s().-]{5,20}\d").expect("a valid pattern"));
     static CUE: LazyLock<Regex> = LazyLock::new(|| {
@@ -88,14 +105,15 @@ fn phone(text: &str) -> Option<String> {
         }
         let international = written.starts_with('+');
         let separated = written.chars().any(|c| " ().-".contains(c));
-        if international {
+        let value = if international {
             // E.164: the digits after the plus.
-            Some(format!("+{digits}"))
+            format!("+{digits}")
         } else if separated || CUE.is_match(text) {
-            Some(written.to_string())
+            written.to_string()
         } else {
-            None
-        }
+            return None;
+        };
+        Some((value, found.range()))
     })
 }
 
@@ -128,23 +146,30 @@ const NOT_NAMES: &[&str] = &[
     "Wondering",
 ];
 
-fn name(text: &str) -> Option<String> {
+fn name(text: &str) -> Option<Found> {
     static NAME: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(
             r"(?:\b[Mm]y name is|\b[Ii]['’]m|\b[Ii] am|\b[Tt]his is|\b[Cc]all me)[ \t]+{PROPER_NAME}"
         ))
         .expect("a valid pattern")
     });
+    static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\S+").expect("a valid pattern"));
     NAME.captures_iter(text).find_map(|captures| {
-        let words: Vec<&str> = captures[1]
-            .split_whitespace()
-            .take_while(|word| !NOT_NAMES.contains(word))
+        let written = captures.get(1)?;
+        let words: Vec<regex::Match> = WORD
+            .find_iter(written.as_str())
+            .take_while(|word| !NOT_NAMES.contains(&word.as_str()))
             .collect();
-        (!words.is_empty()).then(|| words.join(" "))
+        let last = words.last()?;
+        let name: Vec<&str> = words.iter().map(regex::Match::as_str).collect();
+        Some((
+            name.join(" "),
+            written.start()..written.start() + last.end(),
+        ))
     })
 }
 
-fn company(text: &str) -> Option<String> {
+fn company(text: &str) -> Option<Found> {
     static COMPANY: LazyLock<Regex> = LazyLock::new(|| {
         let introduced = [
             r"\b(?:[Ww]ork(?:ing)?|[Ii]['’]m|[Ii] am)[ \t]+(?:at|for)",
@@ -161,12 +186,15 @@ fn company(text: &str) -> Option<String> {
         ))
         .expect("a valid pattern")
     });
-    COMPANY.captures(text).map(|captures| {
-        captures[1]
-            .trim_end_matches(['&', '\'', '’', '-'])
-            .trim()
-            .to_string()
-    })
+    let written = COMPANY.captures(text)?.get(1)?;
+    let company = written
+        .as_str()
+        .trim_end_matches(['&', '\'', '’', '-'])
+        .trim_end();
+    Some((
+        company.to_string(),
+        written.start()..written.start() + company.len(),
+    ))
 }
 
 #[cfg(test)]
@@ -187,6 +215,24 @@ mod tests {
                 name: Some("Jane Doe".to_string()),
                 company: Some("Northwind Traders".to_string()),
             }
+        );
+    }
+
+    #[test]
+    fn removes_each_detail_as_it_was_written() {
+        let text = "Hi, I'm Jane Doe from Northwind Traders. Reach me at Jane.Doe@Northwind.example \
+                    or +1 (415) 555-0123. Is Northwind Analytics supported?";
+        let kept = Contact::removed_from(text);
+        for detail in ["Jane", "Doe", "Traders", "Jane.Doe", "415", "555", "0123"] {
+            assert!(!kept.contains(detail), "{detail} in {kept}");
+        }
+        assert!(
+            kept.ends_with("Is Northwind Analytics supported?"),
+            "{kept}"
+        );
+        assert_eq!(
+            Contact::removed_from("Can I book a demo?"),
+            "Can I book a demo?"
         );
     }
 

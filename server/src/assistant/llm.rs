@@ -26,7 +26,7 @@ const MAX_TOKENS: u32 = 400;
 const PASSAGE_CHARS: usize = 4_000;
 /// What the model replies when the passages do not answer the question.
 const NO_ANSWER: &str = "NO_ANSWER";
-/// The longest `detail` of a fallback (the spec's bound).
+/// The longest detail of a fallback that is logged.
 const MAX_DETAIL_CHARS: usize = 500;
 
 const INSTRUCTIONS: &str = "You are the customer-support assistant of a business. Answer the \
@@ -109,6 +109,16 @@ impl LanguageModel {
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             bail!("llm_base_url must be an http or https URL (got `{base_url}`)");
         }
+        // A key sent in the clear can be read on the way: plain http is for a model on this
+        // machine or this private network only.
+        let nearby = url.host_str() == Some("localhost")
+            || crate::outbound::literal_ip(&url).is_some_and(|ip| !crate::outbound::is_global(ip));
+        if api_key.is_some() && url.scheme() == "http" && !nearby {
+            bail!(
+                "llm_base_url must be https when llm_api_key is set, unless it is a loopback or \
+                 private address (got `{base_url}`)"
+            );
+        }
         if !url.path().ends_with('/') {
             url.set_path(&format!("{}/", url.path()));
         }
@@ -136,7 +146,7 @@ impl LanguageModel {
         reply: &mut Reply,
         question: &Question<'_>,
         passages: &[Passage],
-    ) -> Option<ModelFallback> {
+    ) -> Option<Fallback> {
         if reply.policy_flags.contains(&PolicyFlag::PromptInjection) {
             return Some(fallback(
                 ModelFallbackReason::Policy,
@@ -165,7 +175,7 @@ impl LanguageModel {
         &self,
         question: &Question<'_>,
         passages: &[Passage],
-    ) -> Result<Phrased, ModelFallback> {
+    ) -> Result<Phrased, Fallback> {
         let request = ChatRequest {
             model: &self.model,
             messages: [
@@ -232,7 +242,7 @@ impl LanguageModel {
         Ok(phrased)
     }
 
-    fn failed(&self, err: &reqwest::Error) -> ModelFallback {
+    fn failed(&self, err: &reqwest::Error) -> Fallback {
         if err.is_timeout() {
             self.timed_out()
         } else {
@@ -243,7 +253,7 @@ impl LanguageModel {
         }
     }
 
-    fn timed_out(&self) -> ModelFallback {
+    fn timed_out(&self) -> Fallback {
         fallback(
             ModelFallbackReason::Timeout,
             &format!(
@@ -301,12 +311,40 @@ fn read_markers(text: &str, passages: usize) -> Phrased {
     Phrased { text, cited }
 }
 
-fn error(detail: String) -> ModelFallback {
+/// Why the model's answer was not used.
+pub struct Fallback {
+    pub reason: ModelFallbackReason,
+    /// What went wrong, for the operator's log: it may quote the endpoint's reply or name its
+    /// host, which are none of the API client's business.
+    pub detail: String,
+}
+
+impl Fallback {
+    /// What the message's trace tells the API client: one fixed sentence per reason.
+    pub fn traced(&self) -> ModelFallback {
+        let detail = match self.reason {
+            ModelFallbackReason::Timeout => "the language model did not answer in time",
+            ModelFallbackReason::Error => {
+                "the language model could not be reached or its reply could not be used"
+            }
+            ModelFallbackReason::NoAnswer => "the language model found no answer in the passages",
+            ModelFallbackReason::Policy => {
+                "the message was flagged as a prompt injection and was not sent to the model"
+            }
+        };
+        ModelFallback {
+            reason: self.reason,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+fn error(detail: String) -> Fallback {
     fallback(ModelFallbackReason::Error, &detail)
 }
 
-fn fallback(reason: ModelFallbackReason, detail: &str) -> ModelFallback {
-    ModelFallback {
+fn fallback(reason: ModelFallbackReason, detail: &str) -> Fallback {
+    Fallback {
         reason,
         detail: detail.chars().take(MAX_DETAIL_CHARS).collect(),
     }
@@ -330,6 +368,30 @@ mod tests {
         let plain = read_markers("  Yes, within 30 days.  ", 3);
         assert_eq!(plain.text, "Yes, within 30 days.");
         assert!(plain.cited.is_empty());
+    }
+
+    #[test]
+    fn a_key_is_sent_in_the_clear_only_to_a_nearby_model() {
+        let with_key = |base_url: &str| {
+            LanguageModel::new(base_url, "m", Some("sk-1"), Duration::from_secs(1)).is_ok()
+        };
+        assert!(with_key("https://api.example.com/v1"));
+        assert!(with_key("http://127.0.0.1:8000/v1"));
+        assert!(with_key("http://localhost:8000/v1"));
+        assert!(with_key("http://10.1.2.3/v1"));
+        assert!(with_key("http://[::1]:8000/v1"));
+        assert!(!with_key("http://api.example.com/v1"));
+        assert!(!with_key("http://8.8.8.8/v1"));
+        // Without a key there is nothing to read on the way.
+        assert!(
+            LanguageModel::new(
+                "http://models.example.com/v1",
+                "m",
+                None,
+                Duration::from_secs(1)
+            )
+            .is_ok()
+        );
     }
 
     #[test]

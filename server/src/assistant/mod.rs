@@ -131,7 +131,7 @@ pub fn answer(message: &Screened, attempts: &[(&str, &Retrieved)], setting: Sett
 /// name, a company or an email address says nothing of what is asked, and would weigh on an
 /// answer's coverage as the rarest words of the question.
 pub fn query_of(text: &str) -> String {
-    Contact::find(text).removed_from(text)
+    Contact::removed_from(text)
 }
 
 /// Words that point back at an earlier turn ("how long does *that* take?").

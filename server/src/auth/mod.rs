@@ -1,9 +1,12 @@
-//! Who is calling: bearer tokens to principals (a workspace and its scopes).
+//! Who is calling: bearer tokens to principals (a workspace and its scopes). A token is a
+//! workspace API key (`hb_live_…`) or an OAuth access token (`hb_at_…`) of an installed app; both
+//! resolve the same way and are checked the same way by every operation.
 //!
-//! Keys are looked up by the hash of the presented secret (an index lookup that reveals nothing
+//! Tokens are looked up by the hash of the presented secret (an index lookup that reveals nothing
 //! about other secrets), then compared in constant time. Results are cached for [`CACHE_TTL`], so a
 //! revocation takes effect at once on the node that revoked and within that bound on the others.
 
+pub mod scopes;
 pub mod secret;
 
 use std::collections::HashMap;
@@ -17,7 +20,7 @@ use crate::api::generated::Scope;
 use crate::limits::Limit;
 use crate::problem::{ApiError, Problem};
 use crate::store::tenant::WorkspaceId;
-use crate::store::{api_keys, workspaces};
+use crate::store::{api_keys, oauth_tokens, workspaces};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
 const CACHE_CAPACITY: usize = 10_000;
@@ -26,11 +29,24 @@ const CACHE_CAPACITY: usize = 10_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     pub workspace: WorkspaceId,
+    /// The API key's id, or the OAuth access token's.
     pub key_id: String,
     pub scopes: Vec<Scope>,
     /// The workspace plan's rate limit, when it has its own.
     pub rate_limit: Option<Limit>,
+    /// The installation an OAuth access token was issued under.
+    pub installation: Option<String>,
     expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// What the rate limiter counts a live token against, and under which limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quota {
+    /// The workspace plan's limit, when it has its own.
+    pub limit: Option<Limit>,
+    /// The installation whose quota an OAuth token shares with the installation's other tokens
+    /// (so that refreshing does not mint fresh quota); `None` for an API key, which has its own.
+    pub installation: Option<String>,
 }
 
 struct Cached {
@@ -48,6 +64,13 @@ impl Principal {
     fn is_live(&self) -> bool {
         self.expires_at.is_none_or(|at| at > Utc::now())
     }
+
+    pub fn quota(&self) -> Quota {
+        Quota {
+            limit: self.rate_limit,
+            installation: self.installation.clone(),
+        }
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header. The scheme is case-insensitive (RFC 9110),
@@ -60,9 +83,11 @@ pub fn bearer_token(request: &poem::Request) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Whether a token has the shape of a key at all; anything else is refused without a lookup.
+/// Whether a token has the shape of a key or an access token at all; anything else is refused
+/// without a lookup.
 fn looks_like_a_key(token: &str) -> bool {
-    token.starts_with(secret::PREFIX) && token.len() <= secret::MAX_TOKEN_LEN
+    (token.starts_with(secret::PREFIX) || token.starts_with(oauth_tokens::ACCESS_TOKEN_PREFIX))
+        && token.len() <= secret::MAX_TOKEN_LEN
 }
 
 fn invalid() -> ApiError {
@@ -104,15 +129,14 @@ impl Authenticator {
     }
 
     /// What the rate limiter needs of a token this node authenticated recently, by the token's
-    /// hash: `Some` with the workspace plan's limit (itself optional) when the token is live.
-    /// Copies nothing else, because it runs on every request.
-    pub fn cached_rate_limit(&self, hash: &str) -> Option<Option<Limit>> {
+    /// hash: `Some` when the token is live. Copies nothing else, because it runs on every request.
+    pub fn cached_quota(&self, hash: &str) -> Option<Quota> {
         self.with_entry(hash, |entry| {
             entry
                 .principal
                 .as_ref()
                 .filter(|principal| entry.fetched.elapsed() < CACHE_TTL && principal.is_live())
-                .map(|principal| principal.rate_limit)
+                .map(Principal::quota)
         })
         .flatten()
     }
@@ -164,6 +188,9 @@ impl Authenticator {
     }
 
     async fn load(&self, token: &str, hash: &str) -> Result<Option<Principal>, ApiError> {
+        if token.starts_with(oauth_tokens::ACCESS_TOKEN_PREFIX) {
+            return self.load_access_token(token).await;
+        }
         let Some((key, workspace)) = api_keys::find_by_hash(&self.db, hash).await? else {
             return Ok(None);
         };
@@ -173,23 +200,31 @@ impl Authenticator {
         // Refreshed at most once per cache period, which is as precise as "last used" needs to be.
         api_keys::mark_used(&self.db, &key.id, Utc::now()).await?;
         let rate_limit = workspace.as_ref().and_then(workspaces::rate_limit);
-        let scopes = key
-            .scopes
-            .split_whitespace()
-            .filter_map(|scope| match scope.parse::<Scope>() {
-                Ok(scope) => Some(scope),
-                Err(err) => {
-                    tracing::warn!(key_id = %key.id, "ignoring a stored scope: {err}");
-                    None
-                }
-            })
-            .collect();
         Ok(Some(Principal {
             workspace: WorkspaceId::from_row(key.workspace_id),
+            scopes: scopes::decode_scopes(&key.scopes),
             key_id: key.id,
-            scopes,
             rate_limit,
+            installation: None,
             expires_at: key.expires_at,
+        }))
+    }
+
+    /// An OAuth access token: its own scopes, which never exceed what the workspace granted.
+    async fn load_access_token(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+        let Some((live, _app)) = oauth_tokens::find_live(&self.db, token).await? else {
+            return Ok(None);
+        };
+        if !oauth_tokens::is_access(&live.token) {
+            return Ok(None);
+        }
+        Ok(Some(Principal {
+            workspace: WorkspaceId::from_row(live.token.workspace_id),
+            scopes: scopes::decode_scopes(&live.token.scopes),
+            key_id: live.token.id,
+            rate_limit: workspaces::rate_limit(&live.workspace),
+            installation: Some(live.installation.id),
+            expires_at: Some(live.token.expires_at),
         }))
     }
 
@@ -202,6 +237,20 @@ impl Authenticator {
             .flatten()
             .filter(Principal::is_live)
             .map(|principal| principal.workspace)
+    }
+
+    /// Drops every token of an uninstalled installation from this node's cache.
+    pub fn forget_installation(&self, installation: &str) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.retain(|_, entry| {
+            entry
+                .principal
+                .as_ref()
+                .is_none_or(|principal| principal.installation.as_deref() != Some(installation))
+        });
     }
 
     /// Drops a revoked key from this node's cache.

@@ -25,8 +25,15 @@ pub fn find(method: &Method, path: &str) -> Option<&'static OperationInfo> {
         .find(|operation| operation.method == method.as_str() && matches(operation.path, path))
 }
 
-/// The methods the spec defines for `path`; `GET` alone for what the server serves besides the API.
+/// The methods the spec defines for `path`, or the OAuth endpoints answer; `GET` alone for what
+/// else the server serves besides the API.
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    if let Some((_, methods)) = crate::oauth::ROUTES
+        .iter()
+        .find(|(route, _)| *route == path.trim_end_matches('/'))
+    {
+        return methods.to_vec();
+    }
     let methods: Vec<&'static str> = OPERATIONS
         .iter()
         .filter(|operation| matches(operation.path, path))

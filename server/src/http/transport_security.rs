@@ -26,13 +26,18 @@ fn forwarded_https(request: &Request) -> bool {
         .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
+/// Whether the client reached us over HTTPS: on our own TLS, or through a trusted proxy that
+/// says it was.
+pub fn is_secure(request: &Request, trust_proxy: bool) -> bool {
+    request.scheme() == &Scheme::HTTPS || (trust_proxy && forwarded_https(request))
+}
+
 pub async fn layer<E: Endpoint>(
     next: E,
     request: Request,
     trust_proxy: bool,
 ) -> poem::Result<Response> {
-    let over_tls = request.scheme() == &Scheme::HTTPS;
-    let secure = over_tls || (trust_proxy && forwarded_https(&request));
+    let secure = is_secure(&request, trust_proxy);
     let mut response = if trust_proxy && !secure && request.uri().path().starts_with("/v1/") {
         let request_id = RequestId::of(&request);
         let problem = Problem::new(

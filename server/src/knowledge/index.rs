@@ -37,6 +37,10 @@ const TITLE_BOOST: f32 = 3.0;
 const HEADINGS_BOOST: f32 = 2.0;
 /// The least a question's term weighs, however common: a word in every chunk still says a little.
 const MIN_WEIGHT: f64 = 0.1;
+/// The most distinct terms of one question that are weighed (each costs two counts); the rest
+/// weigh 1. A question is a sentence or two: a message of thousands of words gains nothing from
+/// the rest, and must not cost thousands of index queries.
+const MAX_WEIGHED_TERMS: usize = 64;
 /// The writer's memory budget (tantivy needs at least 15 MB a thread).
 const WRITER_BYTES: usize = 50_000_000;
 
@@ -135,6 +139,7 @@ impl KnowledgeIndex {
     /// The weight of each of `terms` (analyzed, as `terms` gives them) in the workspace: its
     /// inverse document frequency among the workspace's chunks, as BM25 reckons it, at least
     /// `MIN_WEIGHT`. Counted in the workspace only, so no other tenant's knowledge bears on it.
+    /// Only the first `MAX_WEIGHED_TERMS` distinct terms are weighed.
     pub fn weights(&self, workspace: &WorkspaceId, terms: &[String]) -> TermWeights {
         let f = self.fields;
         let searcher = self.reader.searcher();
@@ -150,6 +155,9 @@ impl KnowledgeIndex {
         for term in terms {
             if weights.contains_key(term) {
                 continue;
+            }
+            if weights.len() == MAX_WEIGHED_TERMS {
+                break;
             }
             let anywhere = [f.title, f.headings, f.text].map(|field| {
                 let query: Box<dyn Query> = Box::new(TermQuery::new(

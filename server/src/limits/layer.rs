@@ -15,7 +15,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::gcra::Decision;
 use super::{Limit, RateLimiter};
-use crate::auth::{Authenticator, bearer_token, secret};
+use crate::auth::{Authenticator, Quota, bearer_token, secret};
 use crate::http::request_id::RequestId;
 use crate::http::{client, problems};
 use crate::metrics::Metrics;
@@ -60,7 +60,8 @@ fn address_key(request: &Request, trust_proxy: bool) -> String {
 }
 
 impl Limits {
-    /// Tokens are keyed by their hash (64 hex digits), addresses by `addr:<ip>`: the two never meet.
+    /// API keys are keyed by their hash (64 hex digits), OAuth tokens by `inst:<id>`, addresses by
+    /// `addr:<ip>`: none meets another.
     async fn decide(&self, request: &Request) -> (Decision, Limit, Counted) {
         // Made only when needed: most requests carry a token this node knows.
         let address = || address_key(request, self.trust_proxy);
@@ -68,8 +69,8 @@ impl Limits {
             return self.count_address(&address()).await;
         };
         let hash = secret::hash(token);
-        if let Some(plan) = self.auth.cached_rate_limit(&hash) {
-            return self.count_token(&hash, plan).await;
+        if let Some(quota) = self.auth.cached_quota(&hash) {
+            return self.count_token(&hash, quota).await;
         }
         // Over its limit, the address is refused (without counting) before an unknown token costs
         // a lookup.
@@ -78,16 +79,26 @@ impl Limits {
             return self.count_address(&address).await;
         }
         match self.auth.resolve(token).await {
-            Ok(Some(principal)) => self.count_token(&hash, principal.rate_limit).await,
+            Ok(Some(principal)) => self.count_token(&hash, principal.quota()).await,
             // Not a live token, or the key store failed (the handler will say so): the address
             // pays for the request.
             Ok(None) | Err(_) => self.count_address(&address).await,
         }
     }
 
-    async fn count_token(&self, hash: &str, plan: Option<Limit>) -> (Decision, Limit, Counted) {
-        let limit = plan.unwrap_or(self.default);
-        (self.limiter.check(hash, limit).await, limit, Counted::Token)
+    /// An API key is counted by its hash; an OAuth token by its installation (`inst:<id>`), whose
+    /// tokens share one quota.
+    async fn count_token(&self, hash: &str, quota: Quota) -> (Decision, Limit, Counted) {
+        let limit = quota.limit.unwrap_or(self.default);
+        let decision = match &quota.installation {
+            Some(installation) => {
+                self.limiter
+                    .check(&format!("inst:{installation}"), limit)
+                    .await
+            }
+            None => self.limiter.check(hash, limit).await,
+        };
+        (decision, limit, Counted::Token)
     }
 
     async fn count_address(&self, address: &str) -> (Decision, Limit, Counted) {

@@ -1,9 +1,11 @@
 //! What an app may be registered with: its name, redirect URIs and scopes, checked before it is
-//! stored, so that the authorization endpoint only ever compares strings.
+//! stored, so that the authorization endpoint only compares strings; and how a redirect URI of a
+//! request is matched to the registered ones.
 
 use url::Url;
 
 use crate::api::generated::Scope;
+use crate::store::entity::oauth_app;
 
 /// The most redirect URIs one app registers.
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -37,8 +39,10 @@ impl Registration {
                 "the name must have 1 to {MAX_NAME_CHARS} characters"
             ));
         }
-        if name.chars().any(char::is_control) {
-            return Err("the name must not contain control characters".to_string());
+        if name.chars().any(|c| c.is_control() || is_format(c)) {
+            return Err(
+                "the name must not contain control or invisible formatting characters".to_string(),
+            );
         }
         if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
             return Err(format!("give 1 to {MAX_REDIRECT_URIS} redirect URIs"));
@@ -60,6 +64,53 @@ impl Registration {
             confidential,
         })
     }
+}
+
+/// The app's registered redirect URIs.
+pub fn redirect_uris(app: &oauth_app::Model) -> Vec<String> {
+    serde_json::from_str(&app.redirect_uris).unwrap_or_else(|err| {
+        tracing::error!(app = %app.id, "the stored redirect URIs are not a JSON array: {err}");
+        Vec::new()
+    })
+}
+
+/// Whether `given` is one of the app's redirect URIs: the same string, except that an `http` URI
+/// to a loopback address matches whatever its port, since a native app listens on a port the
+/// system gives it at the time of the request (RFC 8252 §7.3).
+pub fn redirect_uri_matches(app: &oauth_app::Model, given: &str) -> bool {
+    let registered = redirect_uris(app);
+    if registered.iter().any(|uri| uri == given) {
+        return true;
+    }
+    let Some(given) = loopback_without_port(given) else {
+        return false;
+    };
+    registered
+        .iter()
+        .filter_map(|uri| loopback_without_port(uri))
+        .any(|uri| uri == given)
+}
+
+/// An `http` URI to a loopback address, in normal form, without its port.
+fn loopback_without_port(uri: &str) -> Option<String> {
+    let mut url = Url::parse(uri).ok()?;
+    let loopback = match url.host()? {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(_) => false,
+    };
+    // Only a URI in normal form is compared, as registration requires of the registered ones.
+    if url.scheme() != "http" || !loopback || url.as_str() != uri {
+        return None;
+    }
+    url.set_port(None).ok()?;
+    Some(url.into())
+}
+
+/// Invisible characters that change how the text around them reads (bidirectional overrides and
+/// isolates, zero-width characters): a consent page must show the name the user will recognise.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// A redirect URI is an absolute URI without a fragment (RFC 6749 §3.1.2), compared later as a
@@ -147,6 +198,41 @@ mod tests {
     }
 
     #[test]
+    fn a_loopback_redirect_matches_on_any_port_and_nothing_else_does() {
+        let app = oauth_app::Model {
+            id: "app_1".into(),
+            name: "CLI".into(),
+            redirect_uris: serde_json::to_string(&[
+                "http://127.0.0.1/callback",
+                "https://crm.example.com/cb",
+            ])
+            .unwrap(),
+            scopes: "conversations:read".into(),
+            confidential: false,
+            secret_prefix: None,
+            secret_hash: None,
+            created_at: chrono::Utc::now(),
+            revoked_at: None,
+        };
+        assert!(redirect_uri_matches(&app, "https://crm.example.com/cb"));
+        assert!(redirect_uri_matches(
+            &app,
+            "http://127.0.0.1:53682/callback"
+        ));
+        assert!(redirect_uri_matches(&app, "http://127.0.0.1/callback"));
+        for other in [
+            "https://crm.example.com:8443/cb",
+            "https://crm.example.com/cb/",
+            "https://crm.example.com/cb?x=1",
+            "http://127.0.0.1:53682/other",
+            "http://127.0.0.2:53682/callback",
+            "http://127.0.0.1:53682/callback#x",
+        ] {
+            assert!(!redirect_uri_matches(&app, other), "{other}");
+        }
+    }
+
+    #[test]
     fn a_registration_has_a_name_some_uris_and_some_scopes() {
         assert!(
             Registration::new(
@@ -158,6 +244,18 @@ mod tests {
             .is_err()
         );
         assert!(Registration::new("A", &[], &[Scope::KeysManage], true).is_err());
+        for name in ["Good\u{202E}ppA", "Zero\u{200B}width", "Tab\tbed"] {
+            assert!(
+                Registration::new(
+                    name,
+                    &["https://a.example/cb".into()],
+                    &[Scope::KeysManage],
+                    true
+                )
+                .is_err(),
+                "{name:?}"
+            );
+        }
         assert!(Registration::new("A", &["https://a.example/cb".into()], &[], true).is_err());
         let many: Vec<String> = (0..=MAX_REDIRECT_URIS)
             .map(|i| format!("https://a.example/cb{i}"))

@@ -93,6 +93,21 @@ pub async fn revoke(
     Ok(result.rows_affected == 1)
 }
 
+/// The workspace's key with this id, unless it is revoked or expired.
+pub async fn find_live(
+    db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
+    id: &str,
+) -> Result<Option<api_key::Model>, ApiError> {
+    let now = Utc::now();
+    Ok(api_key::Entity::find_in(workspace)
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .filter(|key| key.expires_at.is_none_or(|at| at > now)))
+}
+
 /// The key with this secret hash, whatever its workspace, and that workspace (in the same query):
 /// this is how a request finds its tenant and its plan.
 pub async fn find_by_hash(

@@ -12,6 +12,8 @@ pub mod json;
 pub mod knowledge_index;
 pub mod knowledge_sources;
 pub mod oauth_apps;
+pub mod oauth_installations;
+pub mod oauth_tokens;
 pub mod page;
 pub mod tenant;
 pub mod webhook_deliveries;

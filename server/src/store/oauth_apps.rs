@@ -2,7 +2,11 @@
 //! workspace-scoped). A confidential app's client secret exists once, in what `create` returns.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryOrder, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
 
 use super::api_keys::encode_scopes;
 use super::entity::oauth_app;
@@ -61,16 +65,25 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<oauth_app::Model>, Db
         .await
 }
 
-/// Revokes a live app; `false` when there is no such live app.
+/// Revokes a live app; `false` when there is no such live app. One conditional update, so two
+/// revocations at once cannot both succeed.
 pub async fn revoke(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
-    let Some(app) = oauth_app::Entity::find_by_id(id).one(db).await? else {
-        return Ok(false);
-    };
-    if app.revoked_at.is_some() {
-        return Ok(false);
-    }
-    let mut app: oauth_app::ActiveModel = app.into();
-    app.revoked_at = Set(Some(Utc::now()));
-    app.update(db).await?;
-    Ok(true)
+    let revoked = oauth_app::Entity::update_many()
+        .col_expr(oauth_app::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(oauth_app::Column::Id.eq(id))
+        .filter(oauth_app::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(revoked.rows_affected == 1)
+}
+
+/// The app with this client id, unless it is revoked.
+pub async fn find_live(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<oauth_app::Model>, DbErr> {
+    Ok(oauth_app::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|app| app.revoked_at.is_none()))
 }

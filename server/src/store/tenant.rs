@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 use super::entity::{
     api_key, conversation, escalation, idempotency_key, knowledge_chunk, knowledge_source, message,
-    webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event,
+    oauth_installation, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event,
 };
 
 /// The workspace a request acts for.
@@ -54,6 +54,7 @@ tenant_scoped!(
     knowledge_chunk,
     knowledge_source,
     message,
+    oauth_installation,
     webhook_attempt,
     webhook_delivery,
     webhook_endpoint,

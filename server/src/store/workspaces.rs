@@ -53,6 +53,14 @@ pub async fn find(db: &impl ConnectionTrait, id_or_name: &str) -> Result<Option<
     Ok(found.map(|workspace| WorkspaceId::from_row(workspace.id)))
 }
 
+/// The workspace's name, as people know it (shown on the OAuth consent page).
+pub async fn name(db: &impl ConnectionTrait, workspace: &WorkspaceId) -> Result<Option<String>> {
+    Ok(workspace::Entity::find_by_id(workspace.as_str())
+        .one(db)
+        .await?
+        .map(|row| row.name))
+}
+
 pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {
     Ok(workspace::Entity::find().count(db).await?)
 }

@@ -222,8 +222,11 @@ async fn whatever_goes_wrong_with_the_model_the_extractive_answer_is_given_and_t
 
         let failed = ask("Can I change my shipping address?").await;
         extractive(&failed, "error");
+        // The client is told what kind of failure it was, not what the endpoint said.
         let detail = failed["trace"]["modelFallback"]["detail"].as_str().unwrap();
-        assert!(detail.contains("500"), "{detail}");
+        assert!(!detail.is_empty());
+        assert!(!detail.contains("overloaded"), "{detail}");
+        assert!(!detail.contains(&base_url), "{detail}");
 
         chat.behave(Behaviour::Garbage);
         extractive(&ask("Can I change my shipping address?").await, "error");

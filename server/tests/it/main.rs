@@ -15,6 +15,7 @@ mod knowledge_sources;
 mod language_model;
 mod leads;
 mod oauth_apps;
+mod oauth_flow;
 mod rate_limits;
 mod service;
 mod transport;

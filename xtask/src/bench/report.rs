@@ -441,7 +441,7 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
     );
     let _ = writeln!(
         out,
-        "| Server memory after indexing: resident (peak) | {} ({}) | under 400 MB | {} |",
+        "| Server memory after indexing: resident (peak) | {} ({}) | under 400 MiB | {} |",
         mib(figures.indexed.resident),
         mib(figures.indexed.peak),
         yes_no(figures.indexed.resident < RSS_AIM)

@@ -416,7 +416,17 @@ fn enumeration(
     for (variant, value) in variants.iter().zip(values) {
         writeln!(out, "Self::{variant} => {},", literal(value))?;
     }
-    out.push_str("}\n}\n}\n\n");
+    out.push_str("}\n}\n");
+    if is_scopes {
+        // What the consent page tells a workspace admin an app is asking for.
+        out.push_str("/// What the scope allows, in words (the oauth2 scheme's description).\n");
+        out.push_str("pub const fn description(self) -> &'static str {\nmatch self {\n");
+        for (variant, (_, description)) in variants.iter().zip(&scopes) {
+            writeln!(out, "Self::{variant} => {},", literal(description))?;
+        }
+        out.push_str("}\n}\n");
+    }
+    out.push_str("}\n\n");
     writeln!(
         out,
         "impl std::fmt::Display for {name} {{\nfn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\nf.write_str(self.as_str())\n}}\n}}\n"
