@@ -1,18 +1,22 @@
 // Swagger UI in a real browser: open /docs on a live server, see every tag and the webhooks
 // section, authorize with a bearer key, run "Try it out" on POST /v1/conversations and read the
-// 201 in the page. Fails if the page loads anything from outside the server.
+// 201 in the page; then, on a fresh page, authorize through the OAuth flow (the public app
+// SWAGGER_CLIENT_ID, registered with http://127.0.0.1/docs/oauth2-redirect.html: PKCE, sign-in and
+// consent in the popup) and run GET /v1/conversations with the access token. Fails if the page
+// loads anything from outside the server.
 //
-//   HOVERBOT_URL=http://127.0.0.1:PORT HOVERBOT_API_KEY=hb_live_... SCREENSHOT=out.png \
-//     node .ci/swagger_ui.mjs
+//   HOVERBOT_URL=http://127.0.0.1:PORT HOVERBOT_API_KEY=hb_live_... SWAGGER_CLIENT_ID=app_... \
+//     SCREENSHOT=out.png node .ci/swagger_ui.mjs
 //
 // Needs playwright-core (npm) and Chromium (Debian's, at /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 
 const base = process.env.HOVERBOT_URL;
 const key = process.env.HOVERBOT_API_KEY;
+const clientId = process.env.SWAGGER_CLIENT_ID;
 const screenshot = process.env.SCREENSHOT ?? 'swagger-ui.png';
-if (!base || !key) {
-  console.error('set HOVERBOT_URL and HOVERBOT_API_KEY');
+if (!base || !key || !clientId) {
+  console.error('set HOVERBOT_URL, HOVERBOT_API_KEY and SWAGGER_CLIENT_ID');
   process.exit(2);
 }
 const port = new URL(base).port;
@@ -34,6 +38,14 @@ page.on('request', (request) => {
   const url = request.url();
   if (!url.startsWith(`${base}/`) && !url.startsWith('data:')) foreign.push(url);
 });
+// This server: the spec's self-hosted entry, with this run's port.
+async function chooseThisServer() {
+  await page.selectOption('#servers', 'http://127.0.0.1:{port}');
+  await page.fill('.servers input[data-variable="port"]', port);
+  check((await page.textContent('.servers .computed-url code')) === `http://127.0.0.1:${port}`,
+    'the computed server URL is not this server');
+}
+
 try {
   await page.goto(`${base}/docs/`, { waitUntil: 'networkidle' });
 
@@ -50,11 +62,7 @@ try {
     check(webhooks.includes(event), `webhook "${event}" is not on the page (found: ${webhooks.join(', ')})`);
   }
 
-  // This server: the spec's self-hosted entry, with this run's port.
-  await page.selectOption('#servers', 'http://127.0.0.1:{port}');
-  await page.fill('.servers input[data-variable="port"]', port);
-  check((await page.textContent('.servers .computed-url code')) === `http://127.0.0.1:${port}`,
-    'the computed server URL is not this server');
+  await chooseThisServer();
 
   // Authorize with the key.
   await page.click('.scheme-container button.authorize');
@@ -74,10 +82,44 @@ try {
   const body = await operation.locator('.live-responses-table tbody .response-col_description pre').first().textContent();
   check(/"id":\s*"conv_/.test(body), `the page shows no new conversation: ${body.slice(0, 200)}`);
 
-  check(foreign.length === 0, `the page loaded from outside the server: ${foreign.join(', ')}`);
   await status.scrollIntoViewIfNeeded();
   await page.screenshot({ path: screenshot });
-  console.log(`Swagger UI: ${tags.length} tags, ${webhooks.length} webhooks, POST /v1/conversations → 201 in the page; screenshot ${screenshot}`);
+
+  // A fresh page, authorized through the OAuth flow alone.
+  const sent = [];
+  page.on('request', (request) => {
+    if (request.url().startsWith(`${base}/v1/`)) sent.push(request.headers().authorization ?? '');
+  });
+  await page.goto(`${base}/docs/`, { waitUntil: 'networkidle' });
+  // The flow's URLs are relative to the server chosen.
+  await chooseThisServer();
+  await page.click('.scheme-container button.authorize');
+  await page.fill('#client_id_authorizationCode', clientId);
+  await page.click('label[for="conversations:read-authorizationCode-checkbox-oauth2"]');
+  const [popup] = await Promise.all([
+    page.waitForEvent('popup'),
+    page.click('button[aria-label="Apply given OAuth2 credentials"]'),
+  ]);
+  await popup.fill('#api_key', key);
+  await popup.click('button.primary');
+  await popup.waitForSelector('button[value=approve]');
+  await Promise.all([popup.waitForEvent('close'), popup.click('button[value=approve]')]);
+  await page.waitForSelector('.auth-container button[aria-label="Remove authorization"]');
+  await page.click('.auth-container button.btn-done');
+
+  const list = page.locator('#operations-Conversations-listConversations');
+  await list.locator('.opblock-summary-control').click();
+  await list.locator('button.try-out__btn').click();
+  await list.locator('button.execute').click();
+  const listed = list.locator('.live-responses-table tbody .response-col_status').first();
+  await listed.waitFor();
+  const listedStatus = (await listed.textContent()).trim();
+  check(listedStatus.startsWith('200'), `with the OAuth token the page shows ${listedStatus}, not 200`);
+  check(sent.some((header) => header.startsWith('Bearer hb_at_')),
+    `Swagger UI did not send the access token (sent: ${sent.join(', ')})`);
+
+  check(foreign.length === 0, `the page loaded from outside the server: ${foreign.join(', ')}`);
+  console.log(`Swagger UI: ${tags.length} tags, ${webhooks.length} webhooks, POST /v1/conversations → 201 in the page, OAuth authorize (PKCE) → GET /v1/conversations 200; screenshot ${screenshot}`);
 } catch (error) {
   await page.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
   console.error(`Swagger UI check failed: ${error.message} (screenshot ${screenshot})`);

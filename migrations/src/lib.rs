@@ -24,6 +24,7 @@ mod m20261127_000010_assistant_policy;
 mod m20261127_000011_index_rebuilds;
 mod m20261128_000012_oauth_apps;
 mod m20261129_000013_oauth_grants;
+mod m20261129_000014_operator_keys;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000011_index_rebuilds::Migration),
             Box::new(m20261128_000012_oauth_apps::Migration),
             Box::new(m20261129_000013_oauth_grants::Migration),
+            Box::new(m20261129_000014_operator_keys::Migration),
         ]
     }
 }

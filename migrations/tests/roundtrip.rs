@@ -13,7 +13,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, 
 const POSTGRES_URL_VAR: &str = "HOVERBOT_TEST_DATABASE_URL";
 
 /// Every table the migrations own, parents first.
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 19] = [
     "workspaces",
     "api_keys",
     "conversations",
@@ -32,6 +32,7 @@ const TABLES: [&str; 18] = [
     "oauth_installations",
     "oauth_codes",
     "oauth_tokens",
+    "operator_keys",
 ];
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use crate::api::generated::Scope;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::limits::Limit;
 use crate::oauth::apps::Registration;
-use crate::store::{self, api_keys, oauth_apps, workspaces};
+use crate::store::{self, api_keys, oauth_apps, operator_keys, workspaces};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,9 @@ enum Command {
     /// Register OAuth 2.0 marketplace apps, which workspaces then install (platform operators).
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// Manage operator keys, for the API's operator operations (`/v1/oauth-apps`).
+    #[command(subcommand)]
+    OperatorKeys(OperatorKeysCommand),
     /// Print the OpenAPI document (the spec; with --router, what the router implements).
     Openapi {
         /// Print the document poem-openapi derives from the router instead (for the drift check).
@@ -189,6 +192,30 @@ enum AppsCommand {
     Revoke {
         /// The app's client id (`app_…`).
         app: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorKeysCommand {
+    /// Create an operator key; prints its secret (shown once) alone on stdout.
+    Create {
+        /// What the key is for, to tell keys apart.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List the live operator keys (never their secrets).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an operator key.
+    Revoke {
+        /// The key's id (`opk_…`).
+        key: String,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -361,6 +388,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Apps(command) => apps(cli.config.as_deref(), command).await,
+        Command::OperatorKeys(command) => operator_keys(cli.config.as_deref(), command).await,
         Command::Openapi { router } => {
             if router {
                 // The router's document needs a router, and a router needs handlers; an in-memory
@@ -445,7 +473,7 @@ async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Re
         } => {
             let scopes = parse_scopes(&scopes)?;
             let registration = Registration::new(&name, &redirect_uris, &scopes, !public)
-                .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+                .map_err(|invalid| anyhow::anyhow!("{invalid}"))?;
             let config = Config::load(config_file, &overrides(database))?;
             let db = open(&config).await?;
             let created = oauth_apps::create(&db, &registration)
@@ -500,6 +528,48 @@ async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Re
                 bail!("no live app has the client id `{app}`");
             }
             eprintln!("revoked {app}");
+            Ok(())
+        }
+    }
+}
+
+async fn operator_keys(
+    config_file: Option<&std::path::Path>,
+    command: OperatorKeysCommand,
+) -> Result<()> {
+    match command {
+        OperatorKeysCommand::Create { name, database } => {
+            let config = Config::load(config_file, &overrides(database))?;
+            let db = open(&config).await?;
+            let (key, secret) = operator_keys::create(&db, &name).await?;
+            println!("{secret}");
+            eprintln!(
+                "created operator key {} (`{name}`); its secret is not shown again",
+                key.id
+            );
+            Ok(())
+        }
+        OperatorKeysCommand::List { database } => {
+            let config = Config::load(config_file, &overrides(database))?;
+            let db = open(&config).await?;
+            for key in operator_keys::list(&db).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    key.id,
+                    key.name,
+                    key.prefix,
+                    key.created_at.to_rfc3339()
+                );
+            }
+            Ok(())
+        }
+        OperatorKeysCommand::Revoke { key, database } => {
+            let config = Config::load(config_file, &overrides(database))?;
+            let db = open(&config).await?;
+            if !operator_keys::revoke(&db, &key).await? {
+                bail!("no live operator key has the id `{key}`");
+            }
+            eprintln!("revoked {key}");
             Ok(())
         }
     }

@@ -25,6 +25,7 @@ pub const OAUTH_APP: &str = "app";
 pub const INSTALLATION: &str = "inst";
 pub const OAUTH_TOKEN: &str = "tok";
 pub const TOKEN_FAMILY: &str = "fam";
+pub const OPERATOR_KEY: &str = "opk";
 
 /// A new id with `prefix`.
 pub fn new(prefix: &str) -> String {

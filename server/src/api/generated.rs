@@ -2195,6 +2195,102 @@ pub struct ApiKeyList {
     pub next_cursor: Option<String>,
 }
 
+/// A marketplace app to register.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateOauthAppRequest {
+    /// The name workspace admins see on the consent page. No control or invisible formatting
+    /// characters.
+    #[oai(rename = "name", validator(max_length = 100, min_length = 1))]
+    pub name: String,
+    /// Where the authorization endpoint may send the admin back, matched exactly.
+    #[oai(
+        rename = "redirectUris",
+        validator(max_length = 2000, min_length = 1, max_items = 10, min_items = 1)
+    )]
+    pub redirect_uris: Vec<String>,
+    /// The scopes the app may ask a workspace for.
+    #[oai(
+        rename = "scopes",
+        validator(max_items = 9, min_items = 1, unique_items = true)
+    )]
+    pub scopes: Vec<Scope>,
+    /// A public app (a browser or native app that cannot keep a secret) gets no client secret
+    /// and authenticates with PKCE alone.
+    #[oai(rename = "public", default = "default_create_oauth_app_request_public")]
+    pub public: bool,
+}
+
+/// A registered marketplace app, without its secret.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct OauthApp {
+    /// The app's id, which is its OAuth `client_id` (`app_…`).
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The name shown on the consent page.
+    #[oai(rename = "name")]
+    pub name: String,
+    /// The registered redirect URIs.
+    #[oai(rename = "redirectUris")]
+    pub redirect_uris: Vec<String>,
+    /// The scopes the app may ask for.
+    #[oai(rename = "scopes")]
+    pub scopes: Vec<Scope>,
+    /// Whether the app is public (no client secret; PKCE alone).
+    #[oai(rename = "public")]
+    pub public: bool,
+    /// The first 12 characters of a confidential app's client secret, to recognise it.
+    #[oai(rename = "clientSecretPrefix")]
+    pub client_secret_prefix: Option<String>,
+    /// When the app was registered.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A newly registered app, with its client secret (for a confidential app) shown once.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct OauthAppWithSecret {
+    /// The app's id, which is its OAuth `client_id` (`app_…`).
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The name shown on the consent page.
+    #[oai(rename = "name")]
+    pub name: String,
+    /// The registered redirect URIs.
+    #[oai(rename = "redirectUris")]
+    pub redirect_uris: Vec<String>,
+    /// The scopes the app may ask for.
+    #[oai(rename = "scopes")]
+    pub scopes: Vec<Scope>,
+    /// Whether the app is public (no client secret; PKCE alone).
+    #[oai(rename = "public")]
+    pub public: bool,
+    /// The first 12 characters of the client secret; `null` for a public app.
+    #[oai(rename = "clientSecretPrefix")]
+    pub client_secret_prefix: Option<String>,
+    /// When the app was registered.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The client secret (`hb_cs_…`) of a confidential app, shown only here; `null` for a public
+    /// app.
+    #[oai(rename = "clientSecret")]
+    pub client_secret: Option<String>,
+}
+
+/// A page of apps, newest first.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct OauthAppList {
+    /// The apps of this page.
+    #[oai(rename = "data")]
+    pub data: Vec<OauthApp>,
+    /// Whether there are more apps after this page.
+    #[oai(rename = "hasMore")]
+    pub has_more: bool,
+    /// The `cursor` to pass to get the next page, or `null` on the last page.
+    #[oai(rename = "nextCursor")]
+    pub next_cursor: Option<String>,
+}
+
 /// An OAuth app installed in the workspace.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 pub struct Installation {
@@ -2541,6 +2637,10 @@ pub enum Tag {
     /// `/oauth/authorize`; uninstalling it revokes every token it holds for the workspace.
     #[oai(rename = "Installations")]
     Installations,
+    /// The deployment operator's registry of marketplace apps (with an operator key, not a workspace
+    /// token). Workspaces then install the apps through the OAuth flow.
+    #[oai(rename = "OAuth apps")]
+    OauthApps,
     /// The OAuth 2.0 authorization server. Its protocol endpoints (`/oauth/authorize`,
     /// `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`) speak OAuth (form bodies, RFC 6749 errors,
     /// an HTML consent page) rather than this API's JSON, and are described by RFC 6749, RFC 7636,
@@ -2573,6 +2673,17 @@ pub enum Tag {
 )]
 pub struct BearerAuth(pub poem_openapi::auth::Bearer);
 
+/// `Authorization: Bearer <key>` with a key of the deployment's operator (`hoverbot operator-keys
+/// create`), for the operations that belong to no workspace, such as registering marketplace
+/// apps. Workspace tokens are not accepted there, and an operator key is accepted nowhere else.
+#[derive(poem_openapi::SecurityScheme)]
+#[oai(
+    rename = "operatorKey",
+    ty = "bearer",
+    bearer_format = "operator key (hb_op_…)"
+)]
+pub struct OperatorKey(pub poem_openapi::auth::Bearer);
+
 /// OAuth 2.0 authorization code flow for marketplace apps. An app installed in a workspace gets an
 /// access token limited to the scopes the workspace admin granted, and sends it as a bearer token.
 #[derive(poem_openapi::SecurityScheme)]
@@ -2588,7 +2699,7 @@ pub struct BearerAuth(pub poem_openapi::auth::Bearer);
 )]
 pub struct Oauth2(pub poem_openapi::auth::Bearer);
 
-/// Any of the security schemes: each carries a bearer token.
+/// Any of the workspace security schemes: each carries a bearer token.
 #[derive(poem_openapi::SecurityScheme)]
 pub enum Auth {
     BearerAuth(BearerAuth),
@@ -12965,6 +13076,795 @@ pub enum UninstallAppResponse {
     InternalServerError(poem_openapi::payload::Json<Problem>),
 }
 
+/// The parameters of `listOauthApps`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListOauthAppsParams {
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+/// The responses of `listOauthApps`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum ListOauthAppsResponse {
+    /// A page of apps.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<OauthAppList>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The responses of `createOauthApp`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum CreateOauthAppResponse {
+    /// The app is registered. A confidential app's `clientSecret` is here and never again.
+    #[oai(
+        status = 201,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Created(poem_openapi::payload::Json<OauthAppWithSecret>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
+    /// The request body is larger than the deployment accepts.
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    PayloadTooLarge(poem_openapi::payload::Json<Problem>),
+    /// The request body is not sent as `application/json`.
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `revokeOauthApp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevokeOauthAppParams {
+    pub app_id: String,
+}
+
+/// The responses of `revokeOauthApp`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum RevokeOauthAppResponse {
+    /// The app was revoked.
+    #[oai(
+        status = 204,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NoContent,
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
 /// The responses of `getAuthorizationServerMetadata`.
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum GetAuthorizationServerMetadataResponse {
@@ -12992,6 +13892,16 @@ pub trait Security: Send + Sync + 'static {
         token: &str,
         scope: Scope,
     ) -> impl Future<Output = poem::Result<Self::Context>> + Send;
+
+    /// What an operator's request carries into its handler.
+    type OperatorContext: Send;
+
+    /// Resolves the operator's bearer token, or fails with 401.
+    fn authorize_operator(
+        &self,
+        request: &poem::Request,
+        token: &str,
+    ) -> impl Future<Output = poem::Result<Self::OperatorContext>> + Send;
 }
 
 /// The operations tagged `Health`: the server implements this trait, so a spec change it lags behind is a compile error.
@@ -13253,6 +14163,30 @@ pub trait InstallationsApi: Security {
     ) -> impl Future<Output = poem::Result<UninstallAppResponse>> + Send;
 }
 
+/// The operations tagged `OauthApps`: the server implements this trait, so a spec change it lags behind is a compile error.
+pub trait OauthAppsApi: Security {
+    /// List marketplace apps
+    fn list_oauth_apps(
+        &self,
+        ctx: Self::OperatorContext,
+        params: ListOauthAppsParams,
+    ) -> impl Future<Output = poem::Result<ListOauthAppsResponse>> + Send;
+
+    /// Register a marketplace app
+    fn create_oauth_app(
+        &self,
+        ctx: Self::OperatorContext,
+        body: CreateOauthAppRequest,
+    ) -> impl Future<Output = poem::Result<CreateOauthAppResponse>> + Send;
+
+    /// Revoke a marketplace app
+    fn revoke_oauth_app(
+        &self,
+        ctx: Self::OperatorContext,
+        params: RevokeOauthAppParams,
+    ) -> impl Future<Output = poem::Result<RevokeOauthAppResponse>> + Send;
+}
+
 /// The operations tagged `Oauth`: the server implements this trait, so a spec change it lags behind is a compile error.
 pub trait OauthApi: Security {
     /// OAuth authorization server metadata
@@ -13272,6 +14206,7 @@ pub trait Handlers:
     + ApiKeysApi
     + WebhookEndpointsApi
     + InstallationsApi
+    + OauthAppsApi
     + OauthApi
 {
 }
@@ -13286,6 +14221,7 @@ impl<
         + ApiKeysApi
         + WebhookEndpointsApi
         + InstallationsApi
+        + OauthAppsApi
         + OauthApi,
 > Handlers for T
 {
@@ -14522,6 +15458,96 @@ impl<H: Handlers> Api<H> {
             .await
     }
 
+    /// List marketplace apps
+    ///
+    /// Lists the registered OAuth apps that are not revoked, newest first, one page at a time. For
+    /// the deployment's operator (an operator key). Client secrets are never returned.
+    #[oai(
+        path = "/v1/oauth-apps",
+        method = "get",
+        operation_id = "listOauthApps",
+        tag = "Tag::OauthApps"
+    )]
+    async fn list_oauth_apps(
+        &self,
+        request: &poem::Request,
+        auth: OperatorKey,
+        #[oai(
+            name = "limit",
+            default = "default_list_oauth_apps_limit",
+            validator(maximum(value = "100"), minimum(value = "1"))
+        )]
+        limit: poem_openapi::param::Query<i32>,
+        #[oai(
+            name = "cursor",
+            validator(max_length = 40, pattern = "^[a-z]{2,5}_[0-9a-z]{26}$")
+        )]
+        cursor: poem_openapi::param::Query<Option<String>>,
+    ) -> poem::Result<ListOauthAppsResponse> {
+        let ctx = self.0.authorize_operator(request, &auth.0.token).await?;
+        self.0
+            .list_oauth_apps(
+                ctx,
+                ListOauthAppsParams {
+                    limit: limit.0,
+                    cursor: cursor.0,
+                },
+            )
+            .await
+    }
+
+    /// Register a marketplace app
+    ///
+    /// Registers an OAuth app that workspaces can then install. For the deployment's operator, not
+    /// for workspaces: it takes an operator key (`hoverbot operator-keys create`). A confidential
+    /// app (the default; a server-side integration) gets a `clientSecret`, shown in this response and
+    /// never again, as HoverBot keeps only its hash; a public app (`"public": true`, a browser or
+    /// native app) has none and proves itself with PKCE alone. Redirect URIs are `https`, `http` to a
+    /// loopback address (matched on any port), or for public apps a private-use scheme such as
+    /// `com.example.app:/callback`; they are matched exactly, so register them as the app sends them.
+    /// Operator operations are not idempotent: after a failed attempt, list the apps before trying
+    /// again.
+    #[oai(
+        path = "/v1/oauth-apps",
+        method = "post",
+        operation_id = "createOauthApp",
+        tag = "Tag::OauthApps"
+    )]
+    async fn create_oauth_app(
+        &self,
+        request: &poem::Request,
+        auth: OperatorKey,
+        body: poem_openapi::payload::Json<CreateOauthAppRequest>,
+    ) -> poem::Result<CreateOauthAppResponse> {
+        let ctx = self.0.authorize_operator(request, &auth.0.token).await?;
+        self.0.create_oauth_app(ctx, body.0).await
+    }
+
+    /// Revoke a marketplace app
+    ///
+    /// Revokes the app: its tokens stop working in every workspace that installed it, and it can no
+    /// longer be authorized or exchange codes. For the deployment's operator (an operator key).
+    /// Revocation cannot be undone; register the app again instead.
+    #[oai(
+        path = "/v1/oauth-apps/:appId",
+        method = "delete",
+        operation_id = "revokeOauthApp",
+        tag = "Tag::OauthApps"
+    )]
+    async fn revoke_oauth_app(
+        &self,
+        request: &poem::Request,
+        auth: OperatorKey,
+        #[oai(name = "appId", validator(max_length = 100))] app_id: poem_openapi::param::Path<
+            String,
+        >,
+    ) -> poem::Result<RevokeOauthAppResponse> {
+        let ctx = self.0.authorize_operator(request, &auth.0.token).await?;
+        self.0
+            .revoke_oauth_app(ctx, RevokeOauthAppParams { app_id: app_id.0 })
+            .await
+    }
+
     /// OAuth authorization server metadata
     ///
     /// The deployment's OAuth 2.0 authorization server metadata (RFC 8414): its issuer identifier,
@@ -14554,7 +15580,7 @@ pub struct OperationInfo {
     pub method: &'static str,
     /// The path template, as in the spec (`/v1/conversations/{conversationId}`).
     pub path: &'static str,
-    /// The scope a token needs; `None` for public operations.
+    /// The scope a workspace token needs; `None` for public and operator operations.
     pub scope: Option<Scope>,
     /// The component schema of the JSON request body, if the operation takes one.
     pub request_body: Option<&'static str>,
@@ -14801,6 +15827,27 @@ pub const OPERATIONS: &[OperationInfo] = &[
         request_body: None,
     },
     OperationInfo {
+        operation_id: "listOauthApps",
+        method: "GET",
+        path: "/v1/oauth-apps",
+        scope: None,
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "createOauthApp",
+        method: "POST",
+        path: "/v1/oauth-apps",
+        scope: None,
+        request_body: Some("CreateOauthAppRequest"),
+    },
+    OperationInfo {
+        operation_id: "revokeOauthApp",
+        method: "DELETE",
+        path: "/v1/oauth-apps/{appId}",
+        scope: None,
+        request_body: None,
+    },
+    OperationInfo {
         operation_id: "getAuthorizationServerMetadata",
         method: "GET",
         path: "/.well-known/oauth-authorization-server",
@@ -14910,6 +15957,9 @@ pub fn default_url_crawl_source_input_max_depth() -> i32 {
 pub fn default_sitemap_source_input_max_pages() -> i32 {
     500
 }
+pub fn default_create_oauth_app_request_public() -> bool {
+    false
+}
 pub fn default_list_conversations_limit() -> i32 {
     20
 }
@@ -14929,5 +15979,8 @@ pub fn default_list_webhook_deliveries_limit() -> i32 {
     20
 }
 pub fn default_list_installations_limit() -> i32 {
+    20
+}
+pub fn default_list_oauth_apps_limit() -> i32 {
     20
 }

@@ -12,6 +12,7 @@ mod escalations;
 mod health;
 mod installations;
 mod knowledge_sources;
+mod oauth_apps;
 mod oauth_metadata;
 mod webhook_deliveries;
 mod webhook_endpoints;
@@ -59,6 +60,11 @@ pub struct HoverBot {
     pub oauth_issuer: String,
 }
 
+/// A request of the deployment's operator: which operator key made it.
+pub struct OperatorContext {
+    pub key_id: String,
+}
+
 /// An authorized request: who is calling, and the request id.
 pub struct RequestContext {
     pub principal: Principal,
@@ -83,5 +89,21 @@ impl Security for HoverBot {
             principal,
             request_id,
         })
+    }
+
+    type OperatorContext = OperatorContext;
+
+    async fn authorize_operator(
+        &self,
+        _request: &poem::Request,
+        token: &str,
+    ) -> poem::Result<OperatorContext> {
+        let key = crate::store::operator_keys::find_live(&self.db, token)
+            .await
+            .map_err(crate::problem::ApiError::from)?
+            .ok_or_else(|| {
+                Problem::unauthorized("the bearer token is not a valid operator key", true)
+            })?;
+        Ok(OperatorContext { key_id: key.id })
     }
 }

@@ -1,4 +1,5 @@
-//! Secrets (API keys `hb_live_…`, OAuth client secrets `hb_cs_…`): a prefix and 256 random bits;
+//! Secrets (API keys `hb_live_…`, OAuth client secrets `hb_cs_…`, codes and tokens `hb_ac_…`,
+//! `hb_at_…`, `hb_rt_…`, operator keys `hb_op_…`): a prefix and 256 random bits;
 //! at rest only their SHA-256.
 
 use base64::Engine;

@@ -25,6 +25,27 @@ pub struct Registration {
     pub confidential: bool,
 }
 
+/// What is wrong with a registration: the field (a JSON pointer into the API's request body) and
+/// what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub pointer: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn invalid(pointer: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        pointer,
+        message: message.into(),
+    }
+}
+
 impl Registration {
     /// Checks a registration; the error says what is wrong, for the operator.
     pub fn new(
@@ -32,30 +53,36 @@ impl Registration {
         redirect_uris: &[String],
         scopes: &[Scope],
         confidential: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Invalid> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(format!(
-                "the name must have 1 to {MAX_NAME_CHARS} characters"
+            return Err(invalid(
+                "/name",
+                format!("the name must have 1 to {MAX_NAME_CHARS} characters"),
             ));
         }
         if name.chars().any(|c| c.is_control() || is_format(c)) {
-            return Err(
-                "the name must not contain control or invisible formatting characters".to_string(),
-            );
+            return Err(invalid(
+                "/name",
+                "the name must not contain control or invisible formatting characters",
+            ));
         }
         if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
-            return Err(format!("give 1 to {MAX_REDIRECT_URIS} redirect URIs"));
+            return Err(invalid(
+                "/redirectUris",
+                format!("give 1 to {MAX_REDIRECT_URIS} redirect URIs"),
+            ));
         }
         let mut unique = Vec::with_capacity(redirect_uris.len());
         for uri in redirect_uris {
-            check_redirect_uri(uri, confidential)?;
+            check_redirect_uri(uri, confidential)
+                .map_err(|message| invalid("/redirectUris", message))?;
             if !unique.contains(uri) {
                 unique.push(uri.clone());
             }
         }
         if scopes.is_empty() {
-            return Err("give at least one scope".to_string());
+            return Err(invalid("/scopes", "give at least one scope"));
         }
         Ok(Self {
             name: name.to_string(),
@@ -162,7 +189,7 @@ fn check_redirect_uri(uri: &str, confidential: bool) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn register(uris: &[&str], confidential: bool) -> Result<Registration, String> {
+    fn register(uris: &[&str], confidential: bool) -> Result<Registration, Invalid> {
         let uris: Vec<String> = uris.iter().map(|uri| uri.to_string()).collect();
         Registration::new(
             "CRM connector",

@@ -14,6 +14,7 @@ pub mod knowledge_sources;
 pub mod oauth_apps;
 pub mod oauth_installations;
 pub mod oauth_tokens;
+pub mod operator_keys;
 pub mod page;
 pub mod tenant;
 pub mod webhook_deliveries;

@@ -11,6 +11,7 @@ use sea_orm::{
 use super::api_keys::encode_scopes;
 use super::entity::oauth_app;
 use super::json;
+use super::page::{self, Page};
 use crate::auth::secret::{self, NewSecret};
 use crate::ids;
 use crate::oauth::apps::Registration;
@@ -55,6 +56,24 @@ pub async fn create(
         app: model.insert(db).await?,
         secret: shown,
     })
+}
+
+/// A page of the apps that are not revoked, newest first.
+pub async fn list_live(
+    db: &impl ConnectionTrait,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<oauth_app::Model>, ApiError> {
+    let select = oauth_app::Entity::find().filter(oauth_app::Column::RevokedAt.is_null());
+    page::fetch(
+        db,
+        select,
+        oauth_app::Column::Id,
+        |app| &app.id,
+        limit,
+        cursor,
+    )
+    .await
 }
 
 /// Every registered app, oldest first.

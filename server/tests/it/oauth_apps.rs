@@ -1,15 +1,26 @@
-//! `hoverbot apps`: the platform operator registers marketplace apps. A confidential app's client
-//! secret is printed once and kept only as its hash; redirect URIs are checked before anything is
-//! stored.
+//! The platform operator registers marketplace apps, with `hoverbot apps` or through the API with
+//! an operator key (`hoverbot operator-keys`). A confidential app's client secret is shown once and
+//! kept only as its hash; redirect URIs are checked before anything is stored.
 
+use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, assert_problem, assert_schema};
 
 /// Runs `hoverbot apps ARGS` on the server's database: success, stdout lines, stderr.
 async fn apps(server: &TestServer, args: &[&str]) -> (bool, Vec<String>, String) {
+    hoverbot(server, "apps", args).await
+}
+
+/// Runs `hoverbot COMMAND ARGS` on the server's database: success, stdout lines, stderr.
+async fn hoverbot(
+    server: &TestServer,
+    command: &str,
+    args: &[&str],
+) -> (bool, Vec<String>, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
-        .arg("apps")
+        .arg(command)
         .args(args)
         .args(["--database-url", server.database_url()])
         .env_remove("HOVERBOT_DATA_DIR")
@@ -177,6 +188,112 @@ async fn a_public_app_has_no_secret_and_bad_registrations_store_nothing() {
         }
         let (_, listed, _) = apps(&server, &["list"]).await;
         assert_eq!(listed.len(), 1, "{listed:?}");
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_operator_registers_lists_and_revokes_apps_through_the_api() {
+    for server in TestServer::each().await {
+        let (ok, out, err) = hoverbot(&server, "operator-keys", &["create", "--name", "ci"]).await;
+        assert!(ok, "{err}");
+        let operator = out[0].clone();
+        assert!(operator.starts_with("hb_op_"), "{operator}");
+        let send = async |key: &str, method: Method, path: &str, body: Option<Value>| {
+            server.send_as(key, method, path, body).await
+        };
+
+        let (status, created) = send(
+            &operator,
+            Method::POST,
+            "/v1/oauth-apps",
+            Some(json!({
+                "name": "Acme CRM connector",
+                "redirectUris": ["https://crm.acme.example/oauth/callback"],
+                "scopes": ["conversations:read"],
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_schema("OauthAppWithSecret", &created);
+        let id = created["id"].as_str().unwrap();
+        let secret = created["clientSecret"].as_str().unwrap();
+        assert!(secret.starts_with(created["clientSecretPrefix"].as_str().unwrap()));
+        assert_eq!(created["public"], false);
+        assert!(!stored(&server, id).await.contains(secret));
+
+        let (status, public) = send(
+            &operator,
+            Method::POST,
+            "/v1/oauth-apps",
+            Some(json!({
+                "name": "Acme mobile",
+                "redirectUris": ["com.acme.crm:/oauth"],
+                "scopes": ["conversations:read"],
+                "public": true,
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{public}");
+        assert_eq!(public["clientSecret"], Value::Null);
+
+        let (status, listed) = send(&operator, Method::GET, "/v1/oauth-apps", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_schema("OauthAppList", &listed);
+        assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+        assert!(!listed.to_string().contains(secret));
+
+        // A redirect URI the authorization endpoint could not trust: 422 at the field, nothing stored.
+        let response = server
+            .request(Method::POST, "/v1/oauth-apps", Some(&operator))
+            .json(&json!({
+                "name": "Bad",
+                "redirectUris": ["http://crm.acme.example/cb"],
+                "scopes": ["conversations:read"],
+            }))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_registration",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["pointer"], "/redirectUris");
+
+        // Workspace tokens are not operator keys, and operator keys act for no workspace.
+        let (status, _) = send(&server.key.clone(), Method::GET, "/v1/oauth-apps", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = send(&operator, Method::GET, "/v1/conversations", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let (status, _) = send(
+            &operator,
+            Method::DELETE,
+            &format!("/v1/oauth-apps/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = send(
+            &operator,
+            Method::DELETE,
+            &format!("/v1/oauth-apps/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, listed) = send(&operator, Method::GET, "/v1/oauth-apps", None).await;
+        assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+
+        // A revoked operator key opens nothing.
+        let (_, keys, _) = hoverbot(&server, "operator-keys", &["list"]).await;
+        let key_id = keys[0].split('\t').next().unwrap().to_string();
+        let (ok, _, err) = hoverbot(&server, "operator-keys", &["revoke", &key_id]).await;
+        assert!(ok, "{err}");
+        let (status, _) = send(&operator, Method::GET, "/v1/oauth-apps", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
         server.finish().await;
     }
 }

@@ -13,6 +13,9 @@ use super::spec::{Spec, segment, unsupported};
 
 /// The Rust type of the OAuth scopes (it is also the `Scope` component schema, when there is one).
 pub const SCOPE_TYPE: &str = "Scope";
+/// The security scheme of the deployment's operator, for the operations no workspace owns: they
+/// name it alone, without scopes, and their handlers get the operator's context.
+const OPERATOR_SCHEME: &str = "operatorKey";
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -23,8 +26,7 @@ struct Operation<'a> {
     summary: Option<&'a str>,
     description: Option<&'a str>,
     tags: Vec<&'a str>,
-    /// `None` for an operation with `security: []`.
-    scope: Option<&'a str>,
+    access: Access<'a>,
     params: Vec<Param<'a>>,
     body: Option<&'a str>,
     responses: Vec<Response<'a>>,
@@ -44,6 +46,26 @@ struct Response<'a> {
     content_type: Option<&'a str>,
     schema: Option<&'a str>,
     headers: Vec<(&'a str, &'static str, Option<&'a str>)>,
+}
+
+/// Who may call an operation.
+#[derive(Clone, Copy, PartialEq)]
+enum Access<'a> {
+    /// `security: []`.
+    Public,
+    /// A workspace's token with this scope (an API key or an OAuth access token).
+    Scope(&'a str),
+    /// The deployment's operator.
+    Operator,
+}
+
+impl<'a> Access<'a> {
+    fn scope(self) -> Option<&'a str> {
+        match self {
+            Access::Scope(scope) => Some(scope),
+            _ => None,
+        }
+    }
 }
 
 impl Operation<'_> {
@@ -211,15 +233,16 @@ fn operation<'a>(
         summary: text("summary"),
         description: text("description"),
         tags,
-        scope: scope(op, pointer)?,
+        access: access(op, pointer)?,
         params,
         body,
         responses,
     })
 }
 
-/// The one scope an operation requires: every alternative in its `security` asks for the same one.
-fn scope<'a>(op: &'a Value, pointer: &str) -> Result<Option<&'a str>> {
+/// Who may call an operation: nobody in particular (`security: []`), the operator (its scheme
+/// alone, no scopes), or a workspace token with the one scope every alternative names.
+fn access<'a>(op: &'a Value, pointer: &str) -> Result<Access<'a>> {
     let requirements = op
         .get("security")
         .and_then(Value::as_array)
@@ -229,6 +252,28 @@ fn scope<'a>(op: &'a Value, pointer: &str) -> Result<Option<&'a str>> {
                 "every operation declares its `security` (`[]` for none)",
             )
         })?;
+    if requirements.is_empty() {
+        return Ok(Access::Public);
+    }
+    let names_operator = |requirement: &Value| {
+        requirement
+            .as_object()
+            .is_some_and(|r| r.contains_key(OPERATOR_SCHEME))
+    };
+    if requirements.iter().any(names_operator) {
+        let only = requirements.len() == 1
+            && requirements[0].as_object().is_some_and(|r| r.len() == 1)
+            && requirements[0][OPERATOR_SCHEME]
+                .as_array()
+                .is_some_and(Vec::is_empty);
+        if !only {
+            return Err(unsupported(
+                pointer,
+                "an operator operation names the operator scheme alone, without scopes",
+            ));
+        }
+        return Ok(Access::Operator);
+    }
     let mut scope = None;
     for requirement in requirements {
         for scopes in requirement.as_object().into_iter().flat_map(|r| r.values()) {
@@ -245,10 +290,9 @@ fn scope<'a>(op: &'a Value, pointer: &str) -> Result<Option<&'a str>> {
             }
         }
     }
-    if !requirements.is_empty() && scope.is_none() {
-        return Err(unsupported(pointer, "a secured operation names its scope"));
-    }
-    Ok(scope)
+    scope
+        .map(Access::Scope)
+        .ok_or_else(|| unsupported(pointer, "a secured operation names its scope"))
 }
 
 fn parameter<'a>(
@@ -441,9 +485,11 @@ fn security_schemes(spec: &Spec, out: &mut String) -> Result<()> {
             "#[derive(poem_openapi::SecurityScheme)]\n#[oai({})]\npub struct {ty}(pub poem_openapi::auth::Bearer);\n",
             args.join(", ")
         )?;
-        variants.push(ty);
+        if name != OPERATOR_SCHEME {
+            variants.push(ty);
+        }
     }
-    out.push_str("/// Any of the security schemes: each carries a bearer token.\n");
+    out.push_str("/// Any of the workspace security schemes: each carries a bearer token.\n");
     out.push_str("#[derive(poem_openapi::SecurityScheme)]\npub enum Auth {\n");
     for variant in &variants {
         writeln!(out, "{variant}({variant}),")?;
@@ -537,8 +583,10 @@ fn response_enum(operation: &Operation, out: &mut String) -> Result<()> {
 
 fn handler_args(operation: &Operation) -> Vec<String> {
     let mut args = Vec::new();
-    if operation.scope.is_some() {
-        args.push("ctx: Self::Context".to_string());
+    match operation.access {
+        Access::Scope(_) => args.push("ctx: Self::Context".to_string()),
+        Access::Operator => args.push("ctx: Self::OperatorContext".to_string()),
+        Access::Public => {}
     }
     if let Some(params) = operation.params_type() {
         args.push(format!("params: {params}"));
@@ -556,7 +604,11 @@ fn handlers_trait(operations: &[Operation], out: &mut String) -> Result<()> {
          /// What an authorized request carries into its handler (its workspace, for instance).\n\
          type Context: Send;\n\n\
          /// Resolves a bearer token to a context, or fails with 401 (unknown token) or 403 (no `scope`).\n\
-         fn authorize(&self, request: &poem::Request, token: &str, scope: Scope) -> impl Future<Output = poem::Result<Self::Context>> + Send;\n\
+         fn authorize(&self, request: &poem::Request, token: &str, scope: Scope) -> impl Future<Output = poem::Result<Self::Context>> + Send;\n\n\
+         /// What an operator's request carries into its handler.\n\
+         type OperatorContext: Send;\n\n\
+         /// Resolves the operator's bearer token, or fails with 401.\n\
+         fn authorize_operator(&self, request: &poem::Request, token: &str) -> impl Future<Output = poem::Result<Self::OperatorContext>> + Send;\n\
          }\n\n",
     );
     let mut traits: Vec<String> = Vec::new();
@@ -642,12 +694,18 @@ fn router(spec: &Spec, operations: &[Operation], out: &mut String) -> Result<()>
         out.push_str(&doc(Some(&text)));
         writeln!(out, "#[oai({})]", attrs.join(", "))?;
         writeln!(out, "async fn {}(&self,", operation.fn_name())?;
-        if let Some(scope) = operation.scope {
-            writeln!(
+        match operation.access {
+            Access::Scope(scope) => writeln!(
                 out,
                 "request: &poem::Request,\n#[oai(scope = \"{SCOPE_TYPE}::{}\")] auth: Auth,",
                 pascal(scope)
-            )?;
+            )?,
+            Access::Operator => writeln!(
+                out,
+                "request: &poem::Request,\nauth: {},",
+                pascal(OPERATOR_SCHEME)
+            )?,
+            Access::Public => {}
         }
         for param in &operation.params {
             let mut param_attrs = vec![format!("name = {}", literal(param.name))];
@@ -677,12 +735,19 @@ fn router(spec: &Spec, operations: &[Operation], out: &mut String) -> Result<()>
             operation.type_prefix()
         )?;
         let mut call = Vec::new();
-        if let Some(scope) = operation.scope {
-            writeln!(
+        match operation.access {
+            Access::Scope(scope) => writeln!(
                 out,
                 "let ctx = self.0.authorize(request, auth.token(), {SCOPE_TYPE}::{}).await?;",
                 pascal(scope)
-            )?;
+            )?,
+            Access::Operator => writeln!(
+                out,
+                "let ctx = self.0.authorize_operator(request, &auth.0.token).await?;"
+            )?,
+            Access::Public => {}
+        }
+        if operation.access != Access::Public {
             call.push("ctx".to_string());
         }
         if let Some(params) = operation.params_type() {
@@ -733,7 +798,7 @@ fn operation_table(operations: &[Operation], out: &mut String) -> Result<()> {
          pub method: &'static str,\n\
          /// The path template, as in the spec (`/v1/conversations/{conversationId}`).\n\
          pub path: &'static str,\n\
-         /// The scope a token needs; `None` for public operations.\n\
+         /// The scope a workspace token needs; `None` for public and operator operations.\n\
          pub scope: Option<Scope>,\n\
          /// The component schema of the JSON request body, if the operation takes one.\n\
          pub request_body: Option<&'static str>,\n\
@@ -742,9 +807,12 @@ fn operation_table(operations: &[Operation], out: &mut String) -> Result<()> {
          pub const OPERATIONS: &[OperationInfo] = &[\n",
     );
     for operation in operations {
-        let scope = operation.scope.map_or("None".to_string(), |scope| {
-            format!("Some({SCOPE_TYPE}::{})", pascal(scope))
-        });
+        let scope = operation
+            .access
+            .scope()
+            .map_or("None".to_string(), |scope| {
+                format!("Some({SCOPE_TYPE}::{})", pascal(scope))
+            });
         let body = operation.body.map_or("None".to_string(), |body| {
             format!("Some({})", literal(body))
         });

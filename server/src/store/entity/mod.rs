@@ -21,6 +21,7 @@ pub mod oauth_app;
 pub mod oauth_code;
 pub mod oauth_installation;
 pub mod oauth_token;
+pub mod operator_key;
 pub mod webhook_attempt;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;
