@@ -370,6 +370,16 @@ async fn an_installed_app_acts_for_its_workspace_with_the_scopes_it_was_granted(
         assert_eq!(about["client_id"], app.client_id.as_str());
         assert_eq!(about["sub"], installed["data"][0]["id"]);
         assert_eq!(about["scope"], "conversations:read conversations:write");
+        // Another app learns nothing about this app's tokens.
+        let other_app = register(&server, &[Scope::ConversationsRead], true).await;
+        let (_, theirs) = oauth_post(
+            &server,
+            "/oauth/introspect",
+            &other_app,
+            &[("token", access)],
+        )
+        .await;
+        assert_eq!(theirs, json!({"active": false}));
 
         // The metadata tells client libraries where everything is.
         let (status, metadata) = server
@@ -385,6 +395,51 @@ async fn an_installed_app_acts_for_its_workspace_with_the_scopes_it_was_granted(
         assert_eq!(
             metadata["code_challenge_methods_supported"],
             json!(["S256"])
+        );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn an_installations_tokens_share_a_quota_of_their_own() {
+    // One request a minute refills: within the test, each request spends exactly one.
+    let servers = TestServer::each_configured(|config| {
+        config.rate_limit_per_minute = 1;
+        config.rate_limit_burst = 20;
+    })
+    .await;
+    for server in servers {
+        let app = register(&server, &[Scope::ConversationsRead], true).await;
+        let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
+        let first = exchange(&server, &app, &code, &verifier).await;
+        let remaining = async |token: &str| -> u64 {
+            let response = server
+                .request(Method::GET, "/v1/conversations", Some(token))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.headers()["x-ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let start = remaining(first["access_token"].as_str().unwrap()).await;
+        // The workspace's API key has its own quota.
+        for _ in 0..3 {
+            remaining(&server.key).await;
+        }
+        assert_eq!(
+            remaining(first["access_token"].as_str().unwrap()).await,
+            start - 1
+        );
+        // A refreshed token does not start a fresh quota.
+        let (status, second) = refresh(&server, &app, &first["refresh_token"], None).await;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        assert_eq!(
+            remaining(second["access_token"].as_str().unwrap()).await,
+            start - 2
         );
         server.finish().await;
     }
@@ -494,6 +549,24 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_verifier_and_redirect
             )
             .await,
         );
+
+        // client_secret_post: the credentials in the form instead of the Authorization header.
+        let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
+        let response = server
+            .client
+            .post(server.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("code_verifier", verifier.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", app.client_id.as_str()),
+                ("client_secret", app.secret.as_deref().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
 
         // A redirect URI that is not registered is never redirected to.
         let (_, challenge) = pkce();
@@ -657,6 +730,28 @@ async fn revoked_and_uninstalled_tokens_stop_working() {
             )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // An access token past its hour.
+        let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
+        let tokens = exchange(&server, &app, &code, &verifier).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        server
+            .db
+            .execute_unprepared(&format!(
+                "UPDATE oauth_tokens SET expires_at = created_at WHERE token_hash = '{}'",
+                hoverbot_server::auth::secret::hash(access)
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            status_with(&server, access, Method::GET, "/v1/conversations").await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // A grant type the server does not have.
+        let (status, body) = token(&server, &app, &[("grant_type", "password")]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "unsupported_grant_type");
 
         // A client that cannot authenticate is told so, with a challenge.
         let impostor = App {
