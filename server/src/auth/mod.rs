@@ -239,31 +239,22 @@ impl Authenticator {
             .map(|principal| principal.workspace)
     }
 
-    /// Drops every token of an uninstalled installation from this node's cache.
+    /// Drops every token of an installation (uninstalled, or a token of it revoked) from this
+    /// node's cache; the live ones are looked up again.
     pub fn forget_installation(&self, installation: &str) {
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.retain(|_, entry| {
-            entry
-                .principal
-                .as_ref()
-                .is_none_or(|principal| principal.installation.as_deref() != Some(installation))
-        });
+        self.forget_where(|principal| principal.installation.as_deref() == Some(installation));
     }
 
     /// Drops a revoked key from this node's cache.
     pub fn forget(&self, key_id: &str) {
+        self.forget_where(|principal| principal.key_id == key_id);
+    }
+
+    fn forget_where(&self, stale: impl Fn(&Principal) -> bool) {
         let mut cache = self
             .cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.retain(|_, entry| {
-            entry
-                .principal
-                .as_ref()
-                .is_none_or(|principal| principal.key_id != key_id)
-        });
+        cache.retain(|_, entry| !entry.principal.as_ref().is_some_and(&stale));
     }
 }

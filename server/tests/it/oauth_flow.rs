@@ -231,18 +231,30 @@ async fn approved_code(server: &TestServer, app: &App, scope: &str) -> (String, 
     (param(&params, "code").unwrap().to_string(), verifier)
 }
 
-async fn exchange(server: &TestServer, app: &App, code: &str, verifier: &str) -> Value {
-    let (status, tokens) = token(
+/// A token request for `code`.
+async fn redeem(
+    server: &TestServer,
+    app: &App,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> (StatusCode, Value) {
+    token(
         server,
         app,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT_URI),
+            ("redirect_uri", redirect_uri),
         ],
     )
-    .await;
+    .await
+}
+
+/// The tokens for `code`.
+async fn exchange(server: &TestServer, app: &App, code: &str, verifier: &str) -> Value {
+    let (status, tokens) = redeem(server, app, code, verifier, REDIRECT_URI).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     tokens
 }
@@ -457,48 +469,12 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_verifier_and_redirect
         // A wrong verifier spends the code.
         let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
         let (wrong, _) = pkce();
-        invalid_grant(
-            token(
-                &server,
-                &app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("code_verifier", &wrong),
-                    ("redirect_uri", REDIRECT_URI),
-                ],
-            )
-            .await,
-        );
-        invalid_grant(
-            token(
-                &server,
-                &app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("code_verifier", &verifier),
-                    ("redirect_uri", REDIRECT_URI),
-                ],
-            )
-            .await,
-        );
+        invalid_grant(redeem(&server, &app, &code, &wrong, REDIRECT_URI).await);
+        invalid_grant(redeem(&server, &app, &code, &verifier, REDIRECT_URI).await);
 
         // Another redirect URI than the request's.
         let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
-        invalid_grant(
-            token(
-                &server,
-                &app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("code_verifier", &verifier),
-                    ("redirect_uri", "http://127.0.0.1/cb"),
-                ],
-            )
-            .await,
-        );
+        invalid_grant(redeem(&server, &app, &code, &verifier, "http://127.0.0.1/cb").await);
 
         // A code used twice: the second use fails and revokes what the first one got.
         let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
@@ -508,19 +484,7 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_verifier_and_redirect
             status_with(&server, access, Method::GET, "/v1/conversations").await,
             StatusCode::OK
         );
-        invalid_grant(
-            token(
-                &server,
-                &app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("code_verifier", &verifier),
-                    ("redirect_uri", REDIRECT_URI),
-                ],
-            )
-            .await,
-        );
+        invalid_grant(redeem(&server, &app, &code, &verifier, REDIRECT_URI).await);
         assert_eq!(
             status_with(&server, access, Method::GET, "/v1/conversations").await,
             StatusCode::UNAUTHORIZED
@@ -536,19 +500,7 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_verifier_and_redirect
             ))
             .await
             .unwrap();
-        invalid_grant(
-            token(
-                &server,
-                &app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("code_verifier", &verifier),
-                    ("redirect_uri", REDIRECT_URI),
-                ],
-            )
-            .await,
-        );
+        invalid_grant(redeem(&server, &app, &code, &verifier, REDIRECT_URI).await);
 
         // client_secret_post: the credentials in the form instead of the Authorization header.
         let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
