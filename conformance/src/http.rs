@@ -1,0 +1,201 @@
+//! Requests to the deployment, built from an operation and a generated input, and the responses
+//! as the checks read them.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use reqwest::Method;
+use serde_json::Value;
+use url::Url;
+
+use crate::check::Sent;
+use crate::spec::{Access, Location, Operation};
+
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a request told to wait (429 with `Retry-After`) is tried again, and the longest wait.
+const RETRIES: u32 = 3;
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// One request's worth of generated input.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    pub path: BTreeMap<String, Value>,
+    pub query: BTreeMap<String, Value>,
+    pub headers: BTreeMap<String, Value>,
+    pub body: Option<Value>,
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The media type without parameters, lower case.
+    pub fn content_type(&self) -> Option<String> {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| {
+                value
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+    }
+
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// The deployment and the credentials the suites use.
+pub struct Target {
+    pub base_url: Url,
+    pub api_key: String,
+    client: reqwest::Client,
+}
+
+impl Target {
+    pub fn new(base_url: &str, api_key: &str) -> Result<Self> {
+        let mut base_url =
+            Url::parse(base_url).with_context(|| format!("`{base_url}` is not a URL"))?;
+        if !base_url.path().ends_with('/') {
+            base_url.set_path(&format!("{}/", base_url.path()));
+        }
+        Ok(Self {
+            base_url,
+            api_key: api_key.to_string(),
+            client: reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+        })
+    }
+
+    /// The request `operation` makes with `input`, authorized as its access asks.
+    pub fn request(&self, operation: &Operation, input: &Input) -> Sent {
+        let mut url = self.base_url.clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .expect("an http(s) base URL has path segments");
+            segments.pop_if_empty();
+            for part in operation.path.split('/').filter(|part| !part.is_empty()) {
+                match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) => segments.push(&text(input.path.get(name))),
+                    None => segments.push(part),
+                };
+            }
+        }
+        if !input.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &input.query {
+                pairs.append_pair(name, &text(Some(value)));
+            }
+        }
+        let mut headers: Vec<(String, String)> = input
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), text(Some(value))))
+            .collect();
+        if operation.params.iter().any(|param| {
+            param.location == Location::Header && crate::suites::is_idempotency_key(&param.name)
+        }) {
+            headers.push(("idempotency-key".into(), fresh_key()));
+        }
+        if let Access::Scope(_) = operation.access {
+            headers.push(("authorization".into(), format!("Bearer {}", self.api_key)));
+        }
+        let body = input.body.as_ref().map(Value::to_string);
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        Sent {
+            method: operation.method.clone(),
+            url: url.to_string(),
+            headers,
+            body,
+        }
+    }
+
+    /// Sends `sent`; a 429 with `Retry-After` is waited out and sent again, a few times.
+    pub async fn send(&self, sent: &Sent) -> Result<Received> {
+        let method = Method::from_bytes(sent.method.as_bytes())?;
+        let mut tries = 0;
+        loop {
+            let mut request = self.client.request(method.clone(), &sent.url);
+            for (name, value) in &sent.headers {
+                request = request.header(name, value);
+            }
+            if let Some(body) = &sent.body {
+                request = request.body(body.clone());
+            }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("{} {}", sent.method, sent.url))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?.to_vec();
+            let wait = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok())
+                .map(Duration::from_secs);
+            match wait {
+                Some(wait) if status == 429 && tries < RETRIES && wait <= MAX_RETRY_WAIT => {
+                    tries += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                _ => {
+                    return Ok(Received {
+                        status,
+                        headers,
+                        body,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// An idempotency key no other request of this process has used.
+fn fresh_key() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!(
+        "conformance-{started:x}-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A parameter value as it goes into a URL or header.
+fn text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Which parameters an operation has at `location`.
+pub fn params_at(
+    operation: &Operation,
+    location: Location,
+) -> impl Iterator<Item = &crate::spec::Param> {
+    operation
+        .params
+        .iter()
+        .filter(move |param| param.location == location)
+}

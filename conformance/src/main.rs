@@ -1,0 +1,119 @@
+//! The `hoverbot-conformance` command: `run` and `list`. Exits 0 when every check held, 1 when one
+//! failed, 2 on a usage or spec error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hoverbot_conformance::spec::Spec;
+use hoverbot_conformance::suites::SUITES;
+use hoverbot_conformance::{Options, report};
+
+#[derive(Parser)]
+#[command(name = "hoverbot-conformance", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run suites against a deployment.
+    Run(RunArgs),
+    /// List the suites and their checks, one line each.
+    List,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The deployment, such as https://api.example.com.
+    #[arg(long)]
+    base_url: String,
+    /// A workspace API key with every scope.
+    #[arg(long, env = "HOVERBOT_API_KEY", hide_env_values = true)]
+    api_key: String,
+    /// The spec: a file or a URL (such as the deployment's own /openapi.yaml); the one built into
+    /// this binary by default.
+    #[arg(long)]
+    spec: Option<String>,
+    /// The suites to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "schema,negative")]
+    suites: Vec<String>,
+    /// Cases per operation and suite.
+    #[arg(long, default_value_t = 25)]
+    max_examples: u32,
+    /// The seed of the generated cases; the same seed sends the same cases. Random by default.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where to write a JUnit XML report.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Where to write a JSON report.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List => {
+            for suite in SUITES {
+                let note = if suite.available {
+                    ""
+                } else {
+                    " (not in this version)"
+                };
+                println!("{:<12} {}{note}", suite.name, suite.summary);
+                for (check, what) in suite.checks {
+                    println!("  {check:<22} {what}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => match run(args).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(err) => {
+                eprintln!("hoverbot-conformance: {err:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// Whether every check held.
+async fn run(args: RunArgs) -> anyhow::Result<bool> {
+    let spec = match &args.spec {
+        Some(source) => Spec::load(source).await?,
+        None => Spec::builtin(),
+    };
+    let seed = args.seed.unwrap_or_else(rand_seed);
+    eprintln!("seed {seed}");
+    let options = Options {
+        base_url: args.base_url.clone(),
+        api_key: args.api_key,
+        suites: args.suites,
+        max_examples: args.max_examples,
+        seed,
+    };
+    let findings = hoverbot_conformance::run(&spec, &options).await?;
+    print!("{}", report::summary(&findings));
+    if let Some(path) = &args.json {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report::json(&findings, &args.base_url, seed))?,
+        )?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit(&findings))?;
+    }
+    Ok(!findings.failed_any())
+}
+
+/// A seed from the clock, when none is given.
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+}

@@ -1,0 +1,110 @@
+//! `schema`: every operation the suite holds a credential for, with valid inputs generated from
+//! its parameters' and body's schemas. Each response must be documented for its status, have the
+//! documented content type and a body valid against the documented schema, carry the documented
+//! required headers, and never be a server error.
+
+use anyhow::Result;
+
+use super::Run;
+use crate::check::Findings;
+use crate::generate;
+use crate::http::Received;
+use crate::spec::{Access, Operation};
+
+pub const CHECKS: &[(&str, &str)] = &[
+    ("not_a_server_error", "the response is not a 5xx"),
+    (
+        "status_documented",
+        "the status code is one the operation documents",
+    ),
+    ("content_type", "the body has the documented media type"),
+    (
+        "body_schema",
+        "the body is valid against the documented schema",
+    ),
+    (
+        "required_headers",
+        "every header the response documents as required is there",
+    ),
+];
+
+/// The operations this suite runs: those that need no credential or a workspace token.
+pub fn runs(operation: &Operation) -> bool {
+    !matches!(operation.access, Access::Other(_))
+}
+
+pub fn run(run: &Run, operation: &Operation, findings: &mut Findings) -> Result<bool> {
+    let body = operation
+        .body
+        .as_ref()
+        .map(|schema| generate::valid(run.spec, schema));
+    let inputs = run.inputs(operation, body);
+    run.cases(
+        "schema",
+        operation,
+        inputs,
+        Clone::clone,
+        |_, received| check(run, operation, received),
+        findings,
+    )
+}
+
+/// The response checks of an exchange; the negative suite reuses them.
+pub fn check(
+    run: &Run,
+    operation: &Operation,
+    received: &Received,
+) -> Vec<(&'static str, Option<(String, String)>)> {
+    let mut results = Vec::new();
+    let status = received.status;
+    results.push((
+        "not_a_server_error",
+        (status >= 500).then(|| ("a status below 500".to_string(), status.to_string())),
+    ));
+    let Some(documented) = operation.response_for(status) else {
+        let known: Vec<&str> = operation.responses.keys().map(String::as_str).collect();
+        results.push((
+            "status_documented",
+            Some((format!("one of {}", known.join(", ")), status.to_string())),
+        ));
+        return results;
+    };
+    results.push(("status_documented", None));
+    if let Some((media_type, schema)) = &documented.content {
+        let seen = received.content_type().unwrap_or_default();
+        if seen != media_type.to_ascii_lowercase() {
+            results.push(("content_type", Some((media_type.clone(), seen))));
+        } else {
+            results.push(("content_type", None));
+            let errors = match received.json() {
+                Some(body) => run.schema_errors(schema, &body),
+                None => vec!["the body is not JSON".to_string()],
+            };
+            results.push((
+                "body_schema",
+                (!errors.is_empty()).then(|| {
+                    (
+                        "a body valid against the documented schema".to_string(),
+                        errors.join("; "),
+                    )
+                }),
+            ));
+        }
+    }
+    let missing: Vec<&str> = documented
+        .headers
+        .iter()
+        .filter(|(name, required)| *required && !received.headers.contains_key(name.as_str()))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    results.push((
+        "required_headers",
+        (!missing.is_empty()).then(|| {
+            (
+                "the documented required headers".to_string(),
+                format!("missing {}", missing.join(", ")),
+            )
+        }),
+    ));
+    results
+}
