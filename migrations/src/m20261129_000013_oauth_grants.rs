@@ -2,7 +2,9 @@
 //! (one per workspace and app, revived when the app is installed again). An authorization code is
 //! single-use and short-lived; access and refresh tokens are opaque. Codes and tokens are kept only
 //! as the SHA-256 of their secret. Every token descends from one code: its `family_id`, which is
-//! what a reused refresh token or code revokes at once.
+//! what a reused refresh token or code revokes at once. The code's row stands for its family: a
+//! revoked family is marked there (`family_revoked_at`), and refreshing and revoking take turns on
+//! that row, so no token is issued into a family being revoked.
 
 use sea_orm_migration::prelude::{
     DbErr, DeriveIden, DeriveMigrationName, ForeignKey, ForeignKeyAction, Index, MigrationTrait,
@@ -69,6 +71,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(OauthCodes::CreatedAt))
                     .col(timestamp_with_time_zone(OauthCodes::ExpiresAt))
                     .col(timestamp_with_time_zone_null(OauthCodes::UsedAt))
+                    .col(timestamp_with_time_zone_null(OauthCodes::FamilyRevokedAt))
                     .foreign_key(
                         ForeignKey::create()
                             .from(OauthCodes::Table, OauthCodes::InstallationId)
@@ -100,6 +103,15 @@ impl MigrationTrait for Migration {
                             .to(OauthInstallations::Table, OauthInstallations::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_oauth_codes_family_id")
+                    .table(OauthCodes::Table)
+                    .col(OauthCodes::FamilyId)
                     .to_owned(),
             )
             .await?;
@@ -161,6 +173,7 @@ enum OauthCodes {
     CreatedAt,
     ExpiresAt,
     UsedAt,
+    FamilyRevokedAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

@@ -174,7 +174,8 @@ enum AppsCommand {
         /// [::1], or for a public app a private-use scheme such as com.example.app:/callback.
         #[arg(long = "redirect-uri", value_name = "URI", required = true)]
         redirect_uris: Vec<String>,
-        /// `all`, or the comma-separated scopes the app may ask for.
+        /// `all` (every scope but keys:manage, which apps cannot hold), or the comma-separated
+        /// scopes the app may ask for.
         #[arg(long)]
         scopes: String,
         /// A public app (in a browser or on a device) has no client secret and relies on PKCE.
@@ -471,7 +472,11 @@ async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Re
             public,
             database,
         } => {
-            let scopes = parse_scopes(&scopes)?;
+            // `all`, for an app, is every scope an app may be granted.
+            let mut scopes = parse_scopes(&scopes)?;
+            if scopes == Scope::ALL {
+                scopes.retain(|scope| *scope != Scope::KeysManage);
+            }
             let registration = Registration::new(&name, &redirect_uris, &scopes, !public)
                 .map_err(|invalid| anyhow::anyhow!("{invalid}"))?;
             let config = Config::load(config_file, &overrides(database))?;

@@ -352,8 +352,8 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
     })
 }
 
-/// Periodic housekeeping: expired idempotency keys, idle shared rate-limit keys and webhook events
-/// past their retention go.
+/// Periodic housekeeping: expired idempotency keys, OAuth codes and tokens, idle shared rate-limit
+/// keys and webhook events past their retention go.
 async fn maintain(db: DatabaseConnection) {
     let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
@@ -363,6 +363,13 @@ async fn maintain(db: DatabaseConnection) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged webhook events past their retention"),
             Err(err) => tracing::warn!("cannot purge old webhook events: {err}"),
+        }
+        // A day's grace, so that a token presented just after it expired is still recognised.
+        match store::oauth_tokens::purge(&db, chrono::Utc::now() - chrono::Duration::days(1)).await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired OAuth codes and tokens"),
+            Err(err) => tracing::warn!("cannot purge expired OAuth codes and tokens: {err}"),
         }
         match store::idempotency::purge_expired(&db, chrono::Utc::now()).await {
             Ok(0) => {}

@@ -2209,7 +2209,8 @@ pub struct CreateOauthAppRequest {
         validator(max_length = 2000, min_length = 1, max_items = 10, min_items = 1)
     )]
     pub redirect_uris: Vec<String>,
-    /// The scopes the app may ask a workspace for.
+    /// The scopes the app may ask a workspace for. Not `keys:manage`: an app that could mint
+    /// API keys could keep access after it is uninstalled (`422 invalid_registration`).
     #[oai(
         rename = "scopes",
         validator(max_items = 9, min_items = 1, unique_items = true)

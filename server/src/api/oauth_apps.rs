@@ -82,6 +82,7 @@ impl OauthAppsApi for HoverBot {
         {
             return Err(Problem::not_found("the app").into());
         }
+        self.auth.forget_app(&params.app_id);
         tracing::info!(operator_key = %ctx.key_id, app = %params.app_id, "revoked an OAuth app");
         Ok(RevokeOauthAppResponse::NoContent)
     }

@@ -34,8 +34,9 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// The workspace plan's rate limit, when it has its own.
     pub rate_limit: Option<Limit>,
-    /// The installation an OAuth access token was issued under.
+    /// The installation an OAuth access token was issued under, and its app.
     pub installation: Option<String>,
+    pub app: Option<String>,
     expires_at: Option<chrono::DateTime<Utc>>,
 }
 
@@ -206,13 +207,14 @@ impl Authenticator {
             key_id: key.id,
             rate_limit,
             installation: None,
+            app: None,
             expires_at: key.expires_at,
         }))
     }
 
     /// An OAuth access token: its own scopes, which never exceed what the workspace granted.
     async fn load_access_token(&self, token: &str) -> Result<Option<Principal>, ApiError> {
-        let Some((live, _app)) = oauth_tokens::find_live(&self.db, token).await? else {
+        let Some((live, app)) = oauth_tokens::find_live(&self.db, token).await? else {
             return Ok(None);
         };
         if !oauth_tokens::is_access(&live.token) {
@@ -224,6 +226,7 @@ impl Authenticator {
             key_id: live.token.id,
             rate_limit: workspaces::rate_limit(&live.workspace),
             installation: Some(live.installation.id),
+            app: Some(app.id),
             expires_at: Some(live.token.expires_at),
         }))
     }
@@ -243,6 +246,11 @@ impl Authenticator {
     /// node's cache; the live ones are looked up again.
     pub fn forget_installation(&self, installation: &str) {
         self.forget_where(|principal| principal.installation.as_deref() == Some(installation));
+    }
+
+    /// Drops every token of a revoked app from this node's cache.
+    pub fn forget_app(&self, app: &str) {
+        self.forget_where(|principal| principal.app.as_deref() == Some(app));
     }
 
     /// Drops a revoked key from this node's cache.

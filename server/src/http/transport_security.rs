@@ -1,4 +1,4 @@
-//! HTTPS only. Behind a trusted proxy, a `/v1` request that the proxy received over plain HTTP
+//! HTTPS only. Behind a trusted proxy, a `/v1` or `/oauth` request that the proxy received over plain HTTP
 //! (`X-Forwarded-Proto` is not `https`) is refused with 403 `tls_required` before anything else
 //! looks at it, and every response that travels over HTTPS carries HSTS, so browsers stop trying
 //! plain HTTP. Without TLS or a proxy the server only listens on loopback (see the configuration).
@@ -38,7 +38,10 @@ pub async fn layer<E: Endpoint>(
     trust_proxy: bool,
 ) -> poem::Result<Response> {
     let secure = is_secure(&request, trust_proxy);
-    let mut response = if trust_proxy && !secure && request.uri().path().starts_with("/v1/") {
+    // OAuth carries admins' keys, client secrets, codes and tokens: HTTPS only too (RFC 6749 §3.1).
+    let path = request.uri().path();
+    let guarded = path.starts_with("/v1/") || path.starts_with("/oauth/");
+    let mut response = if trust_proxy && !secure && guarded {
         let request_id = RequestId::of(&request);
         let problem = Problem::new(
             StatusCode::FORBIDDEN,

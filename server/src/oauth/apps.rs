@@ -84,6 +84,14 @@ impl Registration {
         if scopes.is_empty() {
             return Err(invalid("/scopes", "give at least one scope"));
         }
+        // An app that could manage keys could mint API keys that outlive its uninstall, and
+        // approve itself more scopes with them: installs grant data access, not administration.
+        if scopes.contains(&Scope::KeysManage) {
+            return Err(invalid(
+                "/scopes",
+                "apps cannot be granted keys:manage; a workspace's keys are its admins' alone",
+            ));
+        }
         Ok(Self {
             name: name.to_string(),
             redirect_uris: unique,
@@ -265,18 +273,18 @@ mod tests {
             Registration::new(
                 "",
                 &["https://a.example/cb".into()],
-                &[Scope::KeysManage],
+                &[Scope::ConversationsRead],
                 true
             )
             .is_err()
         );
-        assert!(Registration::new("A", &[], &[Scope::KeysManage], true).is_err());
+        assert!(Registration::new("A", &[], &[Scope::ConversationsRead], true).is_err());
         for name in ["Good\u{202E}ppA", "Zero\u{200B}width", "Tab\tbed"] {
             assert!(
                 Registration::new(
                     name,
                     &["https://a.example/cb".into()],
-                    &[Scope::KeysManage],
+                    &[Scope::ConversationsRead],
                     true
                 )
                 .is_err(),
@@ -284,10 +292,17 @@ mod tests {
             );
         }
         assert!(Registration::new("A", &["https://a.example/cb".into()], &[], true).is_err());
+        let admin = Registration::new(
+            "A",
+            &["https://a.example/cb".into()],
+            &[Scope::ConversationsRead, Scope::KeysManage],
+            true,
+        );
+        assert_eq!(admin.unwrap_err().pointer, "/scopes");
         let many: Vec<String> = (0..=MAX_REDIRECT_URIS)
             .map(|i| format!("https://a.example/cb{i}"))
             .collect();
-        assert!(Registration::new("A", &many, &[Scope::KeysManage], true).is_err());
+        assert!(Registration::new("A", &many, &[Scope::ConversationsRead], true).is_err());
         let twice = register(&["https://a.example/cb", "https://a.example/cb"], true).unwrap();
         assert_eq!(
             twice.redirect_uris,

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::OAuth;
 use super::apps::{redirect_uri_matches, redirect_uris};
-use super::client::Form;
+use super::client::{Form, MAX_CLIENT_ID_BYTES};
 use super::pages::{self, Carried, ConsentPage, SignInPage};
 use super::scopes;
 use super::session::Session;
@@ -30,6 +30,9 @@ use crate::store::{api_keys, oauth_apps, oauth_installations, workspaces};
 
 /// The longest `state` accepted; it is echoed back in a URL.
 const MAX_STATE_CHARS: usize = 500;
+/// The longest authorization request query: the longest legitimate one (a redirect URI, every
+/// scope, a state, a challenge) is under 3 KiB.
+const MAX_QUERY_BYTES: usize = 8 * 1024;
 
 /// An authorization request that passed every check.
 struct Authorization {
@@ -63,23 +66,22 @@ impl Authorization {
                 "The request does not say which app it is for (client_id is missing).".into(),
             )
         })?;
+        let unknown = || Refused::Page("No app with this client_id is registered here.".into());
+        if client_id.len() > MAX_CLIENT_ID_BYTES {
+            return Err(unknown());
+        }
         let app = oauth_apps::find_live(&oauth.db, client_id)
             .await
             .map_err(|err| {
                 tracing::error!("oauth: cannot load an app: {err}");
                 Refused::Page("The server could not load the app; try again later.".into())
             })?
-            .filter(|_| client_id.len() <= 100)
-            .ok_or_else(|| {
-                Refused::Page(format!(
-                    "No app with client_id `{client_id}` is registered here."
-                ))
-            })?;
+            .ok_or_else(unknown)?;
         let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
             Some(given) if redirect_uri_matches(&app, given) => (given.to_string(), true),
-            Some(given) => {
+            Some(_) => {
                 return Err(Refused::Page(format!(
-                    "`{given}` is not a redirect URI registered for {}.",
+                    "The redirect_uri is not a redirect URI registered for {}.",
                     app.name
                 )));
             }
@@ -103,10 +105,10 @@ impl Authorization {
         };
         match params.get("response_type") {
             Some("code") => {}
-            Some(other) => {
+            Some(_) => {
                 return Err(back(
                     "unsupported_response_type",
-                    format!("response_type `{other}` is not supported; use code"),
+                    "only response_type=code is supported".into(),
                 ));
             }
             None => return Err(back("invalid_request", "response_type is missing".into())),
@@ -124,10 +126,10 @@ impl Authorization {
         }
         match params.get("code_challenge_method") {
             Some("S256") => {}
-            Some(other) => {
+            Some(_) => {
                 return Err(back(
                     "invalid_request",
-                    format!("code_challenge_method `{other}` is not supported; use S256"),
+                    "only code_challenge_method=S256 is supported".into(),
                 ));
             }
             None => {
@@ -191,6 +193,12 @@ impl Authorization {
 #[handler]
 pub async fn show(request: &Request, Data(oauth): Data<&Arc<OAuth>>) -> Response {
     let query = request.uri().query().unwrap_or_default();
+    if query.len() > MAX_QUERY_BYTES {
+        return pages::error(
+            StatusCode::URI_TOO_LONG,
+            "The authorization request is too long.",
+        );
+    }
     let params = match Form::parse(query.as_bytes()) {
         Ok(params) => params,
         Err(err) => return pages::error(StatusCode::BAD_REQUEST, &err.description),
@@ -356,7 +364,8 @@ async fn approve(oauth: &OAuth, authorization: &Authorization, session: &Session
 /// The signed-in admin and their workspace's name, when the cookie holds a live sign-in whose key
 /// still works and may still manage keys.
 async fn signed_in(oauth: &OAuth, request: &Request) -> Option<(Session, String)> {
-    let session = Session::of(request, &oauth.sealer)?;
+    let secure = crate::http::transport_security::is_secure(request, oauth.trust_proxy);
+    let session = Session::of(request, &oauth.sealer, secure)?;
     let workspace = WorkspaceId::from_row(session.workspace_id.clone());
     let key = api_keys::find_live(&oauth.db, &workspace, &session.key_id)
         .await

@@ -17,6 +17,9 @@ use crate::store::entity::oauth_app;
 /// a client secret) is well under 4 KiB.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// Longer client ids are refused before any lookup (ids are `app_` and 26 characters).
+pub const MAX_CLIENT_ID_BYTES: usize = 100;
+
 /// The parameters of a form body, each given at most once (RFC 6749 §3.2).
 pub struct Form(HashMap<String, String>);
 
@@ -122,10 +125,13 @@ fn read_basic(value: &str) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(credentials.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
+    // Each part is form-urlencoded on its own: `+` is a space, `%XX` a byte, and `&` or `=` just
+    // characters.
     let decode = |part: &str| {
-        url::form_urlencoded::parse(format!("x={part}").as_bytes())
-            .next()
-            .map(|(_, value)| value.into_owned())
+        percent_encoding::percent_decode_str(&part.replace('+', " "))
+            .decode_utf8()
+            .ok()
+            .map(|text| text.into_owned())
     };
     Some((decode(id)?, decode(secret)?))
 }
@@ -139,7 +145,7 @@ pub async fn authenticate(
 ) -> Result<oauth_app::Model, OAuthError> {
     let presented = presented(request, form)?;
     let refuse = || OAuthError::invalid_client("client authentication failed", presented.basic);
-    if presented.client_id.len() > 100 {
+    if presented.client_id.len() > MAX_CLIENT_ID_BYTES {
         return Err(refuse());
     }
     let app = crate::store::oauth_apps::find_live(db, &presented.client_id)
@@ -162,6 +168,11 @@ mod tests {
         assert_eq!(
             read_basic(&header),
             Some(("app_1".to_string(), "s:cret x".to_string()))
+        );
+        let header = format!("Basic {}", STANDARD.encode("app_1:a&b=c"));
+        assert_eq!(
+            read_basic(&header),
+            Some(("app_1".to_string(), "a&b=c".to_string()))
         );
         assert_eq!(read_basic("Bearer abc"), None);
         assert_eq!(read_basic("Basic !!!"), None);

@@ -6,9 +6,10 @@ use crate::api::generated::Scope;
 pub fn parse(text: &str) -> Result<Vec<Scope>, String> {
     let mut scopes = Vec::new();
     for name in text.split(' ').filter(|name| !name.is_empty()) {
-        let scope: Scope = name
-            .parse()
-            .map_err(|_| format!("`{name}` is not a scope of this server"))?;
+        let scope: Scope = name.parse().map_err(|_| {
+            let shown: String = name.chars().take(50).collect();
+            format!("`{shown}` is not a scope of this server")
+        })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
         }

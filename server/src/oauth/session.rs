@@ -15,7 +15,11 @@ use subtle::ConstantTimeEq;
 
 use crate::sealing::Sealer;
 
-pub const COOKIE: &str = "hoverbot_consent";
+/// Over HTTPS the cookie is `__Host-` prefixed: browsers then keep it only if it was set by this
+/// very host, over HTTPS, for the whole site, so a sibling subdomain cannot plant one.
+const SECURE_COOKIE: &str = "__Host-hoverbot_consent";
+/// On plain HTTP (loopback, for development) the prefix is not allowed.
+const COOKIE: &str = "hoverbot_consent";
 /// How long a sign-in lasts.
 const LIFETIME: Duration = Duration::minutes(15);
 /// The associated data the cookie is sealed with, so no other sealed value opens as one.
@@ -49,7 +53,8 @@ impl Session {
     }
 
     /// The session of the request's cookie, if it has a live one.
-    pub fn of(request: &Request, sealer: &Sealer) -> Option<Self> {
+    pub fn of(request: &Request, sealer: &Sealer, secure: bool) -> Option<Self> {
+        let name = if secure { SECURE_COOKIE } else { COOKIE };
         let sealed = request
             .headers()
             .get_all(poem::http::header::COOKIE)
@@ -57,8 +62,8 @@ impl Session {
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
             .find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                (name == COOKIE).then_some(value)
+                let (cookie, value) = pair.trim().split_once('=')?;
+                (cookie == name).then_some(value)
             })?;
         let session: Self = serde_json::from_str(&sealer.open(PURPOSE, sealed).ok()?).ok()?;
         (session.expires_at > Utc::now().timestamp()).then_some(session)
@@ -76,9 +81,13 @@ impl Session {
             PURPOSE,
             &serde_json::to_string(self).expect("a session serializes"),
         );
-        let secure = if secure { "; Secure" } else { "" };
+        let (name, secure) = if secure {
+            (SECURE_COOKIE, "; Secure")
+        } else {
+            (COOKIE, "")
+        };
         HeaderValue::try_from(format!(
-            "{COOKIE}={sealed}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            "{name}={sealed}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
             LIFETIME.num_seconds()
         ))
         .expect("base64 and ASCII attributes are header-safe")
@@ -96,19 +105,28 @@ mod tests {
         let cookie = session.cookie(&sealer, true);
         let cookie = cookie.to_str().unwrap();
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
-        assert!(cookie.ends_with("; Secure"));
+        assert!(cookie.starts_with("__Host-") && cookie.ends_with("; Secure"));
         let value = cookie.split(';').next().unwrap();
         let request = Request::builder()
             .header("cookie", format!("other=1; {value}"))
             .finish();
-        let opened = Session::of(&request, &sealer).unwrap();
+        let opened = Session::of(&request, &sealer, true).unwrap();
         assert_eq!(opened.workspace_id, "ws_1");
         assert!(opened.csrf_matches(&session.csrf_token));
         assert!(!opened.csrf_matches("forged"));
-        assert!(Session::of(&request, &Sealer::new(&[4; 32])).is_none());
+        assert!(Session::of(&request, &Sealer::new(&[4; 32]), true).is_none());
+        assert!(Session::of(&request, &sealer, false).is_none());
+        // One byte of the sealed value changed: it no longer opens.
+        let (name, sealed) = value.split_once('=').unwrap();
+        let mut bytes = sealed.as_bytes().to_vec();
+        let last = bytes.len() - 2;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let tampered = Request::builder()
-            .header("cookie", format!("{COOKIE}=v1.AAAA"))
+            .header(
+                "cookie",
+                format!("{name}={}", String::from_utf8(bytes).unwrap()),
+            )
             .finish();
-        assert!(Session::of(&tampered, &sealer).is_none());
+        assert!(Session::of(&tampered, &sealer, true).is_none());
     }
 }

@@ -17,6 +17,7 @@ use super::apps::redirect_uri_matches;
 use super::client::{self, Form};
 use super::error::{OAuthError, json_response};
 use super::scopes;
+use crate::store::entity::oauth_code;
 use crate::store::oauth_tokens::{self, Issued, Refusal};
 
 #[handler]
@@ -62,40 +63,29 @@ async fn redeem(
              (RFC 7636 §4.1)",
         ));
     }
-    let redeemed = oauth_tokens::redeem_code(&oauth.db, code, &app.id)
-        .await?
-        .map_err(|refusal| oauth.refused(&refusal))?;
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    if !bool::from(
-        challenge
-            .as_bytes()
-            .ct_eq(redeemed.code.code_challenge.as_bytes()),
-    ) {
-        return Err(OAuthError::invalid_grant(
-            "code_verifier does not match the code_challenge of the authorization request",
-        ));
-    }
     let given = form.get("redirect_uri");
-    let redirect_ok = match (&redeemed.code.redirect_uri, given) {
-        (Some(expected), Some(given)) => expected == given,
-        (Some(_), None) => false,
-        (None, Some(given)) => redirect_uri_matches(app, given),
-        (None, None) => true,
+    let check = |code: &oauth_code::Model| {
+        if !bool::from(challenge.as_bytes().ct_eq(code.code_challenge.as_bytes())) {
+            return Err(
+                "code_verifier does not match the code_challenge of the authorization request",
+            );
+        }
+        let redirect_ok = match (&code.redirect_uri, given) {
+            (Some(expected), Some(given)) => expected == given,
+            (Some(_), None) => false,
+            (None, Some(given)) => redirect_uri_matches(app, given),
+            (None, None) => true,
+        };
+        if redirect_ok {
+            Ok(())
+        } else {
+            Err("redirect_uri must be the one of the authorization request")
+        }
     };
-    if !redirect_ok {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri must be the one of the authorization request",
-        ));
-    }
-    let scopes = crate::auth::scopes::decode_scopes(&redeemed.code.scopes);
-    Ok(oauth_tokens::issue_tokens(
-        &oauth.db,
-        &redeemed.installation,
-        &redeemed.code.family_id,
-        scopes,
-        oauth.access_ttl,
-    )
-    .await?)
+    oauth_tokens::redeem_code(&oauth.db, code, &app.id, check, oauth.access_ttl)
+        .await?
+        .map_err(|refusal| oauth.refused(&refusal))
 }
 
 async fn refresh(

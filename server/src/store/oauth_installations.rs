@@ -1,7 +1,7 @@
 //! OAuth installations: an app's standing grant in a workspace. Installing widens the grant to
-//! the scopes approved; uninstalling revokes the installation and every token issued under it in
-//! one transaction, so nothing issued before the uninstall works after it, even when the app is
-//! installed again.
+//! the scopes approved; uninstalling revokes the installation, spends its unredeemed codes and
+//! revokes every token issued under it in one transaction, so nothing issued before the uninstall
+//! works after it, even when the app is installed again.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::api_keys::encode_scopes;
-use super::entity::{oauth_app, oauth_installation, oauth_token};
+use super::entity::{oauth_app, oauth_code, oauth_installation, oauth_token};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::api::generated::Scope;
@@ -27,7 +27,7 @@ pub async fn install(
     app: &oauth_app::Model,
     scopes: &[Scope],
 ) -> Result<oauth_installation::Model, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let existing = oauth_installation::Entity::find_in(workspace)
         .filter(oauth_installation::Column::AppId.eq(&app.id))
@@ -109,7 +109,7 @@ pub async fn uninstall(
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let revoked = oauth_installation::Entity::update_many()
         .col_expr(oauth_installation::Column::RevokedAt, Expr::value(now))
@@ -119,6 +119,20 @@ pub async fn uninstall(
         .exec(&txn)
         .await?;
     if revoked.rows_affected == 1 {
+        // Codes not yet redeemed are spent, and every family is marked revoked, so nothing issued
+        // before the uninstall works after a later install revives the row.
+        oauth_code::Entity::update_many()
+            .col_expr(oauth_code::Column::UsedAt, Expr::value(now))
+            .filter(oauth_code::Column::InstallationId.eq(id))
+            .filter(oauth_code::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        oauth_code::Entity::update_many()
+            .col_expr(oauth_code::Column::FamilyRevokedAt, Expr::value(now))
+            .filter(oauth_code::Column::InstallationId.eq(id))
+            .filter(oauth_code::Column::FamilyRevokedAt.is_null())
+            .exec(&txn)
+            .await?;
         oauth_token::Entity::update_many()
             .col_expr(oauth_token::Column::RevokedAt, Expr::value(now))
             .filter(oauth_token::Column::InstallationId.eq(id))

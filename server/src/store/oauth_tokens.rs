@@ -4,7 +4,7 @@
 //! descended from that code) is revoked.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
     TransactionSession, TransactionTrait,
@@ -60,6 +60,8 @@ pub enum Refusal {
     },
     /// Revoked, or its installation was uninstalled.
     Revoked,
+    /// The code's PKCE verifier or redirect URI was not the request's.
+    Mismatch(&'static str),
 }
 
 impl Refusal {
@@ -71,6 +73,7 @@ impl Refusal {
                 "the grant was used before; every token issued from it has been revoked"
             }
             Refusal::Revoked => "the grant has been revoked",
+            Refusal::Mismatch(what) => what,
         }
     }
 }
@@ -103,21 +106,26 @@ pub async fn issue_code(db: &impl ConnectionTrait, new: NewCode<'_>) -> Result<S
         created_at: Set(now),
         expires_at: Set(now + CODE_TTL),
         used_at: Set(None),
+        family_revoked_at: Set(None),
     }
     .insert(db)
     .await?;
     Ok(code.secret)
 }
 
-/// Marks `code` used, once. The caller checks the PKCE verifier and redirect URI before issuing
-/// tokens: a code spent on a failed check stays spent, as a guessed verifier must not get retries.
+/// Redeems `code` for tokens, in one transaction: the code is spent (once: a second use is
+/// reuse, and revokes its family), then `check` looks at it (the PKCE verifier, the redirect URI),
+/// then the tokens are issued. A code spent on a failed check stays spent, so a guessed verifier
+/// gets no second try.
 pub async fn redeem_code(
     db: &impl TransactionTrait,
     code: &str,
     app_id: &str,
-) -> Result<Result<Redeemed, Refusal>, DbErr> {
+    check: impl FnOnce(&oauth_code::Model) -> Result<(), &'static str>,
+    access_ttl: Duration,
+) -> Result<Result<Issued, Refusal>, DbErr> {
     let hash = secret::hash(code);
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let found = oauth_code::Entity::find_by_id(&hash)
         .find_also_related(oauth_installation::Entity)
         .one(&txn)
@@ -140,28 +148,53 @@ pub async fn redeem_code(
         })
     } else if code.expires_at <= now {
         Some(Refusal::Expired)
-    } else if installation.revoked_at.is_some() {
+    } else if installation.revoked_at.is_some() || code.family_revoked_at.is_some() {
         Some(Refusal::Revoked)
     } else {
-        None
+        check(&code).err().map(Refusal::Mismatch)
+    };
+    let issued = match refusal {
+        Some(refusal) => Err(refusal),
+        None => {
+            let scopes = decode_scopes(&code.scopes);
+            Ok(issue_tokens(
+                &txn,
+                &installation,
+                &code.family_id,
+                Granted {
+                    access: scopes.clone(),
+                    refresh: scopes,
+                },
+                access_ttl,
+            )
+            .await?)
+        }
     };
     txn.commit().await?;
-    Ok(match refusal {
-        Some(refusal) => Err(refusal),
-        None => Ok(Redeemed { code, installation }),
-    })
+    Ok(issued)
+}
+
+/// The scopes of a new pair: a refresh may narrow the access token's, never the refresh token's
+/// (RFC 6749 §6: what was granted stays granted).
+pub struct Granted {
+    pub access: Vec<Scope>,
+    pub refresh: Vec<Scope>,
 }
 
 /// Issues an access token and a refresh token in `family`.
-pub async fn issue_tokens(
+async fn issue_tokens(
     db: &impl ConnectionTrait,
     installation: &oauth_installation::Model,
     family_id: &str,
-    scopes: Vec<Scope>,
+    granted: Granted,
     access_ttl: Duration,
 ) -> Result<Issued, DbErr> {
     let now = Utc::now();
-    let issue = async |prefix: &str, kind: &str, ttl: Duration| -> Result<String, DbErr> {
+    let issue = async |prefix: &str,
+                       kind: &str,
+                       scopes: &[Scope],
+                       ttl: Duration|
+           -> Result<String, DbErr> {
         let token = secret::generate_with(prefix);
         oauth_token::ActiveModel {
             id: Set(ids::new(ids::OAUTH_TOKEN)),
@@ -171,7 +204,7 @@ pub async fn issue_tokens(
             installation_id: Set(installation.id.clone()),
             workspace_id: Set(installation.workspace_id.clone()),
             family_id: Set(family_id.to_string()),
-            scopes: Set(encode_scopes(&scopes)),
+            scopes: Set(encode_scopes(scopes)),
             created_at: Set(now),
             expires_at: Set(now + ttl),
             revoked_at: Set(None),
@@ -181,18 +214,25 @@ pub async fn issue_tokens(
         .await?;
         Ok(token.secret)
     };
-    let access_token = issue(ACCESS_TOKEN_PREFIX, ACCESS, access_ttl).await?;
-    let refresh_token = issue(REFRESH_TOKEN_PREFIX, REFRESH, REFRESH_TOKEN_TTL).await?;
+    let access_token = issue(ACCESS_TOKEN_PREFIX, ACCESS, &granted.access, access_ttl).await?;
+    let refresh_token = issue(
+        REFRESH_TOKEN_PREFIX,
+        REFRESH,
+        &granted.refresh,
+        REFRESH_TOKEN_TTL,
+    )
+    .await?;
     Ok(Issued {
         access_token,
         refresh_token,
         expires_in: access_ttl,
-        scopes,
+        scopes: granted.access,
     })
 }
 
 /// Exchanges a refresh token for a new pair (rotation). `scopes`, when given, narrow the new
-/// pair; the caller checks they are within the old token's.
+/// access token; the caller checks they are within the old token's. The family's row is locked
+/// first, so a revocation of the family waits for this refresh or this refresh sees it.
 pub async fn refresh(
     db: &impl TransactionTrait,
     refresh_token: &str,
@@ -200,7 +240,7 @@ pub async fn refresh(
     scopes: Option<Vec<Scope>>,
     access_ttl: Duration,
 ) -> Result<Result<Issued, Refusal>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let now = Utc::now();
     let found = find(&txn, refresh_token).await?;
     let Some((token, installation)) =
@@ -208,7 +248,8 @@ pub async fn refresh(
     else {
         return Ok(Err(Refusal::Unknown));
     };
-    let refusal = if token.revoked_at.is_some() || installation.revoked_at.is_some() {
+    let family_live = lock_family(&txn, &token.family_id).await?;
+    let refusal = if !family_live || installation.revoked_at.is_some() {
         Some(Refusal::Revoked)
     } else if token.expires_at <= now {
         Some(Refusal::Expired)
@@ -217,11 +258,19 @@ pub async fn refresh(
             .col_expr(oauth_token::Column::ReplacedAt, Expr::value(now))
             .filter(oauth_token::Column::Id.eq(&token.id))
             .filter(oauth_token::Column::ReplacedAt.is_null())
+            .filter(oauth_token::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
-        (rotated.rows_affected == 0).then(|| Refusal::Reused {
-            installation: installation.id.clone(),
-        })
+        if rotated.rows_affected == 1 {
+            None
+        } else if token.replaced_at.is_some() || token.revoked_at.is_none() {
+            // Replaced already (now or before): the token was used twice.
+            Some(Refusal::Reused {
+                installation: installation.id.clone(),
+            })
+        } else {
+            Some(Refusal::Revoked)
+        }
     };
     let issued = match refusal {
         Some(reused @ Refusal::Reused { .. }) => {
@@ -230,12 +279,38 @@ pub async fn refresh(
         }
         Some(refusal) => Err(refusal),
         None => {
-            let scopes = scopes.unwrap_or_else(|| decode_scopes(&token.scopes));
-            Ok(issue_tokens(&txn, &installation, &token.family_id, scopes, access_ttl).await?)
+            let held = decode_scopes(&token.scopes);
+            let granted = Granted {
+                access: scopes.unwrap_or_else(|| held.clone()),
+                refresh: held,
+            };
+            Ok(issue_tokens(&txn, &installation, &token.family_id, granted, access_ttl).await?)
         }
     };
     txn.commit().await?;
     Ok(issued)
+}
+
+/// Takes the family's row (its code's) for the rest of the transaction; whether the family is
+/// still live.
+async fn lock_family(txn: &impl ConnectionTrait, family_id: &str) -> Result<bool, DbErr> {
+    oauth_code::Entity::update_many()
+        .col_expr(
+            oauth_code::Column::FamilyId,
+            Expr::col(oauth_code::Column::FamilyId),
+        )
+        .filter(oauth_code::Column::FamilyId.eq(family_id))
+        .exec(txn)
+        .await?;
+    family_live(txn, family_id).await
+}
+
+async fn family_live(db: &impl ConnectionTrait, family_id: &str) -> Result<bool, DbErr> {
+    Ok(oauth_code::Entity::find()
+        .filter(oauth_code::Column::FamilyId.eq(family_id))
+        .one(db)
+        .await?
+        .is_some_and(|code| code.family_revoked_at.is_none()))
 }
 
 /// The scopes a refresh token carries, when it is this app's.
@@ -292,6 +367,7 @@ pub async fn find_live(
         || token.replaced_at.is_some()
         || token.expires_at <= now
         || installation.revoked_at.is_some()
+        || !family_live(db, &token.family_id).await?
     {
         return Ok(None);
     }
@@ -338,11 +414,19 @@ async fn find(
     }))
 }
 
-async fn revoke_family(
+/// Revokes every token of the family. The family's row goes first: a refresh in flight holds it,
+/// so this waits for that refresh to commit and then revokes what it issued too.
+pub(super) async fn revoke_family(
     db: &impl ConnectionTrait,
     family_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    oauth_code::Entity::update_many()
+        .col_expr(oauth_code::Column::FamilyRevokedAt, Expr::value(now))
+        .filter(oauth_code::Column::FamilyId.eq(family_id))
+        .filter(oauth_code::Column::FamilyRevokedAt.is_null())
+        .exec(db)
+        .await?;
     oauth_token::Entity::update_many()
         .col_expr(oauth_token::Column::RevokedAt, Expr::value(now))
         .filter(oauth_token::Column::FamilyId.eq(family_id))
@@ -350,4 +434,27 @@ async fn revoke_family(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Deletes tokens that expired before `cutoff`, and codes before it whose family has no token
+/// left (a family's code row says whether it is revoked, so it stays while the family lives).
+pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    let tokens = oauth_token::Entity::delete_many()
+        .filter(oauth_token::Column::ExpiresAt.lt(cutoff))
+        .exec(db)
+        .await?;
+    let holding = sea_orm::sea_query::Query::select()
+        .expr(Expr::val(1))
+        .from(oauth_token::Entity)
+        .and_where(
+            Expr::col((oauth_token::Entity, oauth_token::Column::FamilyId))
+                .equals((oauth_code::Entity, oauth_code::Column::FamilyId)),
+        )
+        .to_owned();
+    let codes = oauth_code::Entity::delete_many()
+        .filter(oauth_code::Column::ExpiresAt.lt(cutoff))
+        .filter(Expr::exists(holding).not())
+        .exec(db)
+        .await?;
+    Ok(tokens.rows_affected + codes.rows_affected)
 }

@@ -262,6 +262,25 @@ async fn the_operator_registers_lists_and_revokes_apps_through_the_api() {
         .await;
         assert_eq!(problem["errors"][0]["pointer"], "/redirectUris");
 
+        // Apps may not hold keys:manage.
+        let response = server
+            .request(Method::POST, "/v1/oauth-apps", Some(&operator))
+            .json(&json!({
+                "name": "Admin tool",
+                "redirectUris": ["https://crm.acme.example/cb"],
+                "scopes": ["keys:manage"],
+            }))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_registration",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["pointer"], "/scopes");
+
         // Workspace tokens are not operator keys, and operator keys act for no workspace.
         let (status, _) = send(&server.key.clone(), Method::GET, "/v1/oauth-apps", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -276,7 +276,7 @@ async fn an_installed_app_acts_for_its_workspace_with_the_scopes_it_was_granted(
             &[
                 Scope::ConversationsRead,
                 Scope::ConversationsWrite,
-                Scope::KeysManage,
+                Scope::EscalationsRead,
             ],
             true,
         )
@@ -297,7 +297,7 @@ async fn an_installed_app_acts_for_its_workspace_with_the_scopes_it_was_granted(
             .await;
         assert!(consent.contains("List conversations and read their transcripts."));
         assert!(consent.contains("crm.example.com"));
-        assert!(!consent.contains("keys:manage"), "only what was asked");
+        assert!(!consent.contains("escalations:read"), "only what was asked");
 
         let (code, verifier) =
             approved_code(&server, &app, "conversations:read conversations:write").await;
@@ -596,6 +596,40 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_grant() {
     }
 }
 
+#[tokio::test]
+async fn of_two_refreshes_with_one_token_at_once_one_wins_and_the_grant_is_revoked() {
+    for server in TestServer::each().await {
+        let app = register(&server, &[Scope::ConversationsRead], true).await;
+        let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
+        let first = exchange(&server, &app, &code, &verifier).await;
+        let token = &first["refresh_token"];
+        let (a, b) = tokio::join!(
+            refresh(&server, &app, token, None),
+            refresh(&server, &app, token, None)
+        );
+        let statuses = [a.0, b.0];
+        assert!(
+            statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::BAD_REQUEST),
+            "{a:?} {b:?}"
+        );
+        let winner = if a.0 == StatusCode::OK { a.1 } else { b.1 };
+        // The loser's use was a reuse: what the winner got is revoked with the rest.
+        assert_eq!(
+            status_with(
+                &server,
+                winner["access_token"].as_str().unwrap(),
+                Method::GET,
+                "/v1/conversations"
+            )
+            .await,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, _) = refresh(&server, &app, &winner["refresh_token"], None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        server.finish().await;
+    }
+}
+
 async fn refresh(
     server: &TestServer,
     app: &App,
@@ -643,7 +677,9 @@ async fn revoked_and_uninstalled_tokens_stop_working() {
         let (_, about) = oauth_post(&server, "/oauth/introspect", &app, &[("token", access)]).await;
         assert_eq!(about, json!({"active": false}));
 
-        // Uninstalling stops every token of the installation at once.
+        // Uninstalling stops every token of the installation at once, and the codes not yet
+        // redeemed: installing again does not bring them back.
+        let (pending, pending_verifier) = approved_code(&server, &app, "conversations:read").await;
         let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
         let tokens = exchange(&server, &app, &code, &verifier).await;
         let access = tokens["access_token"].as_str().unwrap();
@@ -674,6 +710,21 @@ async fn revoked_and_uninstalled_tokens_stop_working() {
         assert_eq!(body["error"], "invalid_grant");
         let (_, installed) = server.send(Method::GET, "/v1/installations", None).await;
         assert_eq!(installed["data"], json!([]));
+        let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
+        let (status, body) = redeem(&server, &app, &pending, &pending_verifier, REDIRECT_URI).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_grant");
+        exchange(&server, &app, &code, &verifier).await;
+        let (_, installed) = server.send(Method::GET, "/v1/installations", None).await;
+        let installation = installed["data"][0]["id"].as_str().unwrap().to_string();
+        let (status, _) = server
+            .send(
+                Method::DELETE,
+                &format!("/v1/installations/{installation}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
         let (status, _) = server
             .send(
                 Method::DELETE,
@@ -770,6 +821,16 @@ async fn the_consent_form_refuses_what_the_admin_did_not_send() {
             .client
             .post(server.url("/oauth/authorize"))
             .header("origin", "https://evil.example.com")
+            .header("cookie", browser.cookie.clone().unwrap())
+            .form(&approve)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let response = browser
+            .client
+            .post(server.url("/oauth/authorize"))
+            .header("sec-fetch-site", "cross-site")
             .header("cookie", browser.cookie.clone().unwrap())
             .form(&approve)
             .send()

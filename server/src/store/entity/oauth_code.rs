@@ -1,4 +1,5 @@
-//! An authorization code: single-use, short-lived, kept as the SHA-256 of the code.
+//! An authorization code: single-use, short-lived, kept as the SHA-256 of the code. Its row also
+//! stands for the family of tokens issued from it.
 
 use sea_orm::entity::prelude::*;
 
@@ -22,6 +23,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
+    /// When every token of the family was revoked (a reuse, a revocation, an uninstall).
+    pub family_revoked_at: Option<DateTimeUtc>,
     #[sea_orm(belongs_to, from = "installation_id", to = "id", on_delete = "Cascade")]
     pub installation: BelongsTo<super::oauth_installation::Entity>,
 }
