@@ -20,9 +20,19 @@ use suites::{Run, SUITES};
 pub struct Options {
     pub base_url: String,
     pub api_key: String,
+    /// A key of another workspace, for the isolation checks.
+    pub second_api_key: Option<String>,
     pub suites: Vec<String>,
     pub max_examples: u32,
     pub seed: u64,
+}
+
+fn progress(suite: &str, what: &str, ok: bool, findings: &Findings) {
+    eprintln!(
+        "  {suite:<8} {what:<34} {:<7} {} failures so far",
+        if ok { "ok" } else { "FAILED" },
+        findings.failures.len()
+    );
 }
 
 /// Runs `options.suites` against the deployment, printing progress to stderr.
@@ -42,39 +52,53 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
         .iter()
         .filter(|suite| options.suites.iter().any(|name| name == suite.name))
     {
-        let chosen: Vec<_> = operations
+        let chosen: Vec<&spec::Operation> = operations
             .iter()
             .filter(|operation| match suite.name {
                 "schema" => suites::schema::runs(operation),
+                "auth" => suites::auth::runs(operation),
                 _ => suites::negative::runs(&run, operation),
             })
             .collect();
         let skipped = operations.len() - chosen.len();
+        let budget = match suite.name {
+            // Five credentials per operation, the keys it makes, and two reads per collection.
+            "auth" => chosen.len() as u64 * 5 + 40,
+            _ => chosen.len() as u64 * (u64::from(options.max_examples) + 64),
+        };
         eprintln!(
-            "{}: {} operations, at most {} requests ({} cases each, plus up to 64 to shrink a \
-             failure){}",
+            "{}: {} operations, at most {budget} requests{}",
             suite.name,
             chosen.len(),
-            chosen.len() as u64 * (u64::from(options.max_examples) + 64),
-            options.max_examples,
             if skipped > 0 {
                 format!("; {skipped} operations not in this suite")
             } else {
                 String::new()
             }
         );
-        for operation in chosen {
-            let ok = match suite.name {
-                "schema" => suites::schema::run(&run, operation, &mut findings)?,
+        let keys = if suite.name == "auth" {
+            Some(suites::auth::Keys::make(&run, &chosen).await?)
+        } else {
+            None
+        };
+        for operation in &chosen {
+            let ok = match (suite.name, &keys) {
+                ("schema", _) => suites::schema::run(&run, operation, &mut findings)?,
+                ("auth", Some(keys)) => {
+                    suites::auth::run(&run, operation, keys, &mut findings).await?
+                }
                 _ => suites::negative::run(&run, operation, &mut findings)?,
             };
-            eprintln!(
-                "  {:<8} {:<34} {:<7} {} failures so far",
-                suite.name,
-                operation.id,
-                if ok { "ok" } else { "FAILED" },
-                findings.failures.len()
-            );
+            progress(suite.name, &operation.id, ok, &findings);
+        }
+        if suite.name == "auth" {
+            match &options.second_api_key {
+                Some(second) => {
+                    let ok = suites::auth::isolation(&run, &chosen, second, &mut findings).await?;
+                    progress(suite.name, "isolation", ok, &findings);
+                }
+                None => eprintln!("  auth: no --second-api-key, so no isolation checks"),
+            }
         }
     }
     Ok(findings)

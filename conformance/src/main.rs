@@ -32,12 +32,16 @@ struct RunArgs {
     /// A workspace API key with every scope.
     #[arg(long, env = "HOVERBOT_API_KEY", hide_env_values = true)]
     api_key: String,
+    /// A key of another workspace, for the checks that one workspace cannot see another's
+    /// resources.
+    #[arg(long, env = "HOVERBOT_SECOND_API_KEY", hide_env_values = true)]
+    second_api_key: Option<String>,
     /// The spec: a file or a URL (such as the deployment's own /openapi.yaml); the one built into
     /// this binary by default.
     #[arg(long)]
     spec: Option<String>,
     /// The suites to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "schema,negative")]
+    #[arg(long, value_delimiter = ',', default_value = "schema,negative,auth")]
     suites: Vec<String>,
     /// Cases per operation and suite.
     #[arg(long, default_value_t = 25)]
@@ -93,6 +97,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let options = Options {
         base_url: args.base_url.clone(),
         api_key: args.api_key,
+        second_api_key: args.second_api_key,
         suites: args.suites,
         max_examples: args.max_examples,
         seed,

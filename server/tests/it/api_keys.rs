@@ -83,3 +83,23 @@ async fn a_key_past_its_expiry_is_refused() {
         server.finish().await;
     }
 }
+
+#[tokio::test]
+async fn an_admin_can_make_a_key_with_every_scope() {
+    let every: Vec<&str> = hoverbot_server::api::generated::Scope::ALL
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect();
+    for server in TestServer::each().await {
+        let (status, created) = server
+            .send(
+                Method::POST,
+                "/v1/api-keys",
+                Some(json!({"name": "admin", "scopes": every})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["scopes"].as_array().unwrap().len(), every.len());
+        server.finish().await;
+    }
+}

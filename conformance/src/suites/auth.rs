@@ -1,0 +1,330 @@
+//! `auth`: every secured operation refuses what it must, as the spec's Authentication section
+//! says: no token, a malformed one, an unknown one and a revoked one get `401` with a
+//! `WWW-Authenticate: Bearer` challenge; a token without the operation's scope gets `403` with
+//! `error="insufficient_scope"`; and with `--second-api-key` (a key of another workspace), a
+//! resource of the first workspace is `404` to the second, exactly as if it did not exist.
+//!
+//! The keys it needs (one per scope it lacks, one it revokes) it makes through the API with the
+//! main key, which therefore needs `keys:manage`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::Run;
+use crate::check::{Failure, Findings, Sent};
+use crate::http::{Input, Received};
+use crate::spec::{Access, Operation};
+
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "missing_token",
+        "no Authorization header: 401 with a Bearer challenge",
+    ),
+    (
+        "malformed_token",
+        "an Authorization header that is not a bearer token: 401 with a challenge",
+    ),
+    (
+        "unknown_token",
+        "a well-formed token nobody issued: 401 with a challenge",
+    ),
+    ("revoked_token", "a revoked key: 401 with a challenge"),
+    (
+        "wrong_scope",
+        "a key without the operation's scope: 403 with insufficient_scope",
+    ),
+    (
+        "other_workspace",
+        "another workspace's key on a resource: 404, as if it did not exist",
+    ),
+];
+
+const SUITE: &str = "auth";
+/// How long a revocation may take to reach every replica (their caches hold a key for 10 s).
+const REVOCATION_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The operations this suite runs: those that take a workspace token.
+pub fn runs(operation: &Operation) -> bool {
+    matches!(operation.access, Access::Scope(_))
+}
+
+/// The keys the suite makes before it starts.
+pub struct Keys {
+    /// By scope: a key that has every scope but that one.
+    without: Vec<(String, String)>,
+    revoked: String,
+}
+
+impl Keys {
+    /// Makes the keys through the API: one without each scope in use, and one it revokes (then
+    /// waits, up to a deadline, until the deployment refuses it).
+    pub async fn make(run: &Run<'_>, operations: &[&Operation]) -> Result<Self> {
+        let scopes = all_scopes(run);
+        let mut without = Vec::new();
+        for operation in operations {
+            let Access::Scope(scope) = &operation.access else {
+                continue;
+            };
+            if without.iter().any(|(known, _)| known == scope) {
+                continue;
+            }
+            let others: Vec<&String> = scopes.iter().filter(|other| *other != scope).collect();
+            let (_, secret) =
+                create_key(run, &format!("conformance without {scope}"), &others).await?;
+            without.push((scope.clone(), secret));
+        }
+        let all: Vec<&String> = scopes.iter().collect();
+        let (id, revoked) = create_key(run, "conformance revoked", &all).await?;
+        let sent = send_json(run, "DELETE", &format!("v1/api-keys/{id}"), None, None).await?;
+        if sent.status != 204 {
+            bail!("revoking the suite's key: {}", sent.status);
+        }
+        let deadline = Instant::now() + REVOCATION_DEADLINE;
+        while send_json(run, "GET", "v1/api-keys", None, Some(&revoked))
+            .await?
+            .status
+            != 401
+        {
+            if Instant::now() > deadline {
+                bail!(
+                    "a revoked key still works after {} s",
+                    REVOCATION_DEADLINE.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(Self { without, revoked })
+    }
+}
+
+/// Every scope the spec's `Scope` schema lists.
+fn all_scopes(run: &Run) -> Vec<String> {
+    run.spec
+        .doc
+        .pointer("/components/schemas/Scope/enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+async fn create_key(run: &Run<'_>, name: &str, scopes: &[&String]) -> Result<(String, String)> {
+    let created = send_json(
+        run,
+        "POST",
+        "v1/api-keys",
+        Some(json!({"name": name, "scopes": scopes})),
+        None,
+    )
+    .await?;
+    let body = created.json().unwrap_or_default();
+    if created.status != 201 {
+        bail!(
+            "creating an API key for the auth suite (the --api-key needs keys:manage): {} {body}",
+            created.status
+        );
+    }
+    Ok((
+        body["id"]
+            .as_str()
+            .context("a created key has an id")?
+            .to_string(),
+        body["secret"]
+            .as_str()
+            .context("a created key has its secret")?
+            .to_string(),
+    ))
+}
+
+/// A JSON request with the main key, or with `key`.
+async fn send_json(
+    run: &Run<'_>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> Result<Received> {
+    let mut headers = vec![(
+        "authorization".to_string(),
+        format!("Bearer {}", key.unwrap_or(&run.target.api_key)),
+    )];
+    if body.is_some() {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    run.target
+        .send(&Sent {
+            method: method.to_string(),
+            url: run.target.base_url.join(path)?.to_string(),
+            headers,
+            body: body.map(|body| body.to_string()),
+        })
+        .await
+}
+
+pub async fn run(
+    run: &Run<'_>,
+    operation: &Operation,
+    keys: &Keys,
+    findings: &mut Findings,
+) -> Result<bool> {
+    let Access::Scope(scope) = &operation.access else {
+        return Ok(true);
+    };
+    let input = run.example(operation);
+    let sent = run.target.request(operation, &input);
+    let without = keys
+        .without
+        .iter()
+        .find(|(known, _)| known == scope)
+        .map(|(_, key)| key.clone());
+    let variants: [(&'static str, Option<String>, u16); 5] = [
+        ("missing_token", None, 401),
+        (
+            "malformed_token",
+            Some("Basic bm90OmEtYmVhcmVy".into()),
+            401,
+        ),
+        (
+            "unknown_token",
+            Some("Bearer hb_live_conformanceUnknownTokenAAAAAAAAAAAAAAAAAAAAAAAA".into()),
+            401,
+        ),
+        (
+            "revoked_token",
+            Some(format!("Bearer {}", keys.revoked)),
+            401,
+        ),
+        (
+            "wrong_scope",
+            without.map(|key| format!("Bearer {key}")),
+            403,
+        ),
+    ];
+    let mut ok = true;
+    for (check, authorization, status) in variants {
+        if check == "wrong_scope" && authorization.is_none() {
+            continue;
+        }
+        let mut attempt = sent.clone();
+        attempt
+            .headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        if let Some(value) = authorization {
+            attempt.headers.push(("authorization".into(), value));
+        }
+        let received = run.target.send(&attempt).await?;
+        findings.sent(SUITE);
+        let challenge = received
+            .headers
+            .get("www-authenticate")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let expected = if status == 401 {
+            "401 with WWW-Authenticate: Bearer …".to_string()
+        } else {
+            "403 with WWW-Authenticate: Bearer error=\"insufficient_scope\"".to_string()
+        };
+        let held = received.status == status
+            && challenge.starts_with("Bearer")
+            && (status == 401 || challenge.contains("insufficient_scope"));
+        if held {
+            findings.passed(SUITE, check);
+        } else {
+            ok = false;
+            findings.failed(Failure {
+                suite: SUITE,
+                check,
+                operation: operation.id.clone(),
+                expected,
+                seen: format!("{} with WWW-Authenticate `{challenge}`", received.status),
+                curl: attempt.curl(),
+                seed: run.seed,
+            });
+        }
+    }
+    Ok(ok)
+}
+
+/// With a second workspace's key: for each collection the API creates into (a `POST` that answers
+/// `201` with an `id`, next to a `GET` of `{path}/{id}`), one resource made with the main key is
+/// `200` to it and `404` to the other workspace.
+pub async fn isolation(
+    run: &Run<'_>,
+    operations: &[&Operation],
+    second_key: &str,
+    findings: &mut Findings,
+) -> Result<bool> {
+    let mut ok = true;
+    for create in operations
+        .iter()
+        .filter(|op| op.method == "POST" && op.body.is_some())
+    {
+        let Some(read) = operations.iter().find(|op| {
+            op.method == "GET"
+                && op.path.strip_prefix(&create.path).is_some_and(|rest| {
+                    rest.starts_with("/{") && rest.ends_with('}') && rest.matches('/').count() == 1
+                })
+        }) else {
+            continue;
+        };
+        let Some(id) = created_id(run, create).await? else {
+            continue;
+        };
+        let param = read.path.rsplit('/').next().unwrap_or_default();
+        let name = param
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .to_string();
+        let input = Input {
+            path: [(name, Value::from(id))].into_iter().collect(),
+            ..Input::default()
+        };
+        let own = run.target.request(read, &input);
+        let mut other = own.clone();
+        for (header, value) in &mut other.headers {
+            if header == "authorization" {
+                *value = format!("Bearer {second_key}");
+            }
+        }
+        let (mine, theirs) = (run.target.send(&own).await?, run.target.send(&other).await?);
+        findings.sent(SUITE);
+        findings.sent(SUITE);
+        if mine.status == 200 && theirs.status == 404 {
+            findings.passed(SUITE, "other_workspace");
+        } else {
+            ok = false;
+            findings.failed(Failure {
+                suite: SUITE,
+                check: "other_workspace",
+                operation: read.id.clone(),
+                expected: "200 to its own workspace, 404 to another".into(),
+                seen: format!("{} to its own, {} to another", mine.status, theirs.status),
+                curl: other.curl(),
+                seed: run.seed,
+            });
+        }
+    }
+    Ok(ok)
+}
+
+/// Creates one resource with a generated valid body; its id, when the deployment made one (a
+/// body that is valid but refers to nothing, say, may be refused: then this pair is skipped).
+async fn created_id(run: &Run<'_>, create: &Operation) -> Result<Option<String>> {
+    for _ in 0..5 {
+        let sent = run.target.request(create, &run.example(create));
+        let received = run.target.send(&sent).await?;
+        if received.status == 201
+            && let Some(id) = received
+                .json()
+                .and_then(|body| body["id"].as_str().map(str::to_string))
+        {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
