@@ -57,6 +57,7 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
             .filter(|operation| match suite.name {
                 "schema" => suites::schema::runs(operation),
                 "auth" => suites::auth::runs(operation),
+                "idempotency" => suites::idempotency::runs(operation),
                 _ => suites::negative::runs(&run, operation),
             })
             .collect();
@@ -64,6 +65,7 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
         let budget = match suite.name {
             // Five credentials per operation, the keys it makes, and two reads per collection.
             "auth" => chosen.len() as u64 * 5 + 40,
+            "idempotency" => chosen.len() as u64 * 8,
             _ => chosen.len() as u64 * (u64::from(options.max_examples) + 64),
         };
         eprintln!(
@@ -86,6 +88,9 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
                 ("schema", _) => suites::schema::run(&run, operation, &mut findings)?,
                 ("auth", Some(keys)) => {
                     suites::auth::run(&run, operation, keys, &mut findings).await?
+                }
+                ("idempotency", _) => {
+                    suites::idempotency::run(&run, operation, &mut findings).await?
                 }
                 _ => suites::negative::run(&run, operation, &mut findings)?,
             };

@@ -41,7 +41,11 @@ struct RunArgs {
     #[arg(long)]
     spec: Option<String>,
     /// The suites to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "schema,negative,auth")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "schema,negative,auth,idempotency"
+    )]
     suites: Vec<String>,
     /// Cases per operation and suite.
     #[arg(long, default_value_t = 25)]

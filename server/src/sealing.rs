@@ -87,11 +87,42 @@ impl Sealer {
 
     /// Seals `value` for the row `owner`.
     pub fn seal(&self, owner: &str, value: &str) -> String {
+        format!(
+            "{VERSION}{}",
+            STANDARD.encode(self.seal_raw(owner, value.as_bytes()))
+        )
+    }
+
+    /// Opens a value sealed for the row `owner`.
+    pub fn open(&self, owner: &str, sealed: &str) -> Result<String, Unopenable> {
+        let bytes = sealed
+            .strip_prefix(VERSION)
+            .and_then(|rest| STANDARD.decode(rest).ok())
+            .ok_or(Unopenable)?;
+        String::from_utf8(self.open_raw(owner, &bytes)?).map_err(|_| Unopenable)
+    }
+
+    /// Seals bytes for the row `owner`, as bytes (for binary columns): the version, then what
+    /// `seal` encodes.
+    pub fn seal_bytes(&self, owner: &str, value: &[u8]) -> Vec<u8> {
+        let mut out = VERSION.as_bytes().to_vec();
+        out.extend(self.seal_raw(owner, value));
+        out
+    }
+
+    /// Opens bytes sealed by `seal_bytes` for `owner`.
+    pub fn open_bytes(&self, owner: &str, sealed: &[u8]) -> Result<Vec<u8>, Unopenable> {
+        let raw = sealed.strip_prefix(VERSION.as_bytes()).ok_or(Unopenable)?;
+        self.open_raw(owner, raw)
+    }
+
+    /// The nonce, then the ciphertext and its tag.
+    fn seal_raw(&self, owner: &str, value: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         self.random
             .fill(&mut nonce)
             .expect("the operating system's random source failed");
-        let mut sealed = value.as_bytes().to_vec();
+        let mut sealed = value.to_vec();
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
@@ -101,16 +132,13 @@ impl Sealer {
             .expect("AES-GCM seals any value shorter than 64 GiB");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        format!("{VERSION}{}", STANDARD.encode(out))
+        out
     }
 
-    /// Opens a value sealed for the row `owner`.
-    pub fn open(&self, owner: &str, sealed: &str) -> Result<String, Unopenable> {
-        let bytes = sealed
-            .strip_prefix(VERSION)
-            .and_then(|rest| STANDARD.decode(rest).ok())
-            .filter(|bytes| bytes.len() > NONCE_LEN)
-            .ok_or(Unopenable)?;
+    fn open_raw(&self, owner: &str, bytes: &[u8]) -> Result<Vec<u8>, Unopenable> {
+        if bytes.len() <= NONCE_LEN {
+            return Err(Unopenable);
+        }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unopenable)?;
         let mut buffer = ciphertext.to_vec();
@@ -118,7 +146,7 @@ impl Sealer {
             .key
             .open_in_place(nonce, Aad::from(owner.as_bytes()), &mut buffer)
             .map_err(|_| Unopenable)?;
-        String::from_utf8(plain.to_vec()).map_err(|_| Unopenable)
+        Ok(plain.to_vec())
     }
 }
 

@@ -130,6 +130,7 @@ pub fn app(
         auth: auth.clone(),
         max_body_bytes: config.max_body_bytes,
         metrics: metrics.clone(),
+        sealer: services.sealer.clone(),
     });
     let default_limit = Limit {
         per_minute: config.rate_limit_per_minute,

@@ -2,6 +2,7 @@
 //! sent to the deployment, checked, and on a failure shrunk to the smallest input that still fails.
 
 pub mod auth;
+pub mod idempotency;
 pub mod negative;
 pub mod schema;
 
@@ -56,9 +57,9 @@ pub const SUITES: &[Suite] = &[
     },
     Suite {
         name: "idempotency",
-        summary: "byte-identical replays, 422 on mismatch, 409 while in flight, no duplicate effects",
-        available: false,
-        checks: &[],
+        summary: "byte-identical replays, 422 on a reused key, a request sent at once several times runs once",
+        available: true,
+        checks: idempotency::CHECKS,
     },
     Suite {
         name: "webhooks",

@@ -31,6 +31,9 @@ pub struct Idempotency {
     pub auth: Arc<Authenticator>,
     pub max_body_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// Seals stored response bodies: they may hold secrets shown once (a new API key's, a
+    /// webhook endpoint's signing secret), which must not rest in the clear.
+    pub sealer: Arc<crate::sealing::Sealer>,
 }
 
 /// Responses worth replaying: what the request did, not whether the caller could send it then.
@@ -42,6 +45,11 @@ fn storable(status: StatusCode) -> bool {
             StatusCode::TOO_MANY_REQUESTS,
         ]
         .contains(&status)
+}
+
+/// What a stored body is sealed for: its workspace and key, so it opens for no other row.
+fn sealed_for(workspace: &crate::store::tenant::WorkspaceId, key: &str) -> String {
+    format!("idempotency:{}:{key}", workspace.as_str())
 }
 
 fn fingerprint(request: &Request, body: &[u8]) -> String {
@@ -117,8 +125,16 @@ pub async fn layer<E: Endpoint>(
     )
     .await?
     {
-        Begin::Replay(stored) => {
+        Begin::Replay(mut stored) => {
             state.metrics.idempotent_replay();
+            stored.body = state
+                .sealer
+                .open_bytes(&sealed_for(workspace, &key), &stored.body)
+                .map_err(|_| {
+                    crate::problem::ApiError::internal(anyhow::anyhow!(
+                        "a stored idempotent response does not open with the deployment's key"
+                    ))
+                })?;
             return Ok(replay(stored));
         }
         Begin::Mismatch => {
@@ -165,10 +181,10 @@ pub async fn layer<E: Endpoint>(
     let stored = StoredResponse {
         status: status.as_u16(),
         headers,
-        body,
+        body: state.sealer.seal_bytes(&sealed_for(workspace, &key), &body),
     };
     idempotency::complete(&state.db, workspace, &key, &stored).await?;
-    let mut response = Response::from_parts(parts, stored.body.into());
+    let mut response = Response::from_parts(parts, body.into());
     response
         .headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("false"));

@@ -62,6 +62,50 @@ async fn a_retry_replays_the_first_response_byte_for_byte_even_after_a_restart()
 }
 
 #[tokio::test]
+async fn a_stored_response_keeps_no_secret_in_the_clear() {
+    for server in TestServer::each().await {
+        let create = || {
+            server
+                .request(Method::POST, "/v1/api-keys", Some(&server.key))
+                .header("Idempotency-Key", "new-key-1")
+                .json(&json!({"name": "sync", "scopes": ["conversations:read"]}))
+                .send()
+        };
+        let first = create().await.unwrap();
+        assert_eq!(first.status(), StatusCode::CREATED);
+        let first: serde_json::Value = first.json().await.unwrap();
+        let secret = first["secret"].as_str().unwrap();
+
+        // What the database holds for the key, read as an operator could.
+        use sea_orm::{ConnectionTrait, Statement};
+        let rows = server
+            .db
+            .query_all_raw(Statement::from_string(
+                server.db.get_database_backend(),
+                "SELECT response_body FROM idempotency_keys",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let stored: Vec<u8> = rows[0].try_get("", "response_body").unwrap();
+        assert!(!stored.is_empty());
+        assert!(
+            !stored
+                .windows(secret.len())
+                .any(|window| window == secret.as_bytes()),
+            "the secret is stored in the clear"
+        );
+
+        // The retry still gets it.
+        let again = create().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        let again: serde_json::Value = again.json().await.unwrap();
+        assert_eq!(again["secret"], secret);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn the_same_key_on_another_request_is_422_and_other_workspaces_have_their_own_keys() {
     for server in TestServer::each().await {
         let first = post_with_key(&server, "k", &json!({"channel": "web"})).await;

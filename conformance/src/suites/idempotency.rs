@@ -1,0 +1,196 @@
+//! `idempotency`: every `POST` that takes an `Idempotency-Key` keeps the promise of the spec's
+//! Idempotency section. The same request with the same key is not run again: its stored response
+//! comes back byte for byte with `Idempotent-Replayed: true`. The same key on another request is
+//! `422 idempotency_key_reused`. The same request sent several times at once runs once: every
+//! answer is that one response or `409 idempotency_in_progress`, so a create makes one resource.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use super::{Run, is_idempotency_key};
+use crate::check::{Failure, Findings, Sent};
+use crate::http::Received;
+use crate::spec::{Access, Location, Operation};
+
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "replay_identical",
+        "a retry gets the stored response byte for byte, with Idempotent-Replayed: true",
+    ),
+    (
+        "mismatch_refused",
+        "the key on another request: 422 idempotency_key_reused",
+    ),
+    (
+        "concurrent_once",
+        "the request sent five times at once runs once: one response, the rest replays or 409",
+    ),
+];
+
+const SUITE: &str = "idempotency";
+/// How many copies of a request are sent at once.
+const CONCURRENT: usize = 5;
+/// Statuses whose responses the spec does not promise to store (the caller could not send the
+/// request then; it was not the request's outcome).
+const NOT_STORED: [u16; 3] = [401, 403, 429];
+
+/// The operations this suite runs: workspace `POST`s that document the header.
+pub fn runs(operation: &Operation) -> bool {
+    operation.method == "POST"
+        && matches!(operation.access, Access::Scope(_))
+        && operation
+            .params
+            .iter()
+            .any(|param| param.location == Location::Header && is_idempotency_key(&param.name))
+}
+
+/// `sent` with the idempotency key `key`.
+fn keyed(sent: &Sent, key: &str) -> Sent {
+    let mut sent = sent.clone();
+    sent.headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("idempotency-key"));
+    sent.headers
+        .push(("idempotency-key".into(), key.to_string()));
+    sent
+}
+
+fn replayed(received: &Received) -> bool {
+    received
+        .headers
+        .get("idempotent-replayed")
+        .and_then(|value| value.to_str().ok())
+        == Some("true")
+}
+
+fn code_of(received: &Received) -> String {
+    received
+        .json()
+        .and_then(|body| body["code"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub async fn run(run: &Run<'_>, operation: &Operation, findings: &mut Findings) -> Result<bool> {
+    let mut ok = true;
+    let mut record =
+        |check: &'static str, failed: Option<(String, String)>, sent: &Sent| match failed {
+            None => findings.passed(SUITE, check),
+            Some((expected, seen)) => {
+                ok = false;
+                findings.failed(Failure {
+                    suite: SUITE,
+                    check,
+                    operation: operation.id.clone(),
+                    expected,
+                    seen,
+                    curl: sent.curl(),
+                    seed: run.seed,
+                });
+            }
+        };
+    let key = |suffix: &str| format!("conformance-{}-{}-{suffix}", run.seed, operation.id);
+
+    // A retry is a replay.
+    let first = keyed(
+        &run.target.request(operation, &run.example(operation)),
+        &key("replay"),
+    );
+    let original = run.target.send(&first).await?;
+    let again = run.target.send(&first).await?;
+    let mut requests = 2;
+    if original.status < 500 && !NOT_STORED.contains(&original.status) {
+        let same = again.status == original.status
+            && again.body == original.body
+            && again.headers.get("content-type") == original.headers.get("content-type");
+        record(
+            "replay_identical",
+            (!same || !replayed(&again)).then(|| {
+                (
+                    format!(
+                        "{} again, the same {} bytes, with Idempotent-Replayed: true",
+                        original.status,
+                        original.body.len()
+                    ),
+                    format!(
+                        "{} with {} bytes ({}), Idempotent-Replayed: {}",
+                        again.status,
+                        again.body.len(),
+                        if again.body == original.body {
+                            "the same"
+                        } else {
+                            "different"
+                        },
+                        replayed(&again)
+                    ),
+                )
+            }),
+            &first,
+        );
+
+        // The key on another request (when a different one can be drawn).
+        let mut changed = keyed(
+            &run.target.request(operation, &run.example(operation)),
+            &key("replay"),
+        );
+        if changed.body == first.body && changed.url == first.url {
+            // The same request was drawn: trailing whitespace makes the body another one.
+            changed.body = first.body.as_ref().map(|body| format!("{body} "));
+        }
+        if changed.body != first.body || changed.url != first.url {
+            let refused = run.target.send(&changed).await?;
+            requests += 1;
+            record(
+                "mismatch_refused",
+                (refused.status != 422 || code_of(&refused) != "idempotency_key_reused").then(
+                    || {
+                        (
+                            "422 idempotency_key_reused".to_string(),
+                            format!("{} {}", refused.status, code_of(&refused)),
+                        )
+                    },
+                ),
+                &changed,
+            );
+        }
+    }
+
+    // The same request, five times at once.
+    let copy = keyed(
+        &run.target.request(operation, &run.example(operation)),
+        &key("concurrent"),
+    );
+    let answers = futures_util::future::join_all((0..CONCURRENT).map(|_| run.target.send(&copy)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    requests += CONCURRENT;
+    let outcomes: Vec<&Received> = answers
+        .iter()
+        .filter(|answer| !(answer.status == 409 && code_of(answer) == "idempotency_in_progress"))
+        .collect();
+    let distinct: BTreeSet<(u16, &[u8])> = outcomes
+        .iter()
+        .map(|answer| (answer.status, answer.body.as_slice()))
+        .collect();
+    record(
+        "concurrent_once",
+        (distinct.len() > 1).then(|| {
+            (
+                "one response (and replays of it, or 409 idempotency_in_progress)".to_string(),
+                format!(
+                    "{} different responses: statuses {:?}",
+                    distinct.len(),
+                    answers
+                        .iter()
+                        .map(|answer| answer.status)
+                        .collect::<Vec<_>>()
+                ),
+            )
+        }),
+        &copy,
+    );
+    for _ in 0..requests {
+        findings.sent(SUITE);
+    }
+    Ok(ok)
+}
