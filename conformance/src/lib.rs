@@ -24,6 +24,8 @@ pub struct Options {
     pub second_api_key: Option<String>,
     pub suites: Vec<String>,
     pub max_examples: u32,
+    /// The most requests spent shrinking one failure to a smaller case.
+    pub max_shrinks: u32,
     pub seed: u64,
 }
 
@@ -45,7 +47,13 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
         }
     }
     let target = Target::new(&options.base_url, &options.api_key)?;
-    let run = Run::new(spec, &target, options.max_examples, options.seed);
+    let run = Run::new(
+        spec,
+        &target,
+        options.max_examples,
+        options.max_shrinks,
+        options.seed,
+    );
     let operations = spec.operations()?;
     let mut findings = Findings::default();
     for suite in SUITES
@@ -66,7 +74,10 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
             // Five credentials per operation, the keys it makes, and two reads per collection.
             "auth" => chosen.len() as u64 * 5 + 40,
             "idempotency" => chosen.len() as u64 * 8,
-            _ => chosen.len() as u64 * (u64::from(options.max_examples) + 64),
+            _ => {
+                chosen.len() as u64
+                    * (u64::from(options.max_examples) + u64::from(options.max_shrinks))
+            }
         };
         eprintln!(
             "{}: {} operations, at most {budget} requests{}",

@@ -50,6 +50,9 @@ struct RunArgs {
     /// Cases per operation and suite.
     #[arg(long, default_value_t = 25)]
     max_examples: u32,
+    /// The most requests spent shrinking one failure to a smaller case.
+    #[arg(long, default_value_t = 64)]
+    max_shrinks: u32,
     /// The seed of the generated cases; the same seed sends the same cases. Random by default.
     #[arg(long)]
     seed: Option<u64>,
@@ -104,6 +107,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         second_api_key: args.second_api_key,
         suites: args.suites,
         max_examples: args.max_examples,
+        max_shrinks: args.max_shrinks,
         seed,
     };
     let findings = hoverbot_conformance::run(&spec, &options).await?;

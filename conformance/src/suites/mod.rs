@@ -86,6 +86,8 @@ pub struct Run<'a> {
     pub spec: &'a Spec,
     pub target: &'a Target,
     pub max_examples: u32,
+    /// The most requests spent shrinking one failure.
+    pub max_shrinks: u32,
     pub seed: u64,
     /// The spec's components, as the root response bodies are validated in.
     components: Value,
@@ -96,12 +98,19 @@ pub struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(spec: &'a Spec, target: &'a Target, max_examples: u32, seed: u64) -> Self {
+    pub fn new(
+        spec: &'a Spec,
+        target: &'a Target,
+        max_examples: u32,
+        max_shrinks: u32,
+        seed: u64,
+    ) -> Self {
         Self {
             components: spec.doc.get("components").cloned().unwrap_or(json!({})),
             spec,
             target,
             max_examples,
+            max_shrinks,
             seed,
             validators: Mutex::default(),
             examples: Mutex::new(TestRunner::new_with_rng(
@@ -142,7 +151,7 @@ impl<'a> Run<'a> {
         let mut runner = TestRunner::new_with_rng(
             Config {
                 cases: self.max_examples,
-                max_shrink_iters: 64,
+                max_shrink_iters: self.max_shrinks,
                 failure_persistence: None,
                 ..Config::default()
             },
