@@ -12,21 +12,24 @@ pub struct Sent {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// Whether the `Authorization` header holds a real secret, which a report must not show.
+    pub secret_authorization: bool,
 }
 
 impl Sent {
-    /// A `curl` command that sends it again (the token as `$HOVERBOT_API_KEY`, not in clear).
+    /// A `curl` command that sends it again (a real token as `$HOVERBOT_API_KEY`, not in clear).
     pub fn curl(&self) -> String {
         let mut command = format!("curl -sS -X {} {}", self.method, quote(&self.url));
         for (name, value) in &self.headers {
-            let value = if name.eq_ignore_ascii_case("authorization") {
+            let masked = self.secret_authorization && name.eq_ignore_ascii_case("authorization");
+            let value = if masked {
                 "Bearer $HOVERBOT_API_KEY".to_string()
             } else {
                 value.clone()
             };
             let header = format!("{name}: {value}");
             // The token stays a variable for the shell to expand.
-            if name.eq_ignore_ascii_case("authorization") {
+            if masked {
                 command.push_str(&format!(" -H \"{header}\""));
             } else {
                 command.push_str(&format!(" -H {}", quote(&header)));
@@ -107,6 +110,7 @@ mod tests {
                 ("content-type".into(), "application/json".into()),
             ],
             body: Some(r#"{"name":"it's"}"#.into()),
+            secret_authorization: true,
         };
         let curl = sent.curl();
         assert!(!curl.contains("hb_live_secret"), "{curl}");

@@ -112,7 +112,8 @@ impl Target {
         }) {
             headers.push(("idempotency-key".into(), fresh_key()));
         }
-        if let Access::Scope(_) = operation.access {
+        let secret_authorization = matches!(operation.access, Access::Scope(_));
+        if secret_authorization {
             headers.push(("authorization".into(), format!("Bearer {}", self.api_key)));
         }
         let body = input.body.as_ref().map(Value::to_string);
@@ -124,6 +125,7 @@ impl Target {
             url: url.to_string(),
             headers,
             body,
+            secret_authorization,
         }
     }
 

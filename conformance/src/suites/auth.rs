@@ -161,6 +161,7 @@ async fn send_json(
             url: run.target.base_url.join(path)?.to_string(),
             headers,
             body: body.map(|body| body.to_string()),
+            secret_authorization: true,
         })
         .await
 }
@@ -213,6 +214,8 @@ pub async fn run(
         attempt
             .headers
             .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        // The made-up credentials are shown as they are; real keys are not.
+        attempt.secret_authorization = matches!(check, "revoked_token" | "wrong_scope");
         if let Some(value) = authorization {
             attempt.headers.push(("authorization".into(), value));
         }

@@ -31,9 +31,9 @@ pub const CHECKS: &[(&str, &str)] = &[
 const SUITE: &str = "idempotency";
 /// How many copies of a request are sent at once.
 const CONCURRENT: usize = 5;
-/// Statuses whose responses the spec does not promise to store (the caller could not send the
-/// request then; it was not the request's outcome).
-const NOT_STORED: [u16; 3] = [401, 403, 429];
+/// Statuses whose responses the spec does not promise to store: the request did not run (the
+/// caller could not send it then, or it was too large to read), so it was not its outcome.
+const NOT_STORED: [u16; 4] = [401, 403, 413, 429];
 
 /// The operations this suite runs: workspace `POST`s that document the header.
 pub fn runs(operation: &Operation) -> bool {
@@ -88,7 +88,8 @@ pub async fn run(run: &Run<'_>, operation: &Operation, findings: &mut Findings) 
                 });
             }
         };
-    let key = |suffix: &str| format!("conformance-{}-{}-{suffix}", run.seed, operation.id);
+    // Unique to this run: a later run with the same seed must not meet these keys again.
+    let key = |suffix: &str| format!("conformance-{}-{}-{suffix}", run.nonce, operation.id);
 
     // A retry is a replay.
     let first = keyed(
@@ -139,18 +140,21 @@ pub async fn run(run: &Run<'_>, operation: &Operation, findings: &mut Findings) 
         if changed.body != first.body || changed.url != first.url {
             let refused = run.target.send(&changed).await?;
             requests += 1;
-            record(
-                "mismatch_refused",
-                (refused.status != 422 || code_of(&refused) != "idempotency_key_reused").then(
-                    || {
-                        (
-                            "422 idempotency_key_reused".to_string(),
-                            format!("{} {}", refused.status, code_of(&refused)),
-                        )
-                    },
-                ),
-                &changed,
-            );
+            // A request that did not run (too large, say) says nothing of the key.
+            if !NOT_STORED.contains(&refused.status) {
+                record(
+                    "mismatch_refused",
+                    (refused.status != 422 || code_of(&refused) != "idempotency_key_reused").then(
+                        || {
+                            (
+                                "422 idempotency_key_reused".to_string(),
+                                format!("{} {}", refused.status, code_of(&refused)),
+                            )
+                        },
+                    ),
+                    &changed,
+                );
+            }
         }
     }
 
@@ -167,6 +171,7 @@ pub async fn run(run: &Run<'_>, operation: &Operation, findings: &mut Findings) 
     let outcomes: Vec<&Received> = answers
         .iter()
         .filter(|answer| !(answer.status == 409 && code_of(answer) == "idempotency_in_progress"))
+        .filter(|answer| !NOT_STORED.contains(&answer.status))
         .collect();
     let distinct: BTreeSet<(u16, &[u8])> = outcomes
         .iter()

@@ -89,6 +89,8 @@ pub struct Run<'a> {
     /// The most requests spent shrinking one failure.
     pub max_shrinks: u32,
     pub seed: u64,
+    /// Tells this run's idempotency keys from every other run's.
+    pub nonce: String,
     /// The spec's components, as the root response bodies are validated in.
     components: Value,
     /// Compiled response schemas, by their JSON text.
@@ -112,6 +114,12 @@ impl<'a> Run<'a> {
             max_examples,
             max_shrinks,
             seed,
+            nonce: format!(
+                "{:x}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_nanos())
+            ),
             validators: Mutex::default(),
             examples: Mutex::new(TestRunner::new_with_rng(
                 Config::default(),
@@ -230,11 +238,17 @@ impl<'a> Run<'a> {
                 params_at(operation, location).filter(|param| !is_idempotency_key(&param.name))
             {
                 let name = param.name.clone();
-                let values = if location == Location::Header {
+                let values = match location {
                     // Header values are visible ASCII.
-                    "[A-Za-z0-9]{8,32}".prop_map(Value::from).boxed()
-                } else {
-                    generate::valid(self.spec, &param.schema)
+                    Location::Header => "[A-Za-z0-9]{8,32}".prop_map(Value::from).boxed(),
+                    // A path segment is never empty, `.` or `..`: URLs would drop or resolve it,
+                    // and the request would go to another route.
+                    Location::Path => generate::valid(self.spec, &param.schema)
+                        .prop_filter("a usable path segment", |value| {
+                            !matches!(value.as_str(), Some("" | "." | ".."))
+                        })
+                        .boxed(),
+                    Location::Query => generate::valid(self.spec, &param.schema),
                 };
                 let field = values
                     .prop_map(move |value| Some((location, name.clone(), value)))
