@@ -94,31 +94,28 @@ async fn refresh(
     form: &Form,
 ) -> Result<Issued, OAuthError> {
     let token = form.require("refresh_token")?;
-    let narrowed = match form.get("scope") {
-        None => None,
-        Some(asked) => {
-            let asked = scopes::parse(asked).map_err(OAuthError::invalid_scope)?;
-            let held = oauth_tokens::refresh_token_scopes(&oauth.db, token, &app.id)
-                .await?
-                .ok_or_else(|| OAuthError::invalid_grant(Refusal::Unknown.describe()))?;
-            if let Some(extra) = asked.iter().find(|scope| !held.contains(scope)) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "`{extra}` was not granted; a refresh may only keep or narrow the scopes"
-                )));
-            }
-            Some(asked)
-        }
-    };
+    let narrowed = form
+        .get("scope")
+        .map(scopes::parse)
+        .transpose()
+        .map_err(OAuthError::invalid_scope)?;
     oauth_tokens::refresh(&oauth.db, token, &app.id, narrowed, oauth.access_ttl)
         .await?
         .map_err(|refusal| oauth.refused(&refusal))
 }
 
 impl OAuth {
-    /// `invalid_grant`; after a reuse, which revoked tokens, this node forgets the ones it cached.
+    /// `invalid_grant` (`invalid_scope` for a scope not granted); after a reuse, which revoked
+    /// tokens, this node forgets the ones it cached.
     fn refused(&self, refusal: &Refusal) -> OAuthError {
-        if let Refusal::Reused { installation } = refusal {
-            self.auth.forget_installation(installation);
+        match refusal {
+            Refusal::Ungranted(scope) => {
+                return OAuthError::invalid_scope(format!(
+                    "`{scope}` was not granted; a refresh may only keep or narrow the scopes"
+                ));
+            }
+            Refusal::Reused { installation } => self.auth.forget_installation(installation),
+            _ => {}
         }
         OAuthError::invalid_grant(refusal.describe())
     }

@@ -62,6 +62,8 @@ pub enum Refusal {
     Revoked,
     /// The code's PKCE verifier or redirect URI was not the request's.
     Mismatch(&'static str),
+    /// A refresh asked for a scope the token was not granted (the token is not spent).
+    Ungranted(Scope),
 }
 
 impl Refusal {
@@ -74,6 +76,7 @@ impl Refusal {
             }
             Refusal::Revoked => "the grant has been revoked",
             Refusal::Mismatch(what) => what,
+            Refusal::Ungranted(_) => "a refresh may only keep or narrow the granted scopes",
         }
     }
 }
@@ -231,7 +234,7 @@ async fn issue_tokens(
 }
 
 /// Exchanges a refresh token for a new pair (rotation). `scopes`, when given, narrow the new
-/// access token; the caller checks they are within the old token's. The family's row is locked
+/// access token; asking for one the token does not hold is refused without spending it. The family's row is locked
 /// first, so a revocation of the family waits for this refresh or this refresh sees it.
 pub async fn refresh(
     db: &impl TransactionTrait,
@@ -249,10 +252,18 @@ pub async fn refresh(
         return Ok(Err(Refusal::Unknown));
     };
     let family_live = lock_family(&txn, &token.family_id).await?;
+    let held = decode_scopes(&token.scopes);
+    let ungranted = scopes
+        .iter()
+        .flatten()
+        .find(|scope| !held.contains(scope))
+        .copied();
     let refusal = if !family_live || installation.revoked_at.is_some() {
         Some(Refusal::Revoked)
     } else if token.expires_at <= now {
         Some(Refusal::Expired)
+    } else if let Some(scope) = ungranted {
+        Some(Refusal::Ungranted(scope))
     } else {
         let rotated = oauth_token::Entity::update_many()
             .col_expr(oauth_token::Column::ReplacedAt, Expr::value(now))
@@ -279,7 +290,6 @@ pub async fn refresh(
         }
         Some(refusal) => Err(refusal),
         None => {
-            let held = decode_scopes(&token.scopes);
             let granted = Granted {
                 access: scopes.unwrap_or_else(|| held.clone()),
                 refresh: held,
@@ -311,18 +321,6 @@ async fn family_live(db: &impl ConnectionTrait, family_id: &str) -> Result<bool,
         .one(db)
         .await?
         .is_some_and(|code| code.family_revoked_at.is_none()))
-}
-
-/// The scopes a refresh token carries, when it is this app's.
-pub async fn refresh_token_scopes(
-    db: &impl ConnectionTrait,
-    refresh_token: &str,
-    app_id: &str,
-) -> Result<Option<Vec<Scope>>, DbErr> {
-    Ok(find(db, refresh_token)
-        .await?
-        .filter(|(token, _)| token.kind == REFRESH && token.app_id == app_id)
-        .map(|(token, _)| decode_scopes(&token.scopes)))
 }
 
 /// Revokes `token` if it is this app's (RFC 7009): an access token alone; a refresh token with its

@@ -817,26 +817,21 @@ async fn the_consent_form_refuses_what_the_admin_did_not_send() {
             assert!(!headers.contains_key(LOCATION));
         }
         // From another site, even with the token.
-        let response = browser
-            .client
-            .post(server.url("/oauth/authorize"))
-            .header("origin", "https://evil.example.com")
-            .header("cookie", browser.cookie.clone().unwrap())
-            .form(&approve)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        let response = browser
-            .client
-            .post(server.url("/oauth/authorize"))
-            .header("sec-fetch-site", "cross-site")
-            .header("cookie", browser.cookie.clone().unwrap())
-            .form(&approve)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        for (header, value) in [
+            ("origin", "https://evil.example.com"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let response = browser
+                .client
+                .post(server.url("/oauth/authorize"))
+                .header(header, value)
+                .header("cookie", browser.cookie.clone().unwrap())
+                .form(&approve)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{header}");
+        }
         let (_, installed) = server.send(Method::GET, "/v1/installations", None).await;
         assert_eq!(installed["data"], json!([]));
 
