@@ -55,6 +55,17 @@ impl Received {
     pub fn json(&self) -> Option<Value> {
         serde_json::from_slice(&self.body).ok()
     }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// `Retry-After`, in whole seconds.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.header("retry-after")
+            .and_then(|value| value.parse::<u64>().ok())
+            .map(Duration::from_secs)
+    }
 }
 
 /// The deployment and the credentials the suites use.
@@ -131,42 +142,43 @@ impl Target {
 
     /// Sends `sent`; a 429 with `Retry-After` is waited out and sent again, a few times.
     pub async fn send(&self, sent: &Sent) -> Result<Received> {
-        let method = Method::from_bytes(sent.method.as_bytes())?;
         let mut tries = 0;
         loop {
-            let mut request = self.client.request(method.clone(), &sent.url);
-            for (name, value) in &sent.headers {
-                request = request.header(name, value);
-            }
-            if let Some(body) = &sent.body {
-                request = request.body(body.clone());
-            }
-            let response = request
-                .send()
-                .await
-                .with_context(|| format!("{} {}", sent.method, sent.url))?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = response.bytes().await?.to_vec();
-            let wait = headers
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse::<u64>().ok())
-                .map(Duration::from_secs);
-            match wait {
-                Some(wait) if status == 429 && tries < RETRIES && wait <= MAX_RETRY_WAIT => {
+            let received = self.send_once(sent).await?;
+            match received.retry_after() {
+                Some(wait)
+                    if received.status == 429 && tries < RETRIES && wait <= MAX_RETRY_WAIT =>
+                {
                     tries += 1;
                     tokio::time::sleep(wait).await;
                 }
-                _ => {
-                    return Ok(Received {
-                        status,
-                        headers,
-                        body,
-                    });
-                }
+                _ => return Ok(received),
             }
         }
+    }
+
+    /// Sends `sent` once, whatever the answer.
+    pub async fn send_once(&self, sent: &Sent) -> Result<Received> {
+        let method = Method::from_bytes(sent.method.as_bytes())?;
+        let mut request = self.client.request(method, &sent.url);
+        for (name, value) in &sent.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = &sent.body {
+            request = request.body(body.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{} {}", sent.method, sent.url))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?.to_vec();
+        Ok(Received {
+            status,
+            headers,
+            body,
+        })
     }
 }
 

@@ -3,13 +3,15 @@
 //! caught by the check made for it, and the unbroken proxy must pass. The server itself carries
 //! no fault switches: the faults live here.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hoverbot_conformance::spec::Spec;
 use hoverbot_conformance::{Options, run};
 use hoverbot_server::api::generated::Scope;
 use hoverbot_server::config::Config;
+use hoverbot_server::limits::Limit;
 use hoverbot_server::server::{self, Running};
 use hoverbot_server::store::{self, api_keys, workspaces};
 use poem::http::{HeaderName, StatusCode};
@@ -31,6 +33,16 @@ enum Fault {
     ReplayNotMarked,
     /// A request without a token is let through as if it had the suite's key.
     NoChallenge,
+    /// A replayed response is not the stored one: a byte of its body changed.
+    ReplayDiffers,
+    /// `Retry-After` says three seconds more than the server does.
+    RetryAfterTooLong,
+    /// A webhook payload loses a field on its way to the receiver.
+    WebhookFieldDropped,
+    /// A webhook's signature is damaged on its way to the receiver.
+    BadSignature,
+    /// A retried webhook arrives with another `webhook-id` than its first attempt.
+    WebhookIdChangedOnRetry,
 }
 
 struct Proxy {
@@ -79,8 +91,21 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
         json["id"] = serde_json::json!(42);
         body = json.to_string().into_bytes();
     }
+    let replay = headers
+        .get("idempotent-replayed")
+        .is_some_and(|value| value == "true");
+    if proxy.fault == Fault::ReplayDiffers && replay && !body.is_empty() {
+        body.push(b' ');
+    }
     let mut response = Response::builder().status(status).body(body);
     for (name, value) in &headers {
+        if proxy.fault == Fault::RetryAfterTooLong && name == "retry-after" {
+            let seconds: u64 = value.to_str().unwrap().parse().unwrap();
+            response
+                .headers_mut()
+                .insert(name, (seconds + 3).to_string().parse().unwrap());
+            continue;
+        }
         if name == "content-length" || name == "transfer-encoding" {
             continue;
         }
@@ -99,6 +124,66 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     response
 }
 
+/// Between the server and the suite's receiver: forwards each delivery, broken as `fault` says.
+struct WebhookProxy {
+    receiver: SocketAddr,
+    fault: Fault,
+    client: reqwest::Client,
+    seen: Mutex<HashSet<String>>,
+}
+
+#[handler]
+async fn deliver(request: &Request, body: Body, Data(proxy): Data<&Arc<WebhookProxy>>) -> Response {
+    let path = request.uri().path();
+    let mut body = body.into_vec().await.unwrap_or_default();
+    let mut headers = request.headers().clone();
+    headers.remove("host");
+    match proxy.fault {
+        Fault::WebhookFieldDropped => {
+            let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if let Some(data) = json["data"].as_object_mut() {
+                data.remove("conversationId");
+            }
+            body = json.to_string().into_bytes();
+        }
+        Fault::BadSignature => {
+            let signature = headers["webhook-signature"].to_str().unwrap().to_string();
+            let damaged = signature.replacen("v1,", "v1,AAAA", 1);
+            headers.insert("webhook-signature", damaged.parse().unwrap());
+        }
+        Fault::WebhookIdChangedOnRetry => {
+            let id = headers["webhook-id"].to_str().unwrap().to_string();
+            if !proxy.seen.lock().unwrap().insert(id.clone()) {
+                headers.insert("webhook-id", format!("{id}x").parse().unwrap());
+            }
+        }
+        _ => {}
+    }
+    headers.remove("content-length");
+    let sent = proxy
+        .client
+        .post(format!("http://{}{path}", proxy.receiver))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(answer) => {
+            let status = answer.status();
+            let retry_after = answer.headers().get("retry-after").cloned();
+            let mut response = Response::builder()
+                .status(status)
+                .body(answer.bytes().await.unwrap_or_default().to_vec());
+            if let Some(retry_after) = retry_after {
+                response.headers_mut().insert("retry-after", retry_after);
+            }
+            response
+        }
+        // The receiver hung up or timed out: so does the proxy.
+        Err(_) => StatusCode::BAD_GATEWAY.into(),
+    }
+}
+
 async fn serve(app: impl poem::Endpoint + 'static) -> SocketAddr {
     let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
@@ -109,9 +194,14 @@ async fn serve(app: impl poem::Endpoint + 'static) -> SocketAddr {
     addr
 }
 
-/// A real server on a fresh SQLite database, and an all-scopes key of its workspace.
-async fn hoverbot() -> (Running, String, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("hoverbot-conformance-{}", std::process::id()));
+/// A real server on a fresh SQLite database (receivers on loopback allowed, and a retry schedule
+/// of seconds), an all-scopes key of its workspace, and one of a second workspace whose limit is
+/// 20 requests a minute with bursts of 5.
+async fn hoverbot(name: &str) -> (Running, String, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "hoverbot-conformance-{name}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
@@ -123,20 +213,64 @@ async fn hoverbot() -> (Running, String, std::path::PathBuf) {
         secret_key: Some("dGVzdC1zZWNyZXQta2V5LXRoaXJ0eS10d28tYnl0ZXM=".into()),
         rate_limit_per_minute: 6_000_000,
         rate_limit_burst: 1_000_000,
+        allow_private_networks: true,
+        webhook_retry_schedule: "0s,1s,2s".into(),
         ..Config::default()
     };
     let running = server::start(db.clone(), &config).await.unwrap();
-    let workspace = workspaces::create(&db, "conformance").await.unwrap();
-    let workspace = workspaces::find(&db, &workspace.id).await.unwrap().unwrap();
-    let key = api_keys::create(&db, &workspace, "suite", Scope::ALL, None)
-        .await
-        .unwrap()
-        .secret;
-    (running, key, dir)
+    let mut keys = Vec::new();
+    for (name, limit) in [
+        ("conformance", None),
+        (
+            "limited",
+            Some(Limit {
+                per_minute: 20,
+                burst: 5,
+            }),
+        ),
+    ] {
+        let workspace = workspaces::create(&db, name).await.unwrap();
+        let workspace = workspaces::find(&db, &workspace.id).await.unwrap().unwrap();
+        workspaces::set_rate_limit(&db, &workspace, limit)
+            .await
+            .unwrap();
+        keys.push(
+            api_keys::create(&db, &workspace, "suite", Scope::ALL, None)
+                .await
+                .unwrap()
+                .secret,
+        );
+    }
+    let limited = keys.pop().unwrap();
+    (running, keys.pop().unwrap(), limited, dir)
 }
 
-/// The failed checks of `suites` run through a proxy with `fault`, as `suite/check` names.
-async fn failed_checks(upstream: &str, key: &str, fault: Fault, suites: &[&str]) -> Vec<String> {
+/// A free loopback port, for a receiver whose address the webhook proxy must know first.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Where a fault is injected.
+#[derive(Clone, Copy, PartialEq)]
+enum Through {
+    /// Between the suites and the server.
+    Api,
+    /// Also between the server and the suites' webhook receiver.
+    Webhooks,
+}
+
+/// The failed checks of `suites` run through proxies with `fault`, as `suite/check` names.
+async fn failed_checks(
+    upstream: &str,
+    key: &str,
+    fault: Fault,
+    through: Through,
+    suites: &[&str],
+) -> Vec<String> {
     let proxy = Arc::new(Proxy {
         upstream: upstream.to_string(),
         fault,
@@ -144,6 +278,19 @@ async fn failed_checks(upstream: &str, key: &str, fault: Fault, suites: &[&str])
         key: key.to_string(),
     });
     let addr = serve(Route::new().at("/*path", forward).data(proxy)).await;
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let webhook_public_url = if through == Through::Webhooks {
+        let proxy = Arc::new(WebhookProxy {
+            receiver: listen,
+            fault,
+            client: reqwest::Client::new(),
+            seen: Mutex::default(),
+        });
+        let addr = serve(Route::new().at("/*path", deliver).data(proxy)).await;
+        Some(format!("http://{addr}/"))
+    } else {
+        None
+    };
     let findings = run(
         &Spec::builtin(),
         &Options {
@@ -155,6 +302,8 @@ async fn failed_checks(upstream: &str, key: &str, fault: Fault, suites: &[&str])
             // The faults are caught on the first case; no need to shrink them.
             max_shrinks: 0,
             seed: 1,
+            webhook_listen: Some(listen.to_string()),
+            webhook_public_url,
         },
     )
     .await
@@ -169,45 +318,168 @@ async fn failed_checks(upstream: &str, key: &str, fault: Fault, suites: &[&str])
     failed
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_broken_behaviour_is_caught_by_its_check() {
-    let (running, key, dir) = hoverbot().await;
+/// What a test runs: the suites that must pass through the unbroken proxies, and each fault with
+/// the suites that must catch it, by the check named.
+struct Case<'a> {
+    clean: (&'a [&'a str], Through),
+    faults: &'a [(Fault, Through, &'a [&'a str], &'a str)],
+    /// Whether to run with the key of the workspace with a small rate limit.
+    limited: bool,
+    /// Whether the runs may share the server at once (suites that change no workspace setting).
+    at_once: bool,
+}
+
+async fn caught(name: &str, case: Case<'_>) {
+    let (running, key, limited_key, dir) = hoverbot(name).await;
+    let key = if case.limited { limited_key } else { key };
     let upstream = format!("http://{}", running.addr);
-
-    let clean = failed_checks(
-        &upstream,
-        &key,
-        Fault::None,
-        &["schema", "auth", "idempotency"],
-    )
-    .await;
-    assert!(clean.is_empty(), "the unbroken server failed {clean:?}");
-
-    for (fault, suites, caught) in [
-        (
-            Fault::MissingRateLimitHeader,
-            &["schema"][..],
-            "schema/required_headers",
-        ),
-        (Fault::WrongFieldType, &["schema"][..], "schema/body_schema"),
-        (
-            Fault::ServerError,
-            &["schema"][..],
-            "schema/not_a_server_error",
-        ),
-        (
-            Fault::ReplayNotMarked,
-            &["idempotency"][..],
-            "idempotency/replay_identical",
-        ),
-        (Fault::NoChallenge, &["auth"][..], "auth/missing_token"),
-    ] {
-        let failed = failed_checks(&upstream, &key, fault, suites).await;
+    let (clean, through) = case.clean;
+    let baseline = failed_checks(&upstream, &key, Fault::None, through, clean);
+    let broken = case.faults.iter().map(|(fault, through, suites, _)| {
+        failed_checks(&upstream, &key, *fault, *through, suites)
+    });
+    let (baseline, broken) = if case.at_once {
+        tokio::join!(baseline, futures_util::future::join_all(broken))
+    } else {
+        let baseline = baseline.await;
+        let mut results = Vec::new();
+        for run in broken {
+            results.push(run.await);
+        }
+        (baseline, results)
+    };
+    assert!(
+        baseline.is_empty(),
+        "the unbroken server failed {baseline:?}"
+    );
+    for ((fault, _, _, check), failed) in case.faults.iter().zip(broken) {
         assert!(
-            failed.iter().any(|check| check == caught),
-            "{fault:?}: expected {caught} among the failures, got {failed:?}"
+            failed.iter().any(|failed| failed == check),
+            "{fault:?}: expected {check} among the failures, got {failed:?}"
         );
     }
     running.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_broken_response_is_caught_by_its_check() {
+    caught(
+        "responses",
+        Case {
+            clean: (&["schema", "auth", "idempotency"], Through::Api),
+            faults: &[
+                (
+                    Fault::MissingRateLimitHeader,
+                    Through::Api,
+                    &["schema"],
+                    "schema/required_headers",
+                ),
+                (
+                    Fault::WrongFieldType,
+                    Through::Api,
+                    &["schema"],
+                    "schema/body_schema",
+                ),
+                (
+                    Fault::ServerError,
+                    Through::Api,
+                    &["schema"],
+                    "schema/not_a_server_error",
+                ),
+                (
+                    Fault::ReplayNotMarked,
+                    Through::Api,
+                    &["idempotency"],
+                    "idempotency/replay_identical",
+                ),
+                (
+                    Fault::ReplayDiffers,
+                    Through::Api,
+                    &["idempotency"],
+                    "idempotency/replay_identical",
+                ),
+                (
+                    Fault::NoChallenge,
+                    Through::Api,
+                    &["auth"],
+                    "auth/missing_token",
+                ),
+            ],
+            limited: false,
+            at_once: false,
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_broken_delivery_is_caught_by_its_check() {
+    caught(
+        "deliveries",
+        Case {
+            clean: (&["webhooks", "stateful"], Through::Webhooks),
+            faults: &[
+                (
+                    Fault::WebhookFieldDropped,
+                    Through::Webhooks,
+                    &["webhooks"],
+                    "webhooks/payload_schema",
+                ),
+                (
+                    Fault::BadSignature,
+                    Through::Webhooks,
+                    &["webhooks"],
+                    "webhooks/signature",
+                ),
+            ],
+            limited: false,
+            at_once: false,
+        },
+    )
+    .await;
+}
+
+/// The proxy answers 502 where the receiver drops a connection, so the clean run of `retries`
+/// goes straight to the receiver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_id_changed_on_retry_is_caught() {
+    caught(
+        "retries",
+        Case {
+            clean: (&["retries"], Through::Api),
+            faults: &[(
+                Fault::WebhookIdChangedOnRetry,
+                Through::Webhooks,
+                &["retries"],
+                "retries/same_webhook_id",
+            )],
+            limited: false,
+            // Each run's endpoints hear only the conversation it made.
+            at_once: true,
+        },
+    )
+    .await;
+}
+
+/// A run of `limits` spends one window of the policy (60 s); the clean run and the broken one
+/// share it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dishonest_retry_after_is_caught() {
+    caught(
+        "limits",
+        Case {
+            clean: (&["limits"], Through::Api),
+            faults: &[(
+                Fault::RetryAfterTooLong,
+                Through::Api,
+                &["limits"],
+                "limits/retry_after_honest",
+            )],
+            limited: true,
+            // Each run spends a key of its own.
+            at_once: true,
+        },
+    )
+    .await;
 }

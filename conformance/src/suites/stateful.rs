@@ -1,0 +1,337 @@
+//! `stateful`: sequences of calls whose results depend on each other stay consistent. A created
+//! conversation reads back as created and is listed; a message and its answer appear in the
+//! transcript; an escalation silences the assistant until it is resolved; a deleted resource is
+//! `404` and gone from its list; lists contain what was created.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::scenario::{Call, Scenario};
+
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "setup",
+        "the calls a sequence is made of answer with their documented success status",
+    ),
+    (
+        "created_reads_back",
+        "a created resource reads back with what was sent",
+    ),
+    (
+        "lists_contain_created",
+        "a list holds the resource created just before",
+    ),
+    (
+        "transcript_consistent",
+        "a message and its answer are in the transcript, counted and in order",
+    ),
+    (
+        "escalation_silences",
+        "while escalated the assistant does not answer; once resolved it does again",
+    ),
+    (
+        "deleted_is_gone",
+        "a deleted resource is 404 and no longer listed",
+    ),
+    (
+        "response_matches_spec",
+        "every response the suite gets is one the spec documents",
+    ),
+];
+
+/// The budget printed before the suite starts.
+pub const BUDGET: u64 = 30;
+
+pub async fn run(scenario: &mut Scenario<'_, '_>) -> Result<()> {
+    conversation(scenario).await?;
+    knowledge_source(scenario).await
+}
+
+/// The ids of a list response's `data`.
+fn listed(call: &Call) -> Vec<String> {
+    call.json()["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn differs(expected: &Value, seen: &Value, fields: &[&str]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|field| expected[**field] != seen[**field])
+        .map(|field| format!("{field}: sent {}, read {}", expected[*field], seen[*field]))
+        .collect()
+}
+
+async fn conversation(scenario: &mut Scenario<'_, '_>) -> Result<()> {
+    let sent = json!({
+        "channel": "sms",
+        "externalUserId": format!("conformance-{}", scenario.run.nonce),
+        "locale": "en-GB",
+        "metadata": {"suite": "stateful"},
+    });
+    let Some(created) = scenario
+        .expect("setup", "createConversation", &[], Some(sent.clone()), 201)
+        .await?
+    else {
+        return Ok(());
+    };
+    let id = created.field("id").unwrap_or_default();
+    let path = [("conversationId", id.as_str())];
+    let Some(read) = scenario
+        .expect("setup", "getConversation", &path, None, 200)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut problems = differs(
+        &sent,
+        &read.json()["conversation"],
+        &["channel", "externalUserId", "locale", "metadata"],
+    );
+    if read.json()["conversation"]["messageCount"] != json!(0) {
+        problems.push(format!(
+            "messageCount {}",
+            read.json()["conversation"]["messageCount"]
+        ));
+    }
+    scenario.check(
+        "created_reads_back",
+        &read,
+        (!problems.is_empty()).then(|| ("the conversation as sent".into(), problems.join("; "))),
+    );
+    let list = scenario.call("listConversations", &[], None).await?;
+    let found = listed(&list).contains(&id);
+    scenario.check(
+        "lists_contain_created",
+        &list,
+        (!found).then(|| {
+            (
+                format!("{id} on the first page, newest first"),
+                "not there".into(),
+            )
+        }),
+    );
+
+    // A message and its answer.
+    let Some(exchange) = scenario
+        .expect(
+            "setup",
+            "sendMessage",
+            &path,
+            Some(json!({"text": "How do I change my shipping address?"})),
+            201,
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let user = exchange.json()["userMessage"]["id"].clone();
+    let answer = exchange.json()["assistantMessage"]["id"].clone();
+    let transcript = scenario.call("getConversation", &path, None).await?;
+    let body = transcript.json();
+    let ids: Vec<Value> = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|message| message["id"].clone())
+        .collect();
+    let consistent = ids == [user.clone(), answer.clone()]
+        && body["conversation"]["messageCount"] == json!(2)
+        && !body["conversation"]["lastMessageAt"].is_null();
+    scenario.check(
+        "transcript_consistent",
+        &transcript,
+        (!consistent).then(|| {
+            (
+                format!("messages [{user}, {answer}], messageCount 2, lastMessageAt set"),
+                format!(
+                    "messages {ids:?}, messageCount {}, lastMessageAt {}",
+                    body["conversation"]["messageCount"], body["conversation"]["lastMessageAt"]
+                ),
+            )
+        }),
+    );
+
+    escalation(scenario, &id).await
+}
+
+/// An escalation silences the assistant until it is resolved.
+async fn escalation(scenario: &mut Scenario<'_, '_>, conversation: &str) -> Result<()> {
+    let path = [("conversationId", conversation)];
+    let Some(escalated) = scenario
+        .expect(
+            "setup",
+            "createEscalation",
+            &[],
+            Some(json!({
+                "conversationId": conversation,
+                "reasonCode": "user_requested",
+                "destination": "conformance",
+            })),
+            201,
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let escalation = escalated.field("id").unwrap_or_default();
+    let list = scenario.call("listEscalations", &[], None).await?;
+    let found = listed(&list).contains(&escalation);
+    scenario.check(
+        "lists_contain_created",
+        &list,
+        (!found).then(|| (format!("{escalation} listed"), "not there".into())),
+    );
+    let state = scenario.call("getConversation", &path, None).await?;
+    let status = state.json()["conversation"]["status"].clone();
+    scenario.check(
+        "escalation_silences",
+        &state,
+        (status != json!("escalated"))
+            .then(|| ("status escalated".into(), format!("status {status}"))),
+    );
+    let Some(quiet) = scenario
+        .expect(
+            "setup",
+            "sendMessage",
+            &path,
+            Some(json!({"text": "Is anyone there?"})),
+            201,
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let reply = quiet.json()["assistantMessage"].clone();
+    scenario.check(
+        "escalation_silences",
+        &quiet,
+        (!reply.is_null()).then(|| {
+            (
+                "no assistant answer while escalated".into(),
+                format!("answered {reply}"),
+            )
+        }),
+    );
+    let Some(resolved) = scenario
+        .expect(
+            "setup",
+            "updateEscalation",
+            &[("escalationId", &escalation)],
+            Some(json!({"status": "resolved"})),
+            200,
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(again) = scenario
+        .expect(
+            "setup",
+            "sendMessage",
+            &path,
+            Some(json!({"text": "How do I change my shipping address?"})),
+            201,
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let reply = again.json()["assistantMessage"].clone();
+    scenario.check(
+        "escalation_silences",
+        &again,
+        reply.is_null().then(|| {
+            (
+                format!(
+                    "an answer once the escalation is {}",
+                    resolved.json()["status"]
+                ),
+                "no answer".into(),
+            )
+        }),
+    );
+    let state = scenario.call("getConversation", &path, None).await?;
+    let body = state.json();
+    let count = body["messages"].as_array().map_or(0, Vec::len);
+    scenario.check(
+        "transcript_consistent",
+        &state,
+        (count != 5 || body["conversation"]["messageCount"] != json!(5)).then(|| {
+            (
+                "5 messages: 3 of the user's and 2 answers".into(),
+                format!(
+                    "{count} messages, messageCount {}",
+                    body["conversation"]["messageCount"]
+                ),
+            )
+        }),
+    );
+    Ok(())
+}
+
+/// A knowledge source is listed once created, and gone once deleted.
+async fn knowledge_source(scenario: &mut Scenario<'_, '_>) -> Result<()> {
+    let sent = json!({
+        "type": "text",
+        "name": "hoverbot-conformance stateful suite",
+        "externalId": format!("conformance-{}", scenario.run.nonce),
+        "documents": [{"title": "Opening hours", "body": "We are open from nine to five."}],
+    });
+    let Some(created) = scenario
+        .expect(
+            "setup",
+            "upsertKnowledgeSource",
+            &[],
+            Some(sent.clone()),
+            201,
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let id = created.field("id").unwrap_or_default();
+    let path = [("knowledgeSourceId", id.as_str())];
+    if let Some(read) = scenario
+        .expect("setup", "getKnowledgeSource", &path, None, 200)
+        .await?
+    {
+        let problems = differs(&sent, &read.json(), &["type", "name", "externalId"]);
+        scenario.check(
+            "created_reads_back",
+            &read,
+            (!problems.is_empty()).then(|| ("the source as sent".into(), problems.join("; "))),
+        );
+    }
+    let list = scenario.call("listKnowledgeSources", &[], None).await?;
+    let found = listed(&list).contains(&id);
+    scenario.check(
+        "lists_contain_created",
+        &list,
+        (!found).then(|| (format!("{id} listed"), "not there".into())),
+    );
+    if scenario
+        .expect("setup", "deleteKnowledgeSource", &path, None, 204)
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let gone = scenario.call("getKnowledgeSource", &path, None).await?;
+    let list = scenario.call("listKnowledgeSources", &[], None).await?;
+    let still_listed = listed(&list).contains(&id);
+    scenario.check(
+        "deleted_is_gone",
+        &gone,
+        (gone.status() != 404 || still_listed).then(|| {
+            (
+                "404, and not listed".into(),
+                format!("{}, listed: {still_listed}", gone.status()),
+            )
+        }),
+    );
+    Ok(())
+}

@@ -1,0 +1,642 @@
+//! `webhooks`: the suite subscribes an endpoint of its own receiver, causes every event type the
+//! spec's `webhooks` section lists through the API, and checks each delivery: its payload against
+//! the spec's schema for its type, what its fields mean (ids of resources that exist, a
+//! `transcriptUrl` that opens the transcript without a key), the Standard Webhooks signature and
+//! timestamp, `webhook-id` equal to the envelope's id and to `Idempotency-Key`, one event for a
+//! request replayed with its idempotency key, and both signatures while a secret is rotated.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::scenario::{Call, Scenario};
+use crate::receiver::{Answer, Delivery, Receiver};
+use crate::standard_webhooks;
+
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "setup",
+        "the settings read, the endpoint subscribed and the events caused through the API",
+    ),
+    (
+        "every_event_delivered",
+        "each event type the spec lists reaches the receiver",
+    ),
+    (
+        "payload_schema",
+        "each payload is valid against the spec's schema for its type",
+    ),
+    (
+        "signature",
+        "a Standard Webhooks v1 signature under the endpoint's secret, a recent timestamp",
+    ),
+    (
+        "webhook_id",
+        "webhook-id is the envelope's id and the Idempotency-Key",
+    ),
+    (
+        "references_resolve",
+        "the ids in a payload are the resources the API made, in the same workspace",
+    ),
+    (
+        "transcript_url",
+        "a lead's transcriptUrl opens that conversation's transcript without a key",
+    ),
+    (
+        "one_event_per_request",
+        "a create replayed with its Idempotency-Key makes one resource and one event",
+    ),
+    (
+        "rotation_signatures",
+        "while a secret rotates, deliveries carry a signature under each secret",
+    ),
+    (
+        "response_matches_spec",
+        "every response the suite gets is one the spec documents",
+    ),
+];
+
+/// How long events may take to arrive after their first attempt is due.
+const ARRIVAL: Duration = Duration::from_secs(30);
+/// A message that makes a lead: intent, name, company and email.
+const LEAD_MESSAGE: &str = "Could we book a demo for our team? I am Jane Doe from Northwind Traders, jane@northwind.example";
+
+/// The budget printed before the suite starts.
+pub const BUDGET: u64 = 30;
+
+pub async fn run(scenario: &mut Scenario<'_, '_>, receiver: &Receiver) -> Result<()> {
+    let Some(settings) = scenario
+        .expect("setup", "getWebhookSettings", &[], None, 200)
+        .await?
+    else {
+        return Ok(());
+    };
+    let first_due = settings.json()["attemptOffsetsSeconds"][0]
+        .as_u64()
+        .unwrap_or(0);
+
+    // Lead qualification depends on the workspace's threshold: the lowest one for this run, the
+    // workspace's own afterwards.
+    let Some(assistant) = scenario
+        .expect("setup", "getAssistantSettings", &[], None, 200)
+        .await?
+    else {
+        return Ok(());
+    };
+    let restore = restored_settings(&assistant.json());
+    scenario
+        .expect(
+            "setup",
+            "updateAssistantSettings",
+            &[],
+            Some(json!({"leadQualificationThreshold": 1})),
+            200,
+        )
+        .await?;
+
+    let hook = format!("events-{}", scenario.run.nonce);
+    let url = receiver.hook(&hook, Vec::new(), Answer::Accept);
+    let outcome = deliver_every_event(scenario, receiver, &hook, &url, first_due).await;
+    scenario
+        .call("updateAssistantSettings", &[], Some(restore))
+        .await?;
+    outcome
+}
+
+/// The settings to put back: the workspace's own, with `null` for the ones that were defaults.
+fn restored_settings(settings: &Value) -> Value {
+    let mut restore = serde_json::Map::new();
+    for field in ["leadQualificationThreshold", "escalationDestination"] {
+        let value = &settings[field];
+        let default = &settings["defaults"][field];
+        restore.insert(
+            field.to_string(),
+            if value == default {
+                Value::Null
+            } else {
+                value.clone()
+            },
+        );
+    }
+    Value::Object(restore)
+}
+
+/// What the suite caused, to recognise its events by.
+#[derive(Default)]
+struct Caused {
+    endpoint: String,
+    conversations: BTreeSet<String>,
+    lead: String,
+    escalations: BTreeSet<String>,
+}
+
+async fn deliver_every_event(
+    scenario: &mut Scenario<'_, '_>,
+    receiver: &Receiver,
+    hook: &str,
+    url: &str,
+    first_due: u64,
+) -> Result<()> {
+    let Some(endpoint) = scenario
+        .expect(
+            "setup",
+            "createWebhookEndpoint",
+            &[],
+            Some(json!({"url": url, "description": "hoverbot-conformance webhooks suite"})),
+            201,
+        )
+        .await?
+    else {
+        return Ok(());
+    };
+    let (Some(endpoint_id), Some(secret)) = (endpoint.field("id"), endpoint.field("secret")) else {
+        scenario.fail(
+            "setup",
+            &endpoint,
+            "the endpoint's id and secret".into(),
+            "a body without them".into(),
+        );
+        return Ok(());
+    };
+    let outcome = cause_and_check(scenario, receiver, hook, &endpoint_id, &secret, first_due).await;
+    scenario
+        .call(
+            "deleteWebhookEndpoint",
+            &[("webhookEndpointId", &endpoint_id)],
+            None,
+        )
+        .await?;
+    outcome
+}
+
+async fn cause_and_check(
+    scenario: &mut Scenario<'_, '_>,
+    receiver: &Receiver,
+    hook: &str,
+    endpoint_id: &str,
+    secret: &str,
+    first_due: u64,
+) -> Result<()> {
+    let mut caused = Caused {
+        endpoint: endpoint_id.to_string(),
+        ..Caused::default()
+    };
+    let path = [("webhookEndpointId", endpoint_id)];
+    scenario
+        .expect("setup", "testWebhookEndpoint", &path, None, 200)
+        .await?;
+
+    // A conversation created twice with one idempotency key: one conversation, one event.
+    let mut create = scenario.request(
+        "createConversation",
+        &[],
+        &[],
+        Some(json!({"channel": "web", "externalUserId": "conformance-lead"})),
+    )?;
+    let key = format!("conformance-{}-webhooks-create", scenario.run.nonce);
+    create
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("idempotency-key"));
+    create.headers.push(("idempotency-key".into(), key));
+    let created = scenario.send("createConversation", create.clone()).await?;
+    let replayed = scenario.send("createConversation", create).await?;
+    let Some(lead) = created.field("id").filter(|_| created.status() == 201) else {
+        scenario.fail(
+            "setup",
+            &created,
+            "201 with the conversation".into(),
+            created.status().to_string(),
+        );
+        return Ok(());
+    };
+    let same = replayed.status() == 201 && replayed.field("id").as_deref() == Some(lead.as_str());
+    scenario.check(
+        "one_event_per_request",
+        &replayed,
+        (!same).then(|| {
+            (
+                format!("the replay answers with conversation {lead}"),
+                format!("{} {:?}", replayed.status(), replayed.field("id")),
+            )
+        }),
+    );
+    caused.conversations.insert(lead.clone());
+    caused.lead = lead.clone();
+
+    // A lead: message.responded and lead.qualified.
+    scenario
+        .expect(
+            "setup",
+            "sendMessage",
+            &[("conversationId", &lead)],
+            Some(json!({"text": LEAD_MESSAGE})),
+            201,
+        )
+        .await?;
+
+    // Another conversation, escalated by hand: escalation.created.
+    if let Some(other) = scenario
+        .expect(
+            "setup",
+            "createConversation",
+            &[],
+            Some(json!({"channel": "email"})),
+            201,
+        )
+        .await?
+        .and_then(|call| call.field("id"))
+    {
+        caused.conversations.insert(other.clone());
+        if let Some(id) = scenario
+            .expect(
+                "setup",
+                "createEscalation",
+                &[],
+                Some(json!({
+                    "conversationId": other,
+                    "reasonCode": "user_requested",
+                    "destination": "conformance",
+                })),
+                201,
+            )
+            .await?
+            .and_then(|call| call.field("id"))
+        {
+            caused.escalations.insert(id);
+        }
+    }
+
+    // Every event type the spec lists, from what the suite caused.
+    let schemas = event_schemas(scenario);
+    let deadline = Instant::now() + Duration::from_secs(first_due) + ARRIVAL;
+    let wanted: BTreeSet<String> = schemas.keys().cloned().collect();
+    receiver
+        .wait_for(hook, deadline, |deliveries| {
+            let seen: BTreeSet<String> = ours(deliveries, &caused).map(|(kind, _)| kind).collect();
+            wanted.is_subset(&seen)
+        })
+        .await;
+    let deliveries = receiver.deliveries(hook);
+    let anchor = &created;
+    for kind in &wanted {
+        let arrived = ours(&deliveries, &caused).any(|(seen, _)| seen == *kind);
+        scenario.check(
+            "every_event_delivered",
+            anchor,
+            (!arrived).then(|| {
+                (
+                    format!("a {kind} event for what the suite caused"),
+                    format!(
+                        "none within {} s ({} deliveries to the hook)",
+                        (first_due + ARRIVAL.as_secs()),
+                        deliveries.len()
+                    ),
+                )
+            }),
+        );
+    }
+
+    let mut tenants = BTreeSet::new();
+    let mut events_of_lead_creation = BTreeSet::new();
+    for delivery in deliveries.iter() {
+        let body = delivery.json().unwrap_or_default();
+        let kind = body["type"].as_str().unwrap_or_default().to_string();
+        check_envelope(scenario, anchor, delivery, &body, &schemas, secret);
+        if let Some(tenant) = body["tenantId"].as_str() {
+            tenants.insert(tenant.to_string());
+        }
+        if kind == "conversation.created" && body["data"]["conversationId"] == json!(lead) {
+            events_of_lead_creation.insert(body["id"].as_str().unwrap_or_default().to_string());
+        }
+        check_references(scenario, &caused, &kind, &body).await?;
+    }
+    scenario.check(
+        "references_resolve",
+        anchor,
+        (tenants.len() > 1).then(|| {
+            (
+                "every event in the key's workspace".to_string(),
+                format!("tenantIds {tenants:?}"),
+            )
+        }),
+    );
+    scenario.check(
+        "one_event_per_request",
+        anchor,
+        (events_of_lead_creation.len() != 1).then(|| {
+            (
+                "one conversation.created for a create sent twice with one key".to_string(),
+                format!("{} events", events_of_lead_creation.len()),
+            )
+        }),
+    );
+    let listed = scenario.call("listConversations", &[], None).await?.json()["data"]
+        .as_array()
+        .map_or(0, |data| {
+            data.iter()
+                .filter(|conversation| conversation["id"] == json!(lead))
+                .count()
+        });
+    scenario.check(
+        "one_event_per_request",
+        anchor,
+        (listed != 1).then(|| {
+            (
+                "the conversation listed once".to_string(),
+                format!("listed {listed} times"),
+            )
+        }),
+    );
+
+    rotation(scenario, receiver, hook, endpoint_id, secret).await
+}
+
+/// The deliveries of events the suite caused, with their types.
+fn ours<'d>(
+    deliveries: &'d [Delivery],
+    caused: &'d Caused,
+) -> impl Iterator<Item = (String, &'d Delivery)> + 'd {
+    deliveries.iter().filter_map(move |delivery| {
+        let body: Value = delivery.json()?;
+        let data = &body["data"];
+        let mine = data["conversationId"]
+            .as_str()
+            .is_some_and(|id| caused.conversations.contains(id))
+            || data["webhookEndpointId"].as_str() == Some(caused.endpoint.as_str());
+        mine.then(|| {
+            (
+                body["type"].as_str().unwrap_or_default().to_string(),
+                delivery,
+            )
+        })
+    })
+}
+
+/// Each event type of the spec's `webhooks` section, with the schema of its payload.
+fn event_schemas(scenario: &Scenario) -> BTreeMap<String, Value> {
+    let spec = scenario.run.spec;
+    spec.doc["webhooks"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(kind, item)| {
+            let schema = item.pointer("/post/requestBody/content/application~1json/schema")?;
+            Some((kind.clone(), spec.resolve(schema).clone()))
+        })
+        .collect()
+}
+
+/// The checks of one delivery that need no request: schema, signature and webhook-id.
+fn check_envelope(
+    scenario: &mut Scenario,
+    anchor: &Call,
+    delivery: &Delivery,
+    body: &Value,
+    schemas: &BTreeMap<String, Value>,
+    secret: &str,
+) {
+    let kind = body["type"].as_str().unwrap_or("(no type)");
+    let schema_errors = match schemas.get(kind) {
+        Some(schema) => scenario.run.schema_errors(schema, body),
+        None => vec![format!("`{kind}` is not an event type of the spec")],
+    };
+    scenario.check(
+        "payload_schema",
+        anchor,
+        (!schema_errors.is_empty()).then(|| {
+            (
+                format!("a {kind} payload valid against the spec"),
+                schema_errors.join("; "),
+            )
+        }),
+    );
+
+    let id = delivery.header("webhook-id").unwrap_or_default();
+    let verified = standard_webhooks::verify(
+        secret,
+        id,
+        delivery.header("webhook-timestamp").unwrap_or_default(),
+        &delivery.body,
+        delivery.header("webhook-signature").unwrap_or_default(),
+        delivery.arrived_at.timestamp(),
+    );
+    scenario.check(
+        "signature",
+        anchor,
+        verified
+            .err()
+            .map(|why| (format!("a valid signature on the {kind} delivery"), why)),
+    );
+
+    let idempotency_key = delivery.header("idempotency-key").unwrap_or_default();
+    let same = !id.is_empty() && body["id"].as_str() == Some(id) && idempotency_key == id;
+    scenario.check(
+        "webhook_id",
+        anchor,
+        (!same).then(|| {
+            (
+                "webhook-id = envelope id = Idempotency-Key".to_string(),
+                format!(
+                    "webhook-id `{id}`, envelope id {}, Idempotency-Key `{idempotency_key}`",
+                    body["id"]
+                ),
+            )
+        }),
+    );
+}
+
+/// The ids an event names are the resources the suite made.
+async fn check_references(
+    scenario: &mut Scenario<'_, '_>,
+    caused: &Caused,
+    kind: &str,
+    body: &Value,
+) -> Result<()> {
+    let data = &body["data"];
+    let tenant_matches = data
+        .get("tenantId")
+        .is_none_or(|tenant| *tenant == body["tenantId"]);
+    match kind {
+        "webhook.test" => {
+            let endpoint = data["webhookEndpointId"].as_str().unwrap_or_default();
+            let call = scenario
+                .call(
+                    "getWebhookEndpoint",
+                    &[("webhookEndpointId", endpoint)],
+                    None,
+                )
+                .await?;
+            scenario.check(
+                "references_resolve",
+                &call,
+                (endpoint != caused.endpoint || call.status() != 200).then(|| {
+                    (
+                        format!("webhookEndpointId {} (200)", caused.endpoint),
+                        format!("{endpoint} ({})", call.status()),
+                    )
+                }),
+            );
+        }
+        "conversation.created" | "message.responded" | "lead.qualified" | "escalation.created" => {
+            let conversation = data["conversationId"].as_str().unwrap_or_default();
+            let call = scenario
+                .call("getConversation", &[("conversationId", conversation)], None)
+                .await?;
+            let transcript = call.json();
+            let mut problems = Vec::new();
+            if call.status() != 200 {
+                problems.push(format!("conversation {conversation}: {}", call.status()));
+            }
+            if !tenant_matches {
+                problems.push("data.tenantId differs from the envelope's".to_string());
+            }
+            let messages: BTreeSet<&str> = transcript["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|message| message["id"].as_str())
+                .collect();
+            for field in ["messageId", "replyToMessageId"] {
+                if let Some(id) = data[field].as_str()
+                    && !messages.contains(id)
+                {
+                    problems.push(format!("{field} {id} is not in the transcript"));
+                }
+            }
+            if kind == "escalation.created" {
+                let escalation = data["escalationId"].as_str().unwrap_or_default();
+                let found = scenario
+                    .call("getEscalation", &[("escalationId", escalation)], None)
+                    .await?;
+                if found.status() != 200
+                    || found.json()["conversationId"].as_str() != Some(conversation)
+                {
+                    problems.push(format!(
+                        "escalation {escalation}: {} for conversation {}",
+                        found.status(),
+                        found.json()["conversationId"]
+                    ));
+                }
+            }
+            if kind == "lead.qualified" && caused.lead == conversation {
+                transcript_url(scenario, data, conversation).await?;
+            }
+            scenario.check(
+                "references_resolve",
+                &call,
+                (!problems.is_empty()).then(|| {
+                    (
+                        format!("the {kind} event's ids name existing resources"),
+                        problems.join("; "),
+                    )
+                }),
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `transcriptUrl` opens the transcript of the lead's conversation, without a key.
+async fn transcript_url(
+    scenario: &mut Scenario<'_, '_>,
+    data: &Value,
+    conversation: &str,
+) -> Result<()> {
+    let url = data["transcriptUrl"].as_str().unwrap_or_default();
+    let sent = crate::check::Sent {
+        method: "GET".into(),
+        url: url.to_string(),
+        headers: Vec::new(),
+        body: None,
+        secret_authorization: false,
+    };
+    let call = scenario.send("getSharedTranscript", sent).await?;
+    let shown = call.json()["conversation"]["id"].clone();
+    scenario.check(
+        "transcript_url",
+        &call,
+        (call.status() != 200 || shown != json!(conversation)).then(|| {
+            (
+                format!("200 with the transcript of {conversation}"),
+                format!("{} with conversation {shown}", call.status()),
+            )
+        }),
+    );
+    Ok(())
+}
+
+/// After a rotation, a test delivery verifies under the new secret and under the old one.
+async fn rotation(
+    scenario: &mut Scenario<'_, '_>,
+    receiver: &Receiver,
+    hook: &str,
+    endpoint_id: &str,
+    old_secret: &str,
+) -> Result<()> {
+    let path = [("webhookEndpointId", endpoint_id)];
+    let Some(rotated) = scenario
+        .expect("setup", "rotateWebhookEndpointSecret", &path, None, 200)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(new_secret) = rotated.field("secret") else {
+        scenario.fail(
+            "setup",
+            &rotated,
+            "the new secret in the body".into(),
+            "none".into(),
+        );
+        return Ok(());
+    };
+    let before = receiver.deliveries(hook).len();
+    let Some(test) = scenario
+        .expect("setup", "testWebhookEndpoint", &path, None, 200)
+        .await?
+    else {
+        return Ok(());
+    };
+    let arrived = receiver
+        .wait_for(hook, Instant::now() + ARRIVAL, |deliveries| {
+            deliveries.len() > before
+        })
+        .await;
+    let deliveries = receiver.deliveries(hook);
+    let failed = match deliveries.get(before).filter(|_| arrived) {
+        None => Some("no test delivery arrived".to_string()),
+        Some(delivery) => {
+            let verify = |secret: &str| {
+                standard_webhooks::verify(
+                    secret,
+                    delivery.header("webhook-id").unwrap_or_default(),
+                    delivery.header("webhook-timestamp").unwrap_or_default(),
+                    &delivery.body,
+                    delivery.header("webhook-signature").unwrap_or_default(),
+                    delivery.arrived_at.timestamp(),
+                )
+            };
+            match (verify(&new_secret), verify(old_secret)) {
+                (Ok(()), Ok(())) => None,
+                (new, old) => Some(format!(
+                    "new secret: {}; old secret: {}",
+                    new.err().unwrap_or_else(|| "verified".into()),
+                    old.err().unwrap_or_else(|| "verified".into())
+                )),
+            }
+        }
+    };
+    scenario.check(
+        "rotation_signatures",
+        &test,
+        failed.map(|seen| {
+            (
+                "a test delivery signed under the new and the old secret".to_string(),
+                seen,
+            )
+        }),
+    );
+    Ok(())
+}
