@@ -58,9 +58,9 @@ start_server() {
   SERVER_URL="http://127.0.0.1:$port"
   # Schemathesis sends thousands of requests a minute: lift the per-token rate limit out of its way.
   # Webhook receivers in CI live on loopback, which only a deployment that allows private networks
-  # calls.
+  # calls; retries come seconds apart, so that the conformance suite sees every attempt.
   HOVERBOT_RATE_LIMIT_PER_MINUTE=6000000 HOVERBOT_RATE_LIMIT_BURST=1000000 \
-    HOVERBOT_ALLOW_PRIVATE_NETWORKS=true \
+    HOVERBOT_ALLOW_PRIVATE_NETWORKS=true HOVERBOT_WEBHOOK_RETRY_SCHEDULE=0s,1s,2s,4s \
     "$BIN" serve --listen "127.0.0.1:$port" "$@" >"$WORK/$name.stdout" 2>"$WORK/$name.log" &
   SERVER_PID=$!
   until curl -fsS --max-time 2 -o /dev/null "$SERVER_URL/readyz" 2>/dev/null; do
@@ -170,6 +170,37 @@ verify_webhook_delivery() {
   curl -fsS -X DELETE "${auth[@]}" "$SERVER_URL/v1/webhook-endpoints/$endpoint"
 }
 
+# verify_conformance_fails_on_a_mock: runs the promise suites of hoverbot-conformance against
+# `prism mock` of the spec, which answers every operation with the spec's examples and keeps no
+# promise (no rate limit, no idempotency, no webhook), and checks that the run fails (exit 1) with
+# failures in each of limits, idempotency, webhooks and retries.
+verify_conformance_fails_on_a_mock() {
+  local port status=0 deadline=$((SECONDS + 60)) report="$CACHE/ci-reports/conformance-prism.json"
+  port=$(free_port)
+  prism mock openapi/hoverbot.yaml --host 127.0.0.1 --port "$port" >"$WORK/prism.log" 2>&1 &
+  PRISM_PID=$!
+  until curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; do
+    kill -0 "$PRISM_PID" 2>/dev/null || { cat "$WORK/prism.log"; die "Prism exited"; }
+    ((SECONDS < deadline)) || die "Prism did not listen within 60 s"
+    sleep 0.2
+  done
+  "$CONFORMANCE" run --base-url "http://127.0.0.1:$port" --api-key hb_live_prismMockAcceptsAnyKey \
+    --suites limits,idempotency,webhooks,retries --max-examples 5 --seed "$RUN_SEED" \
+    --json "$report" >"$WORK/prism-run.log" 2>&1 || status=$?
+  kill "$PRISM_PID" 2>/dev/null || true
+  wait "$PRISM_PID" 2>/dev/null || true
+  PRISM_PID=""
+  grep -E '^(suite|limits|idempotency|webhooks|retries) ' "$WORK/prism-run.log" || true
+  ((status == 1)) || { tail -n 30 "$WORK/prism-run.log"; die "against the mock the suite exited $status, not 1"; }
+  python3 - "$report" <<'PY' || die "a promise suite passed against the mock"
+import json, sys
+failed = {failure["suite"] for failure in json.load(open(sys.argv[1]))["failures"]}
+missing = {"limits", "idempotency", "webhooks", "retries"} - failed
+print("suites failing against the mock:", ", ".join(sorted(failed)))
+sys.exit(f"no failure in {', '.join(sorted(missing))}" if missing else 0)
+PY
+}
+
 # verify_demo: on a server started with --demo, the README's question gets the help center's answer
 # with its citation, and a question the help center does not answer gets no invented answer: a low
 # confidence, no citation, the no_knowledge flag and an offer of a human.
@@ -205,6 +236,7 @@ PY
 cleanup() {
   local status=$? database
   stop_server
+  [[ -z ${PRISM_PID:-} ]] || kill "$PRISM_PID" 2>/dev/null || true
   for database in "${CREATED_DATABASES[@]}"; do
     psql_admin -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" ||
       echo "warning: could not drop database $database" >&2

@@ -91,6 +91,21 @@ impl Findings {
             .or_default()
     }
 
+    /// Adds what another run found.
+    pub fn merge(&mut self, other: Findings) {
+        for (suite, checks) in other.counts {
+            for (check, (passed, failed)) in checks {
+                let count = self.count(&suite, &check);
+                count.0 += passed;
+                count.1 += failed;
+            }
+        }
+        self.failures.extend(other.failures);
+        for (suite, sent) in other.requests {
+            *self.requests.entry(suite).or_default() += sent;
+        }
+    }
+
     pub fn failed_any(&self) -> bool {
         !self.failures.is_empty()
     }

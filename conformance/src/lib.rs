@@ -11,6 +11,9 @@ pub mod spec;
 pub mod standard_webhooks;
 pub mod suites;
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use anyhow::{Result, bail};
 
 use check::Findings;
@@ -31,17 +34,18 @@ pub struct Options {
     /// The most requests spent shrinking one failure to a smaller case.
     pub max_shrinks: u32,
     pub seed: u64,
+    /// How many operations the `schema` and `negative` suites test at once.
+    pub workers: usize,
     /// Where the webhook receiver listens (`127.0.0.1:0` unless given).
     pub webhook_listen: Option<String>,
     /// Where the deployment reaches the receiver, when not at its listening address.
     pub webhook_public_url: Option<String>,
 }
 
-fn progress(suite: &str, what: &str, ok: bool, findings: &Findings) {
+fn progress(suite: &str, what: &str, ok: bool, failures: usize) {
     eprintln!(
-        "  {suite:<8} {what:<34} {:<7} {} failures so far",
+        "  {suite:<8} {what:<34} {:<7} {failures} failures so far",
         if ok { "ok" } else { "FAILED" },
-        findings.failures.len()
     );
 }
 
@@ -112,12 +116,67 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
                 }
             }
             let ok = scenario.ok;
-            progress(suite.name, "(scenario)", ok, &findings);
+            progress(suite.name, "(scenario)", ok, findings.failures.len());
             continue;
         }
         operation_suite(&run, suite.name, &operations, options, &mut findings).await?;
     }
     Ok(findings)
+}
+
+/// The cases of the `schema` or `negative` suite, `workers` operations at a time. Each operation's
+/// cases come from its own seed, so the order operations run in changes nothing but the progress
+/// lines; findings are merged in the spec's order.
+fn generated_cases(
+    run: &Run<'_>,
+    name: &'static str,
+    chosen: &[&spec::Operation],
+    workers: usize,
+    findings: &mut Findings,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(findings.failures.len());
+    let results: Mutex<Vec<Option<Result<Findings>>>> =
+        Mutex::new(chosen.iter().map(|_| None).collect());
+    let handle = tokio::runtime::Handle::current();
+    // The cases block on requests: they run on threads of their own, which enter the runtime to
+    // send them.
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            for _ in 0..workers.clamp(1, chosen.len().max(1)) {
+                scope.spawn(|| {
+                    let _runtime = handle.enter();
+                    while let Some(operation) = chosen.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let mut found = Findings::default();
+                        let outcome = match name {
+                            "schema" => suites::schema::run(run, operation, &mut found),
+                            _ => suites::negative::run(run, operation, &mut found),
+                        };
+                        if let Ok(ok) = &outcome {
+                            let so_far = failed.fetch_add(found.failures.len(), Ordering::Relaxed)
+                                + found.failures.len();
+                            progress(name, &operation.id, *ok, so_far);
+                        }
+                        let index = chosen
+                            .iter()
+                            .position(|chosen| chosen.id == operation.id)
+                            .unwrap_or_default();
+                        results
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())[index] =
+                            Some(outcome.map(|_| found));
+                    }
+                });
+            }
+        });
+    });
+    let results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for found in results.into_iter().flatten() {
+        findings.merge(found?);
+    }
+    Ok(())
 }
 
 /// The suites that run cases per operation.
@@ -160,20 +219,24 @@ async fn operation_suite(
     } else {
         None
     };
-    for operation in &chosen {
+    if matches!(name, "schema" | "negative") {
+        generated_cases(run, name, &chosen, options.workers, findings)?;
+    }
+    for operation in chosen
+        .iter()
+        .filter(|_| !matches!(name, "schema" | "negative"))
+    {
         let ok = match (name, &keys) {
-            ("schema", _) => suites::schema::run(run, operation, findings)?,
             ("auth", Some(keys)) => suites::auth::run(run, operation, keys, findings).await?,
-            ("idempotency", _) => suites::idempotency::run(run, operation, findings).await?,
-            _ => suites::negative::run(run, operation, findings)?,
+            _ => suites::idempotency::run(run, operation, findings).await?,
         };
-        progress(name, &operation.id, ok, findings);
+        progress(name, &operation.id, ok, findings.failures.len());
     }
     if name == "auth" {
         match &options.second_api_key {
             Some(second) => {
                 let ok = suites::auth::isolation(run, &chosen, second, findings).await?;
-                progress(name, "isolation", ok, findings);
+                progress(name, "isolation", ok, findings.failures.len());
             }
             None => eprintln!("  auth: no --second-api-key, so no isolation checks"),
         }

@@ -57,6 +57,9 @@ struct RunArgs {
     /// The most requests spent shrinking one failure to a smaller case.
     #[arg(long, default_value_t = 64)]
     max_shrinks: u32,
+    /// How many operations the `schema` and `negative` suites test at once.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
     /// The seed of the generated cases; the same seed sends the same cases. Random by default.
     #[arg(long)]
     seed: Option<u64>,
@@ -117,6 +120,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         webhook_public_url: args.webhook_public_url,
         max_examples: args.max_examples,
         max_shrinks: args.max_shrinks,
+        workers: args.workers,
         seed,
     };
     let findings = hoverbot_conformance::run(&spec, &options).await?;

@@ -302,6 +302,7 @@ async fn failed_checks(
             // The faults are caught on the first case; no need to shrink them.
             max_shrinks: 0,
             seed: 1,
+            workers: 4,
             webhook_listen: Some(listen.to_string()),
             webhook_public_url,
         },

@@ -52,27 +52,64 @@ impl Policy {
         }
     }
 
-    /// Checks the URL of a page to crawl: `http` or `https` (public web pages are still served
-    /// over both), no credentials, and a host whose every address the server may reach.
-    pub async fn check_page(&self, url: &Url) -> Result<(), Refused> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Refused(format!(
-                "the URL's scheme must be http or https, not `{}`",
-                url.scheme()
-            )));
-        }
-        self.addresses(url).await.map(drop)
+    /// Checks the URLs of pages to crawl: each `http` or `https` (public web pages are still
+    /// served over both), without credentials, and with a host whose every address the server may
+    /// reach. Each distinct host is resolved once, all at once: a crawl's seeds often share a
+    /// host, and each lookup is a chance to wait for a slow resolver.
+    pub async fn check_pages(&self, urls: &[Url]) -> Vec<Result<(), Refused>> {
+        let mut names: Vec<(&str, u16)> = urls
+            .iter()
+            .filter(|url| literal_ip(url).is_none() && url.username().is_empty())
+            .filter(|url| url.password().is_none() && matches!(url.scheme(), "http" | "https"))
+            .filter_map(|url| Some((url.host_str()?, port_of(url))))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let resolved: Vec<((&str, u16), Vec<IpAddr>)> = futures_util::future::join_all(
+            names
+                .into_iter()
+                .map(|(name, port)| async move { ((name, port), resolve(name, port).await) }),
+        )
+        .await;
+        urls.iter()
+            .map(|url| {
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(Refused(format!(
+                        "the URL's scheme must be http or https, not `{}`",
+                        url.scheme()
+                    )));
+                }
+                let found = url.host_str().and_then(|name| {
+                    resolved
+                        .iter()
+                        .find(|(key, _)| *key == (name, port_of(url)))
+                        .map(|(_, addresses)| addresses.clone())
+                });
+                self.judge(url, found.unwrap_or_default()).map(drop)
+            })
+            .collect()
     }
 
     /// The addresses of the URL's host, all of which the policy allows.
     async fn addresses(&self, url: &Url) -> Result<Vec<IpAddr>, Refused> {
+        let resolved = match (literal_ip(url), url.host_str()) {
+            (None, Some(name)) if url.username().is_empty() && url.password().is_none() => {
+                resolve(name, port_of(url)).await
+            }
+            _ => Vec::new(),
+        };
+        self.judge(url, resolved)
+    }
+
+    /// The URL's addresses (its literal one, or `resolved` for a name), all of which the policy
+    /// allows.
+    fn judge(&self, url: &Url, resolved: Vec<IpAddr>) -> Result<Vec<IpAddr>, Refused> {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Refused("the URL must not hold credentials".into()));
         }
-        let port = url.port_or_known_default().unwrap_or(443);
         let addresses: Vec<IpAddr> = match (literal_ip(url), url.host_str()) {
             (Some(ip), _) => vec![ip],
-            (None, Some(name)) => resolve(name, port).await,
+            (None, Some(_)) => resolved,
             (None, None) => return Err(Refused("the URL has no host".into())),
         };
         if let Some(refused) = addresses.iter().find(|ip| !self.allows(**ip)) {
@@ -123,6 +160,11 @@ impl Resolve for GuardedResolver {
             Ok(Box::new(addresses.into_iter()) as Addrs)
         })
     }
+}
+
+/// The port a URL reaches: its own, or its scheme's.
+fn port_of(url: &Url) -> u16 {
+    url.port_or_known_default().unwrap_or(443)
 }
 
 /// The URL's host when it is an address rather than a name (names are resolved, addresses not).
@@ -211,6 +253,52 @@ mod tests {
     const LENIENT: Policy = Policy {
         allow_private_networks: true,
     };
+
+    #[tokio::test]
+    async fn each_page_gets_its_own_verdict_when_hosts_are_shared() {
+        let urls: Vec<Url> = [
+            "http://localhost:1/a",
+            "https://localhost:1/b",
+            "ftp://localhost/c",
+            "https://user:pw@localhost/d",
+            "http://10.0.0.7/e",
+        ]
+        .iter()
+        .map(|url| Url::parse(url).unwrap())
+        .collect();
+        let verdicts = |checked: Vec<Result<(), Refused>>| {
+            checked
+                .into_iter()
+                .map(|checked| checked.err().map(|refused| refused.0))
+                .collect::<Vec<_>>()
+        };
+        let strict = verdicts(STRICT.check_pages(&urls).await);
+        assert!(
+            strict[0].as_deref().unwrap().contains("resolves to"),
+            "{strict:?}"
+        );
+        assert!(
+            strict[1].as_deref().unwrap().contains("resolves to"),
+            "{strict:?}"
+        );
+        assert!(
+            strict[2].as_deref().unwrap().contains("scheme"),
+            "{strict:?}"
+        );
+        assert!(
+            strict[3].as_deref().unwrap().contains("credentials"),
+            "{strict:?}"
+        );
+        assert!(
+            strict[4].as_deref().unwrap().contains("10.0.0.7"),
+            "{strict:?}"
+        );
+        let lenient = verdicts(LENIENT.check_pages(&urls).await);
+        assert_eq!(lenient[0], None);
+        assert_eq!(lenient[1], None);
+        assert!(lenient[2].is_some() && lenient[3].is_some(), "{lenient:?}");
+        assert_eq!(lenient[4], None);
+    }
 
     #[test]
     fn only_global_addresses_are_global() {

@@ -1,8 +1,10 @@
 //! `cargo xtask bench`: the release server's throughput and latency on two endpoints, side by side
 //! with a bare poem endpoint measured in the same run, then the server's in-process benchmarks (the
 //! rate limiter, webhook deliveries), then the knowledge figures (crawling and indexing the
-//! PostgreSQL manual, memory, answers under load), optionally written to `BENCHMARKS.md`.
+//! PostgreSQL manual, memory, answers under load), then hoverbot-conformance next to Schemathesis,
+//! optionally written to `BENCHMARKS.md`.
 
+mod conformance;
 mod cpu;
 mod knowledge;
 mod load;
@@ -25,7 +27,8 @@ use load::{Connection, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
 use server::{Background, Hoverbot};
 
 const USAGE: &str = "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] \
-     [--postgres URL] [--manual DIR] [--only service|knowledge] [--write]";
+     [--postgres URL] [--manual DIR] [--schemathesis PATH] [--only service|knowledge|conformance] \
+     [--write]";
 /// Where the rate limiter's PostgreSQL figures are measured (in a database of their own).
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -52,6 +55,8 @@ pub struct Options {
     pub postgres: String,
     /// The PostgreSQL manual's HTML, for the knowledge figures.
     pub manual: PathBuf,
+    /// Schemathesis's `st`, for the conformance figures; the one on the `PATH` by default.
+    pub schemathesis: Option<PathBuf>,
     /// Only this part of the figures (and of `BENCHMARKS.md`).
     pub only: Option<Section>,
     pub write: bool,
@@ -64,6 +69,8 @@ pub enum Section {
     Service,
     /// The crawl of the PostgreSQL manual and the answers from it.
     Knowledge,
+    /// hoverbot-conformance next to Schemathesis.
+    Conformance,
 }
 
 impl Options {
@@ -74,6 +81,7 @@ impl Options {
             repeat: 3,
             postgres: POSTGRES.to_string(),
             manual: PathBuf::from(site::MANUAL),
+            schemathesis: None,
             only: None,
             write: false,
         };
@@ -99,11 +107,19 @@ impl Options {
                     options.manual =
                         PathBuf::from(args.next().context("--manual needs a directory")?);
                 }
+                "--schemathesis" => {
+                    options.schemathesis = Some(PathBuf::from(
+                        args.next().context("--schemathesis needs a path")?,
+                    ));
+                }
                 "--only" => {
                     options.only = Some(match args.next().copied() {
                         Some("service") => Section::Service,
                         Some("knowledge") => Section::Knowledge,
-                        _ => bail!("--only needs `service` or `knowledge`; usage: {USAGE}"),
+                        Some("conformance") => Section::Conformance,
+                        _ => bail!(
+                            "--only needs `service`, `knowledge` or `conformance`; usage: {USAGE}"
+                        ),
                     });
                 }
                 "--write" => options.write = true,
@@ -143,8 +159,9 @@ pub fn run(args: &[&str]) -> Result<()> {
             .status()?;
         std::process::exit(status.code().unwrap_or(1));
     }
-    let manual = site::manual(&options.manual);
-    if manual.is_none() {
+    let wants = |section: Section| options.only.is_none_or(|only| only == section);
+    let manual = site::manual(&options.manual).filter(|_| wants(Section::Knowledge));
+    if manual.is_none() && wants(Section::Knowledge) {
         let missing = format!(
             "no PostgreSQL manual at {} (install postgresql-doc-15, or give --manual DIR)",
             options.manual.display()
@@ -163,7 +180,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     let mut written = Vec::new();
-    if options.only != Some(Section::Knowledge) {
+    if wants(Section::Service) {
         let limiter = server::build_target("hoverbot-server", &["--bench", "limiter"], "limiter")?;
         let deliveries =
             server::build_target("hoverbot-server", &["--bench", "deliveries"], "deliveries")?;
@@ -181,9 +198,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         )?;
         written.push((report::BEGIN, report::END, text));
     }
-    if options.only != Some(Section::Service)
-        && let Some(manual) = &manual
-    {
+    if let Some(manual) = &manual {
         // Served from here, outside the load generator's runtime: it runs one of its own.
         let site = site::serve(manual)?;
         let figures = runtime.block_on(knowledge::measure(
@@ -203,6 +218,24 @@ pub fn run(args: &[&str]) -> Result<()> {
                 .chain([&figures.open, &figures.baseline_open]),
         )?;
         written.push((report::KNOWLEDGE_BEGIN, report::KNOWLEDGE_END, text));
+    }
+    if wants(Section::Conformance) {
+        match conformance::schemathesis(options.schemathesis.as_deref()) {
+            Some(st) => {
+                let ours = server::build("hoverbot-conformance", "hoverbot-conformance")?;
+                let tools =
+                    runtime.block_on(conformance::measure(&binary, &ours, &st, options.repeat))?;
+                let text = report::conformance(&command, &options, &tools);
+                println!("{text}");
+                written.push((report::CONFORMANCE_BEGIN, report::CONFORMANCE_END, text));
+            }
+            None => {
+                let missing = "no Schemathesis `st` on the PATH (pip install schemathesis, or \
+                     give --schemathesis PATH)";
+                ensure!(options.only != Some(Section::Conformance), "{missing}");
+                eprintln!("bench: {missing}; the conformance figures are skipped");
+            }
+        }
     }
     if options.write {
         for (begin, end, text) in written {

@@ -136,19 +136,26 @@ impl HoverBot {
             }
             KnowledgeSourceInput::TextSourceInput(_) => Vec::new(),
         };
-        // Names are resolved all at once: a request waits for the slowest lookup, not their sum.
-        let policy = self.sender.policy();
-        let checks = urls.iter().map(|(pointer, url)| async move {
-            let refuse =
-                |message: String| Problem::refused_field("url_not_allowed", pointer, message);
-            let parsed = url::Url::parse(url).map_err(|err| refuse(format!("not a URL: {err}")))?;
-            policy
-                .check_page(&parsed)
-                .await
-                .map_err(|refused| refuse(refused.to_string()))
-        });
-        for checked in futures_util::future::join_all(checks).await {
-            checked?;
+        let mut parsed = Vec::with_capacity(urls.len());
+        for (pointer, url) in &urls {
+            match url::Url::parse(url) {
+                Ok(url) => parsed.push(url),
+                Err(err) => {
+                    return Err(Problem::refused_field(
+                        "url_not_allowed",
+                        pointer,
+                        format!("not a URL: {err}"),
+                    ));
+                }
+            }
+        }
+        // Each host is resolved once, all at once: a request waits for the slowest lookup, not
+        // their sum.
+        let checked = self.sender.policy().check_pages(&parsed).await;
+        for ((pointer, _), checked) in urls.iter().zip(checked) {
+            checked.map_err(|refused| {
+                Problem::refused_field("url_not_allowed", pointer, refused.to_string())
+            })?;
         }
         Ok(())
     }
