@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use hyper::Method;
 
+use super::cpu::{self, Threads};
 use super::load::{Connection, Target};
 use super::server::Hoverbot;
 use crate::project;
@@ -28,6 +29,9 @@ pub struct Run {
     pub requests: u64,
     /// Failures the tool reported.
     pub failures: u64,
+    /// CPU time the tool used, and the server meanwhile.
+    pub tool_cpu: Option<Duration>,
+    pub server_cpu: Option<Duration>,
 }
 
 /// A tool's runs.
@@ -146,24 +150,18 @@ pub async fn measure(
         eprintln!("bench: conformance round {} of {rounds}", round + 1);
         let mut with_json = ours.to_vec();
         with_json.extend(["--json".to_string(), ours_json.display().to_string()]);
-        let (wall, requests) = timed(&hoverbot, conformance, &with_json, &[]).await?;
+        let timed_ours = timed(&hoverbot, conformance, &with_json, &[]).await?;
         let failures = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(
             &ours_json,
         )?)?["failures"]
             .as_array()
             .map_or(0, Vec::len) as u64;
-        tools[0].runs.push(Run {
-            wall,
-            requests,
-            failures,
-        });
+        tools[0].runs.push(timed_ours.with(failures));
         for (tool, args) in [(1, &theirs[..]), (2, &theirs_parallel[..])] {
-            let (wall, requests) = timed(&hoverbot, st, args, &hooks).await?;
-            tools[tool].runs.push(Run {
-                wall,
-                requests,
-                failures: junit_failures(&reports)?,
-            });
+            let timed_theirs = timed(&hoverbot, st, args, &hooks).await?;
+            tools[tool]
+                .runs
+                .push(timed_theirs.with(junit_failures(&reports)?));
         }
     }
     let _ = std::fs::remove_dir_all(&reports);
@@ -171,15 +169,40 @@ pub async fn measure(
     Ok(tools)
 }
 
-/// Runs `program` to its end; its wall time and the requests the server answered meanwhile. A
-/// run that finds failures exits 1, which is a result, not an error.
+/// One run's figures, but its failures.
+struct Timed {
+    wall: Duration,
+    requests: u64,
+    tool_cpu: Option<Duration>,
+    server_cpu: Option<Duration>,
+}
+
+impl Timed {
+    fn with(self, failures: u64) -> Run {
+        Run {
+            wall: self.wall,
+            requests: self.requests,
+            failures,
+            tool_cpu: self.tool_cpu,
+            server_cpu: self.server_cpu,
+        }
+    }
+}
+
+/// Runs `program` to its end; its wall time, the requests the server answered meanwhile, and the
+/// CPU time each used. A run that finds failures exits 1, which is a result, not an error.
 async fn timed(
     hoverbot: &Hoverbot,
     program: &Path,
     args: &[String],
     env: &[(&str, String)],
-) -> Result<(Duration, u64)> {
+) -> Result<Timed> {
+    let server = hoverbot.pid().map(Threads::of_process);
     let before = answered(hoverbot).await?;
+    let (tool_before, server_before) = (
+        cpu::waited_children(),
+        server.as_ref().and_then(Threads::used),
+    );
     let started = Instant::now();
     let status = tokio::process::Command::new(program)
         .args(args)
@@ -192,12 +215,25 @@ async fn timed(
         .await
         .with_context(|| format!("cannot run {}", program.display()))?;
     let wall = started.elapsed();
+    let tool_cpu = cpu::waited_children()
+        .zip(tool_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let server_cpu = server
+        .as_ref()
+        .and_then(Threads::used)
+        .zip(server_before)
+        .map(|(after, before)| after.saturating_sub(before));
     if !matches!(status.code(), Some(0 | 1)) {
         bail!("{} exited with {status}", program.display());
     }
     // The count's own request is not the tool's.
     let after = answered(hoverbot).await?.saturating_sub(1);
-    Ok((wall, after.saturating_sub(before)))
+    Ok(Timed {
+        wall,
+        requests: after.saturating_sub(before),
+        tool_cpu,
+        server_cpu,
+    })
 }
 
 /// The requests the server has answered: the sum of its `hoverbot_http_requests_total`.

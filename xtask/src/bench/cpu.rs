@@ -44,6 +44,18 @@ impl Threads {
     }
 }
 
+/// The CPU time this process's children used, counted when they were waited for (`cutime` and
+/// `cstime` of `/proc/self/stat`).
+pub fn waited_children() -> Option<Duration> {
+    const TICK: Duration = Duration::from_millis(10);
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17 of the whole line; 14 and 15 after the name.
+    let ticks: u64 = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+    Some(TICK * u32::try_from(ticks).ok()?)
+}
+
 /// The CPU time the whole machine has spent busy (every process, and time taken by the hypervisor),
 /// to tell whether something besides the benchmark ran.
 pub fn machine() -> Option<Duration> {

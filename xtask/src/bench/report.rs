@@ -559,25 +559,46 @@ pub fn conformance(command: &str, options: &Options, tools: &[conformance::Tool;
         tools[1].command,
         conformance::WORKERS
     );
+    let cpu_per_request =
+        |tool: &conformance::Tool, of: fn(&conformance::Run) -> Option<Duration>| {
+            let values: Vec<f64> = tool
+                .runs
+                .iter()
+                .filter_map(|run| Some(of(run)?.as_secs_f64() / run.requests.max(1) as f64))
+                .collect();
+            (!values.is_empty()).then(|| median(values.into_iter()))
+        };
     let _ = writeln!(
         out,
-        "| Tool | Wall time | Requests | Time per request | Failures | Rounds (s) |"
+        "| Tool | Wall time | Requests | Time per request | Tool CPU per request | Server CPU per request | Failures | Rounds (s) |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|---|");
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|---|");
     for tool in tools {
         let _ = writeln!(
             out,
-            "| {} | {:.1} s | {:.0} | {} | {} | {} |",
+            "| {} | {:.1} s | {:.0} | {} | {} | {} | {} | {} |",
             tool.name,
             seconds(tool),
             requests(tool),
             millis(per_case(tool)),
+            cpu_per_request(tool, |run| run.tool_cpu).map_or("—".to_string(), millis),
+            cpu_per_request(tool, |run| run.server_cpu).map_or("—".to_string(), millis),
             median(tool.runs.iter().map(|run| run.failures as f64)),
             tool.runs
                 .iter()
                 .map(|run| format!("{:.1}", run.wall.as_secs_f64()))
                 .collect::<Vec<_>>()
                 .join(", ")
+        );
+    }
+    let tool_cpu = |tool| cpu_per_request(tool, |run| run.tool_cpu);
+    if let (Some(ours), Some(theirs)) = (tool_cpu(&tools[0]), tool_cpu(&tools[1])) {
+        let _ = writeln!(
+            out,
+            "\nEach request costs hoverbot-conformance {} of CPU and Schemathesis {}: {:.0}x.",
+            millis(ours),
+            millis(theirs),
+            theirs / ours
         );
     }
     let speedup = per_case(&tools[1]) / per_case(&tools[0]);
