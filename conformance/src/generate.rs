@@ -147,8 +147,10 @@ fn string(schema: &Value) -> BoxedStrategy<Value> {
         Some("email") => "[a-z]{1,10}"
             .prop_map(|user| Value::from(format!("{user}@example.com")))
             .boxed(),
+        // Under `invalid`, which never resolves (RFC 6761): a deployment may call or crawl the
+        // URLs it is given, long after the run, and these must reach no one.
         Some("uri") => "[a-z]{1,10}"
-            .prop_map(|path| Value::from(format!("https://example.com/{path}")))
+            .prop_map(|path| Value::from(format!("https://conformance.invalid/{path}")))
             .boxed(),
         _ => match schema.get("pattern").and_then(Value::as_str) {
             // JSON Schema patterns are unanchored, and proptest does not generate anchors:

@@ -52,9 +52,8 @@ fn progress(suite: &str, what: &str, ok: bool, failures: usize) {
 /// Runs `options.suites` against the deployment, printing progress to stderr.
 pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
     for name in &options.suites {
-        match SUITES.iter().find(|suite| suite.name == name) {
-            Some(_) => {}
-            None => bail!("there is no suite `{name}` (see `hoverbot-conformance list`)"),
+        if !SUITES.iter().any(|suite| suite.name == name) {
+            bail!("there is no suite `{name}` (see `hoverbot-conformance list`)");
         }
     }
     let target = Target::new(&options.base_url, &options.api_key)?;
@@ -146,7 +145,11 @@ fn generated_cases(
             for _ in 0..workers.clamp(1, chosen.len().max(1)) {
                 scope.spawn(|| {
                     let _runtime = handle.enter();
-                    while let Some(operation) = chosen.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(operation) = chosen.get(index) else {
+                            break;
+                        };
                         let mut found = Findings::default();
                         let outcome = match name {
                             "schema" => suites::schema::run(run, operation, &mut found),
@@ -157,10 +160,6 @@ fn generated_cases(
                                 + found.failures.len();
                             progress(name, &operation.id, *ok, so_far);
                         }
-                        let index = chosen
-                            .iter()
-                            .position(|chosen| chosen.id == operation.id)
-                            .unwrap_or_default();
                         results
                             .lock()
                             .unwrap_or_else(|poisoned| poisoned.into_inner())[index] =
@@ -221,16 +220,14 @@ async fn operation_suite(
     };
     if matches!(name, "schema" | "negative") {
         generated_cases(run, name, &chosen, options.workers, findings)?;
-    }
-    for operation in chosen
-        .iter()
-        .filter(|_| !matches!(name, "schema" | "negative"))
-    {
-        let ok = match (name, &keys) {
-            ("auth", Some(keys)) => suites::auth::run(run, operation, keys, findings).await?,
-            _ => suites::idempotency::run(run, operation, findings).await?,
-        };
-        progress(name, &operation.id, ok, findings.failures.len());
+    } else {
+        for operation in &chosen {
+            let ok = match (name, &keys) {
+                ("auth", Some(keys)) => suites::auth::run(run, operation, keys, findings).await?,
+                _ => suites::idempotency::run(run, operation, findings).await?,
+            };
+            progress(name, &operation.id, ok, findings.failures.len());
+        }
     }
     if name == "auth" {
         match &options.second_api_key {

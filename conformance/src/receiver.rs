@@ -57,6 +57,19 @@ impl Delivery {
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
+
+    /// Whether the delivery carries a Standard Webhooks signature under `secret`, with a timestamp
+    /// recent when it arrived; why not.
+    pub fn verify(&self, secret: &str) -> Result<(), String> {
+        crate::standard_webhooks::verify(
+            secret,
+            self.header("webhook-id").unwrap_or_default(),
+            self.header("webhook-timestamp").unwrap_or_default(),
+            &self.body,
+            self.header("webhook-signature").unwrap_or_default(),
+            self.arrived_at.timestamp(),
+        )
+    }
 }
 
 /// A hook's answers to each event: the scripted ones to its first attempts in order, then `then`.

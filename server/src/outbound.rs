@@ -13,6 +13,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use url::{Host, Url};
 
+use crate::http::write_gate::released;
+
 /// How long registering a URL waits for its host name to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,9 +37,11 @@ impl Policy {
 
     /// Checks a webhook receiver URL to register: `https` (or `http` to a non-global address where
     /// those are allowed), no credentials, and a host whose every address the server may reach. A
-    /// name that does not resolve now is accepted: it is checked again at each call.
+    /// name that does not resolve now is accepted: it is checked again at each call. Registration
+    /// checks run before any write, so the lookups wait outside SQLite's write gate: a slow
+    /// resolver delays this request, not every writer's.
     pub async fn check(&self, url: &Url) -> Result<(), Refused> {
-        let addresses = self.addresses(url).await?;
+        let addresses = released(self.addresses(url)).await?;
         match url.scheme() {
             "https" => Ok(()),
             "http" if !addresses.is_empty() && addresses.iter().all(|ip| !is_global(*ip)) => Ok(()),
@@ -65,12 +69,11 @@ impl Policy {
             .collect();
         names.sort_unstable();
         names.dedup();
-        let resolved: Vec<((&str, u16), Vec<IpAddr>)> = futures_util::future::join_all(
-            names
-                .into_iter()
-                .map(|(name, port)| async move { ((name, port), resolve(name, port).await) }),
-        )
-        .await;
+        let resolved: Vec<((&str, u16), Vec<IpAddr>)> =
+            released(futures_util::future::join_all(names.into_iter().map(
+                |(name, port)| async move { ((name, port), resolve(name, port).await) },
+            )))
+            .await;
         urls.iter()
             .map(|url| {
                 if !matches!(url.scheme(), "http" | "https") {
@@ -149,8 +152,7 @@ impl Resolve for GuardedResolver {
         let policy = self.policy;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addresses: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addresses = lookup(&host, 0).await?;
             if let Some(refused) = addresses
                 .iter()
                 .find(|address| !policy.allows(address.ip()))
@@ -195,10 +197,30 @@ pub fn describe(err: &reqwest::Error, timeout: Duration) -> String {
 }
 
 async fn resolve(name: &str, port: u16) -> Vec<IpAddr> {
-    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await {
-        Ok(Ok(addresses)) => addresses.map(|address| address.ip()).collect(),
+    match tokio::time::timeout(RESOLVE_TIMEOUT, lookup(name, port)).await {
+        Ok(Ok(addresses)) => addresses.into_iter().map(|address| address.ip()).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The system resolver's answer for `name`, except for names under `invalid`: RFC 6761 (6.4)
+/// reserves them never to resolve and asks resolver libraries to refuse them at once, which the
+/// system's does not. Clients and test suites use them for URLs that must reach no one; each
+/// costs nothing here, where a lookup could wait seconds on a slow resolver.
+async fn lookup(name: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    if is_reserved_invalid(name) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{name} does not exist: names under .invalid never resolve (RFC 6761)"),
+        ));
+    }
+    Ok(tokio::net::lookup_host((name, port)).await?.collect())
+}
+
+fn is_reserved_invalid(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    let tld = name.rsplit('.').next().unwrap_or(name);
+    tld.eq_ignore_ascii_case("invalid")
 }
 
 /// Whether `ip` is a globally reachable unicast address: not loopback, private, link-local, shared
@@ -273,26 +295,16 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let strict = verdicts(STRICT.check_pages(&urls).await);
-        assert!(
-            strict[0].as_deref().unwrap().contains("resolves to"),
-            "{strict:?}"
-        );
-        assert!(
-            strict[1].as_deref().unwrap().contains("resolves to"),
-            "{strict:?}"
-        );
-        assert!(
-            strict[2].as_deref().unwrap().contains("scheme"),
-            "{strict:?}"
-        );
-        assert!(
-            strict[3].as_deref().unwrap().contains("credentials"),
-            "{strict:?}"
-        );
-        assert!(
-            strict[4].as_deref().unwrap().contains("10.0.0.7"),
-            "{strict:?}"
-        );
+        assert_eq!(strict.len(), urls.len());
+        for (verdict, why) in strict.iter().zip([
+            "resolves to",
+            "resolves to",
+            "scheme",
+            "credentials",
+            "10.0.0.7",
+        ]) {
+            assert!(verdict.as_deref().unwrap().contains(why), "{strict:?}");
+        }
         let lenient = verdicts(LENIENT.check_pages(&urls).await);
         assert_eq!(lenient[0], None);
         assert_eq!(lenient[1], None);
@@ -360,6 +372,29 @@ mod tests {
                     .is_err()
             );
         }
+    }
+
+    #[tokio::test]
+    async fn names_under_invalid_are_refused_without_a_lookup() {
+        for name in ["receiver.invalid", "INVALID", "a.b.Invalid."] {
+            let err = lookup(name, 443).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{name}");
+            assert!(err.to_string().contains("RFC 6761"), "{name}: {err}");
+        }
+        for name in ["invalid.example.com", "invalidate.net", "localhost"] {
+            assert!(!is_reserved_invalid(name), "{name}");
+        }
+        // Through the HTTP client the policy builds, as webhook attempts and crawls call out.
+        let client = LENIENT.client().build().unwrap();
+        let err = client
+            .get("http://receiver.invalid:9/hook")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            describe(&err, Duration::from_secs(1)).contains("RFC 6761"),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -132,12 +132,10 @@ async fn exercise(
     main_had_room: bool,
     second_key: Option<&str>,
 ) -> Result<()> {
-    let mut probe = scenario.request("listConversations", &[], &[("limit", "1")], None)?;
-    for (name, value) in &mut probe.headers {
-        if name == "authorization" {
-            *value = format!("Bearer {key}");
-        }
-    }
+    let probe = with_key(
+        scenario.request("listConversations", &[], &[("limit", "1")], None)?,
+        key,
+    );
     let first = send(scenario, &probe).await?;
     let first_call = Call {
         operation: "listConversations".into(),
@@ -252,6 +250,16 @@ async fn exercise(
     retry_after(scenario, &probe).await
 }
 
+/// `sent` with `key` as its bearer token.
+fn with_key(mut sent: Sent, key: &str) -> Sent {
+    for (name, value) in &mut sent.headers {
+        if name == "authorization" {
+            *value = format!("Bearer {key}");
+        }
+    }
+    sent
+}
+
 async fn send(scenario: &mut Scenario<'_, '_>, sent: &Sent) -> Result<Probe> {
     let started = Instant::now();
     let response = scenario.run.target.send_once(sent).await?;
@@ -344,14 +352,8 @@ async fn isolation(
     }
     others.extend(second_key.map(str::to_string));
     for other in others {
-        let mut sent = limited.clone();
-        for (name, value) in &mut sent.headers {
-            if name == "authorization" {
-                *value = format!("Bearer {other}");
-            }
-        }
-        let received = scenario.run.target.send_once(&sent).await?;
-        scenario.findings.sent(scenario.suite);
+        let sent = with_key(limited.clone(), &other);
+        let received = send(scenario, &sent).await?.response;
         let failed = (received.status == 429).then(|| {
             (
                 "another token admitted while this one is limited".to_string(),

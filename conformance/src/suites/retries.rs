@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use super::scenario::{Call, Scenario};
 use crate::receiver::{Answer, Delivery, Receiver};
-use crate::standard_webhooks;
 
 pub const CHECKS: &[(&str, &str)] = &[
     (
@@ -427,16 +426,10 @@ fn check_attempts(
         .iter()
         .enumerate()
         .filter_map(|(index, attempt)| {
-            standard_webhooks::verify(
-                secret,
-                attempt.header("webhook-id").unwrap_or_default(),
-                attempt.header("webhook-timestamp").unwrap_or_default(),
-                &attempt.body,
-                attempt.header("webhook-signature").unwrap_or_default(),
-                attempt.arrived_at.timestamp(),
-            )
-            .err()
-            .map(|why| format!("attempt {}: {why}", index + 1))
+            attempt
+                .verify(secret)
+                .err()
+                .map(|why| format!("attempt {}: {why}", index + 1))
         })
         .collect();
     let same = ids.windows(2).all(|pair| pair[0] == pair[1]);

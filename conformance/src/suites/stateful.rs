@@ -47,6 +47,26 @@ pub async fn run(scenario: &mut Scenario<'_, '_>) -> Result<()> {
     knowledge_source(scenario).await
 }
 
+/// What the user asks in the suite's conversation.
+const QUESTION: &str = "How do I change my shipping address?";
+
+/// Sends `text` to `conversation`: the exchange, or `None` (and a failed `setup`).
+async fn send_message(
+    scenario: &mut Scenario<'_, '_>,
+    conversation: &str,
+    text: &str,
+) -> Result<Option<Call>> {
+    scenario
+        .expect(
+            "setup",
+            "sendMessage",
+            &[("conversationId", conversation)],
+            Some(json!({ "text": text })),
+            201,
+        )
+        .await
+}
+
 /// The ids of a list response's `data`.
 fn listed(call: &Call) -> Vec<String> {
     call.json()["data"]
@@ -55,6 +75,27 @@ fn listed(call: &Call) -> Vec<String> {
         .flatten()
         .filter_map(|item| item["id"].as_str().map(str::to_string))
         .collect()
+}
+
+/// `lists_contain_created`: the first page of `list_operation`, newest first, holds `id`.
+async fn check_listed(
+    scenario: &mut Scenario<'_, '_>,
+    list_operation: &str,
+    id: &str,
+) -> Result<()> {
+    let list = scenario.call(list_operation, &[], None).await?;
+    let found = listed(&list).iter().any(|listed| listed == id);
+    scenario.check(
+        "lists_contain_created",
+        &list,
+        (!found).then(|| {
+            (
+                format!("{id} on the first page, newest first"),
+                "not there".into(),
+            )
+        }),
+    );
+    Ok(())
 }
 
 fn differs(expected: &Value, seen: &Value, fields: &[&str]) -> Vec<String> {
@@ -102,30 +143,10 @@ async fn conversation(scenario: &mut Scenario<'_, '_>) -> Result<()> {
         &read,
         (!problems.is_empty()).then(|| ("the conversation as sent".into(), problems.join("; "))),
     );
-    let list = scenario.call("listConversations", &[], None).await?;
-    let found = listed(&list).contains(&id);
-    scenario.check(
-        "lists_contain_created",
-        &list,
-        (!found).then(|| {
-            (
-                format!("{id} on the first page, newest first"),
-                "not there".into(),
-            )
-        }),
-    );
+    check_listed(scenario, "listConversations", &id).await?;
 
     // A message and its answer.
-    let Some(exchange) = scenario
-        .expect(
-            "setup",
-            "sendMessage",
-            &path,
-            Some(json!({"text": "How do I change my shipping address?"})),
-            201,
-        )
-        .await?
-    else {
+    let Some(exchange) = send_message(scenario, &id, QUESTION).await? else {
         return Ok(());
     };
     let user = exchange.json()["userMessage"]["id"].clone();
@@ -178,13 +199,7 @@ async fn escalation(scenario: &mut Scenario<'_, '_>, conversation: &str) -> Resu
         return Ok(());
     };
     let escalation = escalated.field("id").unwrap_or_default();
-    let list = scenario.call("listEscalations", &[], None).await?;
-    let found = listed(&list).contains(&escalation);
-    scenario.check(
-        "lists_contain_created",
-        &list,
-        (!found).then(|| (format!("{escalation} listed"), "not there".into())),
-    );
+    check_listed(scenario, "listEscalations", &escalation).await?;
     let state = scenario.call("getConversation", &path, None).await?;
     let status = state.json()["conversation"]["status"].clone();
     scenario.check(
@@ -193,16 +208,7 @@ async fn escalation(scenario: &mut Scenario<'_, '_>, conversation: &str) -> Resu
         (status != json!("escalated"))
             .then(|| ("status escalated".into(), format!("status {status}"))),
     );
-    let Some(quiet) = scenario
-        .expect(
-            "setup",
-            "sendMessage",
-            &path,
-            Some(json!({"text": "Is anyone there?"})),
-            201,
-        )
-        .await?
-    else {
+    let Some(quiet) = send_message(scenario, conversation, "Is anyone there?").await? else {
         return Ok(());
     };
     let reply = quiet.json()["assistantMessage"].clone();
@@ -228,16 +234,7 @@ async fn escalation(scenario: &mut Scenario<'_, '_>, conversation: &str) -> Resu
     else {
         return Ok(());
     };
-    let Some(again) = scenario
-        .expect(
-            "setup",
-            "sendMessage",
-            &path,
-            Some(json!({"text": "How do I change my shipping address?"})),
-            201,
-        )
-        .await?
-    else {
+    let Some(again) = send_message(scenario, conversation, QUESTION).await? else {
         return Ok(());
     };
     let reply = again.json()["assistantMessage"].clone();
@@ -306,13 +303,7 @@ async fn knowledge_source(scenario: &mut Scenario<'_, '_>) -> Result<()> {
             (!problems.is_empty()).then(|| ("the source as sent".into(), problems.join("; "))),
         );
     }
-    let list = scenario.call("listKnowledgeSources", &[], None).await?;
-    let found = listed(&list).contains(&id);
-    scenario.check(
-        "lists_contain_created",
-        &list,
-        (!found).then(|| (format!("{id} listed"), "not there".into())),
-    );
+    check_listed(scenario, "listKnowledgeSources", &id).await?;
     if scenario
         .expect("setup", "deleteKnowledgeSource", &path, None, 204)
         .await?

@@ -106,15 +106,7 @@ pub fn render(
         n => format!("medians of {n} interleaved rounds"),
     };
 
-    let mut out = String::new();
-    let _ = writeln!(out, "## Latest results\n");
-    let _ = writeln!(out, "- Command: `{command}`");
-    let _ = writeln!(
-        out,
-        "- Date: {}",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    );
-    let _ = writeln!(out, "- Machine: {}\n", machine());
+    let mut out = heading("## Latest results", command);
     let _ = writeln!(out, "### Peak throughput (closed loop)\n");
     let _ = writeln!(
         out,
@@ -399,18 +391,10 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
     let mib = |bytes: u64| format!("{:.0} MiB", bytes as f64 / f64::from(1 << 20));
     let crawl_seconds = figures.to_answer.as_secs_f64();
     let closed = Summary::of(&figures.rounds);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## Knowledge: crawling the PostgreSQL manual and answering from it\n"
+    let mut out = heading(
+        "## Knowledge: crawling the PostgreSQL manual and answering from it",
+        command,
     );
-    let _ = writeln!(out, "- Command: `{command}`");
-    let _ = writeln!(
-        out,
-        "- Date: {}",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    );
-    let _ = writeln!(out, "- Machine: {}\n", machine());
     let _ = writeln!(
         out,
         "The release server on a fresh SQLite database crawls Debian's `postgresql-doc-15` HTML, served \
@@ -537,15 +521,7 @@ pub fn conformance(command: &str, options: &Options, tools: &[conformance::Tool;
                 .map(|run| run.wall.as_secs_f64() / run.requests.max(1) as f64),
         )
     };
-    let mut out = String::new();
-    let _ = writeln!(out, "## hoverbot-conformance next to Schemathesis\n");
-    let _ = writeln!(out, "- Command: `{command}`");
-    let _ = writeln!(
-        out,
-        "- Date: {}",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    );
-    let _ = writeln!(out, "- Machine: {}\n", machine());
+    let mut out = heading("## hoverbot-conformance next to Schemathesis", command);
     let _ = writeln!(
         out,
         "Both tools ran against one release server on a fresh SQLite database, {} rounds \
@@ -613,6 +589,20 @@ pub fn conformance(command: &str, options: &Options, tools: &[conformance::Tool;
         seconds(&tools[1]) / seconds(&tools[0]),
         seconds(&tools[2]) / seconds(&tools[0]),
     );
+    out
+}
+
+/// A section's title, and the command, date and machine its figures come from.
+fn heading(title: &str, command: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}\n");
+    let _ = writeln!(out, "- Command: `{command}`");
+    let _ = writeln!(
+        out,
+        "- Date: {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    let _ = writeln!(out, "- Machine: {}\n", machine());
     out
 }
 
