@@ -17,15 +17,32 @@ const MAX_DEPTH: usize = 6;
 const DEFAULT_MAX_CHARS: usize = 40;
 /// The longest of the usual strings; the longest a schema allows is generated one time in ten.
 const SHORT_CHARS: usize = 64;
-/// The most items generated in an array where a schema sets no bound.
+/// The most items generated in an array where a schema sets no bound, and in any array of a
+/// typical value.
 const DEFAULT_MAX_ITEMS: usize = 3;
 
-/// Values `schema` accepts.
-pub fn valid(spec: &Spec, schema: &Value) -> BoxedStrategy<Value> {
-    valid_at(spec, schema, 0)
+/// How large generated strings and arrays may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sizes {
+    /// Anything the schema allows, the largest now and then.
+    Any,
+    /// What a user usually sends: short strings, a few items. A schema may allow far more than
+    /// a deployment takes in one body (a text source holds up to 100 documents of 100,000
+    /// characters), and a test of something else must not meet the body limit instead.
+    Typical,
 }
 
-fn valid_at(spec: &Spec, schema: &Value, depth: usize) -> BoxedStrategy<Value> {
+/// Values `schema` accepts, of any size it allows.
+pub fn valid(spec: &Spec, schema: &Value) -> BoxedStrategy<Value> {
+    valid_at(spec, schema, Sizes::Any, 0)
+}
+
+/// Values `schema` accepts, of the sizes a user usually sends.
+pub fn typical(spec: &Spec, schema: &Value) -> BoxedStrategy<Value> {
+    valid_at(spec, schema, Sizes::Typical, 0)
+}
+
+fn valid_at(spec: &Spec, schema: &Value, sizes: Sizes, depth: usize) -> BoxedStrategy<Value> {
     let schema = spec.resolve(schema);
     if let Some(value) = schema.get("const") {
         return Just(value.clone()).boxed();
@@ -37,7 +54,7 @@ fn valid_at(spec: &Spec, schema: &Value, depth: usize) -> BoxedStrategy<Value> {
         if let Some(variants) = schema.get(key).and_then(Value::as_array) {
             let strategies: Vec<BoxedStrategy<Value>> = variants
                 .iter()
-                .map(|variant| valid_at(spec, variant, depth + 1))
+                .map(|variant| valid_at(spec, variant, sizes, depth + 1))
                 .collect();
             return proptest::strategy::Union::new(strategies).boxed();
         }
@@ -50,12 +67,18 @@ fn valid_at(spec: &Spec, schema: &Value, depth: usize) -> BoxedStrategy<Value> {
     };
     let strategies: Vec<BoxedStrategy<Value>> = types
         .iter()
-        .map(|ty| of_type(spec, schema, ty, depth))
+        .map(|ty| of_type(spec, schema, ty, sizes, depth))
         .collect();
     proptest::strategy::Union::new(strategies).boxed()
 }
 
-fn of_type(spec: &Spec, schema: &Value, ty: &str, depth: usize) -> BoxedStrategy<Value> {
+fn of_type(
+    spec: &Spec,
+    schema: &Value,
+    ty: &str,
+    sizes: Sizes,
+    depth: usize,
+) -> BoxedStrategy<Value> {
     match ty {
         "null" => Just(Value::Null).boxed(),
         "boolean" => any::<bool>().prop_map(Value::from).boxed(),
@@ -69,14 +92,18 @@ fn of_type(spec: &Spec, schema: &Value, ty: &str, depth: usize) -> BoxedStrategy
                 .prop_map(|n| json!((n * 100.0).round() / 100.0))
                 .boxed()
         }
-        "string" => string(schema),
+        "string" => string(schema, sizes),
         "array" => {
             let items = schema.get("items").cloned().unwrap_or(json!({}));
             let min = usize_of(schema, "minItems").unwrap_or(0);
             let max = usize_of(schema, "maxItems").unwrap_or(DEFAULT_MAX_ITEMS.max(min));
-            let max = if depth >= MAX_DEPTH { min } else { max };
+            let max = match sizes {
+                _ if depth >= MAX_DEPTH => min,
+                Sizes::Typical => max.min(DEFAULT_MAX_ITEMS.max(min)),
+                Sizes::Any => max,
+            };
             let unique = schema.get("uniqueItems") == Some(&Value::Bool(true));
-            proptest::collection::vec(valid_at(spec, &items, depth + 1), min..=max.max(min))
+            proptest::collection::vec(valid_at(spec, &items, sizes, depth + 1), min..=max.max(min))
                 .prop_map(move |mut values| {
                     if unique {
                         let mut seen = Vec::new();
@@ -93,12 +120,12 @@ fn of_type(spec: &Spec, schema: &Value, ty: &str, depth: usize) -> BoxedStrategy
                 })
                 .boxed()
         }
-        _ => object(spec, schema, depth),
+        _ => object(spec, schema, sizes, depth),
     }
 }
 
 /// An object with every required property, and each optional one or not.
-fn object(spec: &Spec, schema: &Value, depth: usize) -> BoxedStrategy<Value> {
+fn object(spec: &Spec, schema: &Value, sizes: Sizes, depth: usize) -> BoxedStrategy<Value> {
     let required = required(schema);
     let properties: Vec<(String, Value)> = schema
         .get("properties")
@@ -113,7 +140,7 @@ fn object(spec: &Spec, schema: &Value, depth: usize) -> BoxedStrategy<Value> {
         if !is_required && depth >= MAX_DEPTH {
             continue;
         }
-        let value = valid_at(spec, &property, depth + 1);
+        let value = valid_at(spec, &property, sizes, depth + 1);
         let key = name.clone();
         let field = value.prop_map(move |value| Some((key.clone(), value)));
         fields.push(if is_required {
@@ -133,7 +160,7 @@ fn object(spec: &Spec, schema: &Value, depth: usize) -> BoxedStrategy<Value> {
         .boxed()
 }
 
-fn string(schema: &Value) -> BoxedStrategy<Value> {
+fn string(schema: &Value, sizes: Sizes) -> BoxedStrategy<Value> {
     let min = usize_of(schema, "minLength").unwrap_or(0);
     let max = usize_of(schema, "maxLength").unwrap_or(DEFAULT_MAX_CHARS.max(min));
     let length = move |text: &String| (min..=max).contains(&text.chars().count());
@@ -165,12 +192,20 @@ fn string(schema: &Value) -> BoxedStrategy<Value> {
                 }
             }
             // Mostly short strings, which read well in a report; now and then the longest allowed.
-            None => prop_oneof![
-                9 => proptest::collection::vec(printable(), min..=max.min(min.max(SHORT_CHARS))),
-                1 => proptest::collection::vec(printable(), max..=max),
-            ]
-            .prop_map(|chars| Value::from(chars.into_iter().collect::<String>()))
-            .boxed(),
+            None => {
+                let short =
+                    proptest::collection::vec(printable(), min..=max.min(min.max(SHORT_CHARS)));
+                match sizes {
+                    Sizes::Any => prop_oneof![
+                        9 => short,
+                        1 => proptest::collection::vec(printable(), max..=max),
+                    ]
+                    .boxed(),
+                    Sizes::Typical => short.boxed(),
+                }
+                .prop_map(|chars| Value::from(chars.into_iter().collect::<String>()))
+                .boxed()
+            }
         },
     }
 }
@@ -282,7 +317,9 @@ pub fn broken(spec: &Spec, schema: &Value) -> Option<BoxedStrategy<Broken>> {
     if mutations.is_empty() {
         return None;
     }
-    let base = valid(spec, &schema);
+    // The rest of the body stays small, so that what the deployment refuses is the one broken
+    // constraint and not the body's size.
+    let base = typical(spec, &schema);
     Some(
         (base, proptest::sample::select(mutations))
             .prop_map(|(value, mutation)| mutation.apply(value))
@@ -383,14 +420,15 @@ mod tests {
         ] {
             let schema = json!({"$ref": format!("#/components/schemas/{name}")});
             let validator = validator(&spec, name);
-            let strategy = valid(&spec, &schema);
-            for _ in 0..50 {
-                let value = strategy.new_tree(&mut runner).unwrap().current();
-                let errors: Vec<String> = validator
-                    .iter_errors(&value)
-                    .map(|e| e.to_string())
-                    .collect();
-                assert!(errors.is_empty(), "{name}: {value} is invalid: {errors:?}");
+            for strategy in [valid(&spec, &schema), typical(&spec, &schema)] {
+                for _ in 0..50 {
+                    let value = strategy.new_tree(&mut runner).unwrap().current();
+                    let errors: Vec<String> = validator
+                        .iter_errors(&value)
+                        .map(|e| e.to_string())
+                        .collect();
+                    assert!(errors.is_empty(), "{name}: {value} is invalid: {errors:?}");
+                }
             }
             let broken = broken(&spec, &schema).unwrap();
             for _ in 0..50 {

@@ -33,12 +33,28 @@ pub fn summary(findings: &Findings) -> String {
             failure.operation,
             failure.expected,
             failure.seen,
-            failure.curl,
+            shortened(&failure.curl),
             failure.seed,
             failure.seed
         );
     }
     out
+}
+
+/// The longest reproduction shown whole in the summary.
+const SHOWN_CHARS: usize = 2000;
+
+/// A reproduction as the summary shows it: a command of a megabyte helps no one on a terminal
+/// (or in a CI log), where its first part, the reports and the seed do.
+fn shortened(curl: &str) -> String {
+    match curl.char_indices().nth(SHOWN_CHARS) {
+        None => curl.to_string(),
+        Some((end, _)) => format!(
+            "{}… ({} more characters: the whole command is in the JSON and JUnit reports)",
+            &curl[..end],
+            curl[end..].chars().count()
+        ),
+    }
 }
 
 /// The JSON report.
@@ -106,4 +122,31 @@ pub fn junit(findings: &Findings) -> String {
 
 fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Failure;
+
+    #[test]
+    fn a_long_reproduction_is_shortened_in_the_summary_only() {
+        let mut findings = Findings::default();
+        let curl = format!("curl -sS --data-raw {}", "é".repeat(10_000));
+        findings.failed(Failure {
+            suite: "auth",
+            check: "missing_token",
+            operation: "upsertKnowledgeSource".into(),
+            expected: "401".into(),
+            seen: "413".into(),
+            curl: curl.clone(),
+            seed: 7,
+        });
+        let summary = summary(&findings);
+        assert!(summary.len() < 5000, "{} bytes", summary.len());
+        // 20 characters before the body, so 1,980 of its 10,000 are shown.
+        assert!(summary.contains("é… (8020 more characters: the whole command is in the JSON"));
+        assert_eq!(json(&findings, "http://x", 7)["failures"][0]["curl"], curl);
+        assert!(junit(&findings).contains(&curl));
+    }
 }

@@ -126,12 +126,13 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// One valid input for `operation` (a new one each call).
+    /// One valid input for `operation` (a new one each call), of the sizes a user usually sends:
+    /// the suites that send single examples test promises, not the body limit.
     pub fn example(&self, operation: &Operation) -> Input {
         let body = operation
             .body
             .as_ref()
-            .map(|schema| generate::valid(self.spec, schema));
+            .map(|schema| generate::typical(self.spec, schema));
         let mut runner = self
             .examples
             .lock()
@@ -342,4 +343,36 @@ fn seed_bytes(seed: u64) -> [u8; 32] {
         chunk.copy_from_slice(&(seed.rotate_left(i as u32 * 16) ^ i as u64).to_le_bytes());
     }
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A schema-valid body may be larger than a deployment takes; the promise suites' examples
+    /// must not be (the auth suite once saw 413 where it checked for 401). 64 KiB is well inside
+    /// any deployment's limit.
+    #[test]
+    fn examples_fit_in_a_deployments_body_limit() {
+        let spec = Spec::builtin();
+        let target = Target::new("http://127.0.0.1:9/", "unused").unwrap();
+        let run = Run::new(&spec, &target, 1, 0, 878_088_776);
+        let operations = spec.operations().unwrap();
+        let upsert = operations
+            .iter()
+            .find(|op| op.id == "upsertKnowledgeSource")
+            .unwrap();
+        for operation in operations.iter().filter(|op| op.body.is_some()) {
+            let draws = if operation.id == upsert.id { 10 } else { 2 };
+            for _ in 0..draws {
+                let body = run.example(operation).body.unwrap();
+                let bytes = body.to_string().len();
+                assert!(
+                    bytes <= 64 * 1024,
+                    "{}: an example of {bytes} bytes",
+                    operation.id
+                );
+            }
+        }
+    }
 }
