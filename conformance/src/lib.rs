@@ -14,14 +14,14 @@ pub mod suites;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use check::Findings;
 use http::Target;
 use receiver::Receiver;
-use spec::Spec;
+use spec::{Operation, Spec};
 use suites::scenario::Scenario;
-use suites::{Run, SCENARIOS, SUITES};
+use suites::{Context, Run, Runner, Suite, progress};
 
 /// What to run, against what.
 pub struct Options {
@@ -42,20 +42,11 @@ pub struct Options {
     pub webhook_public_url: Option<String>,
 }
 
-fn progress(suite: &str, what: &str, ok: bool, failures: usize) {
-    eprintln!(
-        "  {suite:<8} {what:<34} {:<7} {failures} failures so far",
-        if ok { "ok" } else { "FAILED" },
-    );
-}
-
-/// Runs `options.suites` against the deployment, printing progress to stderr.
+/// Runs `options.suites` against the deployment, in the order of [`suites::SUITES`], printing
+/// progress to stderr. A name that no suite has is refused before anything is sent
+/// ([`suites::UnknownSuite`]).
 pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
-    for name in &options.suites {
-        if !SUITES.iter().any(|suite| suite.name == name) {
-            bail!("there is no suite `{name}` (see `hoverbot-conformance list`)");
-        }
-    }
+    let chosen = suites::named(&options.suites)?;
     let target = Target::new(&options.base_url, &options.api_key)?;
     let run = Run::new(
         spec,
@@ -65,11 +56,7 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
         options.seed,
     );
     let operations = spec.operations()?;
-    let receiver = if options
-        .suites
-        .iter()
-        .any(|name| name == "webhooks" || name == "retries")
-    {
+    let receiver = if chosen.iter().any(|suite| suite.needs_receiver) {
         let receiver = Receiver::start(
             options.webhook_listen.as_deref().unwrap_or("127.0.0.1:0"),
             options.webhook_public_url.as_deref(),
@@ -80,56 +67,74 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
     } else {
         None
     };
+    let context = Context::new(options.second_api_key.as_deref(), receiver.as_ref());
     let mut findings = Findings::default();
-    for suite in SUITES
-        .iter()
-        .filter(|suite| options.suites.iter().any(|name| name == suite.name))
-    {
-        if SCENARIOS.contains(&suite.name) {
-            let mut scenario = Scenario::new(&run, suite.name, &operations, &mut findings);
-            match (suite.name, &receiver) {
-                ("limits", _) => {
-                    eprintln!(
-                        "limits (opt-in): spends one new key's whole quota for one window of its policy (60 s), at most burst + 6 x quota + 30 requests"
-                    );
-                    suites::limits::run(&mut scenario, options.second_api_key.as_deref()).await?;
-                }
-                ("webhooks", Some(receiver)) => {
-                    eprintln!(
-                        "webhooks: at most {} requests, and the events they cause",
-                        suites::webhooks::BUDGET
-                    );
-                    suites::webhooks::run(&mut scenario, receiver).await?;
-                }
-                ("retries", Some(receiver)) => {
-                    eprintln!(
-                        "retries (opt-in): at most {} requests; watches failing receivers for up to {} s",
-                        suites::retries::BUDGET,
-                        suites::retries::OBSERVE.as_secs() + 60
-                    );
-                    suites::retries::run(&mut scenario, receiver).await?;
-                }
-                _ => {
-                    eprintln!("stateful: at most {} requests", suites::stateful::BUDGET);
-                    suites::stateful::run(&mut scenario).await?;
-                }
+    for suite in chosen {
+        match suite.runner {
+            Runner::Generated { tests, cases } => {
+                // Each operation gets at most its examples, then its shrinks.
+                let per_operation =
+                    u64::from(options.max_examples) + u64::from(options.max_shrinks);
+                let tested = announce(&run, suite, &operations, tests, |count| {
+                    count * per_operation
+                });
+                generated_cases(&run, suite, cases, &tested, options.workers, &mut findings)?;
             }
-            let ok = scenario.ok;
-            progress(suite.name, "(scenario)", ok, findings.failures.len());
-            continue;
+            Runner::Operations {
+                tests,
+                budget,
+                start,
+            } => {
+                let tested = announce(&run, suite, &operations, tests, budget);
+                start(&run, &tested, &context, &mut findings).await?;
+            }
+            Runner::Scenario { budget, start } => {
+                eprintln!("{}: {}", suite.title(), budget());
+                let mut scenario = Scenario::new(&run, suite.name, &operations, &mut findings);
+                start(&mut scenario, &context).await?;
+                let ok = scenario.ok;
+                progress(suite.name, "(scenario)", ok, findings.failures.len());
+            }
         }
-        operation_suite(&run, suite.name, &operations, options, &mut findings).await?;
     }
     Ok(findings)
 }
 
-/// The cases of the `schema` or `negative` suite, `workers` operations at a time. Each operation's
-/// cases come from its own seed, so the order operations run in changes nothing but the progress
-/// lines; findings are merged in the spec's order.
+/// The operations a per-operation suite tests, announced with the most requests it sends for them.
+fn announce<'o>(
+    run: &Run<'_>,
+    suite: &Suite,
+    operations: &'o [Operation],
+    tests: fn(&Run, &Operation) -> bool,
+    budget: impl Fn(u64) -> u64,
+) -> Vec<&'o Operation> {
+    let tested: Vec<&Operation> = operations
+        .iter()
+        .filter(|operation| tests(run, operation))
+        .collect();
+    let skipped = operations.len() - tested.len();
+    eprintln!(
+        "{}: {} operations, at most {} requests{}",
+        suite.title(),
+        tested.len(),
+        budget(tested.len() as u64),
+        if skipped > 0 {
+            format!("; {skipped} operations not in this suite")
+        } else {
+            String::new()
+        }
+    );
+    tested
+}
+
+/// The generated cases of `suite`, `workers` operations at a time. Each operation's cases come
+/// from its own seed, so the order operations run in changes nothing but the progress lines;
+/// findings are merged in the spec's order.
 fn generated_cases(
     run: &Run<'_>,
-    name: &'static str,
-    chosen: &[&spec::Operation],
+    suite: &Suite,
+    cases: fn(&Run, &Operation, &mut Findings) -> Result<bool>,
+    chosen: &[&Operation],
     workers: usize,
     findings: &mut Findings,
 ) -> Result<()> {
@@ -151,14 +156,11 @@ fn generated_cases(
                             break;
                         };
                         let mut found = Findings::default();
-                        let outcome = match name {
-                            "schema" => suites::schema::run(run, operation, &mut found),
-                            _ => suites::negative::run(run, operation, &mut found),
-                        };
+                        let outcome = cases(run, operation, &mut found);
                         if let Ok(ok) = &outcome {
                             let so_far = failed.fetch_add(found.failures.len(), Ordering::Relaxed)
                                 + found.failures.len();
-                            progress(name, &operation.id, *ok, so_far);
+                            progress(suite.name, &operation.id, *ok, so_far);
                         }
                         results
                             .lock()
@@ -178,65 +180,31 @@ fn generated_cases(
     Ok(())
 }
 
-/// The suites that run cases per operation.
-async fn operation_suite(
-    run: &Run<'_>,
-    name: &'static str,
-    operations: &[spec::Operation],
-    options: &Options,
-    findings: &mut Findings,
-) -> Result<()> {
-    let chosen: Vec<&spec::Operation> = operations
-        .iter()
-        .filter(|operation| match name {
-            "schema" => suites::schema::runs(operation),
-            "auth" => suites::auth::runs(operation),
-            "idempotency" => suites::idempotency::runs(operation),
-            _ => suites::negative::runs(run, operation),
-        })
-        .collect();
-    let skipped = operations.len() - chosen.len();
-    let budget = match name {
-        // Five credentials per operation, the keys it makes, and two reads per collection.
-        "auth" => chosen.len() as u64 * 5 + 40,
-        "idempotency" => chosen.len() as u64 * 8,
-        _ => {
-            chosen.len() as u64 * (u64::from(options.max_examples) + u64::from(options.max_shrinks))
-        }
-    };
-    eprintln!(
-        "{name}: {} operations, at most {budget} requests{}",
-        chosen.len(),
-        if skipped > 0 {
-            format!("; {skipped} operations not in this suite")
-        } else {
-            String::new()
-        }
-    );
-    let keys = if name == "auth" {
-        Some(suites::auth::Keys::make(run, &chosen).await?)
-    } else {
-        None
-    };
-    if matches!(name, "schema" | "negative") {
-        generated_cases(run, name, &chosen, options.workers, findings)?;
-    } else {
-        for operation in &chosen {
-            let ok = match (name, &keys) {
-                ("auth", Some(keys)) => suites::auth::run(run, operation, keys, findings).await?,
-                _ => suites::idempotency::run(run, operation, findings).await?,
-            };
-            progress(name, &operation.id, ok, findings.failures.len());
-        }
+#[cfg(test)]
+mod tests {
+    use super::{Options, run};
+    use crate::spec::Spec;
+    use crate::suites::UnknownSuite;
+
+    /// A misspelt suite is a usage error (the command exits 2 on it) before anything is sent:
+    /// nothing listens at this address.
+    #[tokio::test]
+    async fn an_unknown_suite_is_refused_before_anything_is_sent() {
+        let options = Options {
+            base_url: "http://127.0.0.1:9/".into(),
+            api_key: "unused".into(),
+            second_api_key: None,
+            suites: vec!["schema".into(), "shcema".into()],
+            max_examples: 1,
+            max_shrinks: 0,
+            seed: 1,
+            workers: 1,
+            webhook_listen: None,
+            webhook_public_url: None,
+        };
+        let Err(err) = run(&Spec::builtin(), &options).await else {
+            panic!("`shcema` was not refused");
+        };
+        assert!(err.downcast_ref::<UnknownSuite>().is_some(), "{err:#}");
     }
-    if name == "auth" {
-        match &options.second_api_key {
-            Some(second) => {
-                let ok = suites::auth::isolation(run, &chosen, second, findings).await?;
-                progress(name, "isolation", ok, findings.failures.len());
-            }
-            None => eprintln!("  auth: no --second-api-key, so no isolation checks"),
-        }
-    }
-    Ok(())
 }

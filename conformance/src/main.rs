@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hoverbot_conformance::spec::Spec;
-use hoverbot_conformance::suites::SUITES;
+use hoverbot_conformance::suites::{self, SUITES};
 use hoverbot_conformance::{Options, report};
 
 #[derive(Parser)]
@@ -108,11 +108,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         api_key: args.api_key,
         second_api_key: args.second_api_key,
         suites: if args.suites.is_empty() {
-            let mut suites = vec!["schema", "negative", "auth", "idempotency", "stateful"];
-            if args.webhook_listen.is_some() || args.webhook_public_url.is_some() {
-                suites.push("webhooks");
-            }
-            suites.into_iter().map(str::to_string).collect()
+            suites::by_default(args.webhook_listen.is_some() || args.webhook_public_url.is_some())
         } else {
             args.suites
         },

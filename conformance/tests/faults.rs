@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use hoverbot_api::Scope;
 use hoverbot_conformance::spec::Spec;
 use hoverbot_conformance::{Options, run};
-use hoverbot_server::api::generated::Scope;
 use hoverbot_server::config::Config;
 use hoverbot_server::limits::Limit;
 use hoverbot_server::server::{self, Running};

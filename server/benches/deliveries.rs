@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use hoverbot_server::config::Config;
+use hoverbot_server::delivery::attempt::Sender;
 use hoverbot_server::server::Services;
 use hoverbot_server::store::conversations::{self, NewConversation};
 use hoverbot_server::store::tenant::WorkspaceId;
 use hoverbot_server::store::webhook_endpoints::{self, NewEndpoint};
 use hoverbot_server::store::{self, webhook_deliveries, workspaces};
-use hoverbot_server::webhooks::attempt::Sender;
 use hoverbot_server::webhooks::signature::Secret;
 use poem::listener::{Acceptor, Listener};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -57,7 +57,7 @@ fn main() -> Result<()> {
         anyhow::Ok(json!({
             "events": EVENTS,
             "endpoints": ENDPOINTS,
-            "concurrency": hoverbot_server::webhooks::worker::MAX_IN_FLIGHT,
+            "concurrency": hoverbot_server::delivery::worker::MAX_IN_FLIGHT,
             "receiverAlone": alone,
             "sqlite": sqlite,
             "postgres": postgres,
@@ -158,7 +158,7 @@ async fn receiver_alone(receiver: &Receiver) -> Result<Value> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let next = Arc::new(AtomicU64::new(0));
-    for _ in 0..hoverbot_server::webhooks::worker::MAX_IN_FLIGHT {
+    for _ in 0..hoverbot_server::delivery::worker::MAX_IN_FLIGHT {
         let (sender, secrets, body, next, url) = (
             sender.clone(),
             secrets.clone(),

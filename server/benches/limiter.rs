@@ -1,6 +1,6 @@
 //! The rate limiter's cost per request, in one process: the decision alone (the GCRA check on a
-//! token's key), and the whole middleware (one request through the limit layer to a trivial
-//! endpoint: token hashing, the auth cache, the decision and five headers) next to the same request
+//! token's key), and the whole middleware (one request through the caller and rate-limit layers to
+//! a trivial endpoint: token hashing, the auth cache, the decision and five headers) next to the same request
 //! sent to that endpoint directly (the baseline). In process (the SQLite deployment's limiter) and on
 //! PostgreSQL (the shared limiter: one upsert per request), with `SELECT 1` on the same pool as
 //! the database baseline.
@@ -12,14 +12,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use hoverbot_server::api::generated::Scope;
-use hoverbot_server::auth::{Authenticator, secret};
-use hoverbot_server::limits::layer::{self, Limits};
+use hoverbot_api::Scope;
+use hoverbot_server::auth::Authenticator;
+use hoverbot_server::http::caller::{self, Callers};
+use hoverbot_server::http::rate_limit::{self, Limits};
 use hoverbot_server::limits::{Limit, RateLimiter};
 use hoverbot_server::metrics::Metrics;
+use hoverbot_server::secrets;
 use hoverbot_server::store::{self, api_keys, workspaces};
+use poem::endpoint::BoxEndpoint;
 use poem::endpoint::make_sync;
-use poem::{Endpoint, Request};
+use poem::{Endpoint, EndpointExt, Request, Response};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 
@@ -70,7 +73,9 @@ struct Postgres {
 }
 
 struct Setup {
-    limits: Arc<Limits>,
+    limiter: Arc<RateLimiter>,
+    /// The trivial endpoint behind the caller and rate-limit layers, as the server stacks them.
+    layered: BoxEndpoint<'static, Response>,
     tokens: Vec<String>,
 }
 
@@ -87,15 +92,29 @@ async fn setup(db: &DatabaseConnection) -> Result<Setup> {
             .map_err(|err| anyhow::anyhow!("{err}"))?;
         tokens.push(created.secret);
     }
+    let limiter = Arc::new(RateLimiter::new(db));
     let limits = Arc::new(Limits {
-        limiter: RateLimiter::new(db),
-        auth: Arc::new(Authenticator::new(db.clone())),
+        limiter: limiter.clone(),
         default: UNLIMITED,
-        default_policy: layer::policy(UNLIMITED),
+        default_policy: rate_limit::policy(UNLIMITED),
         trust_proxy: false,
         metrics: Arc::new(Metrics::new(db.clone())),
     });
-    Ok(Setup { limits, tokens })
+    let callers = Arc::new(Callers {
+        auth: Arc::new(Authenticator::new(db.clone())),
+        db: db.clone(),
+        flood_guard: Some((limiter.clone(), UNLIMITED)),
+        trust_proxy: false,
+    });
+    let layered = trivial()
+        .around(move |next, request| rate_limit::layer(next, request, limits.clone()))
+        .around(move |next, request| caller::layer(next, request, callers.clone()))
+        .boxed();
+    Ok(Setup {
+        limiter,
+        layered,
+        tokens,
+    })
 }
 
 fn request(token: &str) -> Request {
@@ -105,9 +124,13 @@ fn request(token: &str) -> Request {
         .finish()
 }
 
-async fn through_layer(setup: &Setup, endpoint: &impl Endpoint, n: usize) -> Result<()> {
+fn trivial() -> impl Endpoint<Output = Response> + 'static {
+    make_sync(|_| "ok").map_to_response()
+}
+
+async fn through_layer(setup: &Setup, n: usize) -> Result<()> {
     let token = &setup.tokens[n % setup.tokens.len()];
-    let response = layer::layer(endpoint, request(token), setup.limits.clone()).await?;
+    let response = setup.layered.call(request(token)).await?;
     anyhow::ensure!(
         response.status().is_success(),
         "the limiter refused a request"
@@ -132,12 +155,12 @@ async fn main() -> Result<()> {
 }
 
 async fn measure(postgres_url: &str) -> Result<Value> {
-    let endpoint = make_sync(|_| "ok");
+    let endpoint = trivial();
     let db = store::connect("sqlite::memory:").await?;
     let setup = setup(&db).await?;
     // Warm: every token looked up once and cached, as for a client already sending.
     for n in 0..KEYS {
-        through_layer(&setup, &endpoint, n).await?;
+        through_layer(&setup, n).await?;
     }
     let mut layered = Vec::with_capacity(BATCHES);
     let mut bare = Vec::with_capacity(BATCHES);
@@ -145,21 +168,21 @@ async fn measure(postgres_url: &str) -> Result<Value> {
     let keys: Vec<String> = setup
         .tokens
         .iter()
-        .map(|token| secret::hash(token))
+        .map(|token| secrets::hash(token))
         .collect();
     let mut n = 0;
     // Alternate batches, so a noisy moment hits all three.
     for _ in 0..BATCHES {
         let started = Instant::now();
         for _ in 0..BATCH {
-            let decision = setup.limits.limiter.check(&keys[n % KEYS], UNLIMITED).await;
+            let decision = setup.limiter.check(&keys[n % KEYS], UNLIMITED).await;
             anyhow::ensure!(decision.admitted, "the limiter refused a request");
             n += 1;
         }
         decisions.push(started.elapsed() / BATCH);
         let started = Instant::now();
         for _ in 0..BATCH {
-            through_layer(&setup, &endpoint, n).await?;
+            through_layer(&setup, n).await?;
             n += 1;
         }
         layered.push(started.elapsed() / BATCH);
@@ -170,7 +193,7 @@ async fn measure(postgres_url: &str) -> Result<Value> {
         }
         bare.push(started.elapsed() / BATCH);
     }
-    let postgres = match measure_postgres(postgres_url, &endpoint).await {
+    let postgres = match measure_postgres(postgres_url).await {
         Ok(figures) => json!({
             "clients": CONCURRENCY,
             "layer": figures.layer.json(),
@@ -189,7 +212,7 @@ async fn measure(postgres_url: &str) -> Result<Value> {
     }))
 }
 
-async fn measure_postgres(admin_url: &str, endpoint: &impl Endpoint) -> Result<Postgres> {
+async fn measure_postgres(admin_url: &str) -> Result<Postgres> {
     let admin = store::connect(admin_url)
         .await
         .with_context(|| format!("cannot reach PostgreSQL at {}", store::redact(admin_url)))?;
@@ -207,12 +230,12 @@ async fn measure_postgres(admin_url: &str, endpoint: &impl Endpoint) -> Result<P
     let figures = async {
         let setup = setup(&db).await?;
         for n in 0..KEYS {
-            through_layer(&setup, endpoint, n).await?;
+            through_layer(&setup, n).await?;
         }
         anyhow::Ok(Postgres {
-            layer: timed(DATABASE_REQUESTS, |n| through_layer(&setup, endpoint, n)).await?,
+            layer: timed(DATABASE_REQUESTS, |n| through_layer(&setup, n)).await?,
             select_one: timed(DATABASE_REQUESTS, |_| ping(&db)).await?,
-            layer_concurrent: concurrently(|n| through_layer(&setup, endpoint, n)).await?,
+            layer_concurrent: concurrently(|n| through_layer(&setup, n)).await?,
             select_one_concurrent: concurrently(|_| ping(&db)).await?,
         })
     }

@@ -8,11 +8,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 
-use crate::api::generated::Scope;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::limits::Limit;
-use crate::oauth::apps::Registration;
+use crate::oauth::apps;
 use crate::store::{self, api_keys, oauth_apps, operator_keys, workspaces};
+use hoverbot_api::Scope;
 
 #[derive(Parser)]
 #[command(
@@ -401,10 +401,10 @@ async fn run(cli: Cli) -> Result<()> {
                     ..Config::default()
                 };
                 let services = crate::server::Services::new(&db, &config)?;
-                let service = crate::api::generated::service(services.api(db, &config)?);
+                let service = hoverbot_api::service(services.api(db, &config)?);
                 println!("{}", service.spec());
             } else {
-                print!("{}", crate::api::SPEC_YAML);
+                print!("{}", hoverbot_api::SPEC_YAML);
             }
             Ok(())
         }
@@ -477,7 +477,7 @@ async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Re
             if scopes == Scope::ALL {
                 scopes.retain(|scope| *scope != Scope::KeysManage);
             }
-            let registration = Registration::new(&name, &redirect_uris, &scopes, !public)
+            let registration = apps::check(&name, &redirect_uris, &scopes, !public)
                 .map_err(|invalid| anyhow::anyhow!("{invalid}"))?;
             let config = Config::load(config_file, &overrides(database))?;
             let db = open(&config).await?;

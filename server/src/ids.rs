@@ -1,8 +1,9 @@
 //! Resource ids: opaque strings with a type prefix (`conv_…`, `msg_…`) and a ULID, so that ids sort
-//! by creation time and lists can page by id.
+//! by creation time and lists can page by id; and the id of the request being served.
 
 use std::sync::Mutex;
 
+use poem::Request;
 use ulid::Generator;
 
 /// One generator per process keeps ids created in the same millisecond in creation order.
@@ -37,6 +38,21 @@ pub fn new(prefix: &str) -> String {
     // fresh random ULID then, which is still unique.
     let ulid = generator.generate().unwrap_or_else(|_| ulid::Ulid::new());
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
+}
+
+/// The id of the request being served, in the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// The id of `request`, as the request-id layer set it (empty outside that layer).
+    pub fn of(request: &Request) -> String {
+        request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

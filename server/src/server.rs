@@ -13,25 +13,26 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::api::{self, HoverBot};
+use crate::api::HoverBot;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::delivery::attempt::Sender;
+use crate::delivery::worker::{Worker, watch_queue};
+use crate::http::caller::{self, Callers};
 use crate::http::idempotency::{self, Idempotency};
+use crate::http::rate_limit::{self, Limits};
 use crate::http::{access_log, problems, request_id, transport_security, validation, write_gate};
 use crate::knowledge::crawl::Crawler;
 use crate::knowledge::index::{self, KnowledgeIndex};
 use crate::knowledge::sync::Syncer;
-use crate::limits::layer::Limits;
-use crate::limits::{self, Limit, RateLimiter};
+use crate::limits::{Limit, RateLimiter};
 use crate::metrics::{self, Metrics};
 use crate::oauth::{self, OAuth};
 use crate::sealing::Sealer;
 use crate::store;
+use crate::store::outbox::Outbox;
 use crate::transcript_links::TranscriptLinks;
 use crate::transport::{self, tls};
-use crate::webhooks::attempt::Sender;
-use crate::webhooks::outbox::Outbox;
-use crate::webhooks::worker::{Worker, watch_queue};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -120,14 +121,13 @@ pub fn app(
     services: &Services,
 ) -> Result<impl Endpoint + 'static> {
     let spec: serde_json::Value =
-        serde_json::from_str(api::SPEC_JSON).context("the bundled spec is not JSON")?;
+        serde_json::from_str(hoverbot_api::SPEC_JSON).context("the bundled spec is not JSON")?;
     let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
     let hoverbot = services.api(db.clone(), config)?;
     let auth = hoverbot.auth.clone();
     let metrics = services.metrics.clone();
     let idempotency_state = Arc::new(Idempotency {
         db: db.clone(),
-        auth: auth.clone(),
         max_body_bytes: config.max_body_bytes,
         metrics: metrics.clone(),
         sealer: services.sealer.clone(),
@@ -136,20 +136,27 @@ pub fn app(
         per_minute: config.rate_limit_per_minute,
         burst: config.rate_limit_burst,
     };
+    let limiter = Arc::new(RateLimiter::new(&db));
     let limits = config.rate_limit_enabled.then(|| {
         Arc::new(Limits {
-            limiter: RateLimiter::new(&db),
-            auth: auth.clone(),
+            limiter: limiter.clone(),
             default: default_limit,
-            default_policy: limits::layer::policy(default_limit),
+            default_policy: rate_limit::policy(default_limit),
             trust_proxy: config.trust_proxy,
             metrics: metrics.clone(),
         })
     });
+    let callers = Arc::new(Callers {
+        auth: auth.clone(),
+        db: db.clone(),
+        flood_guard: config
+            .rate_limit_enabled
+            .then(|| (limiter.clone(), default_limit)),
+        trust_proxy: config.trust_proxy,
+    });
     let trust_proxy = config.trust_proxy;
     let write_gate = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
         .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
-    let access_auth = auth.clone();
     let access_metrics = metrics.clone();
     let docs = Arc::new(swagger_config());
     let oauth = Arc::new(OAuth {
@@ -161,15 +168,15 @@ pub fn app(
         trust_proxy: config.trust_proxy,
     });
     let route = Route::new()
-        .nest("/", api::generated::service(hoverbot))
+        .nest("/", hoverbot_api::service(hoverbot))
         .nest("/oauth", oauth::routes(oauth))
         .at(
             "/openapi.yaml",
-            make_sync(|_| spec_response(api::SPEC_YAML, "application/yaml")),
+            make_sync(|_| spec_response(hoverbot_api::SPEC_YAML, "application/yaml")),
         )
         .at(
             "/openapi.json",
-            make_sync(|_| spec_response(api::SPEC_JSON, "application/json")),
+            make_sync(|_| spec_response(hoverbot_api::SPEC_JSON, "application/json")),
         )
         .at(
             "/docs",
@@ -206,15 +213,14 @@ pub fn app(
             let limits = limits.clone();
             async move {
                 match limits {
-                    Some(limits) => limits::layer::layer(next, request, limits).await,
+                    Some(limits) => rate_limit::layer(next, request, limits).await,
                     None => next.call(request).await.map(IntoResponse::into_response),
                 }
             }
         })
         .around(move |next, request| transport_security::layer(next, request, trust_proxy))
-        .around(move |next, request| {
-            access_log::layer(next, request, access_auth.clone(), access_metrics.clone())
-        })
+        .around(move |next, request| access_log::layer(next, request, access_metrics.clone()))
+        .around(move |next, request| caller::layer(next, request, callers.clone()))
         .around(request_id::layer))
 }
 
@@ -378,7 +384,7 @@ async fn maintain(db: DatabaseConnection) {
             Err(err) => tracing::warn!("cannot purge expired idempotency keys: {err}"),
         }
         if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
-            && let Err(err) = limits::shared::purge_idle(&db).await
+            && let Err(err) = crate::limits::shared::purge_idle(&db).await
         {
             tracing::warn!("cannot purge idle rate-limit keys: {err}");
         }

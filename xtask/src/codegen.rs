@@ -31,7 +31,7 @@ const PREAMBLE: &str =
 pub fn run(mode: Mode) -> Result<()> {
     let document = project::load_spec()?;
     let spec = Spec::new(&document);
-    let code = generate_server_api(&spec)?;
+    let code = generate_api(&spec)?;
     ensure_file_contents(project::GENERATED_API, &code, mode)?;
     let json = serde_json::to_string_pretty(&document)? + "\n";
     ensure_file_contents(project::SPEC_JSON, &json, mode)?;
@@ -40,8 +40,8 @@ pub fn run(mode: Mode) -> Result<()> {
     Ok(())
 }
 
-/// The whole `server/src/api/generated.rs`, formatted.
-pub fn generate_server_api(spec: &Spec) -> Result<String> {
+/// The whole `api/src/generated.rs`, formatted.
+pub fn generate_api(spec: &Spec) -> Result<String> {
     let mut out = String::from(PREAMBLE);
     out.push_str(
         "#![allow(clippy::too_many_arguments, clippy::large_enum_variant, clippy::enum_variant_names)]\n\n",

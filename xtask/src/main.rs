@@ -3,8 +3,10 @@
 //! Tasks:
 //! - `codegen [--check]`: regenerate everything derived from `openapi/hoverbot.yaml`
 //!   (with `--check`, fail instead of writing when something is stale);
-//! - `check`: `codegen --check`, then the drift check between the spec and what the server's router
-//!   serves;
+//! - `check`: `codegen --check`, then `lint`, then the drift check between the spec and what the
+//!   server's router serves;
+//! - `lint`: only the static checks of the server's sources against `docs/ARCHITECTURE.md` (the
+//!   import layering, tenant scoping, the code map's freshness), fast: the server is not built;
 //! - `bench [--concurrency N] [--seconds S] [--repeat R] [--write]`: the release server's throughput
 //!   and latency next to a bare poem endpoint's (with `--write`, into `BENCHMARKS.md`);
 //! - `eval [--manual DIR] [--write]`: the assistant's answer quality on `eval/` (with `--write`,
@@ -14,11 +16,12 @@ mod bench;
 mod codegen;
 mod drift;
 mod eval;
+mod lint;
 mod project;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | lint | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,8 +31,10 @@ fn main() -> Result<()> {
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["check"] => {
             codegen::run(codegen::Mode::Check)?;
+            lint::run()?;
             drift::run()
         }
+        ["lint"] => lint::run(),
         ["bench", options @ ..] => bench::run(options),
         ["eval", options @ ..] => eval::run(options),
         _ => bail!(USAGE),

@@ -9,15 +9,29 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::Run;
+use super::{Context, Run, Runner, Suite, progress};
 use crate::check::{Failure, Findings, Sent};
 use crate::http::{Input, Received};
 use crate::spec::{Access, Operation};
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "auth",
+    summary: "no token, malformed, unknown, revoked, wrong scope: 401/403 with challenges; another workspace's resources: 404",
+    checks: CHECKS,
+    opt_in: false,
+    needs_receiver: false,
+    runner: Runner::Operations {
+        tests,
+        budget,
+        start,
+    },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     (
         "missing_token",
         "no Authorization header: 401 with a Bearer challenge",
@@ -41,17 +55,46 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
-const SUITE: &str = "auth";
 /// How long a revocation may take to reach every replica (their caches hold a key for 10 s).
 const REVOCATION_DEADLINE: Duration = Duration::from_secs(20);
 
-/// The operations this suite runs: those that take a workspace token.
-pub fn runs(operation: &Operation) -> bool {
+/// The operations this suite tests: those that take a workspace token.
+fn tests(_: &Run, operation: &Operation) -> bool {
     matches!(operation.access, Access::Scope(_))
 }
 
+/// Five credentials per operation, the keys it makes, and two reads per collection.
+fn budget(operations: u64) -> u64 {
+    operations * 5 + 40
+}
+
+/// Makes the suite's keys, checks every operation with each credential, then (with a second
+/// workspace's key) that one workspace cannot see another's resources.
+fn start<'s>(
+    run: &'s Run<'_>,
+    operations: &'s [&'s Operation],
+    context: &'s Context<'_>,
+    findings: &'s mut Findings,
+) -> BoxFuture<'s, Result<()>> {
+    Box::pin(async move {
+        let keys = Keys::make(run, operations).await?;
+        for operation in operations {
+            let ok = credentials(run, operation, &keys, findings).await?;
+            progress(SUITE.name, &operation.id, ok, findings.failures.len());
+        }
+        match context.second_api_key {
+            Some(second) => {
+                let ok = isolation(run, operations, second, findings).await?;
+                progress(SUITE.name, "isolation", ok, findings.failures.len());
+            }
+            None => eprintln!("  auth: no --second-api-key, so no isolation checks"),
+        }
+        Ok(())
+    })
+}
+
 /// The keys the suite makes before it starts.
-pub struct Keys {
+struct Keys {
     /// By scope: a key that has every scope but that one.
     without: Vec<(String, String)>,
     revoked: String,
@@ -60,7 +103,7 @@ pub struct Keys {
 impl Keys {
     /// Makes the keys through the API: one without each scope in use, and one it revokes (then
     /// waits, up to a deadline, until the deployment refuses it).
-    pub async fn make(run: &Run<'_>, operations: &[&Operation]) -> Result<Self> {
+    async fn make(run: &Run<'_>, operations: &[&Operation]) -> Result<Self> {
         let scopes = all_scopes(run);
         let mut without = Vec::new();
         for operation in operations {
@@ -166,7 +209,8 @@ async fn send_json(
         .await
 }
 
-pub async fn run(
+/// `operation` with each credential it must refuse.
+async fn credentials(
     run: &Run<'_>,
     operation: &Operation,
     keys: &Keys,
@@ -220,7 +264,7 @@ pub async fn run(
             attempt.headers.push(("authorization".into(), value));
         }
         let received = run.target.send(&attempt).await?;
-        findings.sent(SUITE);
+        findings.sent(SUITE.name);
         let challenge = received
             .headers
             .get("www-authenticate")
@@ -236,11 +280,11 @@ pub async fn run(
             && challenge.starts_with("Bearer")
             && (status == 401 || challenge.contains("insufficient_scope"));
         if held {
-            findings.passed(SUITE, check);
+            findings.passed(SUITE.name, check);
         } else {
             ok = false;
             findings.failed(Failure {
-                suite: SUITE,
+                suite: SUITE.name,
                 check,
                 operation: operation.id.clone(),
                 expected,
@@ -256,7 +300,7 @@ pub async fn run(
 /// With a second workspace's key: for each collection the API creates into (a `POST` that answers
 /// `201` with an `id`, next to a `GET` of `{path}/{id}`), one resource made with the main key is
 /// `200` to it and `404` to the other workspace.
-pub async fn isolation(
+async fn isolation(
     run: &Run<'_>,
     operations: &[&Operation],
     second_key: &str,
@@ -295,14 +339,14 @@ pub async fn isolation(
             }
         }
         let (mine, theirs) = (run.target.send(&own).await?, run.target.send(&other).await?);
-        findings.sent(SUITE);
-        findings.sent(SUITE);
+        findings.sent(SUITE.name);
+        findings.sent(SUITE.name);
         if mine.status == 200 && theirs.status == 404 {
-            findings.passed(SUITE, "other_workspace");
+            findings.passed(SUITE.name, "other_workspace");
         } else {
             ok = false;
             findings.failed(Failure {
-                suite: SUITE,
+                suite: SUITE.name,
                 check: "other_workspace",
                 operation: read.id.clone(),
                 expected: "200 to its own workspace, 404 to another".into(),

@@ -7,13 +7,27 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
+use futures_util::future::BoxFuture;
 
-use super::{Run, is_idempotency_key};
+use super::{Context, Run, Runner, Suite, is_idempotency_key, progress};
 use crate::check::{Failure, Findings, Sent};
 use crate::http::Received;
 use crate::spec::{Access, Location, Operation};
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "idempotency",
+    summary: "byte-identical replays, 422 on a reused key, a request sent at once several times runs once",
+    checks: CHECKS,
+    opt_in: false,
+    needs_receiver: false,
+    runner: Runner::Operations {
+        tests,
+        budget,
+        start,
+    },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     (
         "replay_identical",
         "a retry gets the stored response byte for byte, with Idempotent-Replayed: true",
@@ -28,21 +42,41 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
-const SUITE: &str = "idempotency";
 /// How many copies of a request are sent at once.
 const CONCURRENT: usize = 5;
 /// Statuses whose responses the spec does not promise to store: the request did not run (the
 /// caller could not send it then, or it was too large to read), so it was not its outcome.
 const NOT_STORED: [u16; 4] = [401, 403, 413, 429];
 
-/// The operations this suite runs: workspace `POST`s that document the header.
-pub fn runs(operation: &Operation) -> bool {
+/// The operations this suite tests: workspace `POST`s that document the header.
+fn tests(_: &Run, operation: &Operation) -> bool {
     operation.method == "POST"
         && matches!(operation.access, Access::Scope(_))
         && operation
             .params
             .iter()
             .any(|param| param.location == Location::Header && is_idempotency_key(&param.name))
+}
+
+/// Two requests and a changed one, then the concurrent copies, per operation.
+fn budget(operations: u64) -> u64 {
+    operations * (3 + CONCURRENT as u64)
+}
+
+/// Checks each operation in turn.
+fn start<'s>(
+    run: &'s Run<'_>,
+    operations: &'s [&'s Operation],
+    _: &'s Context<'_>,
+    findings: &'s mut Findings,
+) -> BoxFuture<'s, Result<()>> {
+    Box::pin(async move {
+        for operation in operations {
+            let ok = promises(run, operation, findings).await?;
+            progress(SUITE.name, &operation.id, ok, findings.failures.len());
+        }
+        Ok(())
+    })
 }
 
 /// `sent` with the idempotency key `key`.
@@ -70,15 +104,16 @@ fn code_of(received: &Received) -> String {
         .unwrap_or_default()
 }
 
-pub async fn run(run: &Run<'_>, operation: &Operation, findings: &mut Findings) -> Result<bool> {
+/// The promises of the Idempotency section, kept by `operation`.
+async fn promises(run: &Run<'_>, operation: &Operation, findings: &mut Findings) -> Result<bool> {
     let mut ok = true;
     let mut record =
         |check: &'static str, failed: Option<(String, String)>, sent: &Sent| match failed {
-            None => findings.passed(SUITE, check),
+            None => findings.passed(SUITE.name, check),
             Some((expected, seen)) => {
                 ok = false;
                 findings.failed(Failure {
-                    suite: SUITE,
+                    suite: SUITE.name,
                     check,
                     operation: operation.id.clone(),
                     expected,
@@ -195,7 +230,7 @@ pub async fn run(run: &Run<'_>, operation: &Operation, findings: &mut Findings) 
         &copy,
     );
     for _ in 0..requests {
-        findings.sent(SUITE);
+        findings.sent(SUITE.name);
     }
     Ok(ok)
 }

@@ -12,13 +12,24 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::scenario::{Call, Scenario};
+use super::{Context, Runner, Suite};
 use crate::check::Sent;
 use crate::http::Received;
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "limits",
+    summary: "quota and burst as advertised, honest Retry-After, per-token isolation (opt-in)",
+    checks: CHECKS,
+    opt_in: true,
+    needs_receiver: false,
+    runner: Runner::Scenario { budget, start },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     (
         "policy_advertised",
         "RateLimit-Policy states q and w, and an idle token's first RateLimit states its burst",
@@ -56,8 +67,25 @@ const LATE_MARGIN: Duration = Duration::from_millis(50);
 
 /// The most requests the suite sends: the burst, each refill and five probes for it during one
 /// window, and the rounds of `Retry-After`.
-pub fn budget(burst: u64, per_window: u64) -> u64 {
+fn most_requests(burst: u64, per_window: u64) -> u64 {
     burst + 6 * per_window + 10 * RETRY_ROUNDS as u64
+}
+
+/// What the suite spends, said before it knows the deployment's burst and quota: the formula of
+/// `most_requests`, with the part that depends on neither worked out.
+fn budget() -> String {
+    format!(
+        "spends one new key's whole quota for one window of its policy (60 s), at most burst + 6 x quota + {} requests",
+        most_requests(0, 0)
+    )
+}
+
+/// Starts the suite with the other workspace's key, when one is given.
+fn start<'s>(
+    scenario: &'s mut Scenario<'_, '_>,
+    context: &'s Context<'_>,
+) -> BoxFuture<'s, Result<()>> {
+    Box::pin(run(scenario, context.second_api_key))
 }
 
 /// The numbers a response states.
@@ -96,7 +124,7 @@ struct Probe {
     response: Received,
 }
 
-pub async fn run(scenario: &mut Scenario<'_, '_>, second_key: Option<&str>) -> Result<()> {
+async fn run(scenario: &mut Scenario<'_, '_>, second_key: Option<&str>) -> Result<()> {
     let Some(created) = scenario
         .expect(
             "policy_advertised",
@@ -167,7 +195,7 @@ async fn exercise(
         idle.q,
         idle.w,
         idle.w,
-        budget(burst, idle.q)
+        most_requests(burst, idle.q)
     );
 
     // A deployment that admits more than the whole window allows has failed already: the suite

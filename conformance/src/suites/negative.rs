@@ -6,13 +6,22 @@
 use anyhow::Result;
 use proptest::strategy::Strategy;
 
-use super::Run;
+use super::{Run, Runner, Suite};
 use crate::check::Findings;
 use crate::generate::{self, Broken};
 use crate::http::{Input, Received};
 use crate::spec::{Access, Operation};
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "negative",
+    summary: "request bodies that break one constraint: a 4xx problem+json pointing at it, never a 5xx",
+    checks: CHECKS,
+    opt_in: false,
+    needs_receiver: false,
+    runner: Runner::Generated { tests, cases: run },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     ("not_a_server_error", "the response is not a 5xx"),
     ("refused", "the request is refused with a 4xx"),
     ("problem_json", "the refusal is application/problem+json"),
@@ -22,8 +31,8 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The operations this suite runs: those with a JSON body it can break, and a credential.
-pub fn runs(run: &Run, operation: &Operation) -> bool {
+/// The operations this suite tests: those with a JSON body it can break, and a credential.
+fn tests(run: &Run, operation: &Operation) -> bool {
     !matches!(operation.access, Access::Other(_))
         && operation
             .body
@@ -31,7 +40,7 @@ pub fn runs(run: &Run, operation: &Operation) -> bool {
             .is_some_and(|schema| generate::broken(run.spec, schema).is_some())
 }
 
-pub fn run(run: &Run, operation: &Operation, findings: &mut Findings) -> Result<bool> {
+fn run(run: &Run, operation: &Operation, findings: &mut Findings) -> Result<bool> {
     let Some(broken) = operation
         .body
         .as_ref()
@@ -42,7 +51,7 @@ pub fn run(run: &Run, operation: &Operation, findings: &mut Findings) -> Result<
     let params = run.inputs(operation, None);
     let cases = (params, broken).boxed();
     run.cases(
-        "negative",
+        SUITE.name,
         operation,
         cases,
         |(input, broken): &(Input, Broken)| Input {

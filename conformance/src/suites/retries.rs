@@ -12,12 +12,23 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::scenario::{Call, Scenario};
+use super::{Context, Runner, Suite};
 use crate::receiver::{Answer, Delivery, Receiver};
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "retries",
+    summary: "a failing receiver sees the advertised schedule, then the delivery log (opt-in)",
+    checks: CHECKS,
+    opt_in: true,
+    needs_receiver: true,
+    runner: Runner::Scenario { budget, start },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     (
         "setup",
         "the settings read, the endpoints subscribed and the event caused through the API",
@@ -65,7 +76,20 @@ const QUIET: Duration = Duration::from_secs(30);
 const CLOCK_SKEW_SECS: i64 = 5;
 
 /// The budget printed before the suite starts.
-pub const BUDGET: u64 = 40;
+fn budget() -> String {
+    format!(
+        "at most 40 requests; watches failing receivers for up to {} s",
+        OBSERVE.as_secs() + 60
+    )
+}
+
+/// Starts the suite with the run's webhook receiver (`needs_receiver` has it started).
+fn start<'s>(
+    scenario: &'s mut Scenario<'_, '_>,
+    context: &'s Context<'_>,
+) -> BoxFuture<'s, Result<()>> {
+    Box::pin(async move { run(scenario, context.receiver()?).await })
+}
 
 /// A failing receiver, and how its deliveries should go.
 struct Mode {
@@ -175,7 +199,7 @@ fn offsets_of(delays: &[Duration], window: u64) -> Vec<u64> {
     offsets
 }
 
-pub async fn run(scenario: &mut Scenario<'_, '_>, receiver: &Receiver) -> Result<()> {
+async fn run(scenario: &mut Scenario<'_, '_>, receiver: &Receiver) -> Result<()> {
     let Some(call) = scenario
         .expect("setup", "getWebhookSettings", &[], None, 200)
         .await?

@@ -5,13 +5,22 @@
 
 use anyhow::Result;
 
-use super::Run;
+use super::{Run, Runner, Suite};
 use crate::check::Findings;
 use crate::generate;
 use crate::http::Received;
 use crate::spec::{Access, Operation};
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "schema",
+    summary: "every operation with generated valid inputs: documented status, content type, body and headers",
+    checks: CHECKS,
+    opt_in: false,
+    needs_receiver: false,
+    runner: Runner::Generated { tests, cases: run },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     ("not_a_server_error", "the response is not a 5xx"),
     (
         "status_documented",
@@ -28,19 +37,19 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The operations this suite runs: those that need no credential or a workspace token.
-pub fn runs(operation: &Operation) -> bool {
+/// The operations this suite tests: those that need no credential or a workspace token.
+fn tests(_: &Run, operation: &Operation) -> bool {
     !matches!(operation.access, Access::Other(_))
 }
 
-pub fn run(run: &Run, operation: &Operation, findings: &mut Findings) -> Result<bool> {
+fn run(run: &Run, operation: &Operation, findings: &mut Findings) -> Result<bool> {
     let body = operation
         .body
         .as_ref()
         .map(|schema| generate::valid(run.spec, schema));
     let inputs = run.inputs(operation, body);
     run.cases(
-        "schema",
+        SUITE.name,
         operation,
         inputs,
         Clone::clone,

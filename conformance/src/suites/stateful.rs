@@ -4,11 +4,22 @@
 //! `404` and gone from its list; lists contain what was created.
 
 use anyhow::Result;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::scenario::{Call, Scenario};
+use super::{Context, Runner, Suite};
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "stateful",
+    summary: "create, message, transcript, escalation and deletion stay consistent",
+    checks: CHECKS,
+    opt_in: false,
+    needs_receiver: false,
+    runner: Runner::Scenario { budget, start },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     (
         "setup",
         "the calls a sequence is made of answer with their documented success status",
@@ -40,11 +51,16 @@ pub const CHECKS: &[(&str, &str)] = &[
 ];
 
 /// The budget printed before the suite starts.
-pub const BUDGET: u64 = 30;
+fn budget() -> String {
+    "at most 30 requests".to_string()
+}
 
-pub async fn run(scenario: &mut Scenario<'_, '_>) -> Result<()> {
-    conversation(scenario).await?;
-    knowledge_source(scenario).await
+/// Starts the suite: a conversation's sequence, then a knowledge source's.
+fn start<'s>(scenario: &'s mut Scenario<'_, '_>, _: &'s Context<'_>) -> BoxFuture<'s, Result<()>> {
+    Box::pin(async move {
+        conversation(scenario).await?;
+        knowledge_source(scenario).await
+    })
 }
 
 /// What the user asks in the suite's conversation.

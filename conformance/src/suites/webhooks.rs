@@ -9,12 +9,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::scenario::{Call, Scenario};
+use super::{Context, Runner, Suite};
 use crate::receiver::{Answer, Delivery, Receiver};
 
-pub const CHECKS: &[(&str, &str)] = &[
+pub const SUITE: Suite = Suite {
+    name: "webhooks",
+    summary: "every event delivered to a receiver: payload schemas, signatures, webhook-id",
+    checks: CHECKS,
+    opt_in: false,
+    needs_receiver: true,
+    runner: Runner::Scenario { budget, start },
+};
+
+const CHECKS: &[(&str, &str)] = &[
     (
         "setup",
         "the settings read, the endpoint subscribed and the events caused through the API",
@@ -63,9 +74,19 @@ const ARRIVAL: Duration = Duration::from_secs(30);
 const LEAD_MESSAGE: &str = "Could we book a demo for our team? I am Jane Doe from Northwind Traders, jane@northwind.example";
 
 /// The budget printed before the suite starts.
-pub const BUDGET: u64 = 40;
+fn budget() -> String {
+    "at most 40 requests, and the events they cause".to_string()
+}
 
-pub async fn run(scenario: &mut Scenario<'_, '_>, receiver: &Receiver) -> Result<()> {
+/// Starts the suite with the run's webhook receiver (`needs_receiver` has it started).
+fn start<'s>(
+    scenario: &'s mut Scenario<'_, '_>,
+    context: &'s Context<'_>,
+) -> BoxFuture<'s, Result<()>> {
+    Box::pin(async move { run(scenario, context.receiver()?).await })
+}
+
+async fn run(scenario: &mut Scenario<'_, '_>, receiver: &Receiver) -> Result<()> {
     let Some(settings) = scenario
         .expect("setup", "getWebhookSettings", &[], None, 200)
         .await?

@@ -2,16 +2,16 @@
 
 use poem_openapi::payload::Json;
 
-use super::convert::parse;
-use super::generated::{
+use super::{HoverBot, RequestContext};
+use crate::problem::{ApiError, Problem};
+use crate::store::api_keys;
+use crate::store::convert::parse;
+use crate::store::entity::api_key;
+use hoverbot_api::{
     ApiKey, ApiKeyList, ApiKeyWithSecret, ApiKeysApi, CreateApiKeyParams, CreateApiKeyRequest,
     CreateApiKeyResponse, ListApiKeysParams, ListApiKeysResponse, RevokeApiKeyParams,
     RevokeApiKeyResponse, Scope,
 };
-use super::{HoverBot, RequestContext};
-use crate::problem::{ApiError, Problem};
-use crate::store::api_keys;
-use crate::store::entity::api_key;
 
 fn to_wire(key: api_key::Model) -> Result<ApiKey, ApiError> {
     let scopes = key

@@ -2,15 +2,15 @@
 
 use poem_openapi::payload::Json;
 
-use super::generated::{
-    AssistantDefaults, AssistantSettings, AssistantSettingsApi, GetAssistantSettingsResponse,
-    UpdateAssistantSettingsRequest, UpdateAssistantSettingsResponse,
-};
 use super::{DEFAULT_ESCALATION_DESTINATION, HoverBot, RequestContext};
 use crate::assistant::MIN_CONFIDENCE;
 use crate::problem::ApiError;
 use crate::store::tenant::WorkspaceId;
 use crate::store::workspaces::{self, AssistantSettingsChanges};
+use hoverbot_api::{
+    AssistantDefaults, AssistantSettings, AssistantSettingsApi, GetAssistantSettingsResponse,
+    UpdateAssistantSettingsRequest, UpdateAssistantSettingsResponse,
+};
 
 impl HoverBot {
     async fn assistant_settings(

@@ -8,8 +8,25 @@ use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use serde::{Deserialize, Serialize};
 
-use super::convert::parse;
-use super::generated::{
+use super::{DEFAULT_ESCALATION_DESTINATION, HoverBot, RequestContext};
+use crate::assistant::lead::Lead;
+use crate::assistant::phrases::{Phrase, say};
+use crate::assistant::{self, Setting, llm, policy};
+use crate::ids;
+use crate::knowledge::index;
+use crate::knowledge::retrieved::Retrieved;
+use crate::problem::{ApiError, Problem};
+use crate::store::conversations::{
+    self, Filter, LeadUpdate, NewConversation, NewMessage, STATUS_ESCALATED, Turn,
+};
+use crate::store::convert::parse;
+use crate::store::entity::{conversation, message};
+use crate::store::escalations::NewEscalation;
+use crate::store::events;
+use crate::store::tenant::WorkspaceId;
+use crate::store::{escalations, json, workspaces};
+use crate::transcript_links::{self, Refused};
+use hoverbot_api::{
     Conversation, ConversationList, ConversationTranscript, ConversationsApi,
     CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
     EscalationReason, EscalationState, EscalationStateKind, GetConversationParams,
@@ -18,23 +35,6 @@ use super::generated::{
     MessageExchange, MessageRespondedData, MessageRole, Metadata, ModelTier, Outcomes, Priority,
     SendMessageParams, SendMessageRequest, SendMessageResponse, Trace,
 };
-use super::{DEFAULT_ESCALATION_DESTINATION, HoverBot, RequestContext};
-use crate::assistant::compose::Retrieved;
-use crate::assistant::lead::Lead;
-use crate::assistant::phrases::{Phrase, say};
-use crate::assistant::{self, Setting, llm, policy};
-use crate::ids;
-use crate::knowledge::index;
-use crate::problem::{ApiError, Problem};
-use crate::store::conversations::{
-    self, Filter, LeadUpdate, NewConversation, NewMessage, STATUS_ESCALATED, Turn,
-};
-use crate::store::entity::{conversation, message};
-use crate::store::escalations::NewEscalation;
-use crate::store::tenant::WorkspaceId;
-use crate::store::{escalations, json, workspaces};
-use crate::transcript_links::{self, Refused};
-use crate::webhooks::events;
 
 /// Chunks retrieved for a question.
 const RETRIEVED: usize = 5;
@@ -86,7 +86,7 @@ struct StoredCitation {
     snippet: String,
 }
 
-impl From<StoredCitation> for super::generated::Citation {
+impl From<StoredCitation> for hoverbot_api::Citation {
     fn from(stored: StoredCitation) -> Self {
         Self {
             source_id: stored.source_id,
@@ -97,8 +97,8 @@ impl From<StoredCitation> for super::generated::Citation {
     }
 }
 
-impl From<&super::generated::Citation> for StoredCitation {
-    fn from(citation: &super::generated::Citation) -> Self {
+impl From<&hoverbot_api::Citation> for StoredCitation {
+    fn from(citation: &hoverbot_api::Citation) -> Self {
         Self {
             source_id: citation.source_id.clone(),
             url: citation.url.clone(),

@@ -2,18 +2,18 @@
 
 use poem_openapi::payload::Json;
 
-use super::convert::parse;
-use super::generated::{
+use super::{HoverBot, RequestContext};
+use crate::problem::ApiError;
+use crate::store::convert::parse;
+use crate::store::entity::escalation;
+use crate::store::escalations::{self, Changes, Filter, NewEscalation};
+use crate::store::json;
+use hoverbot_api::{
     CreateEscalationParams, CreateEscalationRequest, CreateEscalationResponse, Escalation,
     EscalationList, EscalationsApi, GetEscalationParams, GetEscalationResponse,
     ListEscalationsParams, ListEscalationsResponse, Priority, UpdateEscalationParams,
     UpdateEscalationRequest, UpdateEscalationResponse,
 };
-use super::{HoverBot, RequestContext};
-use crate::problem::ApiError;
-use crate::store::entity::escalation;
-use crate::store::escalations::{self, Changes, Filter, NewEscalation};
-use crate::store::json;
 
 fn to_wire(row: escalation::Model) -> Result<Escalation, ApiError> {
     Ok(Escalation {

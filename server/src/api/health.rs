@@ -4,11 +4,11 @@ use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 
 use super::HoverBot;
-use super::generated::{
-    GetHealthResponse, GetReadinessResponse, Health, HealthApi, HealthStatus, Readiness,
-};
 use crate::problem::Problem;
 use crate::store;
+use hoverbot_api::{
+    GetHealthResponse, GetReadinessResponse, Health, HealthApi, HealthStatus, Readiness,
+};
 
 impl HealthApi for HoverBot {
     async fn get_health(&self) -> poem::Result<GetHealthResponse> {

@@ -2,14 +2,14 @@
 
 use poem_openapi::payload::Json;
 
-use super::generated::{
+use super::{HoverBot, RequestContext};
+use crate::problem::{ApiError, Problem};
+use crate::store::oauth_installations;
+use crate::store::scopes::decode_scopes;
+use hoverbot_api::{
     Installation, InstallationList, InstallationsApi, ListInstallationsParams,
     ListInstallationsResponse, UninstallAppParams, UninstallAppResponse,
 };
-use super::{HoverBot, RequestContext};
-use crate::auth::scopes::decode_scopes;
-use crate::problem::{ApiError, Problem};
-use crate::store::oauth_installations;
 
 impl InstallationsApi for HoverBot {
     async fn list_installations(

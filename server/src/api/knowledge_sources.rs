@@ -4,8 +4,14 @@
 
 use poem_openapi::payload::Json;
 
-use super::convert::parse;
-use super::generated::{
+use super::{HoverBot, RequestContext};
+use crate::knowledge::source::{SourceConfig, StoredDocument, StoredSyncError};
+use crate::problem::{ApiError, Problem};
+use crate::store::convert::parse;
+use crate::store::entity::knowledge_source;
+use crate::store::json;
+use crate::store::knowledge_sources::{self, Filter, SourceInput};
+use hoverbot_api::{
     DeleteKnowledgeSourceParams, DeleteKnowledgeSourceResponse, GetKnowledgeSourceParams,
     GetKnowledgeSourceResponse, KnowledgeSource, KnowledgeSourceInput, KnowledgeSourceList,
     KnowledgeSourceType, KnowledgeSourcesApi, ListKnowledgeSourcesParams,
@@ -13,12 +19,6 @@ use super::generated::{
     SyncKnowledgeSourceResponse, TextDocument, UpsertKnowledgeSourceParams,
     UpsertKnowledgeSourceResponse,
 };
-use super::{HoverBot, RequestContext};
-use crate::knowledge::source::{SourceConfig, StoredDocument, StoredSyncError};
-use crate::problem::{ApiError, Problem};
-use crate::store::entity::knowledge_source;
-use crate::store::json;
-use crate::store::knowledge_sources::{self, Filter, SourceInput};
 
 impl From<TextDocument> for StoredDocument {
     fn from(document: TextDocument) -> Self {

@@ -1,13 +1,9 @@
-//! The HTTP API. `generated` is written by `cargo xtask codegen` from the spec: types, the router
-//! and one handler trait per tag. The other modules implement those traits, one per resource, on
-//! [`HoverBot`], the server's shared state.
-
-pub mod generated;
+//! The handlers: the implementation of the handler traits that `hoverbot_api` generates from the
+//! spec, one module per resource, on [`HoverBot`], the server's shared state.
 
 mod api_keys;
 mod assistant_settings;
 mod conversations;
-pub(crate) mod convert;
 mod escalations;
 mod health;
 mod installations;
@@ -21,20 +17,15 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{Authenticator, Principal};
-use crate::http::request_id::RequestId;
-use crate::problem::Problem;
-use generated::{Scope, Security};
+use crate::auth::{Authenticator, Caller, Principal};
+use crate::ids::RequestId;
+use crate::problem::{ApiError, Problem};
+use hoverbot_api::{Scope, Security};
 
-/// The spec, as written: served at `/openapi.yaml`.
-pub const SPEC_YAML: &str = include_str!("../../../openapi/hoverbot.yaml");
-/// The same document as JSON (derived by `cargo xtask codegen`): served at `/openapi.json`.
-pub const SPEC_JSON: &str = include_str!("../../../openapi/derived/hoverbot.json");
-
-/// What every handler shares.
 /// Where the assistant's own escalations go when the workspace did not say.
 pub const DEFAULT_ESCALATION_DESTINATION: &str = "helpdesk";
 
+/// What every handler shares.
 pub struct HoverBot {
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
@@ -43,9 +34,9 @@ pub struct HoverBot {
     /// Seals the secrets the server keeps to use again (webhook signing secrets).
     pub sealer: Arc<crate::sealing::Sealer>,
     /// Sends webhook attempts under the deployment's outbound policy.
-    pub sender: Arc<crate::webhooks::attempt::Sender>,
+    pub sender: Arc<crate::delivery::attempt::Sender>,
     /// Where events go, in the transaction of the change that causes them.
-    pub outbox: Arc<crate::webhooks::outbox::Outbox>,
+    pub outbox: Arc<crate::store::outbox::Outbox>,
     /// Issues and opens the signed transcript links of `lead.qualified`.
     pub links: Arc<crate::transcript_links::TranscriptLinks>,
     /// The deployment's lead qualification threshold, for workspaces without their own.
@@ -67,20 +58,37 @@ pub struct OperatorContext {
 
 /// An authorized request: who is calling, and the request id.
 pub struct RequestContext {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     pub request_id: String,
 }
 
 impl Security for HoverBot {
     type Context = RequestContext;
 
+    /// Reads the caller that `http::caller` resolved from this request's token, and checks the
+    /// operation's scope. (The router has parsed the same token; the layer resolved it already.)
     async fn authorize(
         &self,
         request: &poem::Request,
-        token: &str,
+        _token: &str,
         scope: Scope,
     ) -> poem::Result<RequestContext> {
-        let principal = self.auth.authenticate(token).await?;
+        let principal = match Caller::of(request) {
+            Caller::Workspace(principal) => principal.clone(),
+            Caller::Unavailable => {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "the caller could not be resolved"
+                ))
+                .into());
+            }
+            Caller::Anonymous | Caller::Unknown | Caller::Operator { .. } => {
+                return Err(Problem::unauthorized(
+                    "the bearer token is not a valid API key or access token",
+                    true,
+                )
+                .into());
+            }
+        };
         if !principal.scopes.contains(&scope) {
             return Err(Problem::forbidden(scope.as_str()).into());
         }
@@ -95,15 +103,19 @@ impl Security for HoverBot {
 
     async fn authorize_operator(
         &self,
-        _request: &poem::Request,
-        token: &str,
+        request: &poem::Request,
+        _token: &str,
     ) -> poem::Result<OperatorContext> {
-        let key = crate::store::operator_keys::find_live(&self.db, token)
-            .await
-            .map_err(crate::problem::ApiError::from)?
-            .ok_or_else(|| {
-                Problem::unauthorized("the bearer token is not a valid operator key", true)
-            })?;
-        Ok(OperatorContext { key_id: key.id })
+        match Caller::of(request) {
+            Caller::Operator { key_id } => Ok(OperatorContext {
+                key_id: key_id.clone(),
+            }),
+            Caller::Unavailable => {
+                Err(ApiError::internal(anyhow::anyhow!("the caller could not be resolved")).into())
+            }
+            _ => Err(
+                Problem::unauthorized("the bearer token is not a valid operator key", true).into(),
+            ),
+        }
     }
 }

@@ -2,17 +2,17 @@
 
 use poem_openapi::payload::Json;
 
-use super::generated::{
+use super::{HoverBot, OperatorContext};
+use crate::oauth::apps::{self, redirect_uris};
+use crate::problem::{ApiError, Problem};
+use crate::store::entity::oauth_app;
+use crate::store::oauth_apps;
+use crate::store::scopes::decode_scopes;
+use hoverbot_api::{
     CreateOauthAppRequest, CreateOauthAppResponse, ListOauthAppsParams, ListOauthAppsResponse,
     OauthApp, OauthAppList, OauthAppWithSecret, OauthAppsApi, RevokeOauthAppParams,
     RevokeOauthAppResponse,
 };
-use super::{HoverBot, OperatorContext};
-use crate::auth::scopes::decode_scopes;
-use crate::oauth::apps::{Registration, redirect_uris};
-use crate::problem::{ApiError, Problem};
-use crate::store::entity::oauth_app;
-use crate::store::oauth_apps;
 
 fn to_wire(app: oauth_app::Model) -> OauthApp {
     OauthApp {
@@ -47,11 +47,10 @@ impl OauthAppsApi for HoverBot {
         ctx: OperatorContext,
         body: CreateOauthAppRequest,
     ) -> poem::Result<CreateOauthAppResponse> {
-        let registration =
-            Registration::new(&body.name, &body.redirect_uris, &body.scopes, !body.public)
-                .map_err(|invalid| {
-                    Problem::refused_field("invalid_registration", invalid.pointer, invalid.message)
-                })?;
+        let registration = apps::check(&body.name, &body.redirect_uris, &body.scopes, !body.public)
+            .map_err(|invalid| {
+                Problem::refused_field("invalid_registration", invalid.pointer, invalid.message)
+            })?;
         let created = oauth_apps::create(&self.db, &registration).await?;
         tracing::info!(
             operator_key = %ctx.key_id,

@@ -4,7 +4,7 @@
 use poem_openapi::payload::Json;
 
 use super::HoverBot;
-use super::generated::{
+use hoverbot_api::{
     AuthorizationServerMetadata, GetAuthorizationServerMetadataResponse, OauthApi, Scope,
 };
 

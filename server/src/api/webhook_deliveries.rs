@@ -4,16 +4,16 @@
 
 use poem_openapi::payload::Json;
 
-use super::convert::parse;
-use super::generated::{
+use super::{HoverBot, RequestContext};
+use crate::problem::ApiError;
+use crate::store::convert::parse;
+use crate::store::webhook_deliveries::{self, Filter, Logged};
+use crate::store::webhook_endpoints;
+use hoverbot_api::{
     GetWebhookDeliveryParams, GetWebhookDeliveryResponse, ListWebhookDeliveriesParams,
     ListWebhookDeliveriesResponse, RetryWebhookDeliveryParams, RetryWebhookDeliveryResponse,
     WebhookAttempt, WebhookDelivery, WebhookDeliveryList,
 };
-use super::{HoverBot, RequestContext};
-use crate::problem::ApiError;
-use crate::store::webhook_deliveries::{self, Filter, Logged};
-use crate::store::webhook_endpoints;
 
 fn to_wire(logged: Logged) -> Result<WebhookDelivery, ApiError> {
     let Logged { delivery, attempts } = logged;

@@ -5,8 +5,16 @@ use std::time::Duration;
 
 use poem_openapi::payload::Json;
 
-use super::convert::parse;
-use super::generated::{
+use super::{HoverBot, RequestContext, webhook_deliveries};
+use crate::ids;
+use crate::problem::{ApiError, Problem};
+use crate::store::convert::parse;
+use crate::store::entity::webhook_endpoint;
+use crate::store::json;
+use crate::store::webhook_endpoints::{self, Changes, NewEndpoint};
+use crate::webhooks::schedule::{self, JITTER, WINDOW};
+use crate::webhooks::{ATTEMPT_TIMEOUT, SIGNATURE_SCHEME};
+use hoverbot_api::{
     CreateWebhookEndpointParams, CreateWebhookEndpointRequest, CreateWebhookEndpointResponse,
     DeleteWebhookEndpointParams, DeleteWebhookEndpointResponse, EnabledEvent,
     GetWebhookDeliveryParams, GetWebhookDeliveryResponse, GetWebhookEndpointParams,
@@ -18,14 +26,6 @@ use super::generated::{
     WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret, WebhookEndpointsApi,
     WebhookSecret, WebhookSettings, WebhookTestData, WebhookTestEvent, WebhookTestResult,
 };
-use super::{HoverBot, RequestContext, webhook_deliveries};
-use crate::ids;
-use crate::problem::{ApiError, Problem};
-use crate::store::entity::webhook_endpoint;
-use crate::store::json;
-use crate::store::webhook_endpoints::{self, Changes, NewEndpoint};
-use crate::webhooks::schedule::{self, JITTER, WINDOW};
-use crate::webhooks::{ATTEMPT_TIMEOUT, SIGNATURE_SCHEME};
 
 /// Whole seconds, as the wire's integers (a schedule's delays are at most 24 h each).
 fn seconds(duration: Duration) -> i64 {

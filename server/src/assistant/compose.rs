@@ -4,13 +4,14 @@
 //! only if it adds terms the first lacks (maximal marginal relevance), so the answer does not say
 //! the same thing twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::api::generated::{Citation, RetrievalHit};
 use crate::knowledge::index;
+use crate::knowledge::retrieved::{Passage, Retrieved, TermWeights};
 use crate::store::entity::knowledge_chunk;
+use hoverbot_api::{Citation, RetrievalHit};
 
 /// Chunks whose sentences may make the answer.
 const CANDIDATE_CHUNKS: usize = 3;
@@ -24,37 +25,6 @@ const SCORE_HALF: f64 = 4.0;
 const REDUNDANCY: f64 = 0.5;
 /// Characters of a chunk a citation quotes.
 const SNIPPET_CHARS: usize = 240;
-
-/// A retrieved chunk and its score.
-pub struct Passage {
-    pub chunk: knowledge_chunk::Model,
-    pub score: f32,
-}
-
-/// How much each term of a query weighs: its inverse document frequency among the workspace's
-/// chunks, so that the rare words of a question (what it is about) count for more than the common
-/// ones. A question whose rare words no passage holds is not answered by its common ones. A term
-/// without a weight weighs 1.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TermWeights(HashMap<String, f64>);
-
-impl TermWeights {
-    pub fn new(weights: HashMap<String, f64>) -> Self {
-        Self(weights)
-    }
-
-    /// What `term` weighs.
-    pub fn of(&self, term: &str) -> f64 {
-        self.0.get(term).copied().unwrap_or(1.0)
-    }
-}
-
-/// What retrieval found for a query: the passages, best first, and its terms' weights.
-#[derive(Default)]
-pub struct Retrieved {
-    pub passages: Vec<Passage>,
-    pub weights: TermWeights,
-}
 
 /// What the passages say to the question.
 pub struct Composed {

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::api::generated::ContactFields;
+use hoverbot_api::ContactFields;
 
 /// What a conversation knows about how to reach its user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::api::generated::Intent;
+use hoverbot_api::Intent;
 
 /// Each intent's cue phrases. A phrase of several words counts more than a single word, which
 /// is more often ambiguous; a greeting counts least, so that "hi, how much is it?" is `pricing`.

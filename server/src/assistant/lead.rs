@@ -5,7 +5,7 @@
 //! brings it to the workspace's threshold qualifies the lead.
 
 use super::contact::Contact;
-use crate::api::generated::Intent;
+use hoverbot_api::Intent;
 
 /// The score no conversation exceeds.
 pub const MAX_SCORE: i32 = 100;

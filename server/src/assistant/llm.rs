@@ -15,8 +15,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::Reply;
-use super::compose::{self, Passage};
-use crate::api::generated::{ModelFallback, ModelFallbackReason, ModelTier, PolicyFlag};
+use super::compose;
+use crate::knowledge::retrieved::Passage;
+use hoverbot_api::{ModelFallback, ModelFallbackReason, ModelTier, PolicyFlag};
 
 /// The most bytes of the endpoint's reply that are read; a short answer's completion is a few KiB.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;

@@ -16,9 +16,9 @@ pub mod llm;
 pub mod phrases;
 pub mod policy;
 
-use crate::api::generated::{Citation, Intent, ModelTier, PolicyFlag, RetrievalHit};
-use compose::Retrieved;
+use crate::knowledge::retrieved::{Passage, Retrieved};
 use contact::Contact;
+use hoverbot_api::{Citation, Intent, ModelTier, PolicyFlag, RetrievalHit};
 use phrases::{Phrase, say};
 use policy::Screened;
 
@@ -68,7 +68,7 @@ pub fn answer(message: &Screened, attempts: &[(&str, &Retrieved)], setting: Sett
     if intent == Intent::HumanRequest {
         policy_flags.push(PolicyFlag::HumanRequested);
     }
-    let mut passages: &[compose::Passage] = attempts
+    let mut passages: &[Passage] = attempts
         .first()
         .map_or(&[], |(_, retrieved)| &retrieved.passages);
     let mut composed: Option<compose::Composed> = None;

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::contact::Contact;
-use crate::api::generated::PolicyFlag;
+use hoverbot_api::PolicyFlag;
 
 /// A user's message as the assistant keeps it: card numbers masked, with the flags the original
 /// raised.

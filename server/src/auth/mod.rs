@@ -5,22 +5,57 @@
 //! Tokens are looked up by the hash of the presented secret (an index lookup that reveals nothing
 //! about other secrets), then compared in constant time. Results are cached for [`CACHE_TTL`], so a
 //! revocation takes effect at once on the node that revoked and within that bound on the others.
-
-pub mod scopes;
-pub mod secret;
+//! The HTTP layer asks once per request and leaves the answer, a [`Caller`], in the request; the
+//! cache and its invalidation (`forget…`) live here alone.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
-use crate::api::generated::Scope;
-use crate::limits::Limit;
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
+use crate::secrets;
+use crate::store::scopes;
 use crate::store::tenant::WorkspaceId;
-use crate::store::{api_keys, oauth_tokens, workspaces};
+use crate::store::workspaces::{self, Limit};
+use crate::store::{api_keys, oauth_tokens};
+use hoverbot_api::Scope;
+
+/// The result of resolving a request's bearer token.
+#[derive(Clone)]
+pub enum Caller {
+    /// No bearer token.
+    Anonymous,
+    /// A token that is not a live key, access token or operator key, or one not looked up because
+    /// its address is over its limit.
+    Unknown,
+    /// A live workspace API key or OAuth access token.
+    Workspace(Arc<Principal>),
+    /// A live operator key, for the operations of the `operatorKey` scheme.
+    Operator { key_id: String },
+    /// The key store failed: the request cannot be authorized now. The cause was logged.
+    Unavailable,
+}
+
+impl Caller {
+    /// The caller of a request that passed the caller layer; `Unavailable` for one that did not
+    /// (the server is wired wrongly, and nothing may be authorized).
+    pub fn of(request: &poem::Request) -> &Caller {
+        request
+            .extensions()
+            .get::<Caller>()
+            .unwrap_or(&Caller::Unavailable)
+    }
+
+    pub fn principal(&self) -> Option<&Arc<Principal>> {
+        match self {
+            Caller::Workspace(principal) => Some(principal),
+            _ => None,
+        }
+    }
+}
 
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
 const CACHE_CAPACITY: usize = 10_000;
@@ -40,19 +75,9 @@ pub struct Principal {
     expires_at: Option<chrono::DateTime<Utc>>,
 }
 
-/// What the rate limiter counts a live token against, and under which limit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Quota {
-    /// The workspace plan's limit, when it has its own.
-    pub limit: Option<Limit>,
-    /// The installation whose quota an OAuth token shares with the installation's other tokens
-    /// (so that refreshing does not mint fresh quota); `None` for an API key, which has its own.
-    pub installation: Option<String>,
-}
-
 struct Cached {
     /// `None`: no live key has this secret.
-    principal: Option<Principal>,
+    principal: Option<Arc<Principal>>,
     fetched: Instant,
 }
 
@@ -65,38 +90,13 @@ impl Principal {
     fn is_live(&self) -> bool {
         self.expires_at.is_none_or(|at| at > Utc::now())
     }
-
-    pub fn quota(&self) -> Quota {
-        Quota {
-            limit: self.rate_limit,
-            installation: self.installation.clone(),
-        }
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` header. The scheme is case-insensitive (RFC 9110),
-/// as it is for the router, so every layer sees the same token the handler will.
-pub fn bearer_token(request: &poem::Request) -> Option<&str> {
-    let (scheme, token) = request
-        .header(poem::http::header::AUTHORIZATION)?
-        .split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Whether a token has the shape of a key or an access token at all; anything else is refused
 /// without a lookup.
 fn looks_like_a_key(token: &str) -> bool {
-    (token.starts_with(secret::PREFIX) || token.starts_with(oauth_tokens::ACCESS_TOKEN_PREFIX))
-        && token.len() <= secret::MAX_TOKEN_LEN
-}
-
-fn invalid() -> ApiError {
-    Problem::unauthorized(
-        "the bearer token is not a valid API key or access token",
-        true,
-    )
-    .into()
+    (token.starts_with(secrets::PREFIX) || token.starts_with(oauth_tokens::ACCESS_TOKEN_PREFIX))
+        && token.len() <= secrets::MAX_TOKEN_LEN
 }
 
 impl Authenticator {
@@ -107,52 +107,48 @@ impl Authenticator {
         }
     }
 
-    /// The principal of a token, or 401.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
-        self.resolve(token).await?.ok_or_else(invalid)
-    }
-
     /// The principal of a token; `None` when it is not a live key. Errs only when the store fails.
-    pub async fn resolve(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+    ///
+    /// A token this node has never seen live costs a lookup only once `may_look_up` agrees (the
+    /// rate limiter asks whether the client's address is within its limit), so a flood of made-up
+    /// tokens ends before the key store. The future is awaited only when that question arises.
+    pub async fn resolve(
+        &self,
+        token: &str,
+        may_look_up: impl Future<Output = bool>,
+    ) -> Result<Option<Arc<Principal>>, ApiError> {
         if !looks_like_a_key(token) {
             return Ok(None);
         }
-        let hash = secret::hash(token);
+        let hash = secrets::hash(token);
         let principal = match self.cached(&hash) {
             Some(principal) => principal,
             None => {
-                let principal = self.load(token, &hash).await?;
+                if !self.seen_live(&hash) && !may_look_up.await {
+                    return Ok(None);
+                }
+                let principal = self.load(token, &hash).await?.map(Arc::new);
                 self.remember(hash, principal.clone());
                 principal
             }
         };
-        Ok(principal.filter(Principal::is_live))
-    }
-
-    /// What the rate limiter needs of a token this node authenticated recently, by the token's
-    /// hash: `Some` when the token is live. Copies nothing else, because it runs on every request.
-    pub fn cached_quota(&self, hash: &str) -> Option<Quota> {
-        self.with_entry(hash, |entry| {
-            entry
-                .principal
-                .as_ref()
-                .filter(|principal| entry.fetched.elapsed() < CACHE_TTL && principal.is_live())
-                .map(Principal::quota)
-        })
-        .flatten()
+        Ok(principal.filter(|principal| principal.is_live()))
     }
 
     /// Whether this node has seen the token with this hash as a live key, however long ago (the
     /// cache entry may be stale): such a token is worth a lookup even when its address is over its
-    /// limit.
-    pub fn seen_live(&self, hash: &str) -> bool {
+    /// limit, so clients sharing an address with a flood keep working.
+    fn seen_live(&self, hash: &str) -> bool {
         self.with_entry(hash, |entry| {
-            entry.principal.as_ref().is_some_and(Principal::is_live)
+            entry
+                .principal
+                .as_ref()
+                .is_some_and(|principal| principal.is_live())
         })
         .unwrap_or(false)
     }
 
-    fn cached(&self, hash: &str) -> Option<Option<Principal>> {
+    fn cached(&self, hash: &str) -> Option<Option<Arc<Principal>>> {
         self.with_entry(hash, |entry| {
             (entry.fetched.elapsed() < CACHE_TTL).then(|| entry.principal.clone())
         })
@@ -168,7 +164,7 @@ impl Authenticator {
         cache.get(hash).map(look)
     }
 
-    fn remember(&self, hash: String, principal: Option<Principal>) {
+    fn remember(&self, hash: String, principal: Option<Arc<Principal>>) {
         let mut cache = self
             .cache
             .lock()
@@ -195,7 +191,7 @@ impl Authenticator {
         let Some((key, workspace)) = api_keys::find_by_hash(&self.db, hash).await? else {
             return Ok(None);
         };
-        if !secret::matches(&key.secret_hash, token) || key.revoked_at.is_some() {
+        if !secrets::matches(&key.secret_hash, token) || key.revoked_at.is_some() {
             return Ok(None);
         }
         // Refreshed at most once per cache period, which is as precise as "last used" needs to be.
@@ -231,17 +227,6 @@ impl Authenticator {
         }))
     }
 
-    /// The workspace of a token this node authenticated recently; from the cache only, for logs.
-    pub fn cached_workspace(&self, token: &str) -> Option<WorkspaceId> {
-        if !looks_like_a_key(token) {
-            return None;
-        }
-        self.cached(&secret::hash(token))
-            .flatten()
-            .filter(Principal::is_live)
-            .map(|principal| principal.workspace)
-    }
-
     /// Drops every token of an installation (uninstalled, or a token of it revoked) from this
     /// node's cache; the live ones are looked up again.
     pub fn forget_installation(&self, installation: &str) {
@@ -263,6 +248,6 @@ impl Authenticator {
             .cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.retain(|_, entry| !entry.principal.as_ref().is_some_and(&stale));
+        cache.retain(|_, entry| !entry.principal.as_deref().is_some_and(&stale));
     }
 }

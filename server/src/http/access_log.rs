@@ -9,14 +9,13 @@ use std::time::Instant;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::operations;
-use super::request_id::RequestId;
-use crate::auth::{Authenticator, bearer_token};
+use crate::auth::Caller;
+use crate::ids::RequestId;
 use crate::metrics::Metrics;
 
 pub async fn layer<E: Endpoint>(
     next: E,
     request: Request,
-    auth: Arc<Authenticator>,
     metrics: Arc<Metrics>,
 ) -> poem::Result<Response> {
     let started = Instant::now();
@@ -24,7 +23,9 @@ pub async fn layer<E: Endpoint>(
     let method = request.method().clone();
     let operation = operations::find(&method, request.uri().path());
     let request_id = RequestId::of(&request);
-    let token = bearer_token(&request).map(str::to_string);
+    let workspace = Caller::of(&request)
+        .principal()
+        .map(|principal| principal.workspace.clone());
     let result = next.call(request).await.map(IntoResponse::into_response);
     let status = match &result {
         Ok(response) => response.status().as_u16(),
@@ -34,7 +35,6 @@ pub async fn layer<E: Endpoint>(
     let latency = started.elapsed();
     let operation_id = operation.map_or("-", |operation| operation.operation_id);
     metrics.request_finished(operation_id, status, latency.as_secs_f64());
-    let workspace = token.and_then(|token| auth.cached_workspace(&token));
     tracing::info!(
         target: "hoverbot::access",
         request_id,

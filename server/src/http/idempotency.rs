@@ -11,9 +11,10 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
+use super::caller::bearer_token;
 use super::problems::{self, unreadable_body};
-use super::request_id::RequestId;
-use crate::auth::{Authenticator, bearer_token};
+use crate::auth::Caller;
+use crate::ids::RequestId;
 use crate::metrics::Metrics;
 use crate::problem::Problem;
 use crate::store::idempotency::{self, Begin, StoredResponse};
@@ -28,7 +29,6 @@ const STORED_HEADERS: [HeaderName; 2] = [header::CONTENT_TYPE, header::LOCATION]
 
 pub struct Idempotency {
     pub db: DatabaseConnection,
-    pub auth: Arc<Authenticator>,
     pub max_body_bytes: usize,
     pub metrics: Arc<Metrics>,
     /// Seals stored response bodies: they may hold secrets shown once (a new API key's, a
@@ -92,8 +92,7 @@ pub async fn layer<E: Endpoint>(
     state: Arc<Idempotency>,
 ) -> poem::Result<Response> {
     let key = request.header(HEADER).map(str::to_string);
-    let token = bearer_token(&request).map(str::to_string);
-    let (Some(key), Some(token)) = (key, token) else {
+    let (Some(key), true) = (key, bearer_token(&request).is_some()) else {
         return next.call(request).await.map(IntoResponse::into_response);
     };
     if request.method() != Method::POST || !request.uri().path().starts_with("/v1/") {
@@ -107,7 +106,7 @@ pub async fn layer<E: Endpoint>(
         .into());
     }
     // An unauthenticated request is the router's to refuse; nothing is stored for it.
-    let Ok(principal) = state.auth.authenticate(&token).await else {
+    let Some(principal) = Caller::of(&request).principal().cloned() else {
         return next.call(request).await.map(IntoResponse::into_response);
     };
     let body = request

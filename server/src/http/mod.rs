@@ -1,12 +1,14 @@
-//! The layers every request passes through, outermost first: request id, access log (and metrics),
-//! HTTPS enforcement, rate limits, problem rendering, the SQLite write gate, idempotency keys,
-//! request-body validation against the spec; then the generated router.
+//! The layers every request passes through, outermost first: request id, the caller (the bearer
+//! token resolved once), access log (and metrics), HTTPS enforcement, rate limits, problem
+//! rendering, the SQLite write gate, idempotency keys, request-body validation against the spec;
+//! then the generated router.
 
 pub mod access_log;
-pub mod client;
+pub mod caller;
 pub mod idempotency;
 pub mod operations;
 pub mod problems;
+pub mod rate_limit;
 pub mod request_id;
 pub mod transport_security;
 pub mod validation;

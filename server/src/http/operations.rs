@@ -2,7 +2,7 @@
 
 use poem::http::Method;
 
-use crate::api::generated::{OPERATIONS, OperationInfo};
+use hoverbot_api::{OPERATIONS, OperationInfo};
 
 /// Whether `path` fits the template; a template's `{param}` segment matches any non-empty segment.
 fn matches(template: &str, path: &str) -> bool {
@@ -28,11 +28,8 @@ pub fn find(method: &Method, path: &str) -> Option<&'static OperationInfo> {
 /// The methods the spec defines for `path`, or the OAuth endpoints answer; `GET` alone for what
 /// else the server serves besides the API.
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
-    if let Some((_, methods)) = crate::oauth::ROUTES
-        .iter()
-        .find(|(route, _)| *route == path.trim_end_matches('/'))
-    {
-        return methods.to_vec();
+    if let Some(methods) = crate::oauth::allowed_methods(path) {
+        return methods;
     }
     let methods: Vec<&'static str> = OPERATIONS
         .iter()

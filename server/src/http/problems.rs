@@ -10,7 +10,7 @@ use poem_openapi::error::{
 use serde_json::json;
 
 use super::operations;
-use super::request_id::RequestId;
+use crate::ids::RequestId;
 use crate::problem::{ApiError, Problem};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";

@@ -4,24 +4,9 @@
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use crate::ids;
+use crate::ids::{self, RequestId};
 
 pub const HEADER: &str = "x-request-id";
-
-/// The id of the request being served, in the request's extensions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
-
-impl RequestId {
-    /// The id of `request`, as the request-id layer set it (empty outside that layer).
-    pub fn of(request: &Request) -> String {
-        request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default()
-    }
-}
 
 /// Accepts a client's id only when it is short and printable, so it is safe in headers and logs.
 fn acceptable(value: &str) -> bool {

@@ -3,34 +3,16 @@
 //! looks at it, and every response that travels over HTTPS carries HSTS, so browsers stop trying
 //! plain HTTP. Without TLS or a proxy the server only listens on loopback (see the configuration).
 
-use poem::http::uri::Scheme;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::problems;
-use super::request_id::RequestId;
+use crate::forwarded::is_secure;
+use crate::ids::RequestId;
 use crate::problem::Problem;
 
 /// Two years, the usual preload-list value.
 const HSTS: &str = "max-age=63072000";
-
-/// The scheme the nearest proxy saw: the last entry of `X-Forwarded-Proto`.
-fn forwarded_https(request: &Request) -> bool {
-    request
-        .headers()
-        .get_all("x-forwarded-proto")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .next_back()
-        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
-}
-
-/// Whether the client reached us over HTTPS: on our own TLS, or through a trusted proxy that
-/// says it was.
-pub fn is_secure(request: &Request, trust_proxy: bool) -> bool {
-    request.scheme() == &Scheme::HTTPS || (trust_proxy && forwarded_https(request))
-}
 
 pub async fn layer<E: Endpoint>(
     next: E,

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::operations;
 use super::problems::{payload_too_large, unreadable_body};
-use crate::api::generated::OPERATIONS;
 use crate::problem::{FieldError, Problem};
+use hoverbot_api::OPERATIONS;
 
 /// At most this many field errors are reported for one request.
 const MAX_ERRORS: usize = 100;

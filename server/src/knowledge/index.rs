@@ -22,7 +22,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 use tokio::sync::Notify;
 
-use crate::assistant::compose::{Passage, Retrieved, TermWeights};
+use super::retrieved::{Passage, Retrieved, TermWeights};
 use crate::store::entity::knowledge_chunk;
 use crate::store::knowledge_index;
 use crate::store::knowledge_sources::{self, SyncedSource};

@@ -1,6 +1,5 @@
-//! Rate limits: GCRA per token (per client address for requests without one), with the
-//! `RateLimit`/`RateLimit-Policy` headers of the IETF httpapi draft and the `X-RateLimit-*` ones on
-//! every `/v1` response, and an exact `Retry-After` on 429.
+//! Rate limits: GCRA per key, where a key is a token, an installation or a client address (the
+//! HTTP layer, `http::rate_limit`, decides which and sets the headers).
 //!
 //! A workspace's plan may set its own [`Limit`]; every token of it then gets that one.
 //!
@@ -9,7 +8,6 @@
 //! enough to have its full burst back is the same as a new one, so idle keys are dropped.
 
 pub mod gcra;
-pub mod layer;
 pub mod shared;
 
 use std::collections::HashMap;
@@ -30,19 +28,11 @@ enum State {
     Shared(DatabaseConnection),
 }
 
-/// A rate: sustained requests a minute, and how many may come at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// Advertised as the `q` of `RateLimit-Policy` (with `w=60`).
-    pub per_minute: u32,
-    /// The GCRA burst capacity.
-    pub burst: u32,
-}
+/// A workspace's plan is kept with the workspace; the limiter reads it.
+pub use crate::store::workspaces::Limit;
 
-impl Limit {
-    pub fn quota(self) -> Quota {
-        Quota::per_minute(self.per_minute, self.burst)
-    }
+fn quota(limit: Limit) -> Quota {
+    Quota::per_minute(limit.per_minute, limit.burst)
 }
 
 pub struct RateLimiter {
@@ -64,7 +54,7 @@ impl RateLimiter {
 
     /// Decides a request of `key` under `limit`, and counts it when admitted.
     pub async fn check(&self, key: &str, limit: Limit) -> Decision {
-        let quota = limit.quota();
+        let quota = quota(limit);
         match &self.state {
             State::Local { epoch, tats } => check_local(quota, *epoch, tats, key),
             State::Shared(db) => match shared::check(db, quota, key).await {
@@ -81,7 +71,7 @@ impl RateLimiter {
 
     /// Whether a request of `key` would be admitted now, without counting one.
     pub async fn would_admit(&self, key: &str, limit: Limit) -> bool {
-        let quota = limit.quota();
+        let quota = quota(limit);
         match &self.state {
             State::Local { epoch, tats } => {
                 let now = local_now(*epoch);

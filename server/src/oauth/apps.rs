@@ -4,8 +4,9 @@
 
 use url::Url;
 
-use crate::api::generated::Scope;
 use crate::store::entity::oauth_app;
+use crate::store::oauth_apps::Registration;
+use hoverbot_api::Scope;
 
 /// The most redirect URIs one app registers.
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -13,17 +14,6 @@ pub const MAX_REDIRECT_URIS: usize = 10;
 const MAX_REDIRECT_URI_BYTES: usize = 2_000;
 /// The longest app name, in characters (shown on the consent page).
 const MAX_NAME_CHARS: usize = 100;
-
-/// A registration that passed the checks.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Registration {
-    pub name: String,
-    pub redirect_uris: Vec<String>,
-    pub scopes: Vec<Scope>,
-    /// Whether the app keeps a client secret (a server-side app) or relies on PKCE alone (a
-    /// browser or native app).
-    pub confidential: bool,
-}
 
 /// What is wrong with a registration: the field (a JSON pointer into the API's request body) and
 /// what to do about it.
@@ -46,59 +36,57 @@ fn invalid(pointer: &'static str, message: impl Into<String>) -> Invalid {
     }
 }
 
-impl Registration {
-    /// Checks a registration; the error says what is wrong, for the operator.
-    pub fn new(
-        name: &str,
-        redirect_uris: &[String],
-        scopes: &[Scope],
-        confidential: bool,
-    ) -> Result<Self, Invalid> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(invalid(
-                "/name",
-                format!("the name must have 1 to {MAX_NAME_CHARS} characters"),
-            ));
-        }
-        if name.chars().any(|c| c.is_control() || is_format(c)) {
-            return Err(invalid(
-                "/name",
-                "the name must not contain control or invisible formatting characters",
-            ));
-        }
-        if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
-            return Err(invalid(
-                "/redirectUris",
-                format!("give 1 to {MAX_REDIRECT_URIS} redirect URIs"),
-            ));
-        }
-        let mut unique = Vec::with_capacity(redirect_uris.len());
-        for uri in redirect_uris {
-            check_redirect_uri(uri, confidential)
-                .map_err(|message| invalid("/redirectUris", message))?;
-            if !unique.contains(uri) {
-                unique.push(uri.clone());
-            }
-        }
-        if scopes.is_empty() {
-            return Err(invalid("/scopes", "give at least one scope"));
-        }
-        // An app that could manage keys could mint API keys that outlive its uninstall, and
-        // approve itself more scopes with them: installs grant data access, not administration.
-        if scopes.contains(&Scope::KeysManage) {
-            return Err(invalid(
-                "/scopes",
-                "apps cannot be granted keys:manage; a workspace's keys are its admins' alone",
-            ));
-        }
-        Ok(Self {
-            name: name.to_string(),
-            redirect_uris: unique,
-            scopes: scopes.to_vec(),
-            confidential,
-        })
+/// Checks a registration; the error says what is wrong, for the operator.
+pub fn check(
+    name: &str,
+    redirect_uris: &[String],
+    scopes: &[Scope],
+    confidential: bool,
+) -> Result<Registration, Invalid> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid(
+            "/name",
+            format!("the name must have 1 to {MAX_NAME_CHARS} characters"),
+        ));
     }
+    if name.chars().any(|c| c.is_control() || is_format(c)) {
+        return Err(invalid(
+            "/name",
+            "the name must not contain control or invisible formatting characters",
+        ));
+    }
+    if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(invalid(
+            "/redirectUris",
+            format!("give 1 to {MAX_REDIRECT_URIS} redirect URIs"),
+        ));
+    }
+    let mut unique = Vec::with_capacity(redirect_uris.len());
+    for uri in redirect_uris {
+        check_redirect_uri(uri, confidential)
+            .map_err(|message| invalid("/redirectUris", message))?;
+        if !unique.contains(uri) {
+            unique.push(uri.clone());
+        }
+    }
+    if scopes.is_empty() {
+        return Err(invalid("/scopes", "give at least one scope"));
+    }
+    // An app that could manage keys could mint API keys that outlive its uninstall, and
+    // approve itself more scopes with them: installs grant data access, not administration.
+    if scopes.contains(&Scope::KeysManage) {
+        return Err(invalid(
+            "/scopes",
+            "apps cannot be granted keys:manage; a workspace's keys are its admins' alone",
+        ));
+    }
+    Ok(Registration {
+        name: name.to_string(),
+        redirect_uris: unique,
+        scopes: scopes.to_vec(),
+        confidential,
+    })
 }
 
 /// The app's registered redirect URIs.
@@ -199,7 +187,7 @@ mod tests {
 
     fn register(uris: &[&str], confidential: bool) -> Result<Registration, Invalid> {
         let uris: Vec<String> = uris.iter().map(|uri| uri.to_string()).collect();
-        Registration::new(
+        check(
             "CRM connector",
             &uris,
             &[Scope::ConversationsRead],
@@ -270,7 +258,7 @@ mod tests {
     #[test]
     fn a_registration_has_a_name_some_uris_and_some_scopes() {
         assert!(
-            Registration::new(
+            check(
                 "",
                 &["https://a.example/cb".into()],
                 &[Scope::ConversationsRead],
@@ -278,10 +266,10 @@ mod tests {
             )
             .is_err()
         );
-        assert!(Registration::new("A", &[], &[Scope::ConversationsRead], true).is_err());
+        assert!(check("A", &[], &[Scope::ConversationsRead], true).is_err());
         for name in ["Good\u{202E}ppA", "Zero\u{200B}width", "Tab\tbed"] {
             assert!(
-                Registration::new(
+                check(
                     name,
                     &["https://a.example/cb".into()],
                     &[Scope::ConversationsRead],
@@ -291,8 +279,8 @@ mod tests {
                 "{name:?}"
             );
         }
-        assert!(Registration::new("A", &["https://a.example/cb".into()], &[], true).is_err());
-        let admin = Registration::new(
+        assert!(check("A", &["https://a.example/cb".into()], &[], true).is_err());
+        let admin = check(
             "A",
             &["https://a.example/cb".into()],
             &[Scope::ConversationsRead, Scope::KeysManage],
@@ -302,7 +290,7 @@ mod tests {
         let many: Vec<String> = (0..=MAX_REDIRECT_URIS)
             .map(|i| format!("https://a.example/cb{i}"))
             .collect();
-        assert!(Registration::new("A", &many, &[Scope::ConversationsRead], true).is_err());
+        assert!(check("A", &many, &[Scope::ConversationsRead], true).is_err());
         let twice = register(&["https://a.example/cb", "https://a.example/cb"], true).unwrap();
         assert_eq!(
             twice.redirect_uris,

@@ -21,12 +21,12 @@ use super::client::{Form, MAX_CLIENT_ID_BYTES};
 use super::pages::{self, Carried, ConsentPage, SignInPage};
 use super::scopes;
 use super::session::Session;
-use crate::api::generated::Scope;
-use crate::auth::scopes::decode_scopes;
 use crate::store::entity::oauth_app;
 use crate::store::oauth_tokens::{self, NewCode};
+use crate::store::scopes::decode_scopes;
 use crate::store::tenant::WorkspaceId;
 use crate::store::{api_keys, oauth_apps, oauth_installations, workspaces};
+use hoverbot_api::Scope;
 
 /// The longest `state` accepted; it is echoed back in a URL.
 const MAX_STATE_CHARS: usize = 500;
@@ -278,7 +278,8 @@ async fn sign_in(
     params: &Form,
 ) -> Response {
     let key = params.get("api_key").unwrap_or_default().trim();
-    let principal = match oauth.auth.resolve(key).await {
+    // The consent page has no limiter in front of it, so every key presented is looked up.
+    let principal = match oauth.auth.resolve(key, std::future::ready(true)).await {
         Ok(principal) => principal,
         Err(_) => {
             return pages::error(
@@ -297,8 +298,8 @@ async fn sign_in(
             Some("That is not a live API key with the keys:manage scope."),
         );
     };
-    let session = Session::new(admin.workspace.as_str().to_string(), admin.key_id);
-    let secure = crate::http::transport_security::is_secure(request, oauth.trust_proxy);
+    let session = Session::new(admin.workspace.as_str().to_string(), admin.key_id.clone());
+    let secure = crate::forwarded::is_secure(request, oauth.trust_proxy);
     // Post, then redirect to the request's own page, which now shows the consent form.
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(authorization.carried())
@@ -364,7 +365,7 @@ async fn approve(oauth: &OAuth, authorization: &Authorization, session: &Session
 /// The signed-in admin and their workspace's name, when the cookie holds a live sign-in whose key
 /// still works and may still manage keys.
 async fn signed_in(oauth: &OAuth, request: &Request) -> Option<(Session, String)> {
-    let secure = crate::http::transport_security::is_secure(request, oauth.trust_proxy);
+    let secure = crate::forwarded::is_secure(request, oauth.trust_proxy);
     let session = Session::of(request, &oauth.sealer, secure)?;
     let workspace = WorkspaceId::from_row(session.workspace_id.clone());
     let key = api_keys::find_live(&oauth.db, &workspace, &session.key_id)

@@ -10,7 +10,7 @@ use poem::http::header;
 use poem::{Body, Request};
 
 use super::error::OAuthError;
-use crate::auth::secret;
+use crate::secrets;
 use crate::store::entity::oauth_app;
 
 /// The largest form body read; the longest legitimate one (a code, a verifier, a redirect URI and
@@ -152,7 +152,7 @@ pub async fn authenticate(
         .await?
         .ok_or_else(refuse)?;
     match (&app.secret_hash, &presented.secret) {
-        (Some(hash), Some(given)) if secret::matches(hash, given) => Ok(app),
+        (Some(hash), Some(given)) if secrets::matches(hash, given) => Ok(app),
         (None, None) => Ok(app),
         _ => Err(refuse()),
     }

@@ -20,7 +20,9 @@ mod token;
 
 use std::sync::Arc;
 
-use poem::{EndpointExt, Route, get, post};
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem::{EndpointExt, Route, RouteMethod};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Authenticator;
@@ -40,26 +42,53 @@ pub struct OAuth {
     pub trust_proxy: bool,
 }
 
-/// The endpoints under `/oauth`, and the methods each answers (for `Allow` on a 405).
-pub const ROUTES: &[(&str, &[&str])] = &[
-    ("/oauth/authorize", &["GET", "POST"]),
-    ("/oauth/token", &["POST"]),
-    ("/oauth/revoke", &["POST"]),
-    ("/oauth/introspect", &["POST"]),
+/// Makes one endpoint's handler.
+type Handler = fn(Arc<OAuth>) -> BoxEndpoint<'static>;
+
+/// Every endpoint under `/oauth`: its path, a method and the handler. The router and the `Allow`
+/// header of a 405 are both made from this one table.
+const ENDPOINTS: &[(&str, Method, Handler)] = &[
+    ("/authorize", Method::GET, |oauth| {
+        authorize::show.data(oauth).boxed()
+    }),
+    ("/authorize", Method::POST, |oauth| {
+        authorize::decide.data(oauth).boxed()
+    }),
+    ("/token", Method::POST, |oauth| {
+        token::exchange.data(oauth).boxed()
+    }),
+    ("/revoke", Method::POST, |oauth| {
+        revocation::revoke.data(oauth).boxed()
+    }),
+    ("/introspect", Method::POST, |oauth| {
+        revocation::introspect.data(oauth).boxed()
+    }),
 ];
+
+/// The methods the endpoint at `path` (under `/oauth`) answers, or `None` when there is none.
+pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
+    let path = path.trim_end_matches('/').strip_prefix("/oauth")?;
+    let methods: Vec<&'static str> = ENDPOINTS
+        .iter()
+        .filter(|(endpoint, _, _)| *endpoint == path)
+        .map(|(_, method, _)| method.as_str())
+        .collect();
+    (!methods.is_empty()).then_some(methods)
+}
 
 /// The endpoints, to be nested at `/oauth`.
 pub fn routes(oauth: Arc<OAuth>) -> Route {
-    Route::new()
-        .at(
-            "/authorize",
-            get(authorize::show)
-                .post(authorize::decide)
-                .data(oauth.clone()),
-        )
-        .at("/token", post(token::exchange).data(oauth.clone()))
-        .at("/revoke", post(revocation::revoke).data(oauth.clone()))
-        .at("/introspect", post(revocation::introspect).data(oauth))
+    let mut paths: Vec<&str> = ENDPOINTS.iter().map(|(path, _, _)| *path).collect();
+    paths.dedup();
+    paths.into_iter().fold(Route::new(), |route, path| {
+        let methods = ENDPOINTS
+            .iter()
+            .filter(|(endpoint, _, _)| *endpoint == path)
+            .fold(RouteMethod::new(), |methods, (_, method, handler)| {
+                methods.method(method.clone(), handler(oauth.clone()))
+            });
+        route.at(path, methods)
+    })
 }
 
 /// The issuer identifier of a deployment reached at `public_url`.

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::OAuth;
 use super::client::{self, Form};
 use super::error::{OAuthError, json_response};
-use crate::auth::scopes::decode_scopes;
 use crate::store::oauth_tokens;
+use crate::store::scopes::decode_scopes;
 
 #[handler]
 pub async fn revoke(request: &Request, body: Body, Data(oauth): Data<&Arc<OAuth>>) -> Response {

@@ -1,6 +1,6 @@
 //! Scopes as OAuth writes them: names separated by spaces (RFC 6749 §3.3).
 
-use crate::api::generated::Scope;
+use hoverbot_api::Scope;
 
 /// The scopes of a `scope` parameter, each once; an unknown name is an error naming it.
 pub fn parse(text: &str) -> Result<Vec<Scope>, String> {

@@ -5,24 +5,17 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use super::entity::{api_key, workspace};
 use super::page::{self, Page};
+use super::scopes::encode_scopes;
 use super::tenant::{TenantScoped, WorkspaceId};
-use crate::api::generated::Scope;
-use crate::auth::secret::{self, NewSecret};
 use crate::ids;
 use crate::problem::ApiError;
+use crate::secrets::{self, NewSecret};
+use hoverbot_api::Scope;
 
 /// A key as created: its row and the secret, which is not stored.
 pub struct CreatedKey {
     pub key: api_key::Model,
     pub secret: String,
-}
-
-pub fn encode_scopes(scopes: &[Scope]) -> String {
-    scopes
-        .iter()
-        .map(|scope| scope.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 pub async fn create(
@@ -36,7 +29,7 @@ pub async fn create(
         secret,
         hash,
         prefix,
-    } = secret::generate();
+    } = secrets::generate();
     let model = api_key::ActiveModel {
         id: Set(ids::new(ids::API_KEY)),
         workspace_id: Set(workspace.as_str().to_string()),

@@ -15,8 +15,8 @@ use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
-use crate::webhooks::events::{self, Event};
-use crate::webhooks::outbox::Outbox;
+use crate::store::events::{self, Event};
+use crate::store::outbox::Outbox;
 
 /// A conversation holds at most this many messages; a transcript is returned whole.
 pub const MAX_MESSAGES: i32 = 1000;

@@ -15,8 +15,8 @@ use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
-use crate::webhooks::events;
-use crate::webhooks::outbox::Outbox;
+use crate::store::events;
+use crate::store::outbox::Outbox;
 
 pub const STATUS_OPEN: &str = "open";
 pub const STATUS_ASSIGNED: &str = "assigned";

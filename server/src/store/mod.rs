@@ -5,8 +5,10 @@
 
 pub mod api_keys;
 pub mod conversations;
+pub mod convert;
 pub mod entity;
 pub mod escalations;
+pub mod events;
 pub mod idempotency;
 pub mod json;
 pub mod knowledge_index;
@@ -15,7 +17,9 @@ pub mod oauth_apps;
 pub mod oauth_installations;
 pub mod oauth_tokens;
 pub mod operator_keys;
+pub mod outbox;
 pub mod page;
+pub mod scopes;
 pub mod tenant;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;

@@ -8,14 +8,25 @@ use sea_orm::{
     Set,
 };
 
-use super::api_keys::encode_scopes;
 use super::entity::oauth_app;
 use super::json;
 use super::page::{self, Page};
-use crate::auth::secret::{self, NewSecret};
+use super::scopes::encode_scopes;
 use crate::ids;
-use crate::oauth::apps::Registration;
 use crate::problem::ApiError;
+use crate::secrets::{self, NewSecret};
+use hoverbot_api::Scope;
+
+/// An app's registration, as `oauth::apps::check` passed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<Scope>,
+    /// Whether the app keeps a client secret (a server-side app) or relies on PKCE alone (a
+    /// browser or native app).
+    pub confidential: bool,
+}
 
 /// What a client secret starts with.
 pub const CLIENT_SECRET_PREFIX: &str = "hb_cs_";
@@ -32,7 +43,7 @@ pub async fn create(
 ) -> Result<CreatedApp, ApiError> {
     let secret = registration
         .confidential
-        .then(|| secret::generate_with(CLIENT_SECRET_PREFIX));
+        .then(|| secrets::generate_with(CLIENT_SECRET_PREFIX));
     let (prefix, hash, shown) = match secret {
         Some(NewSecret {
             secret,

@@ -10,14 +10,14 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
-use super::api_keys::encode_scopes;
 use super::entity::{oauth_app, oauth_code, oauth_installation, oauth_token};
 use super::page::{self, Page};
+use super::scopes::decode_scopes;
+use super::scopes::encode_scopes;
 use super::tenant::{TenantScoped, WorkspaceId};
-use crate::api::generated::Scope;
-use crate::auth::scopes::decode_scopes;
 use crate::ids;
 use crate::problem::ApiError;
+use hoverbot_api::Scope;
 
 /// Installs `app` in `workspace` with `scopes`, or, when it is installed already, adds `scopes` to
 /// what it was granted; an uninstalled app's row is revived with `scopes` alone.

@@ -10,12 +10,12 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
-use super::api_keys::encode_scopes;
 use super::entity::{oauth_app, oauth_code, oauth_installation, oauth_token, workspace};
-use crate::api::generated::Scope;
-use crate::auth::scopes::decode_scopes;
-use crate::auth::secret;
+use super::scopes::decode_scopes;
+use super::scopes::encode_scopes;
 use crate::ids;
+use crate::secrets;
+use hoverbot_api::Scope;
 
 /// What an authorization code starts with.
 pub const CODE_PREFIX: &str = "hb_ac_";
@@ -96,7 +96,7 @@ pub struct LiveToken {
 
 /// Stores a new code and returns it.
 pub async fn issue_code(db: &impl ConnectionTrait, new: NewCode<'_>) -> Result<String, DbErr> {
-    let code = secret::generate_with(CODE_PREFIX);
+    let code = secrets::generate_with(CODE_PREFIX);
     let now = Utc::now();
     oauth_code::ActiveModel {
         code_hash: Set(code.hash),
@@ -127,7 +127,7 @@ pub async fn redeem_code(
     check: impl FnOnce(&oauth_code::Model) -> Result<(), &'static str>,
     access_ttl: Duration,
 ) -> Result<Result<Issued, Refusal>, DbErr> {
-    let hash = secret::hash(code);
+    let hash = secrets::hash(code);
     let txn = super::begin_write(db).await?;
     let found = oauth_code::Entity::find_by_id(&hash)
         .find_also_related(oauth_installation::Entity)
@@ -198,7 +198,7 @@ async fn issue_tokens(
                        scopes: &[Scope],
                        ttl: Duration|
            -> Result<String, DbErr> {
-        let token = secret::generate_with(prefix);
+        let token = secrets::generate_with(prefix);
         oauth_token::ActiveModel {
             id: Set(ids::new(ids::OAUTH_TOKEN)),
             token_hash: Set(token.hash),
@@ -402,13 +402,13 @@ async fn find(
     presented: &str,
 ) -> Result<Option<(oauth_token::Model, oauth_installation::Model)>, DbErr> {
     let found = oauth_token::Entity::find()
-        .filter(oauth_token::Column::TokenHash.eq(secret::hash(presented)))
+        .filter(oauth_token::Column::TokenHash.eq(secrets::hash(presented)))
         .find_also_related(oauth_installation::Entity)
         .one(db)
         .await?;
     // The hash was found through the index; the comparison that decides is in constant time.
     Ok(found.and_then(|(token, installation)| {
-        secret::matches(&token.token_hash, presented).then_some((token, installation?))
+        secrets::matches(&token.token_hash, presented).then_some((token, installation?))
     }))
 }
 

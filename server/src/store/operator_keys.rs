@@ -9,8 +9,8 @@ use sea_orm::{
 };
 
 use super::entity::operator_key;
-use crate::auth::secret;
 use crate::ids;
+use crate::secrets;
 
 /// What an operator key starts with.
 pub const PREFIX: &str = "hb_op_";
@@ -20,7 +20,7 @@ pub async fn create(
     db: &impl ConnectionTrait,
     name: &str,
 ) -> Result<(operator_key::Model, String), DbErr> {
-    let new = secret::generate_with(PREFIX);
+    let new = secrets::generate_with(PREFIX);
     let key = operator_key::ActiveModel {
         id: Set(ids::new(ids::OPERATOR_KEY)),
         name: Set(name.to_string()),
@@ -59,12 +59,12 @@ pub async fn find_live(
     db: &impl ConnectionTrait,
     token: &str,
 ) -> Result<Option<operator_key::Model>, DbErr> {
-    if !token.starts_with(PREFIX) || token.len() > secret::MAX_TOKEN_LEN {
+    if !token.starts_with(PREFIX) || token.len() > secrets::MAX_TOKEN_LEN {
         return Ok(None);
     }
     Ok(operator_key::Entity::find()
-        .filter(operator_key::Column::SecretHash.eq(secret::hash(token)))
+        .filter(operator_key::Column::SecretHash.eq(secrets::hash(token)))
         .one(db)
         .await?
-        .filter(|key| key.revoked_at.is_none() && secret::matches(&key.secret_hash, token)))
+        .filter(|key| key.revoked_at.is_none() && secrets::matches(&key.secret_hash, token)))
 }

@@ -24,7 +24,7 @@ use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
-use crate::webhooks::events::Event;
+use crate::store::events::Event;
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";

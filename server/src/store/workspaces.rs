@@ -10,8 +10,16 @@ use sea_orm::{
 use super::entity::workspace;
 use super::tenant::WorkspaceId;
 use crate::ids;
-use crate::limits::Limit;
 use crate::problem::ApiError;
+
+/// A rate: sustained requests a minute, and how many may come at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Advertised as the `q` of `RateLimit-Policy` (with `w=60`).
+    pub per_minute: u32,
+    /// The GCRA burst capacity.
+    pub burst: u32,
+}
 
 pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::Model> {
     let name = name.trim();

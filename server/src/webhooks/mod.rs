@@ -1,13 +1,11 @@
-//! Webhooks: the events of the spec's `webhooks` section, delivered to the endpoints a workspace
-//! subscribes. This module holds what a deployment promises about delivery, which the API shows
-//! (`GET /v1/webhook-settings`) so that receivers and checkers can rely on it.
+//! What a deployment promises about webhook delivery, which the API shows
+//! (`GET /v1/webhook-settings`) so that receivers and checkers can rely on it: the retry schedule,
+//! the Standard Webhooks signature and the attempt timeout. Plain values and arithmetic, shared by
+//! the store's outbox (which schedules the first attempt) and the delivery engine
+//! (`delivery`), which makes the attempts.
 
-pub mod attempt;
-pub mod events;
-pub mod outbox;
 pub mod schedule;
 pub mod signature;
-pub mod worker;
 
 use std::time::Duration;
 

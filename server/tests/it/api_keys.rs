@@ -86,7 +86,7 @@ async fn a_key_past_its_expiry_is_refused() {
 
 #[tokio::test]
 async fn an_admin_can_make_a_key_with_every_scope() {
-    let every: Vec<&str> = hoverbot_server::api::generated::Scope::ALL
+    let every: Vec<&str> = hoverbot_api::Scope::ALL
         .iter()
         .map(|scope| scope.as_str())
         .collect();

@@ -1,6 +1,6 @@
 //! Bearer keys: 401 without a valid one, 403 without the scope, 404 for another workspace's data.
 
-use hoverbot_server::api::generated::Scope;
+use hoverbot_api::Scope;
 use reqwest::{Method, StatusCode};
 
 use crate::support::{TestServer, assert_problem};

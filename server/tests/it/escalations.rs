@@ -256,7 +256,7 @@ async fn an_assignment_needs_an_owner_and_a_release_clears_it() {
         let response = patch(&server, "esc_missing", json!({"status": "resolved"})).await;
         assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
         let other = server
-            .new_workspace_key("other", hoverbot_server::api::generated::Scope::ALL)
+            .new_workspace_key("other", hoverbot_api::Scope::ALL)
             .await;
         let response = server
             .request(

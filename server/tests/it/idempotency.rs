@@ -1,7 +1,7 @@
 //! `Idempotency-Key`: a retried POST replays the first response and does nothing twice.
 
 use chrono::{Duration, Utc};
-use hoverbot_server::api::generated::Scope;
+use hoverbot_api::Scope;
 use hoverbot_server::store::idempotency::{self, Begin};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -182,9 +182,10 @@ async fn failed_validation_is_replayed_and_keys_expire_after_a_day() {
         let response = post_with_key(&server, "expiring", &json!({"channel": "web"})).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let principal = hoverbot_server::auth::Authenticator::new(server.db.clone())
-            .authenticate(&server.key)
+            .resolve(&server.key, std::future::ready(true))
             .await
-            .unwrap();
+            .unwrap()
+            .expect("the server's key is live");
         let later = Utc::now() + Duration::hours(25);
         let begin = idempotency::begin(
             &server.db,

@@ -387,7 +387,7 @@ async fn the_assistant_answers_from_a_synced_source_and_cites_it() {
 
         // Another workspace's assistant knows nothing of this source.
         let other = server
-            .new_workspace_key("other", hoverbot_server::api::generated::Scope::ALL)
+            .new_workspace_key("other", hoverbot_api::Scope::ALL)
             .await;
         let (_, theirs) = server
             .send_as(

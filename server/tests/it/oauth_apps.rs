@@ -106,7 +106,7 @@ async fn an_app_is_registered_with_a_secret_shown_once_and_kept_as_a_hash() {
         let row = stored(&server, id).await;
         assert!(!row.contains(secret.as_str()), "{row}");
         assert!(
-            row.contains(&hoverbot_server::auth::secret::hash(secret)),
+            row.contains(&hoverbot_server::secrets::hash(secret)),
             "{row}"
         );
         assert!(

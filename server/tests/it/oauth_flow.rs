@@ -4,8 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hoverbot_server::api::generated::Scope;
-use hoverbot_server::oauth::apps::Registration;
+use hoverbot_api::Scope;
+use hoverbot_server::oauth::apps;
 use hoverbot_server::store::oauth_apps;
 use regex::Regex;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -25,7 +25,7 @@ struct App {
 }
 
 async fn register(server: &TestServer, scopes: &[Scope], confidential: bool) -> App {
-    let registration = Registration::new(
+    let registration = apps::check(
         "Acme CRM connector",
         &[REDIRECT_URI.to_string(), "http://127.0.0.1/cb".to_string()],
         scopes,
@@ -496,7 +496,7 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_verifier_and_redirect
             .db
             .execute_unprepared(&format!(
                 "UPDATE oauth_codes SET expires_at = created_at WHERE code_hash = '{}'",
-                hoverbot_server::auth::secret::hash(&code)
+                hoverbot_server::secrets::hash(&code)
             ))
             .await
             .unwrap();
@@ -742,7 +742,7 @@ async fn revoked_and_uninstalled_tokens_stop_working() {
             .db
             .execute_unprepared(&format!(
                 "UPDATE oauth_tokens SET expires_at = created_at WHERE token_hash = '{}'",
-                hoverbot_server::auth::secret::hash(access)
+                hoverbot_server::secrets::hash(access)
             ))
             .await
             .unwrap();

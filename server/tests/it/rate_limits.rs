@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hoverbot_server::api::generated::Scope;
+use hoverbot_api::Scope;
 use hoverbot_server::limits::Limit;
 use hoverbot_server::store::{api_keys, workspaces};
 use reqwest::{Method, StatusCode};

@@ -16,7 +16,7 @@ async fn serves_the_spec_docs_and_health() {
             .text()
             .await
             .unwrap();
-        assert_eq!(yaml, hoverbot_server::api::SPEC_YAML);
+        assert_eq!(yaml, hoverbot_api::SPEC_YAML);
         let json: serde_json::Value = server
             .client
             .get(server.url("/openapi.json"))

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use hoverbot_server::api::generated::Scope;
+use hoverbot_api::Scope;
 use hoverbot_server::config::Config;
 use hoverbot_server::server::{self, Running};
 use hoverbot_server::store::{self, api_keys, workspaces};
@@ -247,7 +247,7 @@ pub async fn json(response: Response) -> (StatusCode, Value) {
 
 /// The spec's JSON Schema for a component, to check responses against.
 pub fn assert_schema(name: &str, instance: &Value) {
-    let spec: Value = serde_json::from_str(hoverbot_server::api::SPEC_JSON).unwrap();
+    let spec: Value = serde_json::from_str(hoverbot_api::SPEC_JSON).unwrap();
     let root = serde_json::json!({"$ref": format!("#/components/schemas/{name}"), "components": spec["components"]});
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)

@@ -474,7 +474,7 @@ async fn a_client_that_stops_reading_is_dropped() {
     })
     .await
     {
-        let spec_size = hoverbot_server::api::SPEC_JSON.len();
+        let spec_size = hoverbot_api::SPEC_JSON.len();
         let mut stream = TcpStream::connect(server.addr()).await.unwrap();
         // Far more answer than the sockets' buffers hold, then three seconds of reading nothing.
         let requests = "GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(REQUESTS);

@@ -438,10 +438,7 @@ async fn a_refused_connection_is_logged_and_the_log_belongs_to_the_workspace() {
         assert_eq!(log[0]["status"], "pending");
         assert!(log[0]["nextAttemptAt"].is_string());
         let other = server
-            .new_workspace_key(
-                "other",
-                &[hoverbot_server::api::generated::Scope::WebhooksManage],
-            )
+            .new_workspace_key("other", &[hoverbot_api::Scope::WebhooksManage])
             .await;
         for path in [
             format!("/v1/webhook-endpoints/{endpoint}/deliveries"),

@@ -1,10 +1,10 @@
 //! Webhook endpoints: subscribing, updating, deleting, rotating secrets, and the outbound URL policy.
 
+use hoverbot_server::delivery::attempt::Sender;
 use hoverbot_server::outbound::Policy;
 use hoverbot_server::sealing::Sealer;
 use hoverbot_server::store::entity::webhook_endpoint;
 use hoverbot_server::store::webhook_endpoints::signing_secrets;
-use hoverbot_server::webhooks::attempt::Sender;
 use hoverbot_server::webhooks::signature::Secret;
 use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
@@ -81,7 +81,7 @@ async fn an_endpoint_is_created_shown_updated_and_deleted() {
 
         // Another workspace sees nothing of it.
         let other = server
-            .new_workspace_key("other", hoverbot_server::api::generated::Scope::ALL)
+            .new_workspace_key("other", hoverbot_api::Scope::ALL)
             .await;
         for method in [Method::GET, Method::DELETE] {
             let response = server

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use url::Url;
 
-use super::ATTEMPT_TIMEOUT;
-use super::signature::{self, Secret};
 use crate::outbound::{Policy, describe, literal_ip};
+use crate::webhooks::ATTEMPT_TIMEOUT;
+use crate::webhooks::signature::{self, Secret};
 
 /// How much of a receiver's response is kept, for the delivery log.
 pub const SNIPPET_BYTES: usize = 1024;

@@ -1,6 +1,15 @@
 //! Scopes as they are stored: names separated by single spaces.
 
-use crate::api::generated::Scope;
+use hoverbot_api::Scope;
+
+/// The stored form of a list of scopes.
+pub fn encode_scopes(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The stored scopes. A name this build does not know (a scope since removed) grants nothing and is
 /// skipped with a warning rather than failing the credential.

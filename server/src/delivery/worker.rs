@@ -15,13 +15,13 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use super::ATTEMPT_TIMEOUT;
 use super::attempt::Sender;
-use super::outbox::Outbox;
 use crate::metrics::Metrics;
 use crate::sealing::Sealer;
+use crate::store::outbox::Outbox;
 use crate::store::webhook_deliveries::{self, Attempted, Claimed, Next};
 use crate::store::webhook_endpoints;
+use crate::webhooks::ATTEMPT_TIMEOUT;
 
 /// Attempts in flight at once, per worker.
 pub const MAX_IN_FLIGHT: usize = 128;

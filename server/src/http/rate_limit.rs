@@ -1,11 +1,11 @@
-//! The middleware: decides, answers 429 or passes on, and sets the headers on whatever comes back.
+//! Rate limits at the edge: decides, answers 429 or passes on, and sets the headers of the IETF
+//! httpapi draft (and the `X-RateLimit-*` ones) on whatever comes back from a `/v1` request.
 //!
-//! A request with a valid token is counted against that token, under its workspace's limit. Every
-//! other request (no token, a malformed one, an unknown, revoked or expired one) is counted against
-//! the client's address, and the address is checked *before* a token this node has never seen as
-//! valid is looked up: a flood of made-up tokens from one address is refused at the limiter once
-//! that address's quota is spent, and never reaches the key store. Tokens already seen as valid
-//! are always looked up, so clients sharing an address with a flood keep working.
+//! A request of a live token ([`Caller::Workspace`]) is counted against that token, under its
+//! workspace's limit: an API key by its id, an OAuth access token by its installation
+//! (`inst:<id>`), whose tokens share one quota so that refreshing mints none. Every other request
+//! (no token, an unknown, revoked or expired one, an operator key) is counted against the client's
+//! address (`addr:<ip>`). None of these keys meets another.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -13,11 +13,12 @@ use std::sync::Arc;
 use poem::http::{HeaderName, HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use super::gcra::Decision;
-use super::{Limit, RateLimiter};
-use crate::auth::{Authenticator, Quota, bearer_token, secret};
-use crate::http::request_id::RequestId;
-use crate::http::{client, problems};
+use super::caller;
+use super::problems;
+use crate::auth::Caller;
+use crate::ids::RequestId;
+use crate::limits::gcra::Decision;
+use crate::limits::{Limit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::problem::Problem;
 
@@ -25,8 +26,7 @@ const POLICY: &str = "workspace";
 
 /// What the layer needs.
 pub struct Limits {
-    pub limiter: RateLimiter,
-    pub auth: Arc<Authenticator>,
+    pub limiter: Arc<RateLimiter>,
     /// The deployment's limit, for tokens whose workspace has none of its own and for addresses.
     pub default: Limit,
     /// `RateLimit-Policy` of the default limit, made once.
@@ -52,57 +52,22 @@ impl Counted {
     }
 }
 
-fn address_key(request: &Request, trust_proxy: bool) -> String {
-    match client::address(request, trust_proxy) {
-        Some(ip) => format!("addr:{ip}"),
-        None => "addr:unknown".to_string(),
-    }
-}
-
 impl Limits {
-    /// API keys are keyed by their hash (64 hex digits), OAuth tokens by `inst:<id>`, addresses by
-    /// `addr:<ip>`: none meets another.
     async fn decide(&self, request: &Request) -> (Decision, Limit, Counted) {
-        // Made only when needed: most requests carry a token this node knows.
-        let address = || address_key(request, self.trust_proxy);
-        let Some(token) = bearer_token(request) else {
-            return self.count_address(&address()).await;
-        };
-        let hash = secret::hash(token);
-        if let Some(quota) = self.auth.cached_quota(&hash) {
-            return self.count_token(&hash, quota).await;
+        if let Some(principal) = Caller::of(request).principal() {
+            let limit = principal.rate_limit.unwrap_or(self.default);
+            let decision = match &principal.installation {
+                Some(installation) => {
+                    self.limiter
+                        .check(&format!("inst:{installation}"), limit)
+                        .await
+                }
+                None => self.limiter.check(&principal.key_id, limit).await,
+            };
+            return (decision, limit, Counted::Token);
         }
-        // Over its limit, the address is refused (without counting) before an unknown token costs
-        // a lookup.
-        let address = address();
-        if !self.auth.seen_live(&hash) && !self.limiter.would_admit(&address, self.default).await {
-            return self.count_address(&address).await;
-        }
-        match self.auth.resolve(token).await {
-            Ok(Some(principal)) => self.count_token(&hash, principal.quota()).await,
-            // Not a live token, or the key store failed (the handler will say so): the address
-            // pays for the request.
-            Ok(None) | Err(_) => self.count_address(&address).await,
-        }
-    }
-
-    /// An API key is counted by its hash; an OAuth token by its installation (`inst:<id>`), whose
-    /// tokens share one quota.
-    async fn count_token(&self, hash: &str, quota: Quota) -> (Decision, Limit, Counted) {
-        let limit = quota.limit.unwrap_or(self.default);
-        let decision = match &quota.installation {
-            Some(installation) => {
-                self.limiter
-                    .check(&format!("inst:{installation}"), limit)
-                    .await
-            }
-            None => self.limiter.check(hash, limit).await,
-        };
-        (decision, limit, Counted::Token)
-    }
-
-    async fn count_address(&self, address: &str) -> (Decision, Limit, Counted) {
-        let decision = self.limiter.check(address, self.default).await;
+        let address = caller::address_key(request, self.trust_proxy);
+        let decision = self.limiter.check(&address, self.default).await;
         (decision, self.default, Counted::Address)
     }
 }

@@ -4,15 +4,15 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::types::ToJSON;
 
-use crate::api::convert::parse;
-use crate::api::generated::{
+use super::entity::{conversation, escalation};
+use crate::ids;
+use crate::problem::ApiError;
+use crate::store::convert::parse;
+use hoverbot_api::{
     ConversationCreatedData, ConversationCreatedEvent, EscalationCreatedData,
     EscalationCreatedEvent, LeadQualifiedData, LeadQualifiedEvent, MessageRespondedData,
     MessageRespondedEvent, WebhookEventType,
 };
-use crate::ids;
-use crate::problem::ApiError;
-use crate::store::entity::{conversation, escalation};
 
 /// An event, ready for the outbox.
 #[derive(Debug, Clone)]

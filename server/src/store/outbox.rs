@@ -7,10 +7,10 @@ use sea_orm::ConnectionTrait;
 use tokio::sync::Notify;
 
 use super::events::Event;
-use super::schedule::{self, RetrySchedule};
+use super::tenant::WorkspaceId;
+use super::webhook_deliveries;
 use crate::problem::ApiError;
-use crate::store::tenant::WorkspaceId;
-use crate::store::webhook_deliveries;
+use crate::webhooks::schedule::{self, RetrySchedule};
 
 pub struct Outbox {
     schedule: RetrySchedule,
