@@ -195,10 +195,11 @@ impl Authenticator {
             return Ok(None);
         }
         // Refreshed at most once per cache period, which is as precise as "last used" needs to be.
-        api_keys::mark_used(&self.db, &key.id, Utc::now()).await?;
+        let workspace_id = WorkspaceId::from_row(key.workspace_id);
+        api_keys::mark_used(&self.db, &workspace_id, &key.id, Utc::now()).await?;
         let rate_limit = workspace.as_ref().and_then(workspaces::rate_limit);
         Ok(Some(Principal {
-            workspace: WorkspaceId::from_row(key.workspace_id),
+            workspace: workspace_id,
             scopes: scopes::decode_scopes(&key.scopes),
             key_id: key.id,
             rate_limit,

@@ -73,12 +73,11 @@ pub async fn revoke(
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<bool, ApiError> {
-    let result = api_key::Entity::update_many()
+    let result = api_key::Entity::update_in(workspace)
         .col_expr(
             api_key::Column::RevokedAt,
             sea_orm::sea_query::Expr::value(Utc::now()),
         )
-        .filter(api_key::Column::WorkspaceId.eq(workspace.as_str()))
         .filter(api_key::Column::Id.eq(id))
         .filter(api_key::Column::RevokedAt.is_null())
         .exec(db)
@@ -103,6 +102,7 @@ pub async fn find_live(
 
 /// The key with this secret hash, whatever its workspace, and that workspace (in the same query):
 /// this is how a request finds its tenant and its plan.
+// cross-tenant: a presented key is found by its hash, before its workspace is known.
 pub async fn find_by_hash(
     db: &impl ConnectionTrait,
     hash: &str,
@@ -116,10 +116,11 @@ pub async fn find_by_hash(
 
 pub async fn mark_used(
     db: &impl ConnectionTrait,
+    workspace: &WorkspaceId,
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    api_key::Entity::update_many()
+    api_key::Entity::update_in(workspace)
         .col_expr(
             api_key::Column::LastUsedAt,
             sea_orm::sea_query::Expr::value(at),

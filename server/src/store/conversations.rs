@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set,
     TransactionSession, TransactionTrait,
 };
 
@@ -205,12 +205,11 @@ pub async fn lock(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<conversation::Model, ApiError> {
-    let touched = conversation::Entity::update_many()
+    let touched = conversation::Entity::update_in(workspace)
         .col_expr(
             conversation::Column::UpdatedAt,
             sea_orm::sea_query::Expr::value(now),
         )
-        .filter(conversation::Column::WorkspaceId.eq(workspace.as_str()))
         .filter(conversation::Column::Id.eq(id))
         .exec(txn)
         .await?;

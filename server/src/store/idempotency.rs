@@ -86,12 +86,12 @@ pub async fn begin(
             return Ok(Begin::Replay(stored(existing)?));
         }
         if existing.locked_until.is_some_and(|until| until < now) {
-            let taken = idempotency_key::Entity::update_many()
+            let taken = idempotency_key::Entity::update_in(workspace)
                 .col_expr(
                     idempotency_key::Column::LockedUntil,
                     Expr::value(now + LEASE),
                 )
-                .filter(scoped(workspace, key))
+                .filter(idempotency_key::Column::Key.eq(key))
                 .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
                 .filter(idempotency_key::Column::LockedUntil.lt(now))
                 .exec(db)
@@ -103,12 +103,6 @@ pub async fn begin(
         return Ok(Begin::InProgress);
     }
     Ok(Begin::InProgress)
-}
-
-fn scoped(workspace: &WorkspaceId, key: &str) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(idempotency_key::Column::WorkspaceId.eq(workspace.as_str()))
-        .add(idempotency_key::Column::Key.eq(key))
 }
 
 async fn find(
@@ -128,8 +122,8 @@ async fn delete_if(
     key: &str,
     condition: impl sea_orm::sea_query::IntoCondition,
 ) -> Result<(), ApiError> {
-    idempotency_key::Entity::delete_many()
-        .filter(scoped(workspace, key))
+    idempotency_key::Entity::delete_in(workspace)
+        .filter(idempotency_key::Column::Key.eq(key))
         .filter(condition)
         .exec(db)
         .await?;
@@ -162,7 +156,7 @@ pub async fn complete(
     key: &str,
     response: &StoredResponse,
 ) -> Result<(), ApiError> {
-    idempotency_key::Entity::update_many()
+    idempotency_key::Entity::update_in(workspace)
         .col_expr(idempotency_key::Column::State, Expr::value(COMPLETED))
         .col_expr(
             idempotency_key::Column::LockedUntil,
@@ -180,7 +174,7 @@ pub async fn complete(
             idempotency_key::Column::ResponseBody,
             Expr::value(response.body.clone()),
         )
-        .filter(scoped(workspace, key))
+        .filter(idempotency_key::Column::Key.eq(key))
         .exec(db)
         .await?;
     Ok(())
@@ -202,6 +196,7 @@ pub async fn abandon(
 }
 
 /// Removes every expired key; returns how many.
+// cross-tenant: housekeeping removes every workspace's expired keys at once.
 pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, ApiError> {
     let result = idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::ExpiresAt.lte(now))

@@ -197,8 +197,7 @@ pub async fn delete(
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<bool, ApiError> {
-    let result = knowledge_source::Entity::delete_many()
-        .filter(knowledge_source::Column::WorkspaceId.eq(workspace.as_str()))
+    let result = knowledge_source::Entity::delete_in(workspace)
         .filter(knowledge_source::Column::Id.eq(id))
         .exec(db)
         .await?;
@@ -234,6 +233,7 @@ pub struct Synced {
 
 /// Claims the source of one of `kinds` that waits longest for a sync (queued, due for its
 /// scheduled re-sync, or syncing under a lease that ran out because its syncer died), for `lease`.
+// cross-tenant: the syncer claims the next due source of any workspace.
 pub async fn claim_sync(
     db: &impl TransactionTrait,
     kinds: &[&str],
@@ -299,7 +299,7 @@ pub async fn finish_sync(
 ) -> Result<bool, DbErr> {
     let txn = super::begin_write(db).await?;
     let source = &claimed.source;
-    let mut update = knowledge_source::Entity::update_many()
+    let mut update = knowledge_source::Entity::update_in(&claimed.workspace)
         .col_expr(
             knowledge_source::Column::Status,
             Expr::value(if synced.failed {
@@ -343,8 +343,7 @@ pub async fn finish_sync(
         return Ok(false);
     }
     if !synced.failed {
-        knowledge_chunk::Entity::delete_many()
-            .filter(knowledge_chunk::Column::WorkspaceId.eq(claimed.workspace.as_str()))
+        knowledge_chunk::Entity::delete_in(&claimed.workspace)
             .filter(knowledge_chunk::Column::SourceId.eq(source.id.as_str()))
             .exec(&txn)
             .await?;
@@ -384,7 +383,7 @@ pub async fn renew_lease(
     now: DateTime<Utc>,
     lease: TimeDelta,
 ) -> Result<bool, DbErr> {
-    let renewed = knowledge_source::Entity::update_many()
+    let renewed = knowledge_source::Entity::update_in(&claimed.workspace)
         .col_expr(
             knowledge_source::Column::SyncLeasedUntil,
             Expr::value(now + lease),
@@ -420,6 +419,7 @@ pub struct SyncedSource {
 
 /// Every workspace's synced sources: what the retrieval index must hold. One of the few queries
 /// across workspaces, like `claim_sync`: the index serves them all, and filters each search.
+// cross-tenant: every process indexes every workspace's chunks, and filters each search by workspace.
 pub async fn synced(db: &impl ConnectionTrait) -> Result<Vec<SyncedSource>, DbErr> {
     // Three columns only: this runs every few seconds on every process, and `config` may hold a
     // text source's documents.

@@ -111,9 +111,8 @@ pub async fn uninstall(
 ) -> Result<bool, DbErr> {
     let txn = super::begin_write(db).await?;
     let now = Utc::now();
-    let revoked = oauth_installation::Entity::update_many()
+    let revoked = oauth_installation::Entity::update_in(workspace)
         .col_expr(oauth_installation::Column::RevokedAt, Expr::value(now))
-        .filter(oauth_installation::Column::WorkspaceId.eq(workspace.as_str()))
         .filter(oauth_installation::Column::Id.eq(id))
         .filter(oauth_installation::Column::RevokedAt.is_null())
         .exec(&txn)
@@ -133,7 +132,7 @@ pub async fn uninstall(
             .filter(oauth_code::Column::FamilyRevokedAt.is_null())
             .exec(&txn)
             .await?;
-        oauth_token::Entity::update_many()
+        oauth_token::Entity::update_in(workspace)
             .col_expr(oauth_token::Column::RevokedAt, Expr::value(now))
             .filter(oauth_token::Column::InstallationId.eq(id))
             .filter(oauth_token::Column::RevokedAt.is_null())

@@ -236,6 +236,7 @@ async fn issue_tokens(
 /// Exchanges a refresh token for a new pair (rotation). `scopes`, when given, narrow the new
 /// access token; asking for one the token does not hold is refused without spending it. The family's row is locked
 /// first, so a revocation of the family waits for this refresh or this refresh sees it.
+// cross-tenant: the OAuth endpoints act for an app, and find a presented token by its hash before any workspace is known.
 pub async fn refresh(
     db: &impl TransactionTrait,
     refresh_token: &str,
@@ -326,6 +327,7 @@ async fn family_live(db: &impl ConnectionTrait, family_id: &str) -> Result<bool,
 /// Revokes `token` if it is this app's (RFC 7009): an access token alone; a refresh token with its
 /// whole family, since the grant it carries is withdrawn. Unknown tokens are no error. Returns the
 /// installation of a token it revoked, whose cached tokens are then stale.
+// cross-tenant: the OAuth endpoints act for an app, and find a presented token by its hash before any workspace is known.
 pub async fn revoke(
     db: &impl ConnectionTrait,
     token: &str,
@@ -397,6 +399,7 @@ pub fn is_access(token: &oauth_token::Model) -> bool {
     token.kind == ACCESS
 }
 
+// cross-tenant: the OAuth endpoints act for an app, and find a presented token by its hash before any workspace is known.
 async fn find(
     db: &impl ConnectionTrait,
     presented: &str,
@@ -414,6 +417,7 @@ async fn find(
 
 /// Revokes every token of the family. The family's row goes first: a refresh in flight holds it,
 /// so this waits for that refresh to commit and then revokes what it issued too.
+// cross-tenant: a family is revoked by its id, which the token that names it was found by (see `find`).
 pub(super) async fn revoke_family(
     db: &impl ConnectionTrait,
     family_id: &str,
@@ -436,6 +440,7 @@ pub(super) async fn revoke_family(
 
 /// Deletes tokens that expired before `cutoff`, and codes before it whose family has no token
 /// left (a family's code row says whether it is revoked, so it stays while the family lives).
+// cross-tenant: housekeeping removes every workspace's expired tokens at once.
 pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
     let tokens = oauth_token::Entity::delete_many()
         .filter(oauth_token::Column::ExpiresAt.lt(cutoff))

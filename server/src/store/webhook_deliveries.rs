@@ -109,6 +109,7 @@ pub struct Claimed {
 }
 
 /// Leases up to `limit` due deliveries until `now + lease`, oldest due first.
+// cross-tenant: the delivery worker claims due deliveries of every workspace.
 pub async fn claim(
     db: &impl TransactionTrait,
     now: DateTime<Utc>,
@@ -229,7 +230,8 @@ pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Resul
             Next::Gone | Next::Failed => (FAILED, None),
             Next::RetryAt(at) => (PENDING, Some(at)),
         };
-        let updated = webhook_delivery::Entity::update_many()
+        let workspace = WorkspaceId::from_row(delivery.workspace_id.clone());
+        let updated = webhook_delivery::Entity::update_in(&workspace)
             .col_expr(webhook_delivery::Column::Status, Expr::value(status))
             .col_expr(
                 webhook_delivery::Column::Attempts,
@@ -273,12 +275,11 @@ pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Resul
         .insert(&txn)
         .await?;
         if attempt.next == Next::Gone {
-            webhook_endpoint::Entity::update_many()
+            webhook_endpoint::Entity::update_in(&workspace)
                 .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
                 .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(GONE))
                 .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
                 .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
-                .filter(webhook_endpoint::Column::WorkspaceId.eq(&delivery.workspace_id))
                 .exec(&txn)
                 .await?;
         }
@@ -289,6 +290,7 @@ pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Resul
 
 /// When the earliest pending delivery that no worker holds is due, if any is. (Held ones come back
 /// only if their lease runs out, which workers find when they next poll.)
+// cross-tenant: the delivery worker sleeps until the next delivery of any workspace is due.
 pub async fn earliest_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
     Ok(webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::Status.eq(PENDING))
@@ -300,6 +302,7 @@ pub async fn earliest_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<U
 }
 
 /// The queue: how many deliveries are pending, and since when the oldest has been.
+// cross-tenant: the outbox metrics count the whole queue.
 pub async fn queue(db: &impl ConnectionTrait) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
     let pending =
         webhook_delivery::Entity::find().filter(webhook_delivery::Column::Status.eq(PENDING));
@@ -314,6 +317,7 @@ pub async fn queue(db: &impl ConnectionTrait) -> Result<(u64, Option<DateTime<Ut
 
 /// Deletes events older than `cutoff` whose deliveries are over, with their deliveries and
 /// attempts. Returns how many events went.
+// cross-tenant: housekeeping removes every workspace's finished events at once.
 pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
     let still_pending = Query::select()
         .column(webhook_delivery::Column::EventId)

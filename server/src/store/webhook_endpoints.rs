@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, Set,
     TransactionSession, TransactionTrait,
 };
 
@@ -164,8 +164,7 @@ pub async fn delete(
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<(), ApiError> {
-    let result = webhook_endpoint::Entity::delete_many()
-        .filter(webhook_endpoint::Column::WorkspaceId.eq(workspace.as_str()))
+    let result = webhook_endpoint::Entity::delete_in(workspace)
         .filter(webhook_endpoint::Column::Id.eq(id))
         .exec(db)
         .await?;
