@@ -43,6 +43,11 @@ pub struct WebhookSettings {
 
 /// An event type an endpoint subscribes to, or `*` for every type (including ones added later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum EnabledEvent {
     #[oai(rename = "*")]
     All,
@@ -96,6 +101,11 @@ impl std::str::FromStr for EnabledEvent {
 /// Why a webhook endpoint is disabled: `disabled` by an update, or `gone` because its receiver
 /// answered `410 Gone`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum DisabledReason {
     #[oai(rename = "disabled")]
     Disabled,
@@ -326,6 +336,11 @@ pub struct WebhookEndpointList {
 
 /// The type of a webhook event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum WebhookEventType {
     #[oai(rename = "conversation.created")]
     ConversationCreated,
@@ -376,6 +391,11 @@ impl std::str::FromStr for WebhookEventType {
 /// once the receiver acknowledged the event with a `2xx`, `failed` after the last attempt failed,
 /// or at once when the receiver answered `410 Gone` or the endpoint is disabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum WebhookDeliveryStatus {
     #[oai(rename = "pending")]
     Pending,
@@ -547,6 +567,11 @@ pub struct FieldError {
 
 /// The state of a component: `ok` means it works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum HealthStatus {
     #[oai(rename = "ok")]
     Ok,
@@ -601,6 +626,11 @@ pub struct Readiness {
 /// The channel a conversation or message comes through: `web` (website chat widget), `email`,
 /// `sms`, `whatsapp`, `messenger` (Facebook Messenger), `slack`, or `api` (any other integration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum Channel {
     #[oai(rename = "web")]
     Web,
@@ -662,6 +692,11 @@ impl std::str::FromStr for Channel {
 /// The state of a conversation: `active` while the assistant answers it, `escalated` while a human
 /// handles it (the assistant records messages but does not answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum ConversationStatus {
     #[oai(rename = "active")]
     Active,
@@ -699,6 +734,11 @@ impl std::str::FromStr for ConversationStatus {
 
 /// Who wrote a message: the end `user` or the `assistant`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum MessageRole {
     #[oai(rename = "user")]
     User,
@@ -738,6 +778,11 @@ impl std::str::FromStr for MessageRole {
 /// (phrased by the configured language model from the same passages), or `none` (no answer,
 /// because a human handles the conversation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum ModelTier {
     #[oai(rename = "extractive")]
     Extractive,
@@ -782,6 +827,11 @@ impl std::str::FromStr for ModelTier {
 /// passages, so the extractive answer, which did, was kept), or `policy` (the message was flagged
 /// as a prompt injection and was not sent to the model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum ModelFallbackReason {
     #[oai(rename = "timeout")]
     Timeout,
@@ -840,6 +890,11 @@ pub struct ModelFallback {
 /// instructions), `abusive_language`, `no_knowledge` (the knowledge sources hold no answer),
 /// `human_requested` (the user asks for a human).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum PolicyFlag {
     #[oai(rename = "pii_detected")]
     PiiDetected,
@@ -894,6 +949,11 @@ impl std::str::FromStr for PolicyFlag {
 /// `support`, `billing`, `shipping`, `returns`, `account`, `cancellation`, `human_request`,
 /// `greeting`, or `other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum Intent {
     #[oai(rename = "pricing")]
     Pricing,
@@ -1234,6 +1294,11 @@ pub struct Outcomes {
 /// The escalation state of a conversation: `none` (never escalated), `open` (waiting for a human),
 /// `assigned` (a human owns it), `resolved` (the human closed it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum EscalationStateKind {
     #[oai(rename = "none")]
     None,
@@ -1314,6 +1379,11 @@ pub struct ConversationTranscript {
 
 /// How often a crawled source is synced again: `never`, `daily` or `weekly`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum RefreshRate {
     #[oai(rename = "never")]
     Never,
@@ -1355,6 +1425,11 @@ impl std::str::FromStr for RefreshRate {
 /// The kind of knowledge source: `url-crawl` (a crawled website), `sitemap` (the pages of a
 /// sitemap), `text` (documents uploaded through the API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum KnowledgeSourceType {
     #[oai(rename = "url-crawl")]
     UrlCrawl,
@@ -1396,6 +1471,11 @@ impl std::str::FromStr for KnowledgeSourceType {
 /// The sync state of a knowledge source: `queued` (waiting for a sync), `syncing`, `ready` (the
 /// last sync finished; the chunks are searchable), `failed` (the last sync failed; see `errors`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum KnowledgeSourceStatus {
     #[oai(rename = "queued")]
     Queued,
@@ -1695,6 +1775,11 @@ pub struct KnowledgeSourceList {
 /// required a human), `sales_opportunity` (a lead worth a salesperson's time), `manual` (an agent or
 /// integration decided to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum EscalationReason {
     #[oai(rename = "user_requested")]
     UserRequested,
@@ -1747,6 +1832,11 @@ impl std::str::FromStr for EscalationReason {
 
 /// The priority of an escalation: `low`, `normal`, `high` or `urgent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum Priority {
     #[oai(rename = "low")]
     Low,
@@ -1791,6 +1881,11 @@ impl std::str::FromStr for Priority {
 /// The state of an escalation: `open` (waiting for a human), `assigned` (a human owns it),
 /// `resolved` (the human closed it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum EscalationStatus {
     #[oai(rename = "open")]
     Open,
@@ -2018,6 +2113,11 @@ pub struct UpdateAssistantSettingsRequest {
 /// sources or escalations, or management of webhooks, API keys or the assistant's settings.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum, poem_openapi::OAuthScopes,
+)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
 )]
 pub enum Scope {
     /// List conversations and read their transcripts.

@@ -5,6 +5,9 @@
 //! which requires them all) are what the server implements; `Api<H>` and `service` are the
 //! poem-openapi router over any such implementation; `OPERATIONS` is the table the middleware reads.
 //!
+//! With the `sea-orm` feature every enum is also a sea-orm column type, stored as its wire string,
+//! so the server's store holds these values rather than strings.
+//!
 //! Keeping the 16,000 generated lines in their own crate means a change to the server does not
 //! recompile them.
 

@@ -304,7 +304,7 @@ async fn commit_event(
     workspace: &WorkspaceId,
 ) -> Result<(String, Instant)> {
     let new = NewConversation {
-        channel: "web".to_string(),
+        channel: hoverbot_api::Channel::Web,
         external_user_id: Some("bench".to_string()),
         locale: None,
         metadata: "{}".to_string(),

@@ -80,7 +80,7 @@ fn main() -> Result<()> {
             let questions = load(&eval_dir.join("demo.yaml"))?;
             let workspace = workspace(&db, "eval-demo").await?;
             let source = SourceInput {
-                kind: "text".into(),
+                kind: hoverbot_api::KnowledgeSourceType::Text,
                 name: "demo".into(),
                 external_id: None,
                 config: json::encode(&SourceConfig {
@@ -88,7 +88,7 @@ fn main() -> Result<()> {
                     ..SourceConfig::default()
                 })
                 .map_err(|err| anyhow::anyhow!("{err}"))?,
-                refresh_rate: "never".into(),
+                refresh_rate: hoverbot_api::RefreshRate::Never,
             };
             sync(&db, &workspace, source).await?;
             let page_of = |url: &str| url.strip_prefix(demo::BASE_URL).map(str::to_string);
@@ -102,7 +102,7 @@ fn main() -> Result<()> {
                 let workspace = workspace(&db, "eval-manual").await?;
                 let started = Instant::now();
                 let source = SourceInput {
-                    kind: "url-crawl".into(),
+                    kind: hoverbot_api::KnowledgeSourceType::UrlCrawl,
                     name: "PostgreSQL manual".into(),
                     external_id: None,
                     config: json::encode(&SourceConfig {
@@ -112,7 +112,7 @@ fn main() -> Result<()> {
                         ..SourceConfig::default()
                     })
                     .map_err(|err| anyhow::anyhow!("{err}"))?,
-                    refresh_rate: "never".into(),
+                    refresh_rate: hoverbot_api::RefreshRate::Never,
                 };
                 let synced = sync(&db, &workspace, source).await?;
                 eprintln!(

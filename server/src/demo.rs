@@ -5,6 +5,7 @@
 //! measures answers on.
 
 use anyhow::{Context, Result};
+use hoverbot_api::{KnowledgeSourceType, RefreshRate};
 use sea_orm::DatabaseConnection;
 
 use crate::knowledge::source::{SourceConfig, StoredDocument};
@@ -94,11 +95,11 @@ pub async fn load(db: &DatabaseConnection) -> Result<()> {
         db,
         &workspace,
         SourceInput {
-            kind: "text".to_string(),
+            kind: KnowledgeSourceType::Text,
             name: "Brightleaf help center (demo)".to_string(),
             external_id: Some(EXTERNAL_ID.to_string()),
             config,
-            refresh_rate: "never".to_string(),
+            refresh_rate: RefreshRate::Never,
         },
     )
     .await

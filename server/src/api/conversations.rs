@@ -16,10 +16,7 @@ use crate::ids;
 use crate::knowledge::index;
 use crate::knowledge::retrieved::Retrieved;
 use crate::problem::{ApiError, Problem};
-use crate::store::conversations::{
-    self, Filter, LeadUpdate, NewConversation, NewMessage, STATUS_ESCALATED, Turn,
-};
-use crate::store::convert::parse;
+use crate::store::conversations::{self, Filter, LeadUpdate, NewConversation, NewMessage, Turn};
 use crate::store::entity::{conversation, message};
 use crate::store::escalations::NewEscalation;
 use crate::store::events;
@@ -27,13 +24,14 @@ use crate::store::tenant::WorkspaceId;
 use crate::store::{escalations, json, workspaces};
 use crate::transcript_links::{self, Refused};
 use hoverbot_api::{
-    Conversation, ConversationList, ConversationTranscript, ConversationsApi,
+    Conversation, ConversationList, ConversationStatus, ConversationTranscript, ConversationsApi,
     CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
-    EscalationReason, EscalationState, EscalationStateKind, GetConversationParams,
-    GetConversationResponse, GetSharedTranscriptParams, GetSharedTranscriptResponse, Intent,
-    LeadQualifiedData, ListConversationsParams, ListConversationsResponse, Message,
-    MessageExchange, MessageRespondedData, MessageRole, Metadata, ModelTier, Outcomes, Priority,
-    SendMessageParams, SendMessageRequest, SendMessageResponse, Trace,
+    EscalationReason, EscalationState, EscalationStateKind, EscalationStatus,
+    GetConversationParams, GetConversationResponse, GetSharedTranscriptParams,
+    GetSharedTranscriptResponse, Intent, LeadQualifiedData, ListConversationsParams,
+    ListConversationsResponse, Message, MessageExchange, MessageRespondedData, MessageRole,
+    Metadata, ModelTier, Outcomes, Priority, SendMessageParams, SendMessageRequest,
+    SendMessageResponse, Trace,
 };
 
 /// Chunks retrieved for a question.
@@ -48,11 +46,11 @@ struct StoredTrace {
 pub(super) fn conversation_to_wire(row: conversation::Model) -> Result<Conversation, ApiError> {
     Ok(Conversation {
         id: row.id,
-        channel: parse(&row.channel)?,
+        channel: row.channel,
         external_user_id: row.external_user_id,
         locale: row.locale,
         metadata: json::decode(&row.metadata)?,
-        status: parse(&row.status)?,
+        status: row.status,
         message_count: row.message_count,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -64,9 +62,9 @@ fn message_to_wire(row: message::Model) -> Result<Message, ApiError> {
     Ok(Message {
         id: row.id,
         conversation_id: row.conversation_id,
-        role: parse(&row.role)?,
+        role: row.role,
         text: row.text,
-        channel: parse(&row.channel)?,
+        channel: row.channel,
         locale: row.locale,
         metadata: json::decode(&row.metadata)?,
         citations: json::decode::<Vec<StoredCitation>>(&row.citations)?
@@ -116,7 +114,7 @@ impl ConversationsApi for HoverBot {
     ) -> poem::Result<ListConversationsResponse> {
         let filter = Filter {
             external_user_id: params.external_user_id,
-            status: params.status.map(|status| status.as_str().to_string()),
+            status: params.status,
         };
         let page = conversations::list(
             &self.db,
@@ -142,7 +140,7 @@ impl ConversationsApi for HoverBot {
         body: CreateConversationRequest,
     ) -> poem::Result<CreateConversationResponse> {
         let new = NewConversation {
-            channel: body.channel.as_str().to_string(),
+            channel: body.channel,
             external_user_id: body.external_user_id,
             locale: body.locale,
             metadata: json::encode(&body.metadata.unwrap_or_default())?,
@@ -206,7 +204,7 @@ impl ConversationsApi for HoverBot {
             conversations::get_or_404(&self.db, workspace, &params.conversation_id).await?;
         let previous = conversations::last_user_text(&self.db, workspace, &conversation.id).await?;
         let metadata: Metadata = body.metadata.unwrap_or_default();
-        let channel = body.channel.map(|channel| channel.as_str().to_string());
+        let channel = body.channel;
         let locale = body.locale.clone();
         let answer_locale = locale.clone().or(conversation.locale);
         // Card numbers never reach the database, the index or the answer.
@@ -235,7 +233,7 @@ impl ConversationsApi for HoverBot {
         let mut model_fallback = None;
         // The model phrases answers the bot gives itself, not the handoff that replaces them.
         if let (Some(model), Some(attempt)) = (&self.language_model, reply.attempt)
-            && conversation.status != STATUS_ESCALATED
+            && conversation.status != ConversationStatus::Escalated
             && !reply.human_requested()
         {
             let question = llm::Question {
@@ -274,9 +272,9 @@ impl ConversationsApi for HoverBot {
         let metadata_json = json::encode(&metadata)?;
         let empty_metadata = json::encode(&Metadata::new())?;
         let user = NewMessage {
-            role: MessageRole::User.as_str(),
+            role: MessageRole::User,
             text: text.clone(),
-            channel: channel.clone(),
+            channel,
             locale: locale.clone(),
             metadata: metadata_json,
             citations: "[]".to_string(),
@@ -295,7 +293,7 @@ impl ConversationsApi for HoverBot {
                 let score = lead.score();
                 let qualified = conversation.lead_qualified || score >= threshold;
                 // While a human handles the conversation the bot stays quiet.
-                let answering = conversation.status != STATUS_ESCALATED;
+                let answering = conversation.status != ConversationStatus::Escalated;
                 let unsure_run = match (answering, reply.unsure) {
                     (false, _) => conversation.low_confidence_replies,
                     (true, true) => conversation.low_confidence_replies.saturating_add(1),
@@ -325,7 +323,7 @@ impl ConversationsApi for HoverBot {
                 };
                 Ok(Turn {
                     reply: answering.then(|| NewMessage {
-                        role: MessageRole::Assistant.as_str(),
+                        role: MessageRole::Assistant,
                         text,
                         channel,
                         locale: locale.clone().or_else(|| conversation.locale.clone()),
@@ -335,22 +333,20 @@ impl ConversationsApi for HoverBot {
                     }),
                     lead: LeadUpdate {
                         score,
-                        intent: lead.intent.map(|intent| intent.as_str().to_string()),
+                        intent: lead.intent,
                         contact_fields: json::encode(&lead.contact)?,
                         qualified,
                     },
                     low_confidence_replies: if reason.is_some() { 0 } else { unsure_run },
                     escalate: reason.map(|reason| NewEscalation {
                         conversation_id: conversation.id.clone(),
-                        reason_code: reason.as_str().to_string(),
+                        reason_code: reason,
                         destination,
                         owner: None,
                         priority: match reason {
                             EscalationReason::SalesOpportunity => Priority::High,
                             _ => Priority::Normal,
-                        }
-                        .as_str()
-                        .to_string(),
+                        },
                         note: Some(automatic_note(reason).to_string()),
                         metadata: "{}".to_string(),
                     }),
@@ -372,7 +368,7 @@ impl ConversationsApi for HoverBot {
                             policy_flags: reply.policy_flags.clone(),
                             intent: reply.intent,
                             lead_score: change.after.lead_score,
-                            escalated: change.after.status == STATUS_ESCALATED,
+                            escalated: change.after.status == ConversationStatus::Escalated,
                         },
                     ));
                 }
@@ -417,7 +413,7 @@ impl ConversationsApi for HoverBot {
             } else {
                 Vec::new()
             },
-            escalated: exchange.conversation.status == STATUS_ESCALATED,
+            escalated: exchange.conversation.status == ConversationStatus::Escalated,
             model_fallback: model_fallback
                 .filter(|_| answered)
                 .map(|fallback| fallback.traced()),
@@ -450,7 +446,7 @@ fn automatic_note(reason: EscalationReason) -> &'static str {
 /// What the conversation has shown about its user as a lead.
 fn lead_of(row: &conversation::Model) -> Result<Lead, ApiError> {
     Ok(Lead {
-        intent: row.intent.as_deref().map(parse).transpose()?,
+        intent: row.intent,
         contact: json::decode(&row.contact_fields)?,
         user_messages: row.user_message_count,
     })
@@ -480,11 +476,15 @@ impl HoverBot {
         };
         let escalation = match escalation {
             Some(escalation) => EscalationState {
-                state: parse::<EscalationStateKind>(&escalation.status)?,
+                state: match escalation.status {
+                    EscalationStatus::Open => EscalationStateKind::Open,
+                    EscalationStatus::Assigned => EscalationStateKind::Assigned,
+                    EscalationStatus::Resolved => EscalationStateKind::Resolved,
+                },
                 escalation_id: Some(escalation.id),
                 destination: Some(escalation.destination),
                 owner: escalation.owner,
-                priority: Some(parse::<Priority>(&escalation.priority)?),
+                priority: Some(escalation.priority),
             },
             None => EscalationState {
                 state: EscalationStateKind::None,

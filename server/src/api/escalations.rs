@@ -4,7 +4,6 @@ use poem_openapi::payload::Json;
 
 use super::{HoverBot, RequestContext};
 use crate::problem::ApiError;
-use crate::store::convert::parse;
 use crate::store::entity::escalation;
 use crate::store::escalations::{self, Changes, Filter, NewEscalation};
 use crate::store::json;
@@ -19,12 +18,12 @@ fn to_wire(row: escalation::Model) -> Result<Escalation, ApiError> {
     Ok(Escalation {
         id: row.id,
         conversation_id: row.conversation_id,
-        reason_code: parse(&row.reason_code)?,
+        reason_code: row.reason_code,
         destination: row.destination,
         owner: row.owner,
-        priority: parse(&row.priority)?,
+        priority: row.priority,
         note: row.note,
-        status: parse(&row.status)?,
+        status: row.status,
         metadata: json::decode(&row.metadata)?,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -38,7 +37,7 @@ impl EscalationsApi for HoverBot {
         params: ListEscalationsParams,
     ) -> poem::Result<ListEscalationsResponse> {
         let filter = Filter {
-            status: params.status.map(|status| status.as_str().to_string()),
+            status: params.status,
             conversation_id: params.conversation_id,
         };
         let page = escalations::list(
@@ -66,14 +65,10 @@ impl EscalationsApi for HoverBot {
     ) -> poem::Result<CreateEscalationResponse> {
         let new = NewEscalation {
             conversation_id: body.conversation_id,
-            reason_code: body.reason_code.as_str().to_string(),
+            reason_code: body.reason_code,
             destination: body.destination,
             owner: body.owner,
-            priority: body
-                .priority
-                .unwrap_or(Priority::Normal)
-                .as_str()
-                .to_string(),
+            priority: body.priority.unwrap_or(Priority::Normal),
             note: body.note,
             metadata: json::encode(&body.metadata.unwrap_or_default())?,
         };
@@ -100,9 +95,9 @@ impl EscalationsApi for HoverBot {
         body: UpdateEscalationRequest,
     ) -> poem::Result<UpdateEscalationResponse> {
         let changes = Changes {
-            status: body.status.map(|status| status.as_str().to_string()),
+            status: body.status,
             owner: body.owner.into(),
-            priority: body.priority.map(|priority| priority.as_str().to_string()),
+            priority: body.priority,
             note: body.note.into(),
         };
         let row = escalations::update(

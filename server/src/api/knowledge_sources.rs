@@ -7,7 +7,6 @@ use poem_openapi::payload::Json;
 use super::{HoverBot, RequestContext};
 use crate::knowledge::source::{SourceConfig, StoredDocument, StoredSyncError};
 use crate::problem::{ApiError, Problem};
-use crate::store::convert::parse;
 use crate::store::entity::knowledge_source;
 use crate::store::json;
 use crate::store::knowledge_sources::{self, Filter, SourceInput};
@@ -71,14 +70,11 @@ fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
         ),
     };
     Ok(SourceInput {
-        kind: kind.as_str().to_string(),
+        kind,
         name,
         external_id,
         config: json::encode(&config)?,
-        refresh_rate: refresh_rate
-            .unwrap_or(RefreshRate::Never)
-            .as_str()
-            .to_string(),
+        refresh_rate: refresh_rate.unwrap_or(RefreshRate::Never),
     })
 }
 
@@ -87,11 +83,11 @@ fn to_wire(row: knowledge_source::Model) -> Result<KnowledgeSource, ApiError> {
     let errors: Vec<StoredSyncError> = json::decode(&row.errors)?;
     Ok(KnowledgeSource {
         id: row.id,
-        r#type: parse(&row.kind)?,
+        r#type: row.kind,
         name: row.name,
         external_id: row.external_id,
-        status: parse(&row.status)?,
-        refresh_rate: parse(&row.refresh_rate)?,
+        status: row.status,
+        refresh_rate: row.refresh_rate,
         seed_urls: config.seed_urls,
         sitemap_url: config.sitemap_url,
         max_pages: config.max_pages,
@@ -168,7 +164,7 @@ impl KnowledgeSourcesApi for HoverBot {
         params: ListKnowledgeSourcesParams,
     ) -> poem::Result<ListKnowledgeSourcesResponse> {
         let filter = Filter {
-            status: params.status.map(|status| status.as_str().to_string()),
+            status: params.status,
         };
         let page = knowledge_sources::list(
             &self.db,

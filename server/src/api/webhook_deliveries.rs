@@ -6,7 +6,6 @@ use poem_openapi::payload::Json;
 
 use super::{HoverBot, RequestContext};
 use crate::problem::ApiError;
-use crate::store::convert::parse;
 use crate::store::webhook_deliveries::{self, Filter, Logged};
 use crate::store::webhook_endpoints;
 use hoverbot_api::{
@@ -18,8 +17,8 @@ use hoverbot_api::{
 fn to_wire(logged: Logged) -> Result<WebhookDelivery, ApiError> {
     let Logged { delivery, attempts } = logged;
     Ok(WebhookDelivery {
-        event_type: parse(&delivery.event_type)?,
-        status: parse(&delivery.status)?,
+        event_type: delivery.event_type,
+        status: delivery.status,
         id: delivery.id,
         webhook_endpoint_id: delivery.endpoint_id,
         event_id: delivery.event_id,
@@ -49,8 +48,8 @@ pub(super) async fn list(
     // An unknown endpoint is a 404, not an empty log.
     webhook_endpoints::get_or_404(&api.db, workspace, &params.webhook_endpoint_id).await?;
     let filter = Filter {
-        status: params.status.map(|status| status.as_str().to_string()),
-        event_type: params.event_type.map(|kind| kind.as_str().to_string()),
+        status: params.status,
+        event_type: params.event_type,
     };
     let page = webhook_deliveries::list(
         &api.db,

@@ -39,7 +39,7 @@ fn to_wire(row: webhook_endpoint::Model) -> Result<WebhookEndpoint, ApiError> {
             .iter()
             .map(|event| parse(event))
             .collect::<Result<_, _>>()?,
-        disabled_reason: row.disabled_reason.as_deref().map(parse).transpose()?,
+        disabled_reason: row.disabled_reason,
         id: row.id,
         url: row.url,
         description: row.description,

@@ -3,6 +3,7 @@
 //! sync of its latest definition is recorded, so one that a crash interrupted is taken up again
 //! once its lease runs out, by this process after a restart or by any replica.
 
+use hoverbot_api::KnowledgeSourceType;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,7 +129,7 @@ async fn read(crawler: &Crawler, claimed: &Claimed) -> Synced {
             ));
         }
     };
-    let plan = match plan(&claimed.source.kind, &config) {
+    let plan = match plan(claimed.source.kind, &config) {
         Ok(Some(plan)) => plan,
         Ok(None) => return text(config),
         Err(message) => return failure(message),
@@ -159,10 +160,10 @@ async fn read(crawler: &Crawler, claimed: &Claimed) -> Synced {
 }
 
 /// What to crawl for a `url-crawl` or `sitemap` source; `None` for a `text` source.
-fn plan(kind: &str, config: &SourceConfig) -> Result<Option<Plan>, String> {
+fn plan(kind: KnowledgeSourceType, config: &SourceConfig) -> Result<Option<Plan>, String> {
     let parse = |url: &str| Url::parse(url).map_err(|err| format!("`{url}` is not a URL: {err}"));
     let start = match kind {
-        "url-crawl" => Start::Seeds {
+        KnowledgeSourceType::UrlCrawl => Start::Seeds {
             urls: config
                 .seed_urls
                 .iter()
@@ -171,8 +172,10 @@ fn plan(kind: &str, config: &SourceConfig) -> Result<Option<Plan>, String> {
                 .collect::<Result<_, _>>()?,
             max_depth: usize::try_from(config.max_depth.unwrap_or(3)).unwrap_or(0),
         },
-        "sitemap" => Start::Sitemap(parse(config.sitemap_url.as_deref().unwrap_or_default())?),
-        _ => return Ok(None),
+        KnowledgeSourceType::Sitemap => {
+            Start::Sitemap(parse(config.sitemap_url.as_deref().unwrap_or_default())?)
+        }
+        KnowledgeSourceType::Text => return Ok(None),
     };
     Ok(Some(Plan {
         start,

@@ -4,6 +4,7 @@
 //! webhook event in its own transaction.
 
 use chrono::{DateTime, Utc};
+use hoverbot_api::{Channel, ConversationStatus, Intent, MessageRole};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set,
     TransactionSession, TransactionTrait,
@@ -21,21 +22,18 @@ use crate::store::outbox::Outbox;
 /// A conversation holds at most this many messages; a transcript is returned whole.
 pub const MAX_MESSAGES: i32 = 1000;
 
-pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_ESCALATED: &str = "escalated";
-
 pub struct NewConversation {
-    pub channel: String,
+    pub channel: Channel,
     pub external_user_id: Option<String>,
     pub locale: Option<String>,
     pub metadata: String,
 }
 
 pub struct NewMessage {
-    pub role: &'static str,
+    pub role: MessageRole,
     pub text: String,
     /// `None`: the conversation's channel.
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     pub locale: Option<String>,
     pub metadata: String,
     pub citations: String,
@@ -63,7 +61,7 @@ pub struct Turn {
 /// The conversation's lead outcomes after the message.
 pub struct LeadUpdate {
     pub score: i32,
-    pub intent: Option<String>,
+    pub intent: Option<Intent>,
     /// A JSON `ContactFields` object.
     pub contact_fields: String,
     pub qualified: bool,
@@ -80,7 +78,7 @@ pub struct Change<'a> {
 #[derive(Default)]
 pub struct Filter {
     pub external_user_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<ConversationStatus>,
 }
 
 /// Creates a conversation and its `conversation.created` event.
@@ -98,7 +96,7 @@ pub async fn create<C: TransactionTrait>(
         external_user_id: Set(new.external_user_id),
         locale: Set(new.locale),
         metadata: Set(new.metadata),
-        status: Set(STATUS_ACTIVE.to_string()),
+        status: Set(ConversationStatus::Active),
         message_count: Set(0),
         lead_score: Set(0),
         intent: Set(None),
@@ -261,9 +259,9 @@ where
             workspace_id: Set(workspace.as_str().to_string()),
             conversation_id: Set(before.id.clone()),
             seq: Set(seq),
-            role: Set(new.role.to_string()),
+            role: Set(new.role),
             text: Set(new.text),
-            channel: Set(new.channel.unwrap_or_else(|| before.channel.clone())),
+            channel: Set(new.channel.unwrap_or(before.channel)),
             locale: Set(new.locale),
             metadata: Set(new.metadata),
             citations: Set(new.citations),
@@ -287,7 +285,7 @@ where
     updated.low_confidence_replies = Set(low_confidence_replies);
     let mut after = updated.update(&txn).await?;
     let mut escalated = false;
-    if let Some(new) = escalate.filter(|_| after.status != STATUS_ESCALATED) {
+    if let Some(new) = escalate.filter(|_| after.status != ConversationStatus::Escalated) {
         (_, after) = escalations::open(&txn, outbox, workspace, after, new, now).await?;
         escalated = true;
     }

@@ -4,12 +4,13 @@
 //! before the escalation, in that order, so that they cannot deadlock.
 
 use chrono::{DateTime, Utc};
+use hoverbot_api::{ConversationStatus, EscalationReason, EscalationStatus, Priority};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set, TransactionSession,
     TransactionTrait,
 };
 
-use super::conversations::{self, STATUS_ACTIVE, STATUS_ESCALATED};
+use super::conversations;
 use super::entity::{conversation, escalation};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
@@ -18,16 +19,12 @@ use crate::problem::{ApiError, Problem};
 use crate::store::events;
 use crate::store::outbox::Outbox;
 
-pub const STATUS_OPEN: &str = "open";
-pub const STATUS_ASSIGNED: &str = "assigned";
-pub const STATUS_RESOLVED: &str = "resolved";
-
 pub struct NewEscalation {
     pub conversation_id: String,
-    pub reason_code: String,
+    pub reason_code: EscalationReason,
     pub destination: String,
     pub owner: Option<String>,
-    pub priority: String,
+    pub priority: Priority,
     pub note: Option<String>,
     pub metadata: String,
 }
@@ -35,17 +32,17 @@ pub struct NewEscalation {
 /// The changes of `PATCH /v1/escalations/{id}`; `None` leaves a field as it is.
 #[derive(Default)]
 pub struct Changes {
-    pub status: Option<String>,
+    pub status: Option<EscalationStatus>,
     /// `Some(None)` releases the escalation.
     pub owner: Option<Option<String>>,
-    pub priority: Option<String>,
+    pub priority: Option<Priority>,
     /// `Some(None)` clears the note.
     pub note: Option<Option<String>>,
 }
 
 #[derive(Default)]
 pub struct Filter {
-    pub status: Option<String>,
+    pub status: Option<EscalationStatus>,
     pub conversation_id: Option<String>,
 }
 
@@ -79,7 +76,7 @@ pub async fn open(
     if let Some(open) = conversation
         .escalation_id
         .as_ref()
-        .filter(|_| conversation.status == STATUS_ESCALATED)
+        .filter(|_| conversation.status == ConversationStatus::Escalated)
     {
         return Err(Problem::conflict(
             "escalation_already_open",
@@ -90,9 +87,9 @@ pub async fn open(
         .into());
     }
     let status = if new.owner.is_some() {
-        STATUS_ASSIGNED
+        EscalationStatus::Assigned
     } else {
-        STATUS_OPEN
+        EscalationStatus::Open
     };
     let escalation = escalation::ActiveModel {
         id: Set(ids::new(ids::ESCALATION)),
@@ -103,7 +100,7 @@ pub async fn open(
         owner: Set(new.owner),
         priority: Set(new.priority),
         note: Set(new.note),
-        status: Set(status.to_string()),
+        status: Set(status),
         metadata: Set(new.metadata),
         created_at: Set(now),
         updated_at: Set(now),
@@ -111,7 +108,7 @@ pub async fn open(
     .insert(txn)
     .await?;
     let mut updated: conversation::ActiveModel = conversation.into();
-    updated.status = Set(STATUS_ESCALATED.to_string());
+    updated.status = Set(ConversationStatus::Escalated);
     updated.escalation_id = Set(Some(escalation.id.clone()));
     let conversation = updated.update(txn).await?;
     outbox
@@ -134,7 +131,7 @@ pub async fn update<C: TransactionTrait>(
     let conversation_id = get_or_404(&txn, workspace, id).await?.conversation_id;
     let conversation = conversations::lock(&txn, workspace, &conversation_id, now).await?;
     let current = get_or_404(&txn, workspace, id).await?;
-    if current.status == STATUS_RESOLVED {
+    if current.status == EscalationStatus::Resolved {
         return Err(Problem::conflict(
             "escalation_resolved",
             "the escalation is resolved, which is final; create a new escalation to hand the \
@@ -145,24 +142,28 @@ pub async fn update<C: TransactionTrait>(
     let owner = match changes.owner {
         Some(owner) => owner,
         // Going back to the queue gives the escalation up.
-        None if changes.status.as_deref() == Some(STATUS_OPEN) => None,
+        None if changes.status == Some(EscalationStatus::Open) => None,
         None => current.owner.clone(),
     };
     let status = match changes.status {
         Some(status) => status,
-        None if current.status == STATUS_OPEN && owner.is_some() => STATUS_ASSIGNED.to_string(),
-        None if current.status == STATUS_ASSIGNED && owner.is_none() => STATUS_OPEN.to_string(),
-        None => current.status.clone(),
+        None if current.status == EscalationStatus::Open && owner.is_some() => {
+            EscalationStatus::Assigned
+        }
+        None if current.status == EscalationStatus::Assigned && owner.is_none() => {
+            EscalationStatus::Open
+        }
+        None => current.status,
     };
-    match (status.as_str(), &owner) {
-        (STATUS_ASSIGNED, None) => {
+    match (status, &owner) {
+        (EscalationStatus::Assigned, None) => {
             return Err(Problem::conflict(
                 "owner_required",
                 "an assigned escalation needs an owner: give `owner`",
             )
             .into());
         }
-        (STATUS_OPEN, Some(_)) => {
+        (EscalationStatus::Open, Some(_)) => {
             return Err(Problem::conflict(
                 "owner_required",
                 "an open escalation has no owner: leave `owner` out or set it to null",
@@ -171,7 +172,7 @@ pub async fn update<C: TransactionTrait>(
         }
         _ => {}
     }
-    let resolving = status == STATUS_RESOLVED;
+    let resolving = status == EscalationStatus::Resolved;
     let mut updated: escalation::ActiveModel = current.into();
     updated.status = Set(status);
     updated.owner = Set(owner);
@@ -185,7 +186,7 @@ pub async fn update<C: TransactionTrait>(
     let escalation = updated.update(&txn).await?;
     if resolving && conversation.escalation_id.as_deref() == Some(escalation.id.as_str()) {
         let mut handed_back: conversation::ActiveModel = conversation.into();
-        handed_back.status = Set(STATUS_ACTIVE.to_string());
+        handed_back.status = Set(ConversationStatus::Active);
         handed_back.update(&txn).await?;
     }
     txn.commit().await?;

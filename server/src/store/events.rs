@@ -7,7 +7,6 @@ use poem_openapi::types::ToJSON;
 use super::entity::{conversation, escalation};
 use crate::ids;
 use crate::problem::ApiError;
-use crate::store::convert::parse;
 use hoverbot_api::{
     ConversationCreatedData, ConversationCreatedEvent, EscalationCreatedData,
     EscalationCreatedEvent, LeadQualifiedData, LeadQualifiedEvent, MessageRespondedData,
@@ -44,7 +43,7 @@ pub fn conversation_created(row: &conversation::Model) -> Result<Event, ApiError
         data: ConversationCreatedData {
             conversation_id: row.id.clone(),
             tenant_id: row.workspace_id.clone(),
-            channel: parse(&row.channel)?,
+            channel: row.channel,
             started_at: row.created_at,
             external_user_id: row.external_user_id.clone(),
         },
@@ -115,10 +114,10 @@ pub fn escalation_created(row: &escalation::Model) -> Result<Event, ApiError> {
         data: EscalationCreatedData {
             escalation_id: row.id.clone(),
             conversation_id: row.conversation_id.clone(),
-            reason_code: parse(&row.reason_code)?,
+            reason_code: row.reason_code,
             destination: row.destination.clone(),
             owner: row.owner.clone(),
-            priority: parse(&row.priority)?,
+            priority: row.priority,
         },
     };
     Ok(Event {

@@ -6,6 +6,7 @@
 //! definition's sync never overwrites a newer one's.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use hoverbot_api::{KnowledgeSourceStatus, KnowledgeSourceType, RefreshRate};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
@@ -18,26 +19,22 @@ use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 
-pub const STATUS_QUEUED: &str = "queued";
-pub const STATUS_SYNCING: &str = "syncing";
-pub const STATUS_READY: &str = "ready";
-pub const STATUS_FAILED: &str = "failed";
 /// Chunks inserted per statement (well under PostgreSQL's 65,535 bind parameters).
 const INSERT_BATCH: usize = 500;
 
 /// A source as the client describes it.
 pub struct SourceInput {
-    pub kind: String,
+    pub kind: KnowledgeSourceType,
     pub name: String,
     pub external_id: Option<String>,
     /// The type-specific settings, as JSON.
     pub config: String,
-    pub refresh_rate: String,
+    pub refresh_rate: RefreshRate,
 }
 
 #[derive(Default)]
 pub struct Filter {
-    pub status: Option<String>,
+    pub status: Option<KnowledgeSourceStatus>,
 }
 
 /// Creates the source, or updates the one with the same external id; `true` when it was created.
@@ -55,11 +52,11 @@ pub async fn upsert(
         id: Set(ids::new(ids::KNOWLEDGE_SOURCE)),
         workspace_id: Set(workspace.as_str().to_string()),
         external_id: Set(input.external_id.clone()),
-        kind: Set(input.kind.clone()),
+        kind: Set(input.kind),
         name: Set(input.name.clone()),
         config: Set(input.config.clone()),
-        status: Set(STATUS_QUEUED.to_string()),
-        refresh_rate: Set(input.refresh_rate.clone()),
+        status: Set(KnowledgeSourceStatus::Queued),
+        refresh_rate: Set(input.refresh_rate),
         pages_discovered: Set(0),
         pages_indexed: Set(0),
         chunk_count: Set(0),
@@ -141,7 +138,7 @@ pub async fn request_sync(
 /// Back to `queued` under a new generation, so that a sync still running for the old one is not
 /// recorded, and free for any syncer to claim.
 fn queue(model: &mut knowledge_source::ActiveModel) {
-    model.status = Set(STATUS_QUEUED.to_string());
+    model.status = Set(KnowledgeSourceStatus::Queued);
     model.sync_generation = Set(model.sync_generation.as_ref().saturating_add(1));
     model.sync_leased_until = Set(None);
     model.sync_lease_token = Set(None);
@@ -150,11 +147,11 @@ fn queue(model: &mut knowledge_source::ActiveModel) {
 }
 
 /// How long after a sync a source with this refresh rate syncs again.
-pub fn refresh_period(refresh_rate: &str) -> Option<TimeDelta> {
+pub fn refresh_period(refresh_rate: RefreshRate) -> Option<TimeDelta> {
     match refresh_rate {
-        "daily" => Some(TimeDelta::days(1)),
-        "weekly" => Some(TimeDelta::weeks(1)),
-        _ => None,
+        RefreshRate::Daily => Some(TimeDelta::days(1)),
+        RefreshRate::Weekly => Some(TimeDelta::weeks(1)),
+        RefreshRate::Never => None,
     }
 }
 
@@ -247,15 +244,20 @@ pub async fn claim_sync(
         .and_where(knowledge_source::Column::Kind.is_in(kinds.iter().copied()))
         .cond_where(
             Condition::any()
-                .add(knowledge_source::Column::Status.eq(STATUS_QUEUED))
+                .add(knowledge_source::Column::Status.eq(KnowledgeSourceStatus::Queued))
                 .add(
                     Condition::all()
-                        .add(knowledge_source::Column::Status.eq(STATUS_SYNCING))
+                        .add(knowledge_source::Column::Status.eq(KnowledgeSourceStatus::Syncing))
                         .add(knowledge_source::Column::SyncLeasedUntil.lt(now)),
                 )
                 .add(
                     Condition::all()
-                        .add(knowledge_source::Column::Status.is_in([STATUS_READY, STATUS_FAILED]))
+                        .add(
+                            knowledge_source::Column::Status.is_in([
+                                KnowledgeSourceStatus::Ready,
+                                KnowledgeSourceStatus::Failed,
+                            ]),
+                        )
                         .add(knowledge_source::Column::NextSyncAt.lte(now)),
                 ),
         )
@@ -267,7 +269,7 @@ pub async fn claim_sync(
     let claimed = knowledge_source::Entity::update_many()
         .col_expr(
             knowledge_source::Column::Status,
-            Expr::value(STATUS_SYNCING),
+            Expr::value(KnowledgeSourceStatus::Syncing),
         )
         .col_expr(
             knowledge_source::Column::SyncLeasedUntil,
@@ -303,9 +305,9 @@ pub async fn finish_sync(
         .col_expr(
             knowledge_source::Column::Status,
             Expr::value(if synced.failed {
-                STATUS_FAILED
+                KnowledgeSourceStatus::Failed
             } else {
-                STATUS_READY
+                KnowledgeSourceStatus::Ready
             }),
         )
         .col_expr(
@@ -319,7 +321,7 @@ pub async fn finish_sync(
         .col_expr(knowledge_source::Column::Errors, Expr::value(synced.errors))
         .col_expr(
             knowledge_source::Column::NextSyncAt,
-            Expr::value(refresh_period(&source.refresh_rate).map(|period| now + period)),
+            Expr::value(refresh_period(source.refresh_rate).map(|period| now + period)),
         )
         .col_expr(knowledge_source::Column::UpdatedAt, Expr::value(now))
         .col_expr(

@@ -10,6 +10,7 @@
 //! Claiming, queue statistics and purging work for the deployment across workspaces; they never
 //! hand rows to a client. What a client reads goes through [`TenantScoped`].
 
+use hoverbot_api::{DisabledReason, WebhookDeliveryStatus, WebhookEventType};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -26,11 +27,6 @@ use crate::ids;
 use crate::problem::{ApiError, Problem};
 use crate::store::events::Event;
 
-pub const PENDING: &str = "pending";
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
-/// The `disabled_reason` of an endpoint whose receiver answered `410 Gone`.
-pub const GONE: &str = "gone";
 /// Most attempts a delivery keeps; manual retries stop there.
 pub const MAX_ATTEMPTS: i32 = 100;
 
@@ -47,7 +43,7 @@ pub async fn enqueue(
     webhook_event::ActiveModel {
         id: Set(event.id.clone()),
         workspace_id: Set(workspace.as_str().to_string()),
-        event_type: Set(event.kind.as_str().to_string()),
+        event_type: Set(event.kind),
         payload: Set(event.body.clone()),
         created_at: Set(event.created_at),
     }
@@ -66,8 +62,8 @@ pub async fn enqueue(
             workspace_id: Set(workspace.as_str().to_string()),
             event_id: Set(event.id.clone()),
             endpoint_id: Set(endpoint.id.clone()),
-            event_type: Set(event.kind.as_str().to_string()),
-            status: Set(PENDING.to_string()),
+            event_type: Set(event.kind),
+            status: Set(WebhookDeliveryStatus::Pending),
             attempts: Set(0),
             next_attempt_at: Set(Some(first_attempt_at)),
             deadline: Set(deadline),
@@ -120,7 +116,7 @@ pub async fn claim(
     let due = Query::select()
         .column(webhook_delivery::Column::Id)
         .from(webhook_delivery::Entity)
-        .and_where(webhook_delivery::Column::Status.eq(PENDING))
+        .and_where(webhook_delivery::Column::Status.eq(WebhookDeliveryStatus::Pending))
         .and_where(webhook_delivery::Column::NextAttemptAt.lte(now))
         .cond_where(
             Condition::any()
@@ -226,9 +222,9 @@ pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Resul
     for attempt in attempts {
         let delivery = &attempt.delivery;
         let (status, next_attempt_at) = match attempt.next {
-            Next::Succeeded => (SUCCEEDED, None),
-            Next::Gone | Next::Failed => (FAILED, None),
-            Next::RetryAt(at) => (PENDING, Some(at)),
+            Next::Succeeded => (WebhookDeliveryStatus::Succeeded, None),
+            Next::Gone | Next::Failed => (WebhookDeliveryStatus::Failed, None),
+            Next::RetryAt(at) => (WebhookDeliveryStatus::Pending, Some(at)),
         };
         let workspace = WorkspaceId::from_row(delivery.workspace_id.clone());
         let updated = webhook_delivery::Entity::update_in(&workspace)
@@ -277,7 +273,10 @@ pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Resul
         if attempt.next == Next::Gone {
             webhook_endpoint::Entity::update_in(&workspace)
                 .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
-                .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(GONE))
+                .col_expr(
+                    webhook_endpoint::Column::DisabledReason,
+                    Expr::value(DisabledReason::Gone),
+                )
                 .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
                 .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
                 .exec(&txn)
@@ -293,7 +292,7 @@ pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Resul
 // cross-tenant: the delivery worker sleeps until the next delivery of any workspace is due.
 pub async fn earliest_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
     Ok(webhook_delivery::Entity::find()
-        .filter(webhook_delivery::Column::Status.eq(PENDING))
+        .filter(webhook_delivery::Column::Status.eq(WebhookDeliveryStatus::Pending))
         .filter(webhook_delivery::Column::LeasedUntil.is_null())
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
         .one(db)
@@ -304,8 +303,8 @@ pub async fn earliest_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<U
 /// The queue: how many deliveries are pending, and since when the oldest has been.
 // cross-tenant: the outbox metrics count the whole queue.
 pub async fn queue(db: &impl ConnectionTrait) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
-    let pending =
-        webhook_delivery::Entity::find().filter(webhook_delivery::Column::Status.eq(PENDING));
+    let pending = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::Status.eq(WebhookDeliveryStatus::Pending));
     let depth = pending.clone().count(db).await?;
     let oldest = pending
         .order_by_asc(webhook_delivery::Column::CreatedAt)
@@ -322,7 +321,7 @@ pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u
     let still_pending = Query::select()
         .column(webhook_delivery::Column::EventId)
         .from(webhook_delivery::Entity)
-        .and_where(webhook_delivery::Column::Status.eq(PENDING))
+        .and_where(webhook_delivery::Column::Status.eq(WebhookDeliveryStatus::Pending))
         .to_owned();
     Ok(webhook_event::Entity::delete_many()
         .filter(webhook_event::Column::CreatedAt.lt(cutoff))
@@ -340,8 +339,8 @@ pub struct Logged {
 
 #[derive(Default)]
 pub struct Filter {
-    pub status: Option<String>,
-    pub event_type: Option<String>,
+    pub status: Option<WebhookDeliveryStatus>,
+    pub event_type: Option<WebhookEventType>,
 }
 
 /// A page of an endpoint's delivery log, newest first.
@@ -417,7 +416,7 @@ pub async fn retry<C: TransactionTrait>(
     let txn = super::begin_write(db).await?;
     let logged = get_or_404(&txn, workspace, id).await?;
     let delivery = logged.delivery;
-    if delivery.status == PENDING {
+    if delivery.status == WebhookDeliveryStatus::Pending {
         return Err(Problem::conflict(
             "delivery_pending",
             "the delivery is still pending: its next attempt is scheduled",
@@ -444,7 +443,7 @@ pub async fn retry<C: TransactionTrait>(
     }
     let now = Utc::now();
     let mut retried: webhook_delivery::ActiveModel = delivery.into();
-    retried.status = Set(PENDING.to_string());
+    retried.status = Set(WebhookDeliveryStatus::Pending);
     retried.next_attempt_at = Set(Some(now));
     // Due at its deadline: this attempt is the last.
     retried.deadline = Set(now);

@@ -2,6 +2,7 @@
 //! opened only to sign.
 
 use chrono::{DateTime, Duration, Utc};
+use hoverbot_api::DisabledReason;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, Set,
     TransactionSession, TransactionTrait,
@@ -20,11 +21,9 @@ pub const MAX_PER_WORKSPACE: u64 = 100;
 /// How long the previous secret keeps signing after a rotation.
 pub const ROTATION_OVERLAP: Duration = Duration::hours(24);
 
-const DISABLED: &str = "disabled";
-
 /// The reason an endpoint set to `enabled` by its owner is disabled, if it is.
-fn disabled_reason(enabled: bool) -> Option<String> {
-    (!enabled).then(|| DISABLED.to_string())
+fn disabled_reason(enabled: bool) -> Option<DisabledReason> {
+    (!enabled).then_some(DisabledReason::Disabled)
 }
 
 pub struct NewEndpoint {

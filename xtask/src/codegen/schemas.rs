@@ -387,6 +387,11 @@ fn enumeration(
     } else {
         ")]\n"
     });
+    // With the `sea-orm` feature an enum is also a column type, kept as its wire string, so the
+    // store holds the API's values rather than strings that each reader parses again.
+    out.push_str(
+        "#[cfg_attr(feature = \"sea-orm\", derive(sea_orm::DeriveValueType), sea_orm(value_type = \"String\"))]\n",
+    );
     let variants = variant_names(name, schema, values)?;
     writeln!(out, "pub enum {name} {{")?;
     for (index, value) in values.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! A conversation between an end user and the bot on one channel, with the
 //! running tallies the API reports about it.
 
+use hoverbot_api::{Channel, ConversationStatus, Intent};
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -10,15 +11,15 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub workspace_id: String,
-    pub channel: String,
+    pub channel: Channel,
     pub external_user_id: Option<String>,
     pub locale: Option<String>,
     /// A JSON object.
     pub metadata: String,
-    pub status: String,
+    pub status: ConversationStatus,
     pub message_count: i32,
     pub lead_score: i32,
-    pub intent: Option<String>,
+    pub intent: Option<Intent>,
     pub lead_qualified: bool,
     pub resolved: bool,
     /// The contact details the user gave: a JSON `ContactFields` object.

@@ -1,5 +1,6 @@
 //! An escalation: a conversation handed to a human.
 
+use hoverbot_api::{EscalationReason, EscalationStatus, Priority};
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -10,12 +11,12 @@ pub struct Model {
     pub id: String,
     pub workspace_id: String,
     pub conversation_id: String,
-    pub reason_code: String,
+    pub reason_code: EscalationReason,
     pub destination: String,
     pub owner: Option<String>,
-    pub priority: String,
+    pub priority: Priority,
     pub note: Option<String>,
-    pub status: String,
+    pub status: EscalationStatus,
     /// A JSON object.
     pub metadata: String,
     pub created_at: DateTimeUtc,

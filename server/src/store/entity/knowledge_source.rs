@@ -1,6 +1,7 @@
 //! A knowledge source the bot answers from, with its crawl and index
 //! progress.
 
+use hoverbot_api::{KnowledgeSourceStatus, KnowledgeSourceType, RefreshRate};
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -13,12 +14,12 @@ pub struct Model {
     /// The caller's own id for the source, unique within the workspace.
     pub external_id: Option<String>,
     /// The API's `type`.
-    pub kind: String,
+    pub kind: KnowledgeSourceType,
     pub name: String,
     /// A JSON object.
     pub config: String,
-    pub status: String,
-    pub refresh_rate: String,
+    pub status: KnowledgeSourceStatus,
+    pub refresh_rate: RefreshRate,
     pub pages_discovered: i32,
     pub pages_indexed: i32,
     pub chunk_count: i32,

@@ -1,6 +1,7 @@
 //! A message in a conversation, numbered by `seq` from the conversation's
 //! start.
 
+use hoverbot_api::{Channel, MessageRole};
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -13,9 +14,9 @@ pub struct Model {
     pub conversation_id: String,
     /// Unique within the conversation.
     pub seq: i32,
-    pub role: String,
+    pub role: MessageRole,
     pub text: String,
-    pub channel: String,
+    pub channel: Channel,
     pub locale: Option<String>,
     /// A JSON object.
     pub metadata: String,

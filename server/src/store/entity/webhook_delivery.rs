@@ -1,5 +1,6 @@
 //! The delivery of one event to one endpoint: its state, its schedule and its lease.
 
+use hoverbot_api::{WebhookDeliveryStatus, WebhookEventType};
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -11,9 +12,9 @@ pub struct Model {
     pub workspace_id: String,
     pub event_id: String,
     pub endpoint_id: String,
-    pub event_type: String,
+    pub event_type: WebhookEventType,
     /// `pending`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: WebhookDeliveryStatus,
     /// Attempts made so far.
     pub attempts: i32,
     /// When the next attempt is due; empty once the delivery is over.

@@ -1,5 +1,6 @@
 //! A webhook endpoint: a URL that receives a workspace's events, with its sealed signing secret.
 
+use hoverbot_api::DisabledReason;
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -15,7 +16,7 @@ pub struct Model {
     pub enabled_events: String,
     pub enabled: bool,
     /// `disabled` (by an update) or `gone` (the receiver answered 410); empty while enabled.
-    pub disabled_reason: Option<String>,
+    pub disabled_reason: Option<DisabledReason>,
     pub destination: Option<String>,
     /// The signing secret, sealed with the deployment's secret key for this row's id.
     pub secret_sealed: String,

@@ -1,5 +1,6 @@
 //! An event in the webhook outbox: its envelope, exactly as every attempt sends it.
 
+use hoverbot_api::WebhookEventType;
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -9,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub workspace_id: String,
-    pub event_type: String,
+    pub event_type: WebhookEventType,
     /// The JSON envelope, the body of every attempt.
     pub payload: String,
     pub created_at: DateTimeUtc,
