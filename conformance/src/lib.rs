@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 
-use check::Findings;
+use check::{Failure, Findings};
 use http::Target;
 use receiver::Receiver;
 use spec::{Operation, Spec};
@@ -70,35 +70,85 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
     let context = Context::new(options.second_api_key.as_deref(), receiver.as_ref());
     let mut findings = Findings::default();
     for suite in chosen {
-        match suite.runner {
-            Runner::Generated { tests, cases } => {
-                // Each operation gets at most its examples, then its shrinks.
-                let per_operation =
-                    u64::from(options.max_examples) + u64::from(options.max_shrinks);
-                let tested = announce(&run, suite, &operations, tests, |count| {
-                    count * per_operation
-                });
-                generated_cases(&run, suite, cases, &tested, options.workers, &mut findings)?;
+        let outcome = run_suite(
+            &run,
+            suite,
+            &operations,
+            &context,
+            options.workers,
+            &mut findings,
+        )
+        .await;
+        // Whatever stopped the suite is the deployment's doing (a call that did not answer as the
+        // spec says, or no answer at all), unless the suite says it is ours to fix: a failed
+        // check, and the other suites still run.
+        if let Err(err) = outcome {
+            if err.is::<UsageError>() {
+                return Err(err);
             }
-            Runner::Operations {
-                tests,
-                budget,
-                start,
-            } => {
-                let tested = announce(&run, suite, &operations, tests, budget);
-                start(&run, &tested, &context, &mut findings).await?;
-            }
-            Runner::Scenario { budget, start } => {
-                eprintln!("{}: {}", suite.title(), budget());
-                let mut scenario = Scenario::new(&run, suite.name, &operations, &mut findings);
-                start(&mut scenario, &context).await?;
-                let ok = scenario.ok;
-                progress(suite.name, "(scenario)", ok, findings.failures.len());
-            }
+            findings.failed(Failure {
+                suite: suite.name,
+                check: suites::SETUP.0,
+                operation: "-".to_string(),
+                expected: "the suite runs to its end: every call it makes answers as the spec and the promises say".to_string(),
+                seen: format!("the suite stopped: {err:#}"),
+                curl: String::new(),
+                seed: options.seed,
+            });
+            progress(suite.name, "(stopped)", false, findings.failures.len());
         }
     }
     Ok(findings)
 }
+
+/// Runs one suite to its end, or until something stops it.
+async fn run_suite(
+    run: &Run<'_>,
+    suite: &Suite,
+    operations: &[Operation],
+    context: &Context<'_>,
+    workers: usize,
+    findings: &mut Findings,
+) -> Result<()> {
+    match suite.runner {
+        Runner::Generated { tests, cases } => {
+            // Each operation gets at most its examples, then its shrinks.
+            let per_operation = u64::from(run.max_examples) + u64::from(run.max_shrinks);
+            let tested = announce(run, suite, operations, tests, |count| count * per_operation);
+            generated_cases(run, suite, cases, &tested, workers, findings)
+        }
+        Runner::Operations {
+            tests,
+            budget,
+            start,
+        } => {
+            let tested = announce(run, suite, operations, tests, budget);
+            start(run, &tested, context, findings).await
+        }
+        Runner::Scenario { budget, start } => {
+            eprintln!("{}: {}", suite.title(), budget());
+            let mut scenario = Scenario::new(run, suite.name, operations, findings);
+            let outcome = start(&mut scenario, context).await;
+            let ok = scenario.ok;
+            progress(suite.name, "(scenario)", ok, findings.failures.len());
+            outcome
+        }
+    }
+}
+
+/// A mistake in how the tool was run (a missing option, a key without a scope the suite needs):
+/// the run stops and the command exits 2. Anything else that stops a suite is the deployment's
+/// behaviour, and a failed check.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// The operations a per-operation suite tests, announced with the most requests it sends for them.
 fn announce<'o>(

@@ -78,7 +78,17 @@ async fn main() -> ExitCode {
         Command::List => {
             for suite in SUITES {
                 println!("{:<12} {}", suite.name, suite.summary);
-                for (check, what) in suite.checks {
+                let setup = [suites::SETUP];
+                let own_setup = suite
+                    .checks
+                    .iter()
+                    .any(|(check, _)| *check == suites::SETUP.0);
+                for (check, what) in
+                    suite
+                        .checks
+                        .iter()
+                        .chain(if own_setup { &[][..] } else { &setup[..] })
+                {
                     println!("  {check:<22} {what}");
                 }
             }

@@ -47,6 +47,10 @@ const SHOWN_CHARS: usize = 2000;
 /// A reproduction as the summary shows it: a command of a megabyte helps no one on a terminal
 /// (or in a CI log), where its first part, the reports and the seed do.
 fn shortened(curl: &str) -> String {
+    if curl.is_empty() {
+        return "the run again with its seed (the suite stopped before a single request it could show)"
+            .to_string();
+    }
     match curl.char_indices().nth(SHOWN_CHARS) {
         None => curl.to_string(),
         Some((end, _)) => format!(

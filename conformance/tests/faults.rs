@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use hoverbot_api::Scope;
+use hoverbot_conformance::check::Findings;
 use hoverbot_conformance::spec::Spec;
 use hoverbot_conformance::{Options, run};
 use hoverbot_server::config::Config;
@@ -43,6 +44,12 @@ enum Fault {
     BadSignature,
     /// A retried webhook arrives with another `webhook-id` than its first attempt.
     WebhookIdChangedOnRetry,
+    /// A response to a keyed request that ran says `Idempotent-Replayed: false`, where the spec
+    /// says the header is absent.
+    FirstMarkedFalse,
+    /// Revoking an API key (with the suite's key) answers 204 and revokes nothing: the key keeps
+    /// working.
+    RevocationIgnored,
 }
 
 struct Proxy {
@@ -69,6 +76,13 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     }
     if proxy.fault == Fault::NoChallenge && request.header("authorization").is_none() {
         outgoing = outgoing.bearer_auth(&proxy.key);
+    }
+    if proxy.fault == Fault::RevocationIgnored
+        && request.method() == "DELETE"
+        && request.uri().path().starts_with("/v1/api-keys/")
+        && request.header("authorization") == Some(&format!("Bearer {}", proxy.key))
+    {
+        return StatusCode::NO_CONTENT.into();
     }
     let body = body.into_vec().await.unwrap_or_default();
     let upstream = match outgoing.body(body).send().await {
@@ -98,6 +112,15 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
         body.push(b' ');
     }
     let mut response = Response::builder().status(status).body(body);
+    if proxy.fault == Fault::FirstMarkedFalse
+        && request.header("idempotency-key").is_some()
+        && !replay
+    {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            "false".parse().unwrap(),
+        );
+    }
     for (name, value) in &headers {
         if proxy.fault == Fault::RetryAfterTooLong && name == "retry-after" {
             let seconds: u64 = value.to_str().unwrap().parse().unwrap();
@@ -271,6 +294,26 @@ async fn failed_checks(
     through: Through,
     suites: &[&str],
 ) -> Vec<String> {
+    let findings = findings_through(upstream, key, fault, through, suites).await;
+    let mut failed: Vec<String> = findings
+        .failures
+        .iter()
+        .map(|failure| format!("{}/{}", failure.suite, failure.check))
+        .collect();
+    failed.sort();
+    failed.dedup();
+    failed
+}
+
+/// What `suites` find through proxies with `fault`; the run itself must not fail (the command
+/// would exit 2, a usage error, where the deployment broke a promise).
+async fn findings_through(
+    upstream: &str,
+    key: &str,
+    fault: Fault,
+    through: Through,
+    suites: &[&str],
+) -> Findings {
     let proxy = Arc::new(Proxy {
         upstream: upstream.to_string(),
         fault,
@@ -291,7 +334,7 @@ async fn failed_checks(
     } else {
         None
     };
-    let findings = run(
+    run(
         &Spec::builtin(),
         &Options {
             base_url: format!("http://{addr}"),
@@ -308,15 +351,7 @@ async fn failed_checks(
         },
     )
     .await
-    .unwrap();
-    let mut failed: Vec<String> = findings
-        .failures
-        .iter()
-        .map(|failure| format!("{}/{}", failure.suite, failure.check))
-        .collect();
-    failed.sort();
-    failed.dedup();
-    failed
+    .unwrap()
 }
 
 /// What a test runs: the suites that must pass through the unbroken proxies, and each fault with
@@ -399,6 +434,12 @@ async fn each_broken_response_is_caught_by_its_check() {
                     Through::Api,
                     &["idempotency"],
                     "idempotency/replay_identical",
+                ),
+                (
+                    Fault::FirstMarkedFalse,
+                    Through::Api,
+                    &["idempotency"],
+                    "idempotency/first_not_marked",
                 ),
                 (
                     Fault::NoChallenge,
@@ -485,4 +526,33 @@ async fn a_dishonest_retry_after_is_caught() {
         },
     )
     .await;
+}
+
+/// A broken promise found while a suite prepares is a failed check like any other: a revocation
+/// that does not take fails `auth/revoked_token` (exit 1, in the reports), the suite's other
+/// checks still run, and so does the next suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_that_keeps_working_is_a_failed_check_and_the_run_goes_on() {
+    let (running, key, _, dir) = hoverbot("revocation").await;
+    let upstream = format!("http://{}", running.addr);
+    let findings = findings_through(
+        &upstream,
+        &key,
+        Fault::RevocationIgnored,
+        Through::Api,
+        &["auth", "idempotency"],
+    )
+    .await;
+    let failed: Vec<String> = findings
+        .failures
+        .iter()
+        .map(|failure| format!("{}/{}", failure.suite, failure.check))
+        .collect();
+    assert_eq!(failed, ["auth/revoked_token"], "{:#?}", findings.failures);
+    assert!(findings.failures[0].curl.contains("/v1/api-keys"));
+    let passed = |suite: &str, check: &str| findings.counts[suite][check].0;
+    assert!(passed("auth", "missing_token") > 0 && passed("auth", "wrong_scope") > 0);
+    assert!(passed("idempotency", "replay_identical") > 0);
+    running.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -14,6 +14,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::{Context, Run, Runner, Suite, progress};
+use crate::UsageError;
 use crate::check::{Failure, Findings, Sent};
 use crate::http::{Input, Received};
 use crate::spec::{Access, Operation};
@@ -77,7 +78,7 @@ fn start<'s>(
     findings: &'s mut Findings,
 ) -> BoxFuture<'s, Result<()>> {
     Box::pin(async move {
-        let keys = Keys::make(run, operations).await?;
+        let keys = Keys::make(run, operations, findings).await?;
         for operation in operations {
             let ok = credentials(run, operation, &keys, findings).await?;
             progress(SUITE.name, &operation.id, ok, findings.failures.len());
@@ -97,13 +98,20 @@ fn start<'s>(
 struct Keys {
     /// By scope: a key that has every scope but that one.
     without: Vec<(String, String)>,
-    revoked: String,
+    /// A key the deployment refuses since it was revoked; `None` when it did not refuse it (a
+    /// failed check already), so no operation is checked with it.
+    revoked: Option<String>,
 }
 
 impl Keys {
     /// Makes the keys through the API: one without each scope in use, and one it revokes (then
-    /// waits, up to a deadline, until the deployment refuses it).
-    async fn make(run: &Run<'_>, operations: &[&Operation]) -> Result<Self> {
+    /// waits, up to a deadline, until the deployment refuses it: a revocation that does not take
+    /// is a failed `revoked_token`).
+    async fn make(
+        run: &Run<'_>,
+        operations: &[&Operation],
+        findings: &mut Findings,
+    ) -> Result<Self> {
         let scopes = all_scopes(run);
         let mut without = Vec::new();
         for operation in operations {
@@ -119,26 +127,61 @@ impl Keys {
             without.push((scope.clone(), secret));
         }
         let all: Vec<&String> = scopes.iter().collect();
-        let (id, revoked) = create_key(run, "conformance revoked", &all).await?;
-        let sent = send_json(run, "DELETE", &format!("v1/api-keys/{id}"), None, None).await?;
-        if sent.status != 204 {
-            bail!("revoking the suite's key: {}", sent.status);
+        let (id, secret) = create_key(run, "conformance revoked", &all).await?;
+        let revocation = request(run, "DELETE", &format!("v1/api-keys/{id}"), None, None)?;
+        let answer = run.target.send(&revocation).await?;
+        findings.sent(SUITE.name);
+        if answer.status != 204 {
+            findings.failed(Failure {
+                suite: SUITE.name,
+                check: "revoked_token",
+                operation: "deleteApiKey".to_string(),
+                expected: "204: the key the suite made is revoked".to_string(),
+                seen: answer.status.to_string(),
+                curl: revocation.curl(),
+                seed: run.seed,
+            });
+            return Ok(Self {
+                without,
+                revoked: None,
+            });
         }
+        let probe = request(run, "GET", "v1/api-keys", None, Some(&secret))?;
         let deadline = Instant::now() + REVOCATION_DEADLINE;
-        while send_json(run, "GET", "v1/api-keys", None, Some(&revoked))
-            .await?
-            .status
-            != 401
-        {
+        loop {
+            let answer = run.target.send(&probe).await?;
+            findings.sent(SUITE.name);
+            if answer.status == 401 {
+                break;
+            }
             if Instant::now() > deadline {
-                bail!(
-                    "a revoked key still works after {} s",
-                    REVOCATION_DEADLINE.as_secs()
-                );
+                findings.failed(Failure {
+                    suite: SUITE.name,
+                    check: "revoked_token",
+                    operation: "listApiKeys".to_string(),
+                    expected: format!(
+                        "401 within {} s of the key's revocation",
+                        REVOCATION_DEADLINE.as_secs()
+                    ),
+                    seen: format!(
+                        "{} after {} s: the revoked key still works",
+                        answer.status,
+                        REVOCATION_DEADLINE.as_secs()
+                    ),
+                    curl: probe.curl(),
+                    seed: run.seed,
+                });
+                return Ok(Self {
+                    without,
+                    revoked: None,
+                });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        Ok(Self { without, revoked })
+        Ok(Self {
+            without,
+            revoked: Some(secret),
+        })
     }
 }
 
@@ -165,9 +208,15 @@ async fn create_key(run: &Run<'_>, name: &str, scopes: &[&String]) -> Result<(St
     )
     .await?;
     let body = created.json().unwrap_or_default();
+    if created.status == 403 {
+        return Err(UsageError(
+            "the auth suite makes keys through the API, so --api-key needs keys:manage".to_string(),
+        )
+        .into());
+    }
     if created.status != 201 {
         bail!(
-            "creating an API key for the auth suite (the --api-key needs keys:manage): {} {body}",
+            "creating an API key for the auth suite: {} {body}",
             created.status
         );
     }
@@ -184,13 +233,13 @@ async fn create_key(run: &Run<'_>, name: &str, scopes: &[&String]) -> Result<(St
 }
 
 /// A JSON request with the main key, or with `key`.
-async fn send_json(
+fn request(
     run: &Run<'_>,
     method: &str,
     path: &str,
     body: Option<Value>,
     key: Option<&str>,
-) -> Result<Received> {
+) -> Result<Sent> {
     let mut headers = vec![(
         "authorization".to_string(),
         format!("Bearer {}", key.unwrap_or(&run.target.api_key)),
@@ -198,14 +247,25 @@ async fn send_json(
     if body.is_some() {
         headers.push(("content-type".into(), "application/json".into()));
     }
+    Ok(Sent {
+        method: method.to_string(),
+        url: run.target.base_url.join(path)?.to_string(),
+        headers,
+        body: body.map(|body| body.to_string()),
+        secret_authorization: true,
+    })
+}
+
+/// Sends [`request`].
+async fn send_json(
+    run: &Run<'_>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> Result<Received> {
     run.target
-        .send(&Sent {
-            method: method.to_string(),
-            url: run.target.base_url.join(path)?.to_string(),
-            headers,
-            body: body.map(|body| body.to_string()),
-            secret_authorization: true,
-        })
+        .send(&request(run, method, path, body, key)?)
         .await
 }
 
@@ -240,7 +300,7 @@ async fn credentials(
         ),
         (
             "revoked_token",
-            Some(format!("Bearer {}", keys.revoked)),
+            keys.revoked.as_ref().map(|key| format!("Bearer {key}")),
             401,
         ),
         (
@@ -251,7 +311,9 @@ async fn credentials(
     ];
     let mut ok = true;
     for (check, authorization, status) in variants {
-        if check == "wrong_scope" && authorization.is_none() {
+        // A check with no credential to send (no scope to leave out, no key the deployment
+        // revoked) has nothing to check here.
+        if check != "missing_token" && authorization.is_none() {
             continue;
         }
         let mut attempt = sent.clone();

@@ -33,6 +33,10 @@ const CHECKS: &[(&str, &str)] = &[
         "a retry gets the stored response byte for byte, with Idempotent-Replayed: true",
     ),
     (
+        "first_not_marked",
+        "the response of a request that ran, not a replay, has no Idempotent-Replayed header",
+    ),
+    (
         "mismatch_refused",
         "the key on another request: 422 idempotency_key_reused",
     ),
@@ -134,6 +138,20 @@ async fn promises(run: &Run<'_>, operation: &Operation, findings: &mut Findings)
     let original = run.target.send(&first).await?;
     let again = run.target.send(&first).await?;
     let mut requests = 2;
+    // The first request ran: the spec says `Idempotent-Replayed` is absent then, not `false`.
+    record(
+        "first_not_marked",
+        original.headers.get("idempotent-replayed").map(|value| {
+            (
+                "no Idempotent-Replayed header on the response of a request that ran".to_string(),
+                format!(
+                    "Idempotent-Replayed: {}",
+                    value.to_str().unwrap_or("(not text)")
+                ),
+            )
+        }),
+        &first,
+    );
     if original.status < 500 && !NOT_STORED.contains(&original.status) {
         let same = again.status == original.status
             && again.body == original.body

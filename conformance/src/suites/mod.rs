@@ -33,6 +33,14 @@ use crate::receiver::Receiver;
 use crate::spec::{Location, Operation, Spec};
 use scenario::Scenario;
 
+/// The check every suite has: what it does before its own checks (the keys, endpoints and
+/// resources it makes) answers as the spec says, and nothing stops it before its end. A suite that
+/// stops fails it, and the run goes on with the next suite.
+pub const SETUP: (&str, &str) = (
+    "setup",
+    "the calls that prepare the suite answer as the spec says, and nothing stops it before its end",
+);
+
 /// Every suite, in the order they run.
 pub const SUITES: &[Suite] = &[
     schema::SUITE,

@@ -183,9 +183,6 @@ pub async fn layer<E: Endpoint>(
         body: state.sealer.seal_bytes(&sealed_for(workspace, &key), &body),
     };
     idempotency::complete(&state.db, workspace, &key, &stored).await?;
-    let mut response = Response::from_parts(parts, body.into());
-    response
-        .headers_mut()
-        .insert(REPLAYED, HeaderValue::from_static("false"));
-    Ok(response)
+    // Only a replay is marked: the spec says the header is absent otherwise.
+    Ok(Response::from_parts(parts, body.into()))
 }
