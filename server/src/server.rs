@@ -21,7 +21,9 @@ use crate::delivery::worker::{Worker, watch_queue};
 use crate::http::caller::{self, Callers};
 use crate::http::idempotency::{self, Idempotency};
 use crate::http::rate_limit::{self, Limits};
-use crate::http::{access_log, problems, request_id, transport_security, validation, write_gate};
+use crate::http::{
+    access_log, authorization, problems, request_id, transport_security, validation, write_gate,
+};
 use crate::knowledge::crawl::Crawler;
 use crate::knowledge::index::{self, KnowledgeIndex};
 use crate::knowledge::sync::Syncer;
@@ -208,6 +210,7 @@ pub fn app(
                 }
             }
         })
+        .around(authorization::layer)
         .around(problems::layer)
         .around(move |next, request| {
             let limits = limits.clone();

@@ -47,6 +47,10 @@ const CHECKS: &[(&str, &str)] = &[
     ),
     ("revoked_token", "a revoked key: 401 with a challenge"),
     (
+        "refused_before_body",
+        "no token and a body that is not even JSON: 401, decided before the body is read",
+    ),
+    (
         "wrong_scope",
         "a key without the operation's scope: 403 with insufficient_scope",
     ),
@@ -64,9 +68,10 @@ fn tests(_: &Run, operation: &Operation) -> bool {
     matches!(operation.access, Access::Scope(_))
 }
 
-/// Five credentials per operation, the keys it makes, and two reads per collection.
+/// Five credentials per operation and a body sent without one, the keys it makes, and two reads
+/// per collection.
 fn budget(operations: u64) -> u64 {
-    operations * 5 + 40
+    operations * 6 + 40
 }
 
 /// Makes the suite's keys, checks every operation with each credential, then (with a second
@@ -269,6 +274,16 @@ async fn send_json(
         .await
 }
 
+/// The `WWW-Authenticate` challenge of a response, or nothing.
+fn challenge(received: &Received) -> String {
+    received
+        .headers
+        .get("www-authenticate")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// `operation` with each credential it must refuse.
 async fn credentials(
     run: &Run<'_>,
@@ -310,6 +325,32 @@ async fn credentials(
         ),
     ];
     let mut ok = true;
+    if sent.body.is_some() {
+        // Without a token the request is refused whatever its body: a 400 or 422 would mean the
+        // deployment read and judged the body of someone it does not know.
+        let mut attempt = sent.clone();
+        attempt
+            .headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        attempt.body = Some("{\"not json".to_string());
+        let received = run.target.send(&attempt).await?;
+        findings.sent(SUITE.name);
+        let challenge = challenge(&received);
+        if received.status == 401 && challenge.starts_with("Bearer") {
+            findings.passed(SUITE.name, "refused_before_body");
+        } else {
+            ok = false;
+            findings.failed(Failure {
+                suite: SUITE.name,
+                check: "refused_before_body",
+                operation: operation.id.clone(),
+                expected: "401 with WWW-Authenticate: Bearer …, whatever the body".to_string(),
+                seen: format!("{} with WWW-Authenticate `{challenge}`", received.status),
+                curl: attempt.curl(),
+                seed: run.seed,
+            });
+        }
+    }
     for (check, authorization, status) in variants {
         // A check with no credential to send (no scope to leave out, no key the deployment
         // revoked) has nothing to check here.
@@ -327,12 +368,7 @@ async fn credentials(
         }
         let received = run.target.send(&attempt).await?;
         findings.sent(SUITE.name);
-        let challenge = received
-            .headers
-            .get("www-authenticate")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let challenge = challenge(&received);
         let expected = if status == 401 {
             "401 with WWW-Authenticate: Bearer …".to_string()
         } else {

@@ -19,8 +19,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::{Authenticator, Caller, Principal};
 use crate::ids::RequestId;
-use crate::problem::{ApiError, Problem};
-use hoverbot_api::{Scope, Security};
+use crate::problem::ApiError;
+use hoverbot_api::{OperationAccess, Scope, Security};
 
 /// Where the assistant's own escalations go when the workspace did not say.
 pub const DEFAULT_ESCALATION_DESTINATION: &str = "helpdesk";
@@ -65,37 +65,25 @@ pub struct RequestContext {
 impl Security for HoverBot {
     type Context = RequestContext;
 
-    /// Reads the caller that `http::caller` resolved from this request's token, and checks the
-    /// operation's scope. (The router has parsed the same token; the layer resolved it already.)
+    /// Reads the caller that `http::caller` resolved from this request's token (the router has
+    /// parsed the same token), and checks the operation's scope, as `http::authorization` did
+    /// before the body was read.
     async fn authorize(
         &self,
         request: &poem::Request,
         _token: &str,
         scope: Scope,
     ) -> poem::Result<RequestContext> {
-        let principal = match Caller::of(request) {
-            Caller::Workspace(principal) => principal.clone(),
-            Caller::Unavailable => {
-                return Err(ApiError::internal(anyhow::anyhow!(
-                    "the caller could not be resolved"
-                ))
-                .into());
-            }
-            Caller::Anonymous | Caller::Unknown | Caller::Operator { .. } => {
-                return Err(Problem::unauthorized(
-                    "the bearer token is not a valid API key or access token",
-                    true,
-                )
-                .into());
-            }
-        };
-        if !principal.scopes.contains(&scope) {
-            return Err(Problem::forbidden(scope.as_str()).into());
+        let caller = Caller::of(request);
+        if let Some(problem) = caller.refusal(OperationAccess::Scope(scope)) {
+            return Err(problem.into());
         }
-        let request_id = RequestId::of(request);
+        let Caller::Workspace(principal) = caller else {
+            return Err(unresolved());
+        };
         Ok(RequestContext {
-            principal,
-            request_id,
+            principal: principal.clone(),
+            request_id: RequestId::of(request),
         })
     }
 
@@ -106,16 +94,20 @@ impl Security for HoverBot {
         request: &poem::Request,
         _token: &str,
     ) -> poem::Result<OperatorContext> {
-        match Caller::of(request) {
-            Caller::Operator { key_id } => Ok(OperatorContext {
-                key_id: key_id.clone(),
-            }),
-            Caller::Unavailable => {
-                Err(ApiError::internal(anyhow::anyhow!("the caller could not be resolved")).into())
-            }
-            _ => Err(
-                Problem::unauthorized("the bearer token is not a valid operator key", true).into(),
-            ),
+        let caller = Caller::of(request);
+        if let Some(problem) = caller.refusal(OperationAccess::Operator) {
+            return Err(problem.into());
         }
+        let Caller::Operator { key_id } = caller else {
+            return Err(unresolved());
+        };
+        Ok(OperatorContext {
+            key_id: key_id.clone(),
+        })
     }
+}
+
+/// The caller could not be resolved (the key store failed, and the cause was logged): a 500.
+fn unresolved() -> poem::Error {
+    ApiError::internal(anyhow::anyhow!("the caller could not be resolved")).into()
 }

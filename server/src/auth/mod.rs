@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::secrets;
 use crate::store::scopes;
 use crate::store::tenant::WorkspaceId;
 use crate::store::workspaces::{self, Limit};
 use crate::store::{api_keys, oauth_tokens};
-use hoverbot_api::Scope;
+use hoverbot_api::{OperationAccess, Scope};
 
 /// The result of resolving a request's bearer token.
 #[derive(Clone)]
@@ -53,6 +53,33 @@ impl Caller {
         match self {
             Caller::Workspace(principal) => Some(principal),
             _ => None,
+        }
+    }
+
+    /// Why this caller may not call an operation of `access`: 401 without a live credential of
+    /// the right kind, 403 without the scope; `None` when it may (or when the key store failed,
+    /// which is not the caller's doing).
+    pub fn refusal(&self, access: OperationAccess) -> Option<Problem> {
+        match (access, self) {
+            (OperationAccess::Public, _) | (_, Caller::Unavailable) => None,
+            (_, Caller::Anonymous) => Some(Problem::unauthorized(
+                "send an API key or access token as `Authorization: Bearer <token>`",
+                false,
+            )),
+            (OperationAccess::Operator, Caller::Operator { .. }) => None,
+            (OperationAccess::Operator, _) => Some(Problem::unauthorized(
+                "the bearer token is not a valid operator key",
+                true,
+            )),
+            (OperationAccess::Scope(scope), Caller::Workspace(principal)) => {
+                (!principal.scopes.contains(&scope)).then(|| Problem::forbidden(scope.as_str()))
+            }
+            (OperationAccess::Scope(_), Caller::Unknown | Caller::Operator { .. }) => {
+                Some(Problem::unauthorized(
+                    "the bearer token is not a valid API key or access token",
+                    true,
+                ))
+            }
         }
     }
 }

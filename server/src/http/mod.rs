@@ -1,9 +1,10 @@
 //! The layers every request passes through, outermost first: request id, the caller (the bearer
 //! token resolved once), access log (and metrics), HTTPS enforcement, rate limits, problem
-//! rendering, the SQLite write gate, idempotency keys, request-body validation against the spec;
-//! then the generated router.
+//! rendering, authorization (a caller refused before its body is read), the SQLite write gate,
+//! idempotency keys, request-body validation against the spec; then the generated router.
 
 pub mod access_log;
+pub mod authorization;
 pub mod caller;
 pub mod idempotency;
 pub mod operations;

@@ -98,3 +98,44 @@ async fn another_workspace_sees_nothing_of_ours() {
         server.finish().await;
     }
 }
+
+/// A caller refused for its credential is refused from its headers: a client that sends the
+/// headers of a POST with a body and then nothing gets its 401 or 403 at once, its body
+/// never read (it would wait for the body deadline, then 408, were the body read first).
+#[tokio::test]
+async fn a_refused_caller_is_answered_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    for server in TestServer::each().await {
+        let reader = server.key_with_scopes(&["conversations:read"]).await;
+        let addr = server.url("").trim_start_matches("http://").to_string();
+        for (authorization, status) in [
+            (String::new(), "401"),
+            (
+                "Authorization: Bearer hb_live_not-a-real-key\r\n".to_string(),
+                "401",
+            ),
+            (format!("Authorization: Bearer {reader}\r\n"), "403"),
+        ] {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let head = format!(
+                "POST /v1/conversations HTTP/1.1\r\nHost: {addr}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n{authorization}\r\n"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = vec![0; 4096];
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+                    .await
+                    .expect("the answer comes from the headers, without the body")
+                    .unwrap();
+            let answer = String::from_utf8_lossy(&answer[..read]);
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{authorization:?}: {answer}"
+            );
+            assert!(answer.contains("application/problem+json"), "{answer}");
+        }
+        server.finish().await;
+    }
+}

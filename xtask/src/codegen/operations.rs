@@ -59,15 +59,6 @@ enum Access<'a> {
     Operator,
 }
 
-impl<'a> Access<'a> {
-    fn scope(self) -> Option<&'a str> {
-        match self {
-            Access::Scope(scope) => Some(scope),
-            _ => None,
-        }
-    }
-}
-
 impl Operation<'_> {
     fn fn_name(&self) -> String {
         snake(self.id)
@@ -798,27 +789,38 @@ fn operation_table(operations: &[Operation], out: &mut String) -> Result<()> {
          pub method: &'static str,\n\
          /// The path template, as in the spec (`/v1/conversations/{conversationId}`).\n\
          pub path: &'static str,\n\
-         /// The scope a workspace token needs; `None` for public and operator operations.\n\
-         pub scope: Option<Scope>,\n\
+         /// Who may call it.\n\
+         pub access: OperationAccess,\n\
          /// The component schema of the JSON request body, if the operation takes one.\n\
          pub request_body: Option<&'static str>,\n\
+         }\n\n\
+         /// Who may call an operation, as its `security` says.\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
+         pub enum OperationAccess {\n\
+         /// Anyone: `security: []`.\n\
+         Public,\n\
+         /// The deployment's operator, with an operator key.\n\
+         Operator,\n\
+         /// A workspace's API key or access token with this scope.\n\
+         Scope(Scope),\n\
          }\n\n\
          /// Every operation of the spec, in spec order.\n\
          pub const OPERATIONS: &[OperationInfo] = &[\n",
     );
     for operation in operations {
-        let scope = operation
-            .access
-            .scope()
-            .map_or("None".to_string(), |scope| {
-                format!("Some({SCOPE_TYPE}::{})", pascal(scope))
-            });
+        let access = match &operation.access {
+            Access::Public => "OperationAccess::Public".to_string(),
+            Access::Operator => "OperationAccess::Operator".to_string(),
+            Access::Scope(scope) => {
+                format!("OperationAccess::Scope({SCOPE_TYPE}::{})", pascal(scope))
+            }
+        };
         let body = operation.body.map_or("None".to_string(), |body| {
             format!("Some({})", literal(body))
         });
         writeln!(
             out,
-            "OperationInfo {{ operation_id: {}, method: \"{}\", path: {}, scope: {scope}, request_body: {body} }},",
+            "OperationInfo {{ operation_id: {}, method: \"{}\", path: {}, access: {access}, request_body: {body} }},",
             literal(operation.id),
             operation.method.to_uppercase(),
             literal(operation.path),
