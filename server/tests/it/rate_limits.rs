@@ -111,7 +111,12 @@ async fn unauthenticated_requests_are_limited_by_address_and_carry_the_headers()
 }
 
 #[tokio::test]
+#[cfg_attr(
+    no_test_postgres,
+    ignore = "needs PostgreSQL: set HOVERBOT_TEST_DATABASE_URL"
+)]
 async fn two_server_processes_on_postgres_share_one_quota() {
+    crate::support::require_postgres();
     for server in TestServer::each().await {
         if server.backend == "postgres" {
             // Ten seconds per request after a burst of four: nothing refills during the test.

@@ -494,7 +494,12 @@ async fn an_event_committed_before_a_kill_is_delivered_after_the_restart() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    no_test_postgres,
+    ignore = "needs PostgreSQL: set HOVERBOT_TEST_DATABASE_URL"
+)]
 async fn replicas_on_postgres_deliver_each_event_once() {
+    crate::support::require_postgres();
     const EVENTS: usize = 100;
     for server in servers("0s,1s").await {
         if server.backend != "postgres" {
