@@ -221,7 +221,7 @@ pub fn render(
         "Measured in one process by `server/benches/limiter.rs`, 100 tokens of one workspace in turn, \
          a limit nothing reaches. In process: times of batches of {} requests divided by {}, \
          medians and 99th percentiles over the batches; \"the middleware\" is a request through the \
-         limit layer (token hashing, the auth cache, the decision, five headers) to a trivial endpoint, \
+         caller and rate-limit layers (token hashing, the auth cache, the decision, five headers) to a trivial endpoint, \
          its baseline the same request to that endpoint directly. On PostgreSQL each request is timed: \
          the middleware makes one upsert, its baseline is `SELECT 1` on the same pool.\n",
         limiter["requestsPerBatch"], limiter["requestsPerBatch"]
