@@ -105,6 +105,27 @@ async fn every_request_is_logged_once_with_its_operation_and_workspace_and_no_se
     }
 }
 
+/// The text log written to a pipe (a file, the journal) carries no terminal colour codes.
+#[tokio::test]
+async fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    for server in TestServer::each().await {
+        let mut process = ServerProcess::spawn_with(server.database_url(), &[], &[]).await;
+        let response = server
+            .client
+            .get(format!("{}/v1/conversations", process.base))
+            .bearer_auth(&server.key)
+            .header("x-request-id", "log-test-plain")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let line = process.log_line_containing("log-test-plain").await;
+        assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+        assert!(line.contains("operation=\"listConversations\""), "{line}");
+        server.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn a_newer_release_migrating_first_keeps_this_one_ready() {
     use sea_orm::ConnectionTrait;
