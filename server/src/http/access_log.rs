@@ -15,13 +15,13 @@ use crate::metrics::Metrics;
 
 pub async fn layer<E: Endpoint>(
     next: E,
-    request: Request,
+    mut request: Request,
     metrics: Arc<Metrics>,
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let in_flight = metrics.request_started();
     let method = request.method().clone();
-    let operation = operations::find(&method, request.uri().path());
+    let operation = operations::remember(&mut request);
     let request_id = RequestId::of(&request);
     let workspace = Caller::of(&request)
         .principal()

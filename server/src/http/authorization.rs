@@ -12,7 +12,7 @@ use super::operations;
 use crate::auth::Caller;
 
 pub async fn layer<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
-    if let Some(operation) = operations::find(request.method(), request.uri().path())
+    if let Some(operation) = operations::of(&request)
         && let Some(problem) = Caller::of(&request).refusal(operation.access)
     {
         return Err(problem.into());

@@ -1,5 +1,6 @@
 //! Which spec operation a request is for, from the generated operation table.
 
+use poem::Request;
 use poem::http::Method;
 
 use hoverbot_api::{OPERATIONS, OperationInfo};
@@ -23,6 +24,26 @@ pub fn find(method: &Method, path: &str) -> Option<&'static OperationInfo> {
     OPERATIONS
         .iter()
         .find(|operation| operation.method == method.as_str() && matches(operation.path, path))
+}
+
+/// The operation found for a request, kept in its extensions so the layers inside look it up no
+/// more.
+#[derive(Clone, Copy)]
+struct Found(Option<&'static OperationInfo>);
+
+/// Finds the operation of `request` and keeps it in the request for [`of`].
+pub fn remember(request: &mut Request) -> Option<&'static OperationInfo> {
+    let operation = find(request.method(), request.uri().path());
+    request.extensions_mut().insert(Found(operation));
+    operation
+}
+
+/// The operation of `request`: as an outer layer remembered it, or found now.
+pub fn of(request: &Request) -> Option<&'static OperationInfo> {
+    match request.extensions().get::<Found>() {
+        Some(Found(operation)) => *operation,
+        None => find(request.method(), request.uri().path()),
+    }
 }
 
 /// The methods the spec defines for `path`, or the OAuth endpoints answer; `GET` alone for what

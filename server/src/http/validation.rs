@@ -172,9 +172,7 @@ pub async fn layer<E: Endpoint>(
     validators: Arc<Validators>,
 ) -> poem::Result<Response> {
     check_uri(&request)?;
-    let Some(schema) =
-        operations::find(request.method(), request.uri().path()).and_then(|op| op.request_body)
-    else {
+    let Some(schema) = operations::of(&request).and_then(|op| op.request_body) else {
         return next.call(request).await.map(IntoResponse::into_response);
     };
     if !is_json(&request) {
