@@ -822,10 +822,11 @@ impl std::str::FromStr for ModelTier {
 }
 
 /// Why an answer that the configured language model was to phrase was composed offline instead:
-/// `timeout` (no reply within the deployment's `llm_timeout_ms`), `error` (the model's endpoint
-/// failed or answered something unreadable), `no_answer` (the model found no answer in the
-/// passages, so the extractive answer, which did, was kept), or `policy` (the message was flagged
-/// as a prompt injection and was not sent to the model).
+/// `timeout` (no reply within the deployment's `llm_timeout_ms`), `busy` (the server already had
+/// its `llm_concurrency` calls to the model in flight, and none ended within `llm_timeout_ms`),
+/// `error` (the model's endpoint failed or answered something unreadable), `no_answer` (the
+/// model found no answer in the passages, so the extractive answer, which did, was kept), or
+/// `policy` (the message was flagged as a prompt injection and was not sent to the model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
 #[cfg_attr(
     feature = "sea-orm",
@@ -835,6 +836,8 @@ impl std::str::FromStr for ModelTier {
 pub enum ModelFallbackReason {
     #[oai(rename = "timeout")]
     Timeout,
+    #[oai(rename = "busy")]
+    Busy,
     #[oai(rename = "error")]
     Error,
     #[oai(rename = "no_answer")]
@@ -844,11 +847,18 @@ pub enum ModelFallbackReason {
 }
 
 impl ModelFallbackReason {
-    pub const ALL: &[Self] = &[Self::Timeout, Self::Error, Self::NoAnswer, Self::Policy];
+    pub const ALL: &[Self] = &[
+        Self::Timeout,
+        Self::Busy,
+        Self::Error,
+        Self::NoAnswer,
+        Self::Policy,
+    ];
     /// The value as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",
+            Self::Busy => "busy",
             Self::Error => "error",
             Self::NoAnswer => "no_answer",
             Self::Policy => "policy",

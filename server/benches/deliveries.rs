@@ -22,13 +22,14 @@ use anyhow::{Context, Result, ensure};
 use hoverbot_server::config::Config;
 use hoverbot_server::delivery::attempt::Sender;
 use hoverbot_server::server::Services;
+use hoverbot_server::store::Db;
 use hoverbot_server::store::conversations::{self, NewConversation};
 use hoverbot_server::store::tenant::WorkspaceId;
 use hoverbot_server::store::webhook_endpoints::{self, NewEndpoint};
 use hoverbot_server::store::{self, webhook_deliveries, workspaces};
 use hoverbot_server::webhooks::signature::Secret;
 use poem::listener::{Acceptor, Listener};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -216,7 +217,7 @@ async fn on_postgres(receiver: &Receiver, admin_url: &str) -> Result<Value> {
     figures
 }
 
-async fn measure(receiver: &Receiver, db: DatabaseConnection) -> Result<Value> {
+async fn measure(receiver: &Receiver, db: Db) -> Result<Value> {
     store::migrate(&db).await?;
     let config = config();
     let services = Services::new(&db, &config)?;
@@ -299,7 +300,7 @@ async fn measure(receiver: &Receiver, db: DatabaseConnection) -> Result<Value> {
 /// Creates a conversation through the store path the API uses; returns its id and when the commit
 /// (of the conversation and its event) returned.
 async fn commit_event(
-    db: &DatabaseConnection,
+    db: &Db,
     services: &Services,
     workspace: &WorkspaceId,
 ) -> Result<(String, Instant)> {

@@ -26,10 +26,10 @@ use hoverbot_server::demo;
 use hoverbot_server::knowledge::index::{self, KnowledgeIndex};
 use hoverbot_server::knowledge::source::SourceConfig;
 use hoverbot_server::server::Services;
+use hoverbot_server::store::Db;
 use hoverbot_server::store::knowledge_sources::{self, SourceInput};
 use hoverbot_server::store::tenant::WorkspaceId;
 use hoverbot_server::store::{self, json, workspaces};
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -90,7 +90,7 @@ fn main() -> Result<()> {
                 .map_err(|err| anyhow::anyhow!("{err}"))?,
                 refresh_rate: hoverbot_api::RefreshRate::Never,
             };
-            sync(&db, &workspace, source).await?;
+            sync(&db, &services.syncs, &workspace, source).await?;
             let page_of = |url: &str| url.strip_prefix(demo::BASE_URL).map(str::to_string);
             evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?
         };
@@ -114,7 +114,7 @@ fn main() -> Result<()> {
                     .map_err(|err| anyhow::anyhow!("{err}"))?,
                     refresh_rate: hoverbot_api::RefreshRate::Never,
                 };
-                let synced = sync(&db, &workspace, source).await?;
+                let synced = sync(&db, &services.syncs, &workspace, source).await?;
                 eprintln!(
                     "eval: crawled the manual: {} pages in {:.1} s",
                     synced.pages_indexed,
@@ -158,7 +158,7 @@ fn load(path: &Path) -> Result<Vec<Question>> {
     Ok(serde_yaml_ng::from_str(&text)?)
 }
 
-async fn workspace(db: &DatabaseConnection, name: &str) -> Result<WorkspaceId> {
+async fn workspace(db: &Db, name: &str) -> Result<WorkspaceId> {
     let created = workspaces::create(db, name).await?;
     workspaces::find(db, &created.id)
         .await?
@@ -167,11 +167,12 @@ async fn workspace(db: &DatabaseConnection, name: &str) -> Result<WorkspaceId> {
 
 /// Creates the source and waits (at most 10 minutes) until the syncer has synced it.
 async fn sync(
-    db: &DatabaseConnection,
+    db: &Db,
+    syncer: &Arc<tokio::sync::Notify>,
     workspace: &WorkspaceId,
     source: SourceInput,
 ) -> Result<store::entity::knowledge_source::Model> {
-    let (created, _) = knowledge_sources::upsert(db, workspace, source)
+    let (created, _) = knowledge_sources::upsert(db, syncer, workspace, source)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -191,7 +192,7 @@ async fn sync(
 
 /// Asks every question and scores the answers.
 async fn evaluate(
-    db: &DatabaseConnection,
+    db: &Db,
     knowledge: &Arc<KnowledgeIndex>,
     workspace: &WorkspaceId,
     questions: &[Question],

@@ -19,11 +19,12 @@ use hoverbot_server::http::rate_limit::{self, Limits};
 use hoverbot_server::limits::{Limit, RateLimiter};
 use hoverbot_server::metrics::Metrics;
 use hoverbot_server::secrets;
+use hoverbot_server::store::Db;
 use hoverbot_server::store::{self, api_keys, workspaces};
 use poem::endpoint::BoxEndpoint;
 use poem::endpoint::make_sync;
 use poem::{Endpoint, EndpointExt, Request, Response};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 /// Tokens the requests rotate through, all of one workspace.
@@ -79,7 +80,7 @@ struct Setup {
     tokens: Vec<String>,
 }
 
-async fn setup(db: &DatabaseConnection) -> Result<Setup> {
+async fn setup(db: &Db) -> Result<Setup> {
     store::migrate(db).await?;
     let workspace = workspaces::create(db, &format!("bench-{}", std::process::id())).await?;
     let workspace = workspaces::find(db, &workspace.id)
@@ -98,7 +99,7 @@ async fn setup(db: &DatabaseConnection) -> Result<Setup> {
         default: UNLIMITED,
         default_policy: rate_limit::policy(UNLIMITED),
         trust_proxy: false,
-        metrics: Arc::new(Metrics::new(db.clone())),
+        metrics: Arc::new(Metrics::new(db.connection().clone())),
     });
     let callers = Arc::new(Callers {
         auth: Arc::new(Authenticator::new(db.clone())),
@@ -247,7 +248,7 @@ async fn measure_postgres(admin_url: &str) -> Result<Postgres> {
     figures
 }
 
-async fn ping(db: &DatabaseConnection) -> Result<()> {
+async fn ping(db: &Db) -> Result<()> {
     db.execute_unprepared("SELECT 1").await?;
     Ok(())
 }

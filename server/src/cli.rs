@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::store::Db;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use sea_orm::DatabaseConnection;
 
 use crate::config::{Config, LogFormat, Overrides};
 use crate::limits::Limit;
@@ -273,7 +273,7 @@ fn overrides(database: DatabaseArgs) -> Overrides {
     }
 }
 
-async fn open(config: &Config) -> Result<DatabaseConnection> {
+async fn open(config: &Config) -> Result<Db> {
     let db = store::connect(&config.database_url()).await?;
     store::migrate(&db).await?;
     Ok(db)
@@ -427,7 +427,7 @@ async fn serve(config: &Config, demo: bool) -> Result<()> {
 }
 
 /// On first start, a `default` workspace and an admin key, printed once.
-async fn bootstrap(db: &DatabaseConnection) -> Result<()> {
+async fn bootstrap(db: &Db) -> Result<()> {
     if workspaces::count(db).await? > 0 {
         return Ok(());
     }

@@ -85,6 +85,9 @@ pub struct Config {
     pub llm_api_key: Option<String>,
     /// Milliseconds the language model gets to answer before the extractive answer is given.
     pub llm_timeout_ms: u64,
+    /// The most calls to the language model in flight at once in this process; more wait for a
+    /// slot, within `llm_timeout_ms`.
+    pub llm_concurrency: usize,
     /// How long an OAuth access token lives, in seconds.
     pub oauth_access_token_ttl_secs: u32,
 }
@@ -130,13 +133,14 @@ impl Default for Config {
             llm_model: None,
             llm_api_key: None,
             llm_timeout_ms: 8_000,
+            llm_concurrency: 64,
             oauth_access_token_ttl_secs: 3_600,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 32] = [
+const KEYS: [&str; 33] = [
     "listen",
     "data_dir",
     "database_url",
@@ -168,6 +172,7 @@ const KEYS: [&str; 32] = [
     "llm_model",
     "llm_api_key",
     "llm_timeout_ms",
+    "llm_concurrency",
     "oauth_access_token_ttl_secs",
 ];
 
@@ -272,6 +277,9 @@ impl Config {
         if !(100..=120_000).contains(&self.llm_timeout_ms) {
             bail!("llm_timeout_ms must be between 100 and 120000");
         }
+        if !(1..=1024).contains(&self.llm_concurrency) {
+            bail!("llm_concurrency must be between 1 and 1024");
+        }
         if !(60..=86_400).contains(&self.oauth_access_token_ttl_secs) {
             bail!("oauth_access_token_ttl_secs must be between 60 and 86400");
         }
@@ -373,6 +381,7 @@ impl Config {
                 model,
                 self.llm_api_key.as_deref(),
                 std::time::Duration::from_millis(self.llm_timeout_ms),
+                self.llm_concurrency,
             )?)),
             (None, None) if self.llm_api_key.is_none() => Ok(None),
             _ => bail!("llm_base_url and llm_model go together (and llm_api_key needs them)"),

@@ -4,9 +4,9 @@
 //! address?") get a cited answer on a fresh server, and is the help center `cargo xtask eval`
 //! measures answers on.
 
+use crate::store::Db;
 use anyhow::{Context, Result};
 use hoverbot_api::{KnowledgeSourceType, RefreshRate};
-use sea_orm::DatabaseConnection;
 
 use crate::knowledge::source::{SourceConfig, StoredDocument};
 use crate::store::knowledge_sources::{self, SourceInput};
@@ -75,7 +75,7 @@ pub fn documents() -> Vec<StoredDocument> {
 
 /// Loads the help center into the `default` workspace as the `text` source
 /// [`EXTERNAL_ID`]; does nothing when the workspace already has it as bundled.
-pub async fn load(db: &DatabaseConnection) -> Result<()> {
+pub async fn load(db: &Db) -> Result<()> {
     let workspace: WorkspaceId = workspaces::find(db, WORKSPACE)
         .await?
         .context("--demo loads into the `default` workspace, and this database has none")?;
@@ -93,6 +93,8 @@ pub async fn load(db: &DatabaseConnection) -> Result<()> {
     }
     knowledge_sources::upsert(
         db,
+        // No syncer runs yet to be woken: the server's finds the source queued when it starts.
+        &std::sync::Arc::default(),
         &workspace,
         SourceInput {
             kind: KnowledgeSourceType::Text,

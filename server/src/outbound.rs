@@ -13,8 +13,6 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use url::{Host, Url};
 
-use crate::http::write_gate::released;
-
 /// How long registering a URL waits for its host name to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -38,10 +36,10 @@ impl Policy {
     /// Checks a webhook receiver URL to register: `https` (or `http` to a non-global address where
     /// those are allowed), no credentials, and a host whose every address the server may reach. A
     /// name that does not resolve now is accepted: it is checked again at each call. Registration
-    /// checks run before any write, so the lookups wait outside SQLite's write gate: a slow
-    /// resolver delays this request, not every writer's.
+    /// checks run before the request writes anything: a slow resolver delays this request, not
+    /// every writer's.
     pub async fn check(&self, url: &Url) -> Result<(), Refused> {
-        let addresses = released(self.addresses(url)).await?;
+        let addresses = self.addresses(url).await?;
         match url.scheme() {
             "https" => Ok(()),
             "http" if !addresses.is_empty() && addresses.iter().all(|ip| !is_global(*ip)) => Ok(()),
@@ -69,11 +67,12 @@ impl Policy {
             .collect();
         names.sort_unstable();
         names.dedup();
-        let resolved: Vec<((&str, u16), Vec<IpAddr>)> =
-            released(futures_util::future::join_all(names.into_iter().map(
-                |(name, port)| async move { ((name, port), resolve(name, port).await) },
-            )))
-            .await;
+        let resolved: Vec<((&str, u16), Vec<IpAddr>)> = futures_util::future::join_all(
+            names
+                .into_iter()
+                .map(|(name, port)| async move { ((name, port), resolve(name, port).await) }),
+        )
+        .await;
         urls.iter()
             .map(|url| {
                 if !matches!(url.scheme(), "http" | "https") {

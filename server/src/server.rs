@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::Db;
 use anyhow::{Context, Result};
 use poem::endpoint::make_sync;
 use poem::http::{StatusCode, header};
 use poem::web::Path;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, handler};
-use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
@@ -22,7 +22,7 @@ use crate::http::caller::{self, Callers};
 use crate::http::idempotency::{self, Idempotency};
 use crate::http::rate_limit::{self, Limits};
 use crate::http::{
-    access_log, authorization, problems, request_id, transport_security, validation, write_gate,
+    access_log, authorization, problems, request_id, transport_security, validation,
 };
 use crate::knowledge::crawl::Crawler;
 use crate::knowledge::index::{self, KnowledgeIndex};
@@ -58,9 +58,9 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(db: &DatabaseConnection, config: &Config) -> Result<Self> {
+    pub fn new(db: &Db, config: &Config) -> Result<Self> {
         Ok(Self {
-            metrics: Arc::new(Metrics::new(db.clone())),
+            metrics: Arc::new(Metrics::new(db.connection().clone())),
             outbox: Arc::new(Outbox::new(config.webhook_delivery()?.schedule)),
             sender: Arc::new(Sender::new(config.outbound_policy())),
             sealer: Arc::new(config.sealer()?),
@@ -77,7 +77,7 @@ impl Services {
     }
 
     /// A knowledge syncer on `db`.
-    pub fn syncer(&self, db: DatabaseConnection) -> Syncer {
+    pub fn syncer(&self, db: Db) -> Syncer {
         Syncer {
             db,
             wake: self.syncs.clone(),
@@ -87,7 +87,7 @@ impl Services {
     }
 
     /// A webhook delivery worker on `db`.
-    pub fn worker(&self, db: DatabaseConnection) -> Worker {
+    pub fn worker(&self, db: Db) -> Worker {
         Worker {
             db,
             outbox: self.outbox.clone(),
@@ -98,7 +98,7 @@ impl Services {
     }
 
     /// The handlers' shared state.
-    pub fn api(&self, db: DatabaseConnection, config: &Config) -> Result<HoverBot> {
+    pub fn api(&self, db: Db, config: &Config) -> Result<HoverBot> {
         Ok(HoverBot {
             auth: Arc::new(Authenticator::new(db.clone())),
             db,
@@ -112,16 +112,13 @@ impl Services {
             knowledge: self.knowledge.clone(),
             language_model: config.language_model()?.map(Arc::new),
             oauth_issuer: oauth::issuer(&config.public_url()?),
+            turns: Default::default(),
         })
     }
 }
 
 /// The whole application: the API, the spec, the docs, and the layers around them.
-pub fn app(
-    db: DatabaseConnection,
-    config: &Config,
-    services: &Services,
-) -> Result<impl Endpoint + 'static> {
+pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint + 'static> {
     let spec: serde_json::Value =
         serde_json::from_str(hoverbot_api::SPEC_JSON).context("the bundled spec is not JSON")?;
     let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
@@ -133,6 +130,7 @@ pub fn app(
         max_body_bytes: config.max_body_bytes,
         metrics: metrics.clone(),
         sealer: services.sealer.clone(),
+        running: idempotency::Running::default(),
     });
     let default_limit = Limit {
         per_minute: config.rate_limit_per_minute,
@@ -157,8 +155,6 @@ pub fn app(
         trust_proxy: config.trust_proxy,
     });
     let trust_proxy = config.trust_proxy;
-    let write_gate = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
-        .then(|| Arc::new(tokio::sync::Semaphore::new(1)));
     let access_metrics = metrics.clone();
     let docs = Arc::new(swagger_config());
     let oauth = Arc::new(OAuth {
@@ -201,15 +197,6 @@ pub fn app(
     Ok(route
         .around(move |next, request| validation::layer(next, request, validators.clone()))
         .around(move |next, request| idempotency::layer(next, request, idempotency_state.clone()))
-        .around(move |next, request| {
-            let gate = write_gate.clone();
-            async move {
-                match gate {
-                    Some(gate) => write_gate::layer(next, request, gate).await,
-                    None => next.call(request).await.map(IntoResponse::into_response),
-                }
-            }
-        })
         .around(authorization::layer)
         .around(problems::layer)
         .around(move |next, request| {
@@ -296,7 +283,7 @@ impl Running {
 }
 
 /// Binds `config.listen` and serves the application, over TLS when configured.
-pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
+pub async fn start(db: Db, config: &Config) -> Result<Running> {
     let tls = config
         .tls()
         .map(tls::Reloading::load)
@@ -364,7 +351,7 @@ pub async fn start(db: DatabaseConnection, config: &Config) -> Result<Running> {
 
 /// Periodic housekeeping: expired idempotency keys, OAuth codes and tokens, idle shared rate-limit
 /// keys and webhook events past their retention go.
-async fn maintain(db: DatabaseConnection) {
+async fn maintain(db: Db) {
     let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
         every.tick().await;
@@ -386,7 +373,7 @@ async fn maintain(db: DatabaseConnection) {
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
             Err(err) => tracing::warn!("cannot purge expired idempotency keys: {err}"),
         }
-        if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+        if db.connection().get_database_backend() == sea_orm::DatabaseBackend::Postgres
             && let Err(err) = crate::limits::shared::purge_idle(&db).await
         {
             tracing::warn!("cannot purge idle rate-limit keys: {err}");

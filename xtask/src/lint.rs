@@ -1,11 +1,13 @@
 //! `cargo xtask lint`: the static checks of the server's sources against docs/ARCHITECTURE.md,
 //! which `cargo xtask check` runs too. They read files only, so they run without building the
-//! server: the import layering, tenant scoping, and the code map's freshness.
+//! server: the import layering, tenant scoping, writes through `Db::write`, and the code map's
+//! freshness.
 
 mod code_map;
 mod layers;
 mod sources;
 mod tenancy;
+mod writes;
 
 use anyhow::{Context, Result, bail};
 
@@ -36,6 +38,12 @@ pub fn run() -> Result<()> {
              (server/src/store/tenant.rs) unless the function says `// cross-tenant: why`.",
         ),
         (
+            "writes",
+            writes::check(&server),
+            "Every write is a transaction of `Db::write` (server/src/store/db.rs), which queues \
+             SQLite's writers fairly and keeps a keyed request's writes with its stored response.",
+        ),
+        (
             "code map",
             code_map::check(&doc, &files),
             "docs/ARCHITECTURE.md's code map names files that are gone, or misses ones that are \
@@ -57,6 +65,6 @@ pub fn run() -> Result<()> {
     if !failed.is_empty() {
         bail!("lint failed: {} (see above)", failed.join(", "));
     }
-    eprintln!("lint: the layers, tenant scoping and code map agree with {ARCHITECTURE}");
+    eprintln!("lint: the layers, tenant scoping, writes and code map agree with {ARCHITECTURE}");
     Ok(())
 }

@@ -196,6 +196,7 @@ impl ConversationsApi for HoverBot {
     ) -> poem::Result<SendMessageResponse> {
         let started = Instant::now();
         let workspace = &ctx.principal.workspace;
+        let _turn = self.turns.take(workspace, &params.conversation_id).await;
         let settings = workspaces::assistant_settings(&self.db, workspace).await?;
         let threshold = settings
             .lead_qualification_threshold

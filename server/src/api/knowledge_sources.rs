@@ -192,9 +192,13 @@ impl KnowledgeSourcesApi for HoverBot {
         body: KnowledgeSourceInput,
     ) -> poem::Result<UpsertKnowledgeSourceResponse> {
         self.check_start_urls(&body).await?;
-        let (row, created) =
-            knowledge_sources::upsert(&self.db, &ctx.principal.workspace, to_input(body)?).await?;
-        self.syncs.notify_one();
+        let (row, created) = knowledge_sources::upsert(
+            &self.db,
+            &self.syncs,
+            &ctx.principal.workspace,
+            to_input(body)?,
+        )
+        .await?;
         let source = Json(to_wire(row)?);
         Ok(if created {
             UpsertKnowledgeSourceResponse::Created(source)
@@ -225,12 +229,12 @@ impl KnowledgeSourcesApi for HoverBot {
     ) -> poem::Result<SyncKnowledgeSourceResponse> {
         let row = knowledge_sources::request_sync(
             &self.db,
+            &self.syncs,
             &ctx.principal.workspace,
             &params.knowledge_source_id,
         )
         .await?
         .ok_or_else(|| Problem::not_found("the knowledge source"))?;
-        self.syncs.notify_one();
         Ok(SyncKnowledgeSourceResponse::Accepted(Json(to_wire(row)?)))
     }
 

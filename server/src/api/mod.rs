@@ -10,12 +10,13 @@ mod installations;
 mod knowledge_sources;
 mod oauth_apps;
 mod oauth_metadata;
+mod turns;
 mod webhook_deliveries;
 mod webhook_endpoints;
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use crate::store::Db;
 
 use crate::auth::{Authenticator, Caller, Principal};
 use crate::ids::RequestId;
@@ -27,7 +28,7 @@ pub const DEFAULT_ESCALATION_DESTINATION: &str = "helpdesk";
 
 /// What every handler shares.
 pub struct HoverBot {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub auth: Arc<Authenticator>,
     /// What the deployment promises about webhook delivery.
     pub webhooks: Arc<crate::webhooks::Delivery>,
@@ -49,6 +50,8 @@ pub struct HoverBot {
     pub language_model: Option<Arc<crate::assistant::llm::LanguageModel>>,
     /// The OAuth issuer identifier (the public URL), for the server metadata.
     pub oauth_issuer: String,
+    /// Whose turn it is in each conversation being answered.
+    pub(crate) turns: turns::Turns,
 }
 
 /// A request of the deployment's operator: which operator key made it.

@@ -92,11 +92,11 @@ pub(super) async fn retry(
 ) -> Result<RetryWebhookDeliveryResponse, ApiError> {
     let logged = webhook_deliveries::retry(
         &api.db,
+        &api.outbox,
         &ctx.principal.workspace,
         &params.webhook_delivery_id,
     )
     .await?;
-    api.outbox.committed();
     Ok(RetryWebhookDeliveryResponse::Accepted(Json(to_wire(
         logged,
     )?)))

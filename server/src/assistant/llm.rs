@@ -5,10 +5,18 @@
 //! workspace's confidence, so the model never decides *whether* to answer, only *how* to say it.
 //! Any failure (an error, no reply within `llm_timeout_ms`, an unreadable reply, the model finding
 //! no answer) keeps the extractive answer, and the trace says why.
+//!
+//! Calls run side by side, up to `llm_concurrency` per process, on connections kept open to the
+//! endpoint. A call that finds them all taken waits for one; the wait counts against
+//! `llm_timeout_ms`, so the model tier never adds more than that to a message, however busy the
+//! server is, and a call that gets no slot in time falls back with the reason `busy`.
 
 use std::fmt::Write;
 use std::sync::LazyLock;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use regex::Regex;
@@ -49,6 +57,9 @@ pub struct LanguageModel {
     model: String,
     api_key: Option<String>,
     timeout: Duration,
+    /// The calls that may be in flight at once.
+    slots: Semaphore,
+    concurrency: usize,
 }
 
 /// What the model is asked about.
@@ -104,6 +115,7 @@ impl LanguageModel {
         model: &str,
         api_key: Option<&str>,
         timeout: Duration,
+        concurrency: usize,
     ) -> Result<Self> {
         let mut url = url::Url::parse(base_url)
             .with_context(|| format!("llm_base_url `{base_url}` is not an absolute URL"))?;
@@ -126,7 +138,10 @@ impl LanguageModel {
         let url = url.join("chat/completions")?;
         // The endpoint is the operator's choice, not a client's, so the outbound policy that
         // guards client-given URLs does not apply: a model served on loopback is the usual case.
+        // Idle connections are kept (reqwest's pool), as many as calls run at once, so that a
+        // busy server does not pay a new connection (and TLS handshake) per message.
         let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
@@ -137,6 +152,8 @@ impl LanguageModel {
             model: model.to_string(),
             api_key: api_key.map(str::to_string),
             timeout,
+            slots: Semaphore::new(concurrency),
+            concurrency,
         })
     }
 
@@ -154,12 +171,24 @@ impl LanguageModel {
                 "the message was flagged as a prompt injection and was not sent to the model",
             ));
         }
-        let phrased =
-            match tokio::time::timeout(self.timeout, self.phrase(question, passages)).await {
-                Ok(Ok(phrased)) => phrased,
-                Ok(Err(fallback)) => return Some(fallback),
-                Err(_) => return Some(self.timed_out()),
-            };
+        let deadline = Instant::now() + self.timeout;
+        // The semaphore is never closed: acquiring only waits.
+        let Ok(Ok(_slot)) = tokio::time::timeout_at(deadline, self.slots.acquire()).await else {
+            return Some(fallback(
+                ModelFallbackReason::Busy,
+                &format!(
+                    "all {} calls to the language model (llm_concurrency) were in flight for {} ms",
+                    self.concurrency,
+                    self.timeout.as_millis()
+                ),
+            ));
+        };
+        let phrased = match tokio::time::timeout_at(deadline, self.phrase(question, passages)).await
+        {
+            Ok(Ok(phrased)) => phrased,
+            Ok(Err(fallback)) => return Some(fallback),
+            Err(_) => return Some(self.timed_out()),
+        };
         if !phrased.cited.is_empty() {
             reply.citations = phrased
                 .cited
@@ -325,6 +354,9 @@ impl Fallback {
     pub fn traced(&self) -> ModelFallback {
         let detail = match self.reason {
             ModelFallbackReason::Timeout => "the language model did not answer in time",
+            ModelFallbackReason::Busy => {
+                "the language model was busy with other messages; it was not asked in time"
+            }
             ModelFallbackReason::Error => {
                 "the language model could not be reached or its reply could not be used"
             }
@@ -374,7 +406,7 @@ mod tests {
     #[test]
     fn a_key_is_sent_in_the_clear_only_to_a_nearby_model() {
         let with_key = |base_url: &str| {
-            LanguageModel::new(base_url, "m", Some("sk-1"), Duration::from_secs(1)).is_ok()
+            LanguageModel::new(base_url, "m", Some("sk-1"), Duration::from_secs(1), 4).is_ok()
         };
         assert!(with_key("https://api.example.com/v1"));
         assert!(with_key("http://127.0.0.1:8000/v1"));
@@ -389,16 +421,58 @@ mod tests {
                 "http://models.example.com/v1",
                 "m",
                 None,
-                Duration::from_secs(1)
+                Duration::from_secs(1),
+                4
             )
             .is_ok()
         );
     }
 
+    /// With every slot taken for the whole of `llm_timeout_ms`, the answer stays extractive and
+    /// the trace says `busy`; the model is not asked (nothing listens at its address: asking
+    /// would fall back as `error`).
+    #[tokio::test]
+    async fn a_call_that_gets_no_slot_in_time_falls_back_as_busy() {
+        let model = LanguageModel::new(
+            "http://127.0.0.1:9/v1",
+            "m",
+            None,
+            Duration::from_millis(100),
+            1,
+        )
+        .unwrap();
+        let _taken = model.slots.acquire().await.unwrap();
+        let mut reply = Reply {
+            text: "Returns are accepted within 30 days.".to_string(),
+            citations: Vec::new(),
+            confidence: 0.9,
+            policy_flags: Vec::new(),
+            intent: hoverbot_api::Intent::Support,
+            contact: super::super::contact::Contact::default(),
+            model_tier: ModelTier::Extractive,
+            retrieval: Vec::new(),
+            unsure: false,
+            attempt: Some(0),
+        };
+        let question = Question {
+            text: "Can I return it?",
+            earlier: None,
+            locale: None,
+        };
+        let fallback = model
+            .rephrase(&mut reply, &question, &[])
+            .await
+            .expect("the answer falls back");
+        assert_eq!(fallback.reason, ModelFallbackReason::Busy);
+        assert_eq!(fallback.traced().reason, ModelFallbackReason::Busy);
+        assert_eq!(reply.text, "Returns are accepted within 30 days.");
+        assert_eq!(reply.model_tier, ModelTier::Extractive);
+    }
+
     #[test]
     fn the_endpoint_is_under_the_base_url() {
         let model = |base: &str| {
-            LanguageModel::new(base, "m", None, Duration::from_secs(1)).map(|model| model.url)
+            LanguageModel::new(base, "m", None, Duration::from_secs(1), 4).map(|model| model.url)
         };
         assert_eq!(
             model("https://api.example.com/v1").unwrap().as_str(),

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::store::Db;
 use chrono::Utc;
-use sea_orm::DatabaseConnection;
 
 use crate::problem::{ApiError, Problem};
 use crate::secrets;
@@ -109,7 +109,7 @@ struct Cached {
 }
 
 pub struct Authenticator {
-    db: DatabaseConnection,
+    db: Db,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -127,7 +127,7 @@ fn looks_like_a_key(token: &str) -> bool {
 }
 
 impl Authenticator {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self {
             db,
             cache: Mutex::new(HashMap::new()),

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::Db;
 use chrono::Utc;
-use sea_orm::DatabaseConnection;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -40,7 +40,7 @@ const RECORD_TRIES: u32 = 5;
 const QUEUE_READ_INTERVAL: Duration = Duration::from_secs(5);
 
 pub struct Worker {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub outbox: Arc<Outbox>,
     pub sender: Arc<Sender>,
     pub sealer: Arc<Sealer>,
@@ -225,7 +225,7 @@ impl Worker {
 
 /// Keeps the queue gauges of `/metrics` current: they describe the deployment's outbox, so every
 /// server reads them, whether or not it runs a worker.
-pub async fn watch_queue(db: DatabaseConnection, metrics: Arc<Metrics>) {
+pub async fn watch_queue(db: Db, metrics: Arc<Metrics>) {
     let mut every = tokio::time::interval(QUEUE_READ_INTERVAL);
     loop {
         every.tick().await;

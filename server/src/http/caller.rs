@@ -28,7 +28,7 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
 /// What resolving needs.
 pub struct Callers {
     pub auth: Arc<Authenticator>,
-    pub db: sea_orm::DatabaseConnection,
+    pub db: crate::store::Db,
     /// The limiter and the limit for addresses, when the deployment limits rates: an unknown token
     /// is looked up only while its address is within that limit.
     pub flood_guard: Option<(Arc<RateLimiter>, Limit)>,

@@ -1,7 +1,7 @@
 //! The layers every request passes through, outermost first: request id, the caller (the bearer
 //! token resolved once), access log (and metrics), HTTPS enforcement, rate limits, problem
-//! rendering, authorization (a caller refused before its body is read), the SQLite write gate,
-//! idempotency keys, request-body validation against the spec; then the generated router.
+//! rendering, authorization (a caller refused before its body is read), idempotency keys,
+//! request-body validation against the spec; then the generated router.
 
 pub mod access_log;
 pub mod authorization;
@@ -13,4 +13,3 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod transport_security;
 pub mod validation;
-pub mod write_gate;

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use crate::store::Db;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
@@ -268,7 +268,7 @@ fn analyzer() -> TextAnalyzer {
 /// database has them now (a chunk the index still holds but a sync or a delete removed is left
 /// out), with the weights of the question's terms.
 pub async fn retrieve(
-    db: &DatabaseConnection,
+    db: &Db,
     index: &KnowledgeIndex,
     workspace: &WorkspaceId,
     question: &str,
@@ -298,7 +298,7 @@ pub async fn retrieve(
 }
 
 /// Keeps `index` caught up with the database, for as long as the process runs.
-pub async fn follow(db: DatabaseConnection, index: Arc<KnowledgeIndex>, wake: Arc<Notify>) {
+pub async fn follow(db: Db, index: Arc<KnowledgeIndex>, wake: Arc<Notify>) {
     loop {
         if let Err(err) = catch_up(&db, &index).await {
             tracing::warn!("cannot bring the knowledge index up to date: {err}");
@@ -309,10 +309,7 @@ pub async fn follow(db: DatabaseConnection, index: Arc<KnowledgeIndex>, wake: Ar
 
 /// Indexes what changed since the last catch-up, or everything when a rebuild was asked for
 /// (`hoverbot index rebuild`); returns how many sources it (re)indexed or dropped.
-pub async fn catch_up(
-    db: &DatabaseConnection,
-    index: &Arc<KnowledgeIndex>,
-) -> anyhow::Result<usize> {
+pub async fn catch_up(db: &Db, index: &Arc<KnowledgeIndex>) -> anyhow::Result<usize> {
     let generation = knowledge_index::generation(db).await?;
     let rebuild = (*index
         .generation

@@ -7,8 +7,8 @@ use hoverbot_api::KnowledgeSourceType;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::Db;
 use chrono::{TimeDelta, Utc};
-use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
 use url::Url;
 
@@ -33,7 +33,7 @@ const SYNCS_AT_ONCE: usize = 2;
 
 /// Claims and runs syncs.
 pub struct Syncer {
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// Notified when a source is queued in this process, so that its sync starts at once.
     pub wake: Arc<Notify>,
     /// Notified when a sync is recorded, so that this process's index catches up at once.

@@ -15,7 +15,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use gcra::{Decision, Quota};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseBackend};
+
+use crate::store::Db;
 
 /// Keys tracked in process before idle ones are dropped.
 const MAX_KEYS: usize = 100_000;
@@ -25,7 +27,7 @@ enum State {
         epoch: Instant,
         tats: Mutex<HashMap<String, u64>>,
     },
-    Shared(DatabaseConnection),
+    Shared(Db),
 }
 
 /// A workspace's plan is kept with the workspace; the limiter reads it.
@@ -41,7 +43,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// In the database on PostgreSQL, in process otherwise.
-    pub fn new(db: &DatabaseConnection) -> Self {
+    pub fn new(db: &Db) -> Self {
         let state = match db.get_database_backend() {
             DatabaseBackend::Postgres => State::Shared(db.clone()),
             _ => State::Local {

@@ -74,6 +74,9 @@ fn tat_and_now(row: &QueryResult) -> Result<(u64, u64), DbErr> {
 }
 
 /// Drops keys that have their full burst back (they are the same as new ones).
-pub async fn purge_idle(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    Ok(db.execute_unprepared(PURGE_IDLE).await?.rows_affected())
+pub async fn purge_idle(db: &crate::store::Db) -> Result<u64, DbErr> {
+    let txn = db.write().await?;
+    let purged = txn.execute_unprepared(PURGE_IDLE).await?.rows_affected();
+    txn.commit().await?;
+    Ok(purged)
 }

@@ -20,17 +20,17 @@ mod token;
 
 use std::sync::Arc;
 
+use crate::store::Db;
 use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
 use poem::{EndpointExt, Route, RouteMethod};
-use sea_orm::DatabaseConnection;
 
 use crate::auth::Authenticator;
 use crate::sealing::Sealer;
 
 /// What the OAuth endpoints share.
 pub struct OAuth {
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// The API's authenticator: the admin's key is checked with it, and it forgets revoked tokens.
     pub auth: Arc<Authenticator>,
     /// Seals the consent page's sign-in cookie.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
+use super::db::Db;
 use super::entity::{api_key, workspace};
 use super::page::{self, Page};
 use super::scopes::encode_scopes;
@@ -19,7 +20,7 @@ pub struct CreatedKey {
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &Db,
     workspace: &WorkspaceId,
     name: &str,
     scopes: &[Scope],
@@ -42,10 +43,10 @@ pub async fn create(
         expires_at: Set(expires_at),
         revoked_at: Set(None),
     };
-    Ok(CreatedKey {
-        key: model.insert(db).await?,
-        secret,
-    })
+    let txn = db.write().await?;
+    let key = model.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(CreatedKey { key, secret })
 }
 
 /// Live (not revoked) keys of the workspace.
@@ -68,11 +69,8 @@ pub async fn list(
 }
 
 /// Revokes a live key; `false` when the workspace has no such live key.
-pub async fn revoke(
-    db: &impl ConnectionTrait,
-    workspace: &WorkspaceId,
-    id: &str,
-) -> Result<bool, ApiError> {
+pub async fn revoke(db: &Db, workspace: &WorkspaceId, id: &str) -> Result<bool, ApiError> {
+    let txn = db.write().await?;
     let result = api_key::Entity::update_in(workspace)
         .col_expr(
             api_key::Column::RevokedAt,
@@ -80,8 +78,9 @@ pub async fn revoke(
         )
         .filter(api_key::Column::Id.eq(id))
         .filter(api_key::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(result.rows_affected == 1)
 }
 
@@ -115,18 +114,20 @@ pub async fn find_by_hash(
 }
 
 pub async fn mark_used(
-    db: &impl ConnectionTrait,
+    db: &Db,
     workspace: &WorkspaceId,
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), ApiError> {
+    let txn = db.write().await?;
     api_key::Entity::update_in(workspace)
         .col_expr(
             api_key::Column::LastUsedAt,
             sea_orm::sea_query::Expr::value(at),
         )
         .filter(api_key::Column::Id.eq(id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -5,11 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use hoverbot_api::{Channel, ConversationStatus, Intent, MessageRole};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set};
 
+use super::db::{Db, Write};
 use super::entity::{conversation, message};
 use super::escalations::{self, NewEscalation};
 use super::page::{self, Page};
@@ -82,8 +80,8 @@ pub struct Filter {
 }
 
 /// Creates a conversation and its `conversation.created` event.
-pub async fn create<C: TransactionTrait>(
-    db: &C,
+pub async fn create(
+    db: &Db,
     outbox: &Outbox,
     workspace: &WorkspaceId,
     new: NewConversation,
@@ -110,13 +108,12 @@ pub async fn create<C: TransactionTrait>(
         updated_at: Set(now),
         last_message_at: Set(None),
     };
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let row = model.insert(&txn).await?;
     outbox
         .add(&txn, workspace, &events::conversation_created(&row)?)
         .await?;
     txn.commit().await?;
-    outbox.committed();
     Ok(row)
 }
 
@@ -198,7 +195,7 @@ pub async fn last_user_text(
 /// Locks the conversation row for the rest of the transaction (a row lock on PostgreSQL, the write
 /// lock on SQLite) and returns it.
 pub async fn lock(
-    txn: &impl ConnectionTrait,
+    txn: &Write,
     workspace: &WorkspaceId,
     id: &str,
     now: DateTime<Utc>,
@@ -220,8 +217,8 @@ pub async fn lock(
 /// Records the user's message, and what `turn` makes of it given the conversation as it is: the
 /// bot's reply, if any, and the lead outcomes. `events` are the webhook events of the change,
 /// written in the same transaction.
-pub async fn record_exchange<C, F, E>(
-    db: &C,
+pub async fn record_exchange<F, E>(
+    db: &Db,
     outbox: &Outbox,
     workspace: &WorkspaceId,
     conversation_id: &str,
@@ -230,11 +227,10 @@ pub async fn record_exchange<C, F, E>(
     events: E,
 ) -> Result<Exchange, ApiError>
 where
-    C: TransactionTrait,
     F: FnOnce(&conversation::Model) -> Result<Turn, ApiError> + Send,
     E: FnOnce(&Change) -> Result<Vec<Event>, ApiError> + Send,
 {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let now = Utc::now();
     let before = lock(&txn, workspace, conversation_id, now).await?;
     let Turn {
@@ -284,10 +280,8 @@ where
     updated.lead_qualified = Set(lead.qualified);
     updated.low_confidence_replies = Set(low_confidence_replies);
     let mut after = updated.update(&txn).await?;
-    let mut escalated = false;
     if let Some(new) = escalate.filter(|_| after.status != ConversationStatus::Escalated) {
         (_, after) = escalations::open(&txn, outbox, workspace, after, new, now).await?;
-        escalated = true;
     }
     let events = events(&Change {
         before: &before,
@@ -299,9 +293,6 @@ where
         outbox.add(&txn, workspace, event).await?;
     }
     txn.commit().await?;
-    if escalated || !events.is_empty() {
-        outbox.committed();
-    }
     Ok(Exchange {
         conversation: after,
         user,

@@ -5,12 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use hoverbot_api::{ConversationStatus, EscalationReason, EscalationStatus, Priority};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set, TransactionSession,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
 
 use super::conversations;
+use super::db::{Db, Write};
 use super::entity::{conversation, escalation};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
@@ -47,26 +45,25 @@ pub struct Filter {
 }
 
 /// Opens an escalation, with its `escalation.created` event.
-pub async fn create<C: TransactionTrait>(
-    db: &C,
+pub async fn create(
+    db: &Db,
     outbox: &Outbox,
     workspace: &WorkspaceId,
     new: NewEscalation,
 ) -> Result<escalation::Model, ApiError> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let now = Utc::now();
     let conversation = conversations::lock(&txn, workspace, &new.conversation_id, now).await?;
     let (escalation, _) = open(&txn, outbox, workspace, conversation, new, now).await?;
     txn.commit().await?;
-    outbox.committed();
     Ok(escalation)
 }
 
 /// Opens an escalation on `conversation`, which the caller's transaction has locked: the one path
 /// of `POST /v1/escalations` and of the assistant's own escalations. Returns the escalation and
-/// the conversation, now `escalated`; the caller commits, then tells the outbox.
+/// the conversation, now `escalated`; the caller commits.
 pub async fn open(
-    txn: &impl ConnectionTrait,
+    txn: &Write,
     outbox: &Outbox,
     workspace: &WorkspaceId,
     conversation: conversation::Model,
@@ -119,13 +116,13 @@ pub async fn open(
 
 /// Assigns, releases or resolves an escalation (see the spec's `updateEscalation` for the rules);
 /// resolving it hands the conversation back to the bot.
-pub async fn update<C: TransactionTrait>(
-    db: &C,
+pub async fn update(
+    db: &Db,
     workspace: &WorkspaceId,
     id: &str,
     changes: Changes,
 ) -> Result<escalation::Model, ApiError> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let now = Utc::now();
     // Read unlocked only to learn the conversation; it is read again under the lock.
     let conversation_id = get_or_404(&txn, workspace, id).await?.conversation_id;

@@ -1,24 +1,25 @@
-//! Idempotency keys. The primary key (workspace, key) is the lock: whoever inserts the row runs the
-//! request; everyone else replays its stored response, waits (409), or is told the key was used for
-//! another request (422). An in-progress row whose lease ran out (its server died) may be taken over.
+//! Idempotency keys. A row holds the response of a keyed request, written in the request's own
+//! transaction (its [`super::db::Unit`]): a request that committed always has its response, and one
+//! that did not left nothing behind, so its retry runs at once. The primary key (workspace, key)
+//! decides a race between two nodes running the same key: the second to commit finds the first's
+//! row, rolls back, and answers with the first's response.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr,
-};
+use sea_orm::sea_query::{ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
+use super::db::Write;
 use super::entity::idempotency_key;
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::problem::ApiError;
 
 /// How long a key remembers its response.
 pub const RETENTION: Duration = Duration::hours(24);
-/// How long a request may run before its key is presumed abandoned.
-pub const LEASE: Duration = Duration::seconds(60);
 
-const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
+/// Rows of releases that claimed a key in a transaction of its own before running the request;
+/// such a claim is honoured until its lease ends (a rolling upgrade runs both releases).
+const IN_PROGRESS: &str = "in_progress";
 
 /// A response as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,106 +29,37 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
-pub enum Begin {
-    /// This request owns the key: run it, then `complete` or `abandon`.
-    Started,
+/// What the store knows of a key.
+pub enum Found {
+    /// Nothing: the request may run.
+    Nothing,
+    /// The response to replay.
     Replay(StoredResponse),
-    InProgress,
+    /// The key was used for another request.
     Mismatch,
+    /// A node of an earlier release runs the request now.
+    InProgress,
 }
 
-fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
-pub async fn begin(
+pub async fn find(
     db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
     key: &str,
     fingerprint: &str,
     now: DateTime<Utc>,
-) -> Result<Begin, ApiError> {
-    // Two rounds at most: the second follows the removal of an expired row.
-    for _ in 0..2 {
-        let row = idempotency_key::ActiveModel {
-            workspace_id: Set(workspace.as_str().to_string()),
-            key: Set(key.to_string()),
-            fingerprint: Set(fingerprint.to_string()),
-            state: Set(IN_PROGRESS.to_string()),
-            locked_until: Set(Some(now + LEASE)),
-            response_status: Set(None),
-            response_headers: Set(None),
-            response_body: Set(None),
-            created_at: Set(now),
-            expires_at: Set(now + RETENTION),
-        };
-        match row.insert(db).await {
-            Ok(_) => return Ok(Begin::Started),
-            Err(err) if is_unique_violation(&err) => {}
-            Err(err) => return Err(err.into()),
-        }
-        let Some(existing) = find(db, workspace, key).await? else {
-            continue;
-        };
-        if existing.expires_at <= now {
-            delete_if(
-                db,
-                workspace,
-                key,
-                idempotency_key::Column::ExpiresAt.lte(now),
-            )
-            .await?;
-            continue;
-        }
-        if existing.fingerprint != fingerprint {
-            return Ok(Begin::Mismatch);
-        }
-        if existing.state == COMPLETED {
-            return Ok(Begin::Replay(stored(existing)?));
-        }
-        if existing.locked_until.is_some_and(|until| until < now) {
-            let taken = idempotency_key::Entity::update_in(workspace)
-                .col_expr(
-                    idempotency_key::Column::LockedUntil,
-                    Expr::value(now + LEASE),
-                )
-                .filter(idempotency_key::Column::Key.eq(key))
-                .filter(idempotency_key::Column::State.eq(IN_PROGRESS))
-                .filter(idempotency_key::Column::LockedUntil.lt(now))
-                .exec(db)
-                .await?;
-            if taken.rows_affected == 1 {
-                return Ok(Begin::Started);
-            }
-        }
-        return Ok(Begin::InProgress);
-    }
-    Ok(Begin::InProgress)
-}
-
-async fn find(
-    db: &impl ConnectionTrait,
-    workspace: &WorkspaceId,
-    key: &str,
-) -> Result<Option<idempotency_key::Model>, ApiError> {
-    Ok(idempotency_key::Entity::find_in(workspace)
+) -> Result<Found, ApiError> {
+    let row = idempotency_key::Entity::find_in(workspace)
         .filter(idempotency_key::Column::Key.eq(key))
+        .filter(idempotency_key::Column::ExpiresAt.gt(now))
         .one(db)
-        .await?)
-}
-
-async fn delete_if(
-    db: &impl ConnectionTrait,
-    workspace: &WorkspaceId,
-    key: &str,
-    condition: impl sea_orm::sea_query::IntoCondition,
-) -> Result<(), ApiError> {
-    idempotency_key::Entity::delete_in(workspace)
-        .filter(idempotency_key::Column::Key.eq(key))
-        .filter(condition)
-        .exec(db)
         .await?;
-    Ok(())
+    Ok(match row {
+        None => Found::Nothing,
+        Some(row) if row.fingerprint != fingerprint => Found::Mismatch,
+        Some(row) if row.state == COMPLETED => Found::Replay(stored(row)?),
+        Some(row) if row.locked_until.is_some_and(|until| until > now) => Found::InProgress,
+        Some(_) => Found::Nothing,
+    })
 }
 
 #[track_caller]
@@ -149,58 +81,60 @@ fn stored(row: idempotency_key::Model) -> Result<StoredResponse, ApiError> {
     }
 }
 
-/// Stores the response of the request that owns the key.
-pub async fn complete(
-    db: &impl ConnectionTrait,
+/// Stores the response of a keyed request in `txn`, the request's own transaction. `false` when
+/// the key already holds another run's response (another node committed it first): then `txn`
+/// must be rolled back, and that response is the answer.
+pub async fn save(
+    txn: &Write,
     workspace: &WorkspaceId,
     key: &str,
+    fingerprint: &str,
     response: &StoredResponse,
-) -> Result<(), ApiError> {
-    idempotency_key::Entity::update_in(workspace)
-        .col_expr(idempotency_key::Column::State, Expr::value(COMPLETED))
-        .col_expr(
-            idempotency_key::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            idempotency_key::Column::ResponseStatus,
-            Expr::value(i32::from(response.status)),
-        )
-        .col_expr(
-            idempotency_key::Column::ResponseHeaders,
-            Expr::value(super::json::encode(&response.headers)?),
-        )
-        .col_expr(
-            idempotency_key::Column::ResponseBody,
-            Expr::value(response.body.clone()),
-        )
-        .filter(idempotency_key::Column::Key.eq(key))
-        .exec(db)
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    use idempotency_key::Column;
+    let row = idempotency_key::ActiveModel {
+        workspace_id: Set(workspace.as_str().to_string()),
+        key: Set(key.to_string()),
+        fingerprint: Set(fingerprint.to_string()),
+        state: Set(COMPLETED.to_string()),
+        locked_until: Set(None),
+        response_status: Set(Some(i32::from(response.status))),
+        response_headers: Set(Some(super::json::encode(&response.headers)?)),
+        response_body: Set(Some(response.body.clone())),
+        created_at: Set(now),
+        expires_at: Set(now + RETENTION),
+    };
+    // A row that is expired, or an earlier release's abandoned claim, gives way; a live response
+    // does not.
+    let mut replace = OnConflict::columns([Column::WorkspaceId, Column::Key]);
+    replace
+        .update_columns([
+            Column::Fingerprint,
+            Column::State,
+            Column::LockedUntil,
+            Column::ResponseStatus,
+            Column::ResponseHeaders,
+            Column::ResponseBody,
+            Column::CreatedAt,
+            Column::ExpiresAt,
+        ])
+        .action_and_where(Column::ExpiresAt.lte(now).or(Column::State.eq(IN_PROGRESS)));
+    let inserted = idempotency_key::Entity::insert(row)
+        .on_conflict(replace)
+        .exec_without_returning(txn)
         .await?;
-    Ok(())
-}
-
-/// Forgets the key, so the client may retry it (after a failure worth retrying).
-pub async fn abandon(
-    db: &impl ConnectionTrait,
-    workspace: &WorkspaceId,
-    key: &str,
-) -> Result<(), ApiError> {
-    delete_if(
-        db,
-        workspace,
-        key,
-        idempotency_key::Column::State.eq(IN_PROGRESS),
-    )
-    .await
+    Ok(inserted == 1)
 }
 
 /// Removes every expired key; returns how many.
 // cross-tenant: housekeeping removes every workspace's expired keys at once.
-pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, ApiError> {
+pub async fn purge_expired(db: &super::Db, now: DateTime<Utc>) -> Result<u64, ApiError> {
+    let txn = db.write().await?;
     let result = idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::ExpiresAt.lte(now))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(result.rows_affected)
 }

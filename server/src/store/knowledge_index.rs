@@ -17,14 +17,17 @@ pub async fn generation(db: &impl ConnectionTrait) -> Result<i32, DbErr> {
 }
 
 /// Asks every process to rebuild its index; returns the new generation.
-pub async fn request_rebuild(db: &impl ConnectionTrait) -> Result<i32, DbErr> {
+pub async fn request_rebuild(db: &super::Db) -> Result<i32, DbErr> {
+    let txn = db.write().await?;
     knowledge_index::Entity::update_many()
         .col_expr(
             knowledge_index::Column::Generation,
             Expr::col(knowledge_index::Column::Generation).add(1),
         )
         .filter(knowledge_index::Column::Id.eq(ROW))
-        .exec(db)
+        .exec(&txn)
         .await?;
-    generation(db).await
+    let generation = generation(&txn).await?;
+    txn.commit().await?;
+    Ok(generation)
 }

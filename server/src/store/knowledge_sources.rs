@@ -5,14 +5,18 @@
 //! holds and nobody changed the source meanwhile: answers never see half a sync, and an old
 //! definition's sync never overwrites a newer one's.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use hoverbot_api::{KnowledgeSourceStatus, KnowledgeSourceType, RefreshRate};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait,
+    QueryOrder, QuerySelect, Set, SqlErr,
 };
+use tokio::sync::Notify;
 
+use super::db::{Db, Write};
 use super::entity::{knowledge_chunk, knowledge_source};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
@@ -38,14 +42,29 @@ pub struct Filter {
 }
 
 /// Creates the source, or updates the one with the same external id; `true` when it was created.
+/// Either way it is queued for a sync, and `syncer` is woken once that is committed.
 pub async fn upsert(
-    db: &impl ConnectionTrait,
+    db: &Db,
+    syncer: &Arc<Notify>,
     workspace: &WorkspaceId,
     input: SourceInput,
 ) -> Result<(knowledge_source::Model, bool), ApiError> {
-    if let Some(existing) = find_by_external_id(db, workspace, input.external_id.as_deref()).await?
+    let txn = db.write().await?;
+    txn.wake_after_commit(syncer);
+    let upserted = upsert_in(&txn, workspace, input).await?;
+    txn.commit().await?;
+    Ok(upserted)
+}
+
+async fn upsert_in(
+    txn: &Write,
+    workspace: &WorkspaceId,
+    input: SourceInput,
+) -> Result<(knowledge_source::Model, bool), ApiError> {
+    if let Some(existing) =
+        find_by_external_id(txn, workspace, input.external_id.as_deref()).await?
     {
-        return Ok((update(db, existing, input).await?, false));
+        return Ok((update(txn, existing, input).await?, false));
     }
     let now = Utc::now();
     let model = knowledge_source::ActiveModel {
@@ -69,13 +88,20 @@ pub async fn upsert(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    match model.insert(db).await {
-        Ok(created) => Ok((created, true)),
+    // Another node may insert the same external id meanwhile (on PostgreSQL; SQLite's writer
+    // is alone): the insert is tried in a savepoint, so that its failure leaves the write alive.
+    let attempt = txn.savepoint().await?;
+    match model.insert(&attempt).await {
+        Ok(created) => {
+            attempt.commit().await?;
+            Ok((created, true))
+        }
         Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            let existing = find_by_external_id(db, workspace, input.external_id.as_deref())
+            attempt.rollback().await?;
+            let existing = find_by_external_id(txn, workspace, input.external_id.as_deref())
                 .await?
                 .ok_or_else(|| ApiError::internal(err))?;
-            Ok((update(db, existing, input).await?, false))
+            Ok((update(txn, existing, input).await?, false))
         }
         Err(err) => Err(err.into()),
     }
@@ -98,7 +124,7 @@ pub async fn find_by_external_id(
 
 /// A changed source is synced again from scratch, so it goes back to `queued`.
 async fn update(
-    db: &impl ConnectionTrait,
+    txn: &Write,
     existing: knowledge_source::Model,
     input: SourceInput,
 ) -> Result<knowledge_source::Model, ApiError> {
@@ -118,21 +144,27 @@ async fn update(
     model.config = Set(input.config);
     model.refresh_rate = Set(input.refresh_rate);
     queue(&mut model);
-    Ok(model.update(db).await?)
+    Ok(model.update(txn).await?)
 }
 
-/// Queues a new sync of the source; `None` when the workspace has no source with this id.
+/// Queues a new sync of the source, and wakes `syncer` once that is committed; `None` when the
+/// workspace has no source with this id.
 pub async fn request_sync(
-    db: &impl ConnectionTrait,
+    db: &Db,
+    syncer: &Arc<Notify>,
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<Option<knowledge_source::Model>, ApiError> {
-    let Some(existing) = get(db, workspace, id).await? else {
+    let txn = db.write().await?;
+    let Some(existing) = get(&txn, workspace, id).await? else {
         return Ok(None);
     };
     let mut model: knowledge_source::ActiveModel = existing.into();
     queue(&mut model);
-    Ok(Some(model.update(db).await?))
+    let queued = model.update(&txn).await?;
+    txn.wake_after_commit(syncer);
+    txn.commit().await?;
+    Ok(Some(queued))
 }
 
 /// Back to `queued` under a new generation, so that a sync still running for the old one is not
@@ -189,15 +221,13 @@ pub async fn get(
 }
 
 /// Deletes the source; `false` when the workspace has none with this id.
-pub async fn delete(
-    db: &impl ConnectionTrait,
-    workspace: &WorkspaceId,
-    id: &str,
-) -> Result<bool, ApiError> {
+pub async fn delete(db: &Db, workspace: &WorkspaceId, id: &str) -> Result<bool, ApiError> {
+    let txn = db.write().await?;
     let result = knowledge_source::Entity::delete_in(workspace)
         .filter(knowledge_source::Column::Id.eq(id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(result.rows_affected == 1)
 }
 
@@ -232,12 +262,12 @@ pub struct Synced {
 /// scheduled re-sync, or syncing under a lease that ran out because its syncer died), for `lease`.
 // cross-tenant: the syncer claims the next due source of any workspace.
 pub async fn claim_sync(
-    db: &impl TransactionTrait,
+    db: &Db,
     kinds: &[&str],
     now: DateTime<Utc>,
     lease: TimeDelta,
 ) -> Result<Option<Claimed>, DbErr> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let due = Query::select()
         .column(knowledge_source::Column::Id)
         .from(knowledge_source::Entity)
@@ -294,12 +324,12 @@ pub async fn claim_sync(
 /// ones, in one transaction. `false` (and nothing written) when the claim no longer holds: the
 /// source was changed, deleted, or taken over meanwhile.
 pub async fn finish_sync(
-    db: &impl TransactionTrait,
+    db: &Db,
     claimed: &Claimed,
     synced: Synced,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let source = &claimed.source;
     let mut update = knowledge_source::Entity::update_in(&claimed.workspace)
         .col_expr(
@@ -380,11 +410,12 @@ pub async fn finish_sync(
 /// Extends a claim's lease while its sync runs; `false` when the claim no longer holds (the
 /// source was changed, deleted or taken over), and the sync should stop.
 pub async fn renew_lease(
-    db: &impl ConnectionTrait,
+    db: &Db,
     claimed: &Claimed,
     now: DateTime<Utc>,
     lease: TimeDelta,
 ) -> Result<bool, DbErr> {
+    let txn = db.write().await?;
     let renewed = knowledge_source::Entity::update_in(&claimed.workspace)
         .col_expr(
             knowledge_source::Column::SyncLeasedUntil,
@@ -393,8 +424,9 @@ pub async fn renew_lease(
         .filter(knowledge_source::Column::Id.eq(claimed.source.id.as_str()))
         .filter(knowledge_source::Column::SyncLeaseToken.eq(claimed.token.as_str()))
         .filter(knowledge_source::Column::SyncGeneration.eq(claimed.source.sync_generation))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(renewed.rows_affected == 1)
 }
 

@@ -1,11 +1,13 @@
 //! The database: connection, migrations, and the repositories that own each table.
 //!
-//! Architecture invariant: a tenant's rows are loaded only through [`tenant::TenantScoped`], which
-//! needs a [`tenant::WorkspaceId`]; handlers never query entities directly.
+//! Architecture invariants: a tenant's rows are loaded only through [`tenant::TenantScoped`], which
+//! needs a [`tenant::WorkspaceId`]; handlers never query entities directly; and every write is a
+//! [`Db::write`] transaction (`cargo xtask lint` checks that none goes to the pool directly).
 
 pub mod api_keys;
 pub mod conversations;
 pub mod convert;
+pub mod db;
 pub mod entity;
 pub mod escalations;
 pub mod events;
@@ -30,25 +32,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hoverbot_migrations::{Migrator, MigratorTrait};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
-};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
 
-/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
-/// IMMEDIATE`): a deferred transaction that reads and then writes fails at once with "database is
-/// locked" if another connection wrote in between, while a writer waiting at `BEGIN` is what the
-/// busy timeout is for. PostgreSQL ignores the mode.
-pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-}
+pub use db::{Db, Write};
 
 /// Connects to `url`; for SQLite, creates the file's directory and turns on WAL.
-pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+pub async fn connect(url: &str) -> Result<Db> {
     let is_sqlite = url.starts_with("sqlite:");
     if is_sqlite
         && let Some(path) = sqlite_path(url)
@@ -63,19 +53,24 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10));
     if is_sqlite {
-        // SQLite has one writer at a time; a small pool of readers is plenty.
-        options.max_connections(8).min_connections(1);
+        // SQLite has one writer at a time; a small pool of readers is plenty. WAL lets them read
+        // while it writes, and `synchronous = NORMAL` (set on every connection: it is not kept in
+        // the file) syncs at checkpoints rather than at each commit, which WAL keeps safe.
+        options
+            .max_connections(8)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+            });
     } else {
         options.max_connections(32);
     }
     let db = Database::connect(options)
         .await
         .with_context(|| format!("cannot connect to the database at {}", redact(url)))?;
-    if is_sqlite {
-        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
-        db.execute_unprepared("PRAGMA synchronous = NORMAL").await?;
-    }
-    Ok(db)
+    Ok(Db::new(db))
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
@@ -102,28 +97,28 @@ pub fn redact(url: &str) -> String {
 
 /// Applies pending migrations. A database that already has every migration of this build (and
 /// perhaps newer ones, applied by a newer release during a rolling upgrade) is left as it is.
-pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
+pub async fn migrate(db: &Db) -> Result<()> {
     if missing_migrations(db)
         .await
         .is_ok_and(|missing| missing == 0)
     {
         return Ok(());
     }
-    Migrator::up(db, None)
+    Migrator::up(db.connection(), None)
         .await
         .context("cannot apply the database migrations")
 }
 
 /// Whether the database answers and has every migration this build knows. Newer ones do not
 /// matter: their releases keep the schema working for this one.
-pub async fn ready(db: &DatabaseConnection) -> Result<()> {
+pub async fn ready(db: &Db) -> Result<()> {
     let missing = missing_migrations(db).await?;
     anyhow::ensure!(missing == 0, "{missing} migrations are not applied");
     Ok(())
 }
 
 /// How many of this build's migrations the database lacks, read without changing anything.
-async fn missing_migrations(db: &DatabaseConnection) -> Result<usize> {
+async fn missing_migrations(db: &Db) -> Result<usize> {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),

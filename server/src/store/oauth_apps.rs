@@ -37,10 +37,7 @@ pub struct CreatedApp {
     pub secret: Option<String>,
 }
 
-pub async fn create(
-    db: &impl ConnectionTrait,
-    registration: &Registration,
-) -> Result<CreatedApp, ApiError> {
+pub async fn create(db: &super::Db, registration: &Registration) -> Result<CreatedApp, ApiError> {
     let secret = registration
         .confidential
         .then(|| secrets::generate_with(CLIENT_SECRET_PREFIX));
@@ -63,10 +60,10 @@ pub async fn create(
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
     };
-    Ok(CreatedApp {
-        app: model.insert(db).await?,
-        secret: shown,
-    })
+    let txn = db.write().await?;
+    let app = model.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(CreatedApp { app, secret: shown })
 }
 
 /// A page of the apps that are not revoked, newest first.
@@ -97,13 +94,15 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<oauth_app::Model>, Db
 
 /// Revokes a live app; `false` when there is no such live app. One conditional update, so two
 /// revocations at once cannot both succeed.
-pub async fn revoke(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+pub async fn revoke(db: &super::Db, id: &str) -> Result<bool, DbErr> {
+    let txn = db.write().await?;
     let revoked = oauth_app::Entity::update_many()
         .col_expr(oauth_app::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(oauth_app::Column::Id.eq(id))
         .filter(oauth_app::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(revoked.rows_affected == 1)
 }
 

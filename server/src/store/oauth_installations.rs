@@ -7,9 +7,9 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
-    TransactionSession, TransactionTrait,
 };
 
+use super::db::Db;
 use super::entity::{oauth_app, oauth_code, oauth_installation, oauth_token};
 use super::page::{self, Page};
 use super::scopes::decode_scopes;
@@ -22,12 +22,12 @@ use hoverbot_api::Scope;
 /// Installs `app` in `workspace` with `scopes`, or, when it is installed already, adds `scopes` to
 /// what it was granted; an uninstalled app's row is revived with `scopes` alone.
 pub async fn install(
-    db: &impl TransactionTrait,
+    db: &Db,
     workspace: &WorkspaceId,
     app: &oauth_app::Model,
     scopes: &[Scope],
 ) -> Result<oauth_installation::Model, DbErr> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let now = Utc::now();
     let existing = oauth_installation::Entity::find_in(workspace)
         .filter(oauth_installation::Column::AppId.eq(&app.id))
@@ -104,12 +104,8 @@ pub async fn list(
 
 /// Uninstalls: the installation and every token issued under it are revoked. `false` when the
 /// workspace has no such live installation.
-pub async fn uninstall(
-    db: &impl TransactionTrait,
-    workspace: &WorkspaceId,
-    id: &str,
-) -> Result<bool, DbErr> {
-    let txn = super::begin_write(db).await?;
+pub async fn uninstall(db: &Db, workspace: &WorkspaceId, id: &str) -> Result<bool, DbErr> {
+    let txn = db.write().await?;
     let now = Utc::now();
     let revoked = oauth_installation::Entity::update_in(workspace)
         .col_expr(oauth_installation::Column::RevokedAt, Expr::value(now))

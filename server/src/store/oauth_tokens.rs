@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
-    TransactionSession, TransactionTrait,
 };
 
+use super::db::{Db, Write};
 use super::entity::{oauth_app, oauth_code, oauth_installation, oauth_token, workspace};
 use super::scopes::decode_scopes;
 use super::scopes::encode_scopes;
@@ -95,9 +95,10 @@ pub struct LiveToken {
 }
 
 /// Stores a new code and returns it.
-pub async fn issue_code(db: &impl ConnectionTrait, new: NewCode<'_>) -> Result<String, DbErr> {
+pub async fn issue_code(db: &Db, new: NewCode<'_>) -> Result<String, DbErr> {
     let code = secrets::generate_with(CODE_PREFIX);
     let now = Utc::now();
+    let txn = db.write().await?;
     oauth_code::ActiveModel {
         code_hash: Set(code.hash),
         installation_id: Set(new.installation.id.clone()),
@@ -111,8 +112,9 @@ pub async fn issue_code(db: &impl ConnectionTrait, new: NewCode<'_>) -> Result<S
         used_at: Set(None),
         family_revoked_at: Set(None),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
     Ok(code.secret)
 }
 
@@ -121,14 +123,14 @@ pub async fn issue_code(db: &impl ConnectionTrait, new: NewCode<'_>) -> Result<S
 /// then the tokens are issued. A code spent on a failed check stays spent, so a guessed verifier
 /// gets no second try.
 pub async fn redeem_code(
-    db: &impl TransactionTrait,
+    db: &Db,
     code: &str,
     app_id: &str,
     check: impl FnOnce(&oauth_code::Model) -> Result<(), &'static str>,
     access_ttl: Duration,
 ) -> Result<Result<Issued, Refusal>, DbErr> {
     let hash = secrets::hash(code);
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let found = oauth_code::Entity::find_by_id(&hash)
         .find_also_related(oauth_installation::Entity)
         .one(&txn)
@@ -186,7 +188,7 @@ pub struct Granted {
 
 /// Issues an access token and a refresh token in `family`.
 async fn issue_tokens(
-    db: &impl ConnectionTrait,
+    txn: &Write,
     installation: &oauth_installation::Model,
     family_id: &str,
     granted: Granted,
@@ -213,7 +215,7 @@ async fn issue_tokens(
             revoked_at: Set(None),
             replaced_at: Set(None),
         }
-        .insert(db)
+        .insert(txn)
         .await?;
         Ok(token.secret)
     };
@@ -238,13 +240,13 @@ async fn issue_tokens(
 /// first, so a revocation of the family waits for this refresh or this refresh sees it.
 // cross-tenant: the OAuth endpoints act for an app, and find a presented token by its hash before any workspace is known.
 pub async fn refresh(
-    db: &impl TransactionTrait,
+    db: &Db,
     refresh_token: &str,
     app_id: &str,
     scopes: Option<Vec<Scope>>,
     access_ttl: Duration,
 ) -> Result<Result<Issued, Refusal>, DbErr> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let now = Utc::now();
     let found = find(&txn, refresh_token).await?;
     let Some((token, installation)) =
@@ -328,12 +330,9 @@ async fn family_live(db: &impl ConnectionTrait, family_id: &str) -> Result<bool,
 /// whole family, since the grant it carries is withdrawn. Unknown tokens are no error. Returns the
 /// installation of a token it revoked, whose cached tokens are then stale.
 // cross-tenant: the OAuth endpoints act for an app, and find a presented token by its hash before any workspace is known.
-pub async fn revoke(
-    db: &impl ConnectionTrait,
-    token: &str,
-    app_id: &str,
-) -> Result<Option<String>, DbErr> {
-    let Some((token, _)) = find(db, token)
+pub async fn revoke(db: &Db, token: &str, app_id: &str) -> Result<Option<String>, DbErr> {
+    let txn = db.write().await?;
+    let Some((token, _)) = find(&txn, token)
         .await?
         .filter(|(token, _)| token.app_id == app_id)
     else {
@@ -341,15 +340,16 @@ pub async fn revoke(
     };
     let now = Utc::now();
     if token.kind == REFRESH {
-        revoke_family(db, &token.family_id, now).await?;
+        revoke_family(&txn, &token.family_id, now).await?;
     } else {
         oauth_token::Entity::update_many()
             .col_expr(oauth_token::Column::RevokedAt, Expr::value(now))
             .filter(oauth_token::Column::Id.eq(&token.id))
             .filter(oauth_token::Column::RevokedAt.is_null())
-            .exec(db)
+            .exec(&txn)
             .await?;
     }
+    txn.commit().await?;
     Ok(Some(token.installation_id))
 }
 
@@ -419,7 +419,7 @@ async fn find(
 /// so this waits for that refresh to commit and then revokes what it issued too.
 // cross-tenant: a family is revoked by its id, which the token that names it was found by (see `find`).
 pub(super) async fn revoke_family(
-    db: &impl ConnectionTrait,
+    txn: &Write,
     family_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -427,13 +427,13 @@ pub(super) async fn revoke_family(
         .col_expr(oauth_code::Column::FamilyRevokedAt, Expr::value(now))
         .filter(oauth_code::Column::FamilyId.eq(family_id))
         .filter(oauth_code::Column::FamilyRevokedAt.is_null())
-        .exec(db)
+        .exec(txn)
         .await?;
     oauth_token::Entity::update_many()
         .col_expr(oauth_token::Column::RevokedAt, Expr::value(now))
         .filter(oauth_token::Column::FamilyId.eq(family_id))
         .filter(oauth_token::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(txn)
         .await?;
     Ok(())
 }
@@ -441,10 +441,11 @@ pub(super) async fn revoke_family(
 /// Deletes tokens that expired before `cutoff`, and codes before it whose family has no token
 /// left (a family's code row says whether it is revoked, so it stays while the family lives).
 // cross-tenant: housekeeping removes every workspace's expired tokens at once.
-pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+pub async fn purge(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    let txn = db.write().await?;
     let tokens = oauth_token::Entity::delete_many()
         .filter(oauth_token::Column::ExpiresAt.lt(cutoff))
-        .exec(db)
+        .exec(&txn)
         .await?;
     let holding = sea_orm::sea_query::Query::select()
         .expr(Expr::val(1))
@@ -457,7 +458,8 @@ pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u
     let codes = oauth_code::Entity::delete_many()
         .filter(oauth_code::Column::ExpiresAt.lt(cutoff))
         .filter(Expr::exists(holding).not())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(tokens.rows_affected + codes.rows_affected)
 }

@@ -16,11 +16,9 @@ use crate::secrets;
 pub const PREFIX: &str = "hb_op_";
 
 /// A new key: its row and its secret, which is not stored.
-pub async fn create(
-    db: &impl ConnectionTrait,
-    name: &str,
-) -> Result<(operator_key::Model, String), DbErr> {
+pub async fn create(db: &super::Db, name: &str) -> Result<(operator_key::Model, String), DbErr> {
     let new = secrets::generate_with(PREFIX);
+    let txn = db.write().await?;
     let key = operator_key::ActiveModel {
         id: Set(ids::new(ids::OPERATOR_KEY)),
         name: Set(name.to_string()),
@@ -29,8 +27,9 @@ pub async fn create(
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
     Ok((key, new.secret))
 }
 
@@ -44,13 +43,15 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<operator_key::Model>,
 }
 
 /// Revokes a live key; `false` when there is no such live key.
-pub async fn revoke(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+pub async fn revoke(db: &super::Db, id: &str) -> Result<bool, DbErr> {
+    let txn = db.write().await?;
     let revoked = operator_key::Entity::update_many()
         .col_expr(operator_key::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(operator_key::Column::Id.eq(id))
         .filter(operator_key::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(revoked.rows_affected == 1)
 }
 

@@ -2,10 +2,12 @@
 //! change that caused them, scheduled by the deployment's retry schedule, and this process's worker
 //! is woken once they are committed (workers elsewhere find them when they next look).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
 use tokio::sync::Notify;
 
+use super::db::Write;
 use super::events::Event;
 use super::tenant::WorkspaceId;
 use super::webhook_deliveries;
@@ -14,14 +16,14 @@ use crate::webhooks::schedule::{self, RetrySchedule};
 
 pub struct Outbox {
     schedule: RetrySchedule,
-    committed: Notify,
+    committed: Arc<Notify>,
 }
 
 impl Outbox {
     pub fn new(schedule: RetrySchedule) -> Self {
         Self {
             schedule,
-            committed: Notify::new(),
+            committed: Arc::new(Notify::new()),
         }
     }
 
@@ -29,16 +31,18 @@ impl Outbox {
         &self.schedule
     }
 
-    /// Writes `event` and its deliveries in `txn`. Call [`Self::committed`] after the commit.
+    /// Writes `event` and its deliveries in `txn`; this process's worker is woken once `txn`
+    /// commits.
     pub async fn add(
         &self,
-        txn: &impl ConnectionTrait,
+        txn: &Write,
         workspace: &WorkspaceId,
         event: &Event,
     ) -> Result<(), ApiError> {
         let (first_attempt_at, deadline) =
             self.first_attempt(event.created_at, rand::random_range(-1.0..=1.0));
         webhook_deliveries::enqueue(txn, workspace, event, first_attempt_at, deadline).await?;
+        self.wake_after_commit(txn);
         Ok(())
     }
 
@@ -53,7 +57,12 @@ impl Outbox {
         )
     }
 
-    /// Events were committed: wake this process's worker.
+    /// Wakes this process's worker once `txn`, which made a delivery due, commits.
+    pub fn wake_after_commit(&self, txn: &Write) {
+        txn.wake_after_commit(&self.committed);
+    }
+
+    /// A delivery is due sooner than the worker knew, and committed: wake the worker.
     pub fn committed(&self) {
         self.committed.notify_one();
     }

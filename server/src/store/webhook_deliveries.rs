@@ -17,15 +17,17 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionSession, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
+use super::db::{Db, Write};
 use super::entity::{webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 use crate::store::events::Event;
+use crate::store::outbox::Outbox;
 
 /// Most attempts a delivery keeps; manual retries stop there.
 pub const MAX_ATTEMPTS: i32 = 100;
@@ -34,7 +36,7 @@ pub const MAX_ATTEMPTS: i32 = 100;
 /// endpoints subscribed to its type (or to `*`), and for escalations the endpoints labelled with
 /// the escalation's destination. Returns how many deliveries were queued.
 pub async fn enqueue(
-    txn: &impl ConnectionTrait,
+    txn: &Write,
     workspace: &WorkspaceId,
     event: &Event,
     first_attempt_at: DateTime<Utc>,
@@ -107,12 +109,12 @@ pub struct Claimed {
 /// Leases up to `limit` due deliveries until `now + lease`, oldest due first.
 // cross-tenant: the delivery worker claims due deliveries of every workspace.
 pub async fn claim(
-    db: &impl TransactionTrait,
+    db: &Db,
     now: DateTime<Utc>,
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<Claimed>, DbErr> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let due = Query::select()
         .column(webhook_delivery::Column::Id)
         .from(webhook_delivery::Entity)
@@ -215,8 +217,8 @@ pub struct Attempted {
 
 /// Records attempts in one transaction. A delivery whose lease was taken over (or that was deleted
 /// with its endpoint) is left alone. Returns how many were recorded.
-pub async fn record(db: &impl TransactionTrait, attempts: &[Attempted]) -> Result<usize, DbErr> {
-    let txn = super::begin_write(db).await?;
+pub async fn record(db: &Db, attempts: &[Attempted]) -> Result<usize, DbErr> {
+    let txn = db.write().await?;
     let now = Utc::now();
     let mut recorded = 0;
     for attempt in attempts {
@@ -317,18 +319,21 @@ pub async fn queue(db: &impl ConnectionTrait) -> Result<(u64, Option<DateTime<Ut
 /// Deletes events older than `cutoff` whose deliveries are over, with their deliveries and
 /// attempts. Returns how many events went.
 // cross-tenant: housekeeping removes every workspace's finished events at once.
-pub async fn purge(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+pub async fn purge(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
     let still_pending = Query::select()
         .column(webhook_delivery::Column::EventId)
         .from(webhook_delivery::Entity)
         .and_where(webhook_delivery::Column::Status.eq(WebhookDeliveryStatus::Pending))
         .to_owned();
-    Ok(webhook_event::Entity::delete_many()
+    let txn = db.write().await?;
+    let purged = webhook_event::Entity::delete_many()
         .filter(webhook_event::Column::CreatedAt.lt(cutoff))
         .filter(webhook_event::Column::Id.not_in_subquery(still_pending))
-        .exec(db)
+        .exec(&txn)
         .await?
-        .rows_affected)
+        .rows_affected;
+    txn.commit().await?;
+    Ok(purged)
 }
 
 /// A delivery with its attempts, oldest first.
@@ -407,13 +412,15 @@ pub async fn get_or_404(
     Ok(Logged { delivery, attempts })
 }
 
-/// Queues one more attempt of a delivery that is over, due now and the last of its schedule.
-pub async fn retry<C: TransactionTrait>(
-    db: &C,
+/// Queues one more attempt of a delivery that is over, due now and the last of its schedule; the
+/// worker is woken once that is committed.
+pub async fn retry(
+    db: &Db,
+    outbox: &Outbox,
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<Logged, ApiError> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     let logged = get_or_404(&txn, workspace, id).await?;
     let delivery = logged.delivery;
     if delivery.status == WebhookDeliveryStatus::Pending {
@@ -451,6 +458,7 @@ pub async fn retry<C: TransactionTrait>(
     retried.lease_token = Set(None);
     retried.updated_at = Set(now);
     let delivery = retried.update(&txn).await?;
+    outbox.wake_after_commit(&txn);
     txn.commit().await?;
     Ok(Logged {
         delivery,

@@ -3,11 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use hoverbot_api::DisabledReason;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionSession, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, Set};
 
+use super::db::Db;
 use super::entity::webhook_endpoint;
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
@@ -46,13 +44,13 @@ pub struct Changes {
 }
 
 /// Creates an endpoint with a new secret; returns the row and the secret, to show once.
-pub async fn create<C: TransactionTrait>(
-    db: &C,
+pub async fn create(
+    db: &Db,
     sealer: &Sealer,
     workspace: &WorkspaceId,
     new: NewEndpoint,
 ) -> Result<(webhook_endpoint::Model, Secret), ApiError> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.write().await?;
     // A soft limit against runaway scripts: on PostgreSQL two creations racing at the limit may
     // both pass it, which is harmless.
     if webhook_endpoint::Entity::find_in(workspace)
@@ -132,12 +130,13 @@ pub async fn get_or_404(
 }
 
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &Db,
     workspace: &WorkspaceId,
     id: &str,
     changes: Changes,
 ) -> Result<webhook_endpoint::Model, ApiError> {
-    let mut row: webhook_endpoint::ActiveModel = get_or_404(db, workspace, id).await?.into();
+    let txn = db.write().await?;
+    let mut row: webhook_endpoint::ActiveModel = get_or_404(&txn, workspace, id).await?.into();
     if let Some(url) = changes.url {
         row.url = Set(url);
     }
@@ -155,33 +154,34 @@ pub async fn update(
         row.destination = Set(destination);
     }
     row.updated_at = Set(Utc::now());
-    Ok(row.update(db).await?)
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
-pub async fn delete(
-    db: &impl ConnectionTrait,
-    workspace: &WorkspaceId,
-    id: &str,
-) -> Result<(), ApiError> {
+pub async fn delete(db: &Db, workspace: &WorkspaceId, id: &str) -> Result<(), ApiError> {
+    let txn = db.write().await?;
     let result = webhook_endpoint::Entity::delete_in(workspace)
         .filter(webhook_endpoint::Column::Id.eq(id))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(Problem::not_found("the webhook endpoint").into());
     }
+    txn.commit().await?;
     Ok(())
 }
 
 /// Gives the endpoint a new secret; the current one keeps signing until the returned time. A
 /// secret still in its overlap is retired at once.
 pub async fn rotate_secret(
-    db: &impl ConnectionTrait,
+    db: &Db,
     sealer: &Sealer,
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<(Secret, DateTime<Utc>), ApiError> {
-    let current = get_or_404(db, workspace, id).await?;
+    let txn = db.write().await?;
+    let current = get_or_404(&txn, workspace, id).await?;
     let secret = Secret::generate();
     let now = Utc::now();
     let expires_at = now + ROTATION_OVERLAP;
@@ -192,7 +192,8 @@ pub async fn rotate_secret(
     row.previous_secret_expires_at = Set(Some(expires_at));
     row.secret_sealed = Set(sealed);
     row.updated_at = Set(now);
-    row.update(db).await?;
+    row.update(&txn).await?;
+    txn.commit().await?;
     Ok((secret, expires_at))
 }
 

@@ -21,14 +21,15 @@ pub struct Limit {
     pub burst: u32,
 }
 
-pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::Model> {
+pub async fn create(db: &super::Db, name: &str) -> Result<workspace::Model> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
         bail!("a workspace name has 1 to 100 characters");
     }
+    let txn = db.write().await?;
     if workspace::Entity::find()
         .filter(workspace::Column::Name.eq(name))
-        .one(db)
+        .one(&txn)
         .await?
         .is_some()
     {
@@ -45,7 +46,9 @@ pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<workspace::
         escalate_qualified_leads: Set(false),
         escalation_destination: Set(None),
     };
-    Ok(model.insert(db).await?)
+    let created = model.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The workspace with this id or name.
@@ -86,7 +89,7 @@ pub fn rate_limit(workspace: &workspace::Model) -> Option<Limit> {
 
 /// Gives the workspace its own rate limit, or (with `None`) the deployment's back.
 pub async fn set_rate_limit(
-    db: &impl ConnectionTrait,
+    db: &super::Db,
     workspace: &WorkspaceId,
     limit: Option<Limit>,
 ) -> Result<()> {
@@ -97,7 +100,9 @@ pub async fn set_rate_limit(
         rate_limit_burst: Set(limit.map(|limit| to_column(limit.burst))),
         ..Default::default()
     };
-    model.update(db).await?;
+    let txn = db.write().await?;
+    model.update(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -139,7 +144,7 @@ pub async fn assistant_settings(
 
 /// Changes the workspace's assistant settings.
 pub async fn update_assistant_settings(
-    db: &impl ConnectionTrait,
+    db: &super::Db,
     workspace: &WorkspaceId,
     changes: AssistantSettingsChanges,
 ) -> Result<(), ApiError> {
@@ -165,7 +170,9 @@ pub async fn update_assistant_settings(
         changed = true;
     }
     if changed {
-        model.update(db).await?;
+        let txn = db.write().await?;
+        model.update(&txn).await?;
+        txn.commit().await?;
     }
     Ok(())
 }

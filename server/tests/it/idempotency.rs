@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use hoverbot_api::Scope;
-use hoverbot_server::store::idempotency::{self, Begin};
+use hoverbot_server::store::idempotency::{self, Found, StoredResponse};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -186,7 +186,7 @@ async fn failed_validation_is_replayed_and_keys_expire_after_a_day() {
             .unwrap()
             .expect("the server's key is live");
         let later = Utc::now() + Duration::hours(25);
-        let begin = idempotency::begin(
+        let found = idempotency::find(
             &server.db,
             &principal.workspace,
             "expiring",
@@ -195,10 +195,25 @@ async fn failed_validation_is_replayed_and_keys_expire_after_a_day() {
         )
         .await
         .unwrap();
-        assert!(
-            matches!(begin, Begin::Started),
-            "an expired key starts afresh"
-        );
+        assert!(matches!(found, Found::Nothing), "an expired key is free");
+        let txn = server.db.write().await.unwrap();
+        let response = StoredResponse {
+            status: 201,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        };
+        let saved = idempotency::save(
+            &txn,
+            &principal.workspace,
+            "expiring",
+            "another request",
+            &response,
+            later,
+        )
+        .await
+        .unwrap();
+        assert!(saved, "an expired key's row gives way to a new response");
+        txn.commit().await.unwrap();
         let purged = idempotency::purge_expired(&server.db, later + Duration::hours(25))
             .await
             .unwrap();

@@ -3,6 +3,7 @@
 //! answers from the retrieved passages with their citations kept, and whatever goes wrong with it,
 //! the extractive answer is given and the trace says why.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use poem::http::StatusCode as PoemStatus;
@@ -11,7 +12,7 @@ use poem::{EndpointExt, IntoResponse, Request, Response, Route, handler, post};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, cited_answer, say, serve_on_loopback};
+use crate::support::{TestServer, cited_answer, eventually, say, serve_on_loopback};
 
 const MODEL: &str = "support-model-1";
 const KEY: &str = "sk-test-language-model";
@@ -27,6 +28,8 @@ enum Behaviour {
     Hang,
     /// `200 OK` with a body that is not a chat completion.
     Garbage,
+    /// This answer, once the test lets the requests go ([`ChatCompletions::release`]).
+    Held(&'static str),
 }
 
 /// A chat-completions server on loopback: it records every request and answers as told.
@@ -35,6 +38,20 @@ struct ChatCompletions {
     behaviour: Arc<Mutex<Behaviour>>,
     /// The `Authorization` header and the JSON body of each request.
     received: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Arc<AtomicUsize>,
+    most_in_flight: Arc<AtomicUsize>,
+    /// Lets held requests go.
+    released: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// Counts a request in flight for as long as it is answered.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[handler]
@@ -48,9 +65,28 @@ async fn completions(
         .unwrap_or_default()
         .to_string();
     server.received.lock().unwrap().push((auth, body.clone()));
+    let now = server.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _counted = InFlight(server.in_flight.clone());
+    server.most_in_flight.fetch_max(now, Ordering::SeqCst);
     let behaviour = server.behaviour.lock().unwrap().clone();
-    match behaviour {
-        Behaviour::Answer(text) => Json(json!({
+    let text = match behaviour {
+        Behaviour::Answer(text) => text,
+        Behaviour::Held(text) => {
+            let mut released = server.released.subscribe();
+            released.wait_for(|go| *go).await.unwrap();
+            text
+        }
+        Behaviour::Fail(status) => {
+            return Json(json!({
+                "error": {"message": "the model is overloaded", "type": "server_error"}
+            }))
+            .with_status(PoemStatus::from_u16(status).unwrap())
+            .into_response();
+        }
+        Behaviour::Hang => std::future::pending().await,
+        Behaviour::Garbage => return "<html>Gateway says hello</html>".into_response(),
+    };
+    Json(json!({
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "created": 1_700_000_000,
@@ -61,16 +97,8 @@ async fn completions(
                 "finish_reason": "stop"
             }],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
-        }))
-        .into_response(),
-        Behaviour::Fail(status) => Json(json!({
-            "error": {"message": "the model is overloaded", "type": "server_error"}
-        }))
-        .with_status(PoemStatus::from_u16(status).unwrap())
-        .into_response(),
-        Behaviour::Hang => std::future::pending().await,
-        Behaviour::Garbage => "<html>Gateway says hello</html>".into_response(),
-    }
+    }))
+    .into_response()
 }
 
 impl ChatCompletions {
@@ -78,6 +106,9 @@ impl ChatCompletions {
         let server = Self {
             behaviour: Arc::new(Mutex::new(behaviour)),
             received: Arc::default(),
+            in_flight: Arc::default(),
+            most_in_flight: Arc::default(),
+            released: Arc::new(tokio::sync::watch::channel(false).0),
         };
         let app = Route::new()
             .at("/v1/chat/completions", post(completions))
@@ -88,6 +119,25 @@ impl ChatCompletions {
 
     fn behave(&self, behaviour: Behaviour) {
         *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    /// Lets every held request, and those to come, be answered.
+    fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    /// Holds requests again, and forgets how many were in flight at most.
+    fn hold(&self) {
+        self.released.send_replace(false);
+        self.most_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    fn most_in_flight(&self) -> usize {
+        self.most_in_flight.load(Ordering::SeqCst)
     }
 
     fn requests(&self) -> usize {
@@ -259,6 +309,178 @@ async fn whatever_goes_wrong_with_the_model_the_extractive_answer_is_given_and_t
                 .unwrap()
                 .is_empty()
         );
+        server.finish().await;
+    }
+}
+
+const HELD_ANSWER: &str =
+    "Until your order ships, open Orders and choose Change shipping address [1].";
+const QUESTION: &str = "Can I change my shipping address?";
+
+/// Servers whose model gets `concurrency` calls at once and a minute to answer each, so that a
+/// held call is waited for, not timed out.
+async fn servers_waiting_on_model(base_url: &str, concurrency: usize) -> Vec<TestServer> {
+    TestServer::each_configured(|config| {
+        config.llm_base_url = Some(base_url.to_string());
+        config.llm_model = Some(MODEL.to_string());
+        config.llm_timeout_ms = 60_000;
+        config.llm_concurrency = concurrency;
+    })
+    .await
+}
+
+/// Sends [`QUESTION`] to each conversation, all at once; the exchanges, in order.
+async fn ask_each(server: &TestServer, conversations: &[String]) -> Vec<Value> {
+    futures_util::future::join_all(
+        conversations
+            .iter()
+            .map(|conversation| say(server, conversation, QUESTION)),
+    )
+    .await
+}
+
+/// The server's `hoverbot_http_requests_in_flight` gauge (this request included), from `/metrics`.
+async fn requests_in_flight(server: &TestServer) -> u64 {
+    let metrics = server
+        .request(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("hoverbot_http_requests_in_flight "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("/metrics has hoverbot_http_requests_in_flight")
+}
+
+#[tokio::test]
+async fn messages_wait_for_the_model_side_by_side_and_no_write_waits_for_them() {
+    let (chat, base_url) = ChatCompletions::start(Behaviour::Answer(HELD_ANSWER)).await;
+    for server in servers_waiting_on_model(&base_url, 64).await {
+        chat.behave(Behaviour::Answer(HELD_ANSWER));
+        with_knowledge(&server).await;
+        chat.behave(Behaviour::Held(HELD_ANSWER));
+        chat.hold();
+        let mut conversations = Vec::new();
+        for _ in 0..8 {
+            conversations.push(server.create_conversation().await);
+        }
+        let meanwhile = async {
+            // All eight are with the model at once: they wait for it side by side, not in turn.
+            eventually("eight calls to the model at once", || async {
+                (chat.in_flight() == 8).then_some(())
+            })
+            .await;
+            // Writes go on meanwhile: none waits for a request that waits for the model.
+            let created = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                server.create_conversation(),
+            )
+            .await;
+            chat.release();
+            created.expect("a conversation is created while eight messages wait for the model")
+        };
+        let (exchanges, _) = tokio::join!(ask_each(&server, &conversations), meanwhile);
+        for exchange in &exchanges {
+            assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
+        }
+        assert_eq!(chat.most_in_flight(), 8);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn at_most_llm_concurrency_calls_are_in_flight_and_the_rest_wait_for_a_slot() {
+    let (chat, base_url) = ChatCompletions::start(Behaviour::Answer(HELD_ANSWER)).await;
+    for server in servers_waiting_on_model(&base_url, 2).await {
+        chat.behave(Behaviour::Answer(HELD_ANSWER));
+        with_knowledge(&server).await;
+        chat.behave(Behaviour::Held(HELD_ANSWER));
+        chat.hold();
+        let mut conversations = Vec::new();
+        for _ in 0..6 {
+            conversations.push(server.create_conversation().await);
+        }
+        let meanwhile = async {
+            eventually("two calls to the model", || async {
+                (chat.in_flight() == 2).then_some(())
+            })
+            .await;
+            // The six requests (and this one) are in the server; four wait for a slot.
+            eventually("the six messages in the server", || async {
+                (requests_in_flight(&server).await == 7).then_some(())
+            })
+            .await;
+            chat.release();
+        };
+        let (exchanges, ()) = tokio::join!(ask_each(&server, &conversations), meanwhile);
+        // Those that waited for a slot were answered by the model too: the wait is within
+        // `llm_timeout_ms`.
+        for exchange in &exchanges {
+            assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
+        }
+        assert_eq!(chat.most_in_flight(), 2, "llm_concurrency is 2");
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn two_messages_to_one_conversation_are_answered_in_turn_each_reply_after_its_message() {
+    let (chat, base_url) = ChatCompletions::start(Behaviour::Answer(HELD_ANSWER)).await;
+    for server in servers_waiting_on_model(&base_url, 64).await {
+        chat.behave(Behaviour::Answer(HELD_ANSWER));
+        with_knowledge(&server).await;
+        chat.behave(Behaviour::Held(HELD_ANSWER));
+        chat.hold();
+        let conversation = server.create_conversation().await;
+        let both = vec![conversation.clone(), conversation.clone()];
+        let meanwhile = async {
+            eventually("one call to the model", || async {
+                (chat.in_flight() == 1).then_some(())
+            })
+            .await;
+            eventually("both messages in the server", || async {
+                (requests_in_flight(&server).await == 3).then_some(())
+            })
+            .await;
+            // The second waits for the first's turn, not for the model: still one call.
+            let (status, _) = server
+                .send(
+                    Method::GET,
+                    &format!("/v1/conversations/{conversation}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(chat.in_flight(), 1);
+            chat.release();
+        };
+        let (exchanges, ()) = tokio::join!(ask_each(&server, &both), meanwhile);
+        assert_eq!(chat.most_in_flight(), 1);
+        let (status, transcript) = server
+            .send(
+                Method::GET,
+                &format!("/v1/conversations/{conversation}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let ids: Vec<&str> = transcript["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|message| message["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 4, "{transcript}");
+        for exchange in &exchanges {
+            let user = exchange["userMessage"]["id"].as_str().unwrap();
+            let reply = exchange["assistantMessage"]["id"].as_str().unwrap();
+            let at = ids.iter().position(|id| *id == user).unwrap();
+            assert_eq!(ids[at + 1], reply, "a reply right after its own message");
+        }
         server.finish().await;
     }
 }

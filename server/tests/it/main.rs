@@ -23,3 +23,4 @@ mod validation;
 mod webhook_deliveries;
 mod webhook_endpoints;
 mod webhooks;
+mod write_path;

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use hoverbot_api::Scope;
 use hoverbot_server::config::Config;
 use hoverbot_server::server::{self, Running};
-use hoverbot_server::store::{self, api_keys, workspaces};
+use hoverbot_server::store::{self, Db, api_keys, workspaces};
 use reqwest::{Client, Method, Response, StatusCode};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 pub struct TestServer {
@@ -16,7 +16,7 @@ pub struct TestServer {
     pub key: String,
     base: String,
     running: Option<Running>,
-    pub db: DatabaseConnection,
+    pub db: Db,
     config: Config,
     /// The PostgreSQL database to drop afterwards, with the admin URL.
     postgres: Option<(String, String)>,
