@@ -14494,6 +14494,10 @@ impl<H: Handlers> Api<H> {
     /// the intent, scores the lead, raises policy flags and decides whether to escalate; `trace` reports
     /// all of it.
     ///
+    /// Messages sent at once to one conversation are answered one at a time, in the order they
+    /// arrive, so each answer knows the messages before it; in the transcript each reply directly
+    /// follows its own message. Messages to different conversations are answered side by side.
+    ///
     /// How the assistant decides:
     ///
     /// - A short question that points back at the previous one ("and how long does that take?") is

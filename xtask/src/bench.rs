@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: the release server's throughput and latency on two endpoints, side by side
 //! with a bare poem endpoint measured in the same run, then the server's in-process benchmarks (the
 //! rate limiter, webhook deliveries), then the knowledge figures (crawling and indexing the
-//! PostgreSQL manual, memory, answers under load), then hoverbot-conformance next to Schemathesis,
-//! optionally written to `BENCHMARKS.md`.
+//! PostgreSQL manual, memory, answers under load), then the write path (keyed POSTs against an
+//! earlier commit's binary, messages through a slow language model), then hoverbot-conformance next
+//! to Schemathesis, optionally written to `BENCHMARKS.md`.
 
 mod conformance;
 mod cpu;
@@ -11,6 +12,7 @@ mod load;
 pub mod report;
 pub mod server;
 pub mod site;
+mod write_path;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,8 +29,10 @@ use load::{Connection, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
 use server::{Background, Hoverbot};
 
 const USAGE: &str = "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] \
-     [--postgres URL] [--manual DIR] [--schemathesis PATH] [--only service|knowledge|conformance] \
-     [--write]";
+     [--postgres URL] [--manual DIR] [--schemathesis PATH] [--before REV|none] \
+     [--only service|knowledge|write-path|conformance] [--write]";
+/// The commit whose server the write path's figures are compared with, unless `--before` says.
+const BEFORE: &str = "HEAD~1";
 /// Where the rate limiter's PostgreSQL figures are measured (in a database of their own).
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -57,6 +61,8 @@ pub struct Options {
     pub manual: PathBuf,
     /// Schemathesis's `st`, for the conformance figures; the one on the `PATH` by default.
     pub schemathesis: Option<PathBuf>,
+    /// The commit whose server the write path is compared with; `None` for no comparison.
+    pub before: Option<String>,
     /// Only this part of the figures (and of `BENCHMARKS.md`).
     pub only: Option<Section>,
     pub write: bool,
@@ -69,6 +75,8 @@ pub enum Section {
     Service,
     /// The crawl of the PostgreSQL manual and the answers from it.
     Knowledge,
+    /// Keyed POSTs before and after, and messages through a slow language model.
+    WritePath,
     /// hoverbot-conformance next to Schemathesis.
     Conformance,
 }
@@ -82,6 +90,7 @@ impl Options {
             postgres: POSTGRES.to_string(),
             manual: PathBuf::from(site::MANUAL),
             schemathesis: None,
+            before: Some(BEFORE.to_string()),
             only: None,
             write: false,
         };
@@ -112,13 +121,22 @@ impl Options {
                         args.next().context("--schemathesis needs a path")?,
                     ));
                 }
+                "--before" => {
+                    options.before = match args.next().copied() {
+                        Some("none") => None,
+                        Some(rev) => Some(rev.to_string()),
+                        None => bail!("--before needs a commit, or `none`; usage: {USAGE}"),
+                    };
+                }
                 "--only" => {
                     options.only = Some(match args.next().copied() {
                         Some("service") => Section::Service,
                         Some("knowledge") => Section::Knowledge,
+                        Some("write-path") => Section::WritePath,
                         Some("conformance") => Section::Conformance,
                         _ => bail!(
-                            "--only needs `service`, `knowledge` or `conformance`; usage: {USAGE}"
+                            "--only needs `service`, `knowledge`, `write-path` or `conformance`; \
+                             usage: {USAGE}"
                         ),
                     });
                 }
@@ -169,6 +187,11 @@ pub fn run(args: &[&str]) -> Result<()> {
         ensure!(options.only != Some(Section::Knowledge), "{missing}");
         eprintln!("bench: {missing}; the knowledge figures are skipped");
     }
+    // Built first: the current tree's build below is the one left in the target directory.
+    let before = match (&options.before, wants(Section::WritePath)) {
+        (Some(rev), true) => Some((rev.as_str(), write_path::build_before(rev)?)),
+        _ => None,
+    };
     let binary = server::build("hoverbot-server", "hoverbot")?;
     let baseline = server::baseline_server()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -218,6 +241,24 @@ pub fn run(args: &[&str]) -> Result<()> {
                 .chain([&figures.open, &figures.baseline_open]),
         )?;
         written.push((report::KNOWLEDGE_BEGIN, report::KNOWLEDGE_END, text));
+    }
+    if wants(Section::WritePath) {
+        let figures = runtime.block_on(write_path::measure(
+            &binary,
+            before.as_ref().map(|(rev, path)| (*rev, path.as_path())),
+            &options,
+        ))?;
+        let text = report::write_path(&command, &options, &figures);
+        println!("{text}");
+        no_errors(
+            figures.posts.iter().flat_map(|posts| &posts.rounds).chain(
+                figures
+                    .messages
+                    .iter()
+                    .flat_map(|messages| &messages.rounds),
+            ),
+        )?;
+        written.push((report::WRITE_PATH_BEGIN, report::WRITE_PATH_END, text));
     }
     if wants(Section::Conformance) {
         match conformance::schemathesis(options.schemathesis.as_deref()) {

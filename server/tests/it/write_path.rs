@@ -238,3 +238,33 @@ async fn a_slow_upload_holds_up_no_other_write() {
         server.finish().await;
     }
 }
+
+#[tokio::test]
+async fn one_key_sent_to_two_replicas_at_once_creates_one_conversation() {
+    for server in TestServer::each().await {
+        let replica = server.replica().await;
+        let client = reqwest::Client::new();
+        let bases = [server.url(""), format!("http://{}", replica.addr)];
+        const KEYS: usize = 12;
+        for i in 0..KEYS {
+            let key = format!("both-{i}");
+            let ((first, _), (second, _)) = tokio::join!(
+                retry(&client, &bases[0], &server.key, &key),
+                retry(&client, &bases[1], &server.key, &key)
+            );
+            assert_eq!(
+                first, second,
+                "{key}: both replicas answer with one conversation"
+            );
+        }
+        let (conversations, events) = created(&server).await;
+        assert_eq!(
+            conversations, KEYS,
+            "{}: one conversation per key",
+            server.backend
+        );
+        assert_eq!(events, KEYS as i64, "{}: one event per key", server.backend);
+        replica.stop().await.unwrap();
+        server.finish().await;
+    }
+}
