@@ -43,6 +43,8 @@ struct ChatCompletions {
     most_in_flight: Arc<AtomicUsize>,
     /// Lets held requests go.
     released: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The client address of each request: one per connection the server opened.
+    peers: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Counts a request in flight for as long as it is answered.
@@ -65,6 +67,11 @@ async fn completions(
         .unwrap_or_default()
         .to_string();
     server.received.lock().unwrap().push((auth, body.clone()));
+    server
+        .peers
+        .lock()
+        .unwrap()
+        .insert(request.remote_addr().to_string());
     let now = server.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _counted = InFlight(server.in_flight.clone());
     server.most_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -109,6 +116,7 @@ impl ChatCompletions {
             in_flight: Arc::default(),
             most_in_flight: Arc::default(),
             released: Arc::new(tokio::sync::watch::channel(false).0),
+            peers: Arc::default(),
         };
         let app = Route::new()
             .at("/v1/chat/completions", post(completions))
@@ -138,6 +146,11 @@ impl ChatCompletions {
 
     fn most_in_flight(&self) -> usize {
         self.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The connections the server opened to the model so far.
+    fn connections(&self) -> usize {
+        self.peers.lock().unwrap().len()
     }
 
     fn requests(&self) -> usize {
@@ -388,6 +401,16 @@ async fn messages_wait_for_the_model_side_by_side_and_no_write_waits_for_them() 
             assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
         }
         assert_eq!(chat.most_in_flight(), 8);
+        // The next eight go over the connections the first eight opened.
+        let opened = chat.connections();
+        for exchange in ask_each(&server, &conversations).await {
+            assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
+        }
+        assert_eq!(
+            chat.connections(),
+            opened,
+            "connections to the model are reused"
+        );
         server.finish().await;
     }
 }
