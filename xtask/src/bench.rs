@@ -187,7 +187,6 @@ pub fn run(args: &[&str]) -> Result<()> {
         ensure!(options.only != Some(Section::Knowledge), "{missing}");
         eprintln!("bench: {missing}; the knowledge figures are skipped");
     }
-    // Built first: the current tree's build below is the one left in the target directory.
     let before = match (&options.before, wants(Section::WritePath)) {
         (Some(rev), true) => Some((rev.as_str(), write_path::build_before(rev)?)),
         _ => None,

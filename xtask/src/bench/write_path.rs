@@ -15,12 +15,13 @@ use hyper::Method;
 use hyper::body::Bytes;
 use hyper::header::HeaderValue;
 use poem::EndpointExt;
+use poem::listener::{Acceptor, Listener};
 use poem::web::{Data, Json};
 use serde_json::{Value, json};
 
 use super::cpu::Threads;
 use super::load::{self, Connection, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
-use super::server::{Background, Hoverbot};
+use super::server::Hoverbot;
 use super::{LOAD_THREADS, Options, WARM_UP};
 use crate::project;
 
@@ -32,7 +33,6 @@ pub const LOW_CONCURRENCY: usize = 8;
 /// seldom wait for each other's turn in one conversation.
 const CONVERSATIONS: usize = 64;
 const QUESTION: &str = r#"{"text":"How long does a refund take?"}"#;
-const MODEL_THREADS: &str = "bench-model";
 
 /// Keyed `POST`s of one binary.
 pub struct Posts {
@@ -54,37 +54,46 @@ pub struct Figures {
     pub messages: Vec<Messages>,
 }
 
-/// Builds the `hoverbot` binary of commit `rev` from a worktree (under the build's target
-/// directory) and copies it beside, so that the current tree's build, made next in the same target
-/// directory, does not replace it. The dependencies' artifacts are shared; the workspace's crates
-/// are built again, once for each tree.
+/// Builds the `hoverbot` binary of commit `rev` from a worktree, in a target directory of its own
+/// (both under the build's target directory). It must not share the current tree's: cargo names a
+/// workspace crate's artifacts by its path in the workspace, so two trees' builds would take each
+/// other's crates for fresh. The first time, the current target's release artifacts are copied in,
+/// so that only the workspace's crates are compiled again.
 pub fn build_before(rev: &str) -> Result<PathBuf> {
     let root = project::root();
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let before = target.join("bench-before");
     let tree = before.join("tree");
-    let git = |args: &[&str], dir: &Path| -> Result<()> {
-        let status = Command::new("git").current_dir(dir).args(args).status()?;
-        ensure!(status.success(), "`git {}` failed", args.join(" "));
+    let before_target = before.join("target");
+    let run = |program: &str, args: &[&str], dir: &Path| -> Result<()> {
+        let status = Command::new(program).current_dir(dir).args(args).status()?;
+        ensure!(status.success(), "`{program} {}` failed", args.join(" "));
         Ok(())
     };
     if tree.join(".git").exists() {
-        git(&["checkout", "--quiet", "--detach", rev], &tree)?;
+        run("git", &["checkout", "--quiet", "--detach", rev], &tree)?;
     } else {
         std::fs::create_dir_all(&before)?;
-        git(&["worktree", "prune"], &root)?;
+        run("git", &["worktree", "prune"], &root)?;
         let path = tree.to_str().context("the worktree's path is not UTF-8")?;
-        git(
+        run(
+            "git",
             &["worktree", "add", "--quiet", "--detach", path, rev],
             &root,
         )?;
+    }
+    if !before_target.exists() && target.join("release").exists() {
+        std::fs::create_dir_all(&before_target)?;
+        let from = target.join("release");
+        let from = from.to_str().context("the target's path is not UTF-8")?;
+        run("cp", &["-a", from, "."], &before_target)?;
     }
     eprintln!("bench: building the server of {rev}, for the figures before");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(cargo)
         .current_dir(&tree)
-        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_TARGET_DIR", &before_target)
         .args([
             "build",
             "--release",
@@ -95,10 +104,7 @@ pub fn build_before(rev: &str) -> Result<PathBuf> {
         ])
         .status()?;
     ensure!(status.success(), "the server of {rev} does not build");
-    let binary = before.join("hoverbot");
-    std::fs::copy(target.join("release/hoverbot"), &binary)
-        .context("cannot keep the earlier commit's binary")?;
-    Ok(binary)
+    Ok(before_target.join("release/hoverbot"))
 }
 
 pub async fn measure(
@@ -117,8 +123,8 @@ pub async fn measure(
         servers.push((format!("before ({rev})"), before));
     }
     let mut posts = Vec::new();
-    for (label, binary) in &servers {
-        let hoverbot = Hoverbot::start(binary, "posts", &[]).await?;
+    for (index, (label, binary)) in servers.iter().enumerate() {
+        let hoverbot = Hoverbot::start(binary, &format!("posts-{index}"), &[]).await?;
         posts.push((label.clone(), hoverbot));
     }
     let mut measured: Vec<Posts> = posts
@@ -211,13 +217,23 @@ async fn measure_messages(
     repeat: usize,
 ) -> Result<Messages> {
     let model = Arc::new(Model::default());
-    let endpoint = Background::serve(
-        poem::Route::new()
-            .at("/v1/chat/completions", poem::post(completions))
-            .data(model.clone()),
-        MODEL_THREADS,
-    )?;
-    let base_url = format!("http://{}/v1", endpoint.addr);
+    // Served on the load generator's runtime: it only sleeps, so its CPU is next to nothing.
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .context("the model's listener has no address")?;
+    let endpoint = tokio::spawn(
+        poem::Server::new_with_acceptor(acceptor).run(
+            poem::Route::new()
+                .at("/v1/chat/completions", poem::post(completions))
+                .data(model.clone()),
+        ),
+    );
+    let base_url = format!("http://{addr}/v1");
     let concurrency_setting = concurrency.map(|n| n.to_string());
     let mut env = vec![
         ("HOVERBOT_LLM_BASE_URL", base_url.as_str()),
@@ -255,6 +271,7 @@ async fn measure_messages(
         rounds.push(outcome);
     }
     hoverbot.stop().await?;
+    endpoint.abort();
     Ok(Messages {
         llm_concurrency: concurrency.unwrap_or(0),
         rounds,
