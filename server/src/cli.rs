@@ -4,14 +4,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::store::Db;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, LogFormat, Overrides};
 use crate::limits::Limit;
 use crate::oauth::apps;
-use crate::store::{self, api_keys, oauth_apps, operator_keys, workspaces};
+use crate::store::{self, Db, api_keys, oauth_apps, operator_keys, workspaces};
 use hoverbot_api::Scope;
 
 #[derive(Parser)]
@@ -29,6 +28,8 @@ struct Cli {
     /// A TOML configuration file; its keys are listed in docs/operations.md.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,9 +41,9 @@ enum Command {
     /// Deliver webhooks and sync knowledge sources without serving the API (for deployments that
     /// run workers apart, with `serve --no-worker` on the API replicas). Any number may run on one
     /// database.
-    Worker(DatabaseArgs),
+    Worker,
     /// Apply pending database migrations and exit.
-    Migrate(DatabaseArgs),
+    Migrate,
     /// The retrieval index each server derives from the knowledge chunks in the database.
     #[command(subcommand)]
     Index(IndexCommand),
@@ -66,13 +67,14 @@ enum Command {
     },
 }
 
+/// Where the database is: accepted before or after the subcommand.
 #[derive(Args)]
 struct DatabaseArgs {
     /// Directory of the embedded SQLite database [env: HOVERBOT_DATA_DIR] [default: ./data].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// A postgres:// or sqlite: URL; replaces the embedded database [env: HOVERBOT_DATABASE_URL].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
 }
 
@@ -103,25 +105,21 @@ struct ServeArgs {
     /// payments and accounts) into the `default` workspace, to try the assistant at once.
     #[arg(long)]
     demo: bool,
-    #[command(flatten)]
-    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
 enum IndexCommand {
     /// Rebuild the index from the database: builds it here (to check every chunk indexes), then
     /// makes every running server rebuild its own within 2 seconds.
-    Rebuild(DatabaseArgs),
+    Rebuild,
 }
 
 #[derive(Subcommand)]
 enum WorkspacesCommand {
     /// Create a workspace; prints its id.
-    Create {
-        name: String,
-        #[command(flatten)]
-        database: DatabaseArgs,
-    },
+    Create { name: String },
+    /// List the workspaces: id, name, creation time and rate limit, one a line.
+    List,
     /// Give a workspace's tokens their own rate limit (a plan), or the deployment's back.
     /// Servers apply it within 10 seconds.
     SetRateLimit {
@@ -137,8 +135,6 @@ enum WorkspacesCommand {
         /// Go back to the deployment's rate limit.
         #[arg(long, conflicts_with_all = ["per_minute", "burst"])]
         default: bool,
-        #[command(flatten)]
-        database: DatabaseArgs,
     },
 }
 
@@ -157,8 +153,22 @@ enum KeysCommand {
         /// A name to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
-        #[command(flatten)]
-        database: DatabaseArgs,
+    },
+    /// List a workspace's live keys (never their secrets): id, name, prefix, scopes, creation
+    /// and last use, one a line.
+    List {
+        /// The workspace's id or name.
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Revoke a workspace's key. Servers refuse it within 10 seconds (at once on the server that
+    /// revokes a key through the API).
+    Revoke {
+        /// The workspace's id or name.
+        #[arg(long)]
+        workspace: String,
+        /// The key's id (`key_…`).
+        key: String,
     },
 }
 
@@ -181,20 +191,13 @@ enum AppsCommand {
         /// A public app (in a browser or on a device) has no client secret and relies on PKCE.
         #[arg(long)]
         public: bool,
-        #[command(flatten)]
-        database: DatabaseArgs,
     },
     /// List the registered apps (never their secrets).
-    List {
-        #[command(flatten)]
-        database: DatabaseArgs,
-    },
+    List,
     /// Revoke an app: it can no longer be authorized.
     Revoke {
         /// The app's client id (`app_…`).
         app: String,
-        #[command(flatten)]
-        database: DatabaseArgs,
     },
 }
 
@@ -205,20 +208,13 @@ enum OperatorKeysCommand {
         /// What the key is for, to tell keys apart.
         #[arg(long)]
         name: String,
-        #[command(flatten)]
-        database: DatabaseArgs,
     },
     /// List the live operator keys (never their secrets).
-    List {
-        #[command(flatten)]
-        database: DatabaseArgs,
-    },
+    List,
     /// Revoke an operator key.
     Revoke {
         /// The key's id (`opk_…`).
         key: String,
-        #[command(flatten)]
-        database: DatabaseArgs,
     },
 }
 
@@ -235,15 +231,31 @@ pub fn parse_scopes(value: &str) -> Result<Vec<Scope>> {
     if value.trim() == "all" {
         return Ok(Scope::ALL.to_vec());
     }
+    let known = || {
+        Scope::ALL
+            .iter()
+            .map(|scope| scope.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut scopes = Vec::new();
     for name in value
         .split(',')
         .map(str::trim)
         .filter(|name| !name.is_empty())
     {
-        let scope: Scope = name
-            .parse()
-            .with_context(|| format!("`{name}` is not a scope"))?;
+        if name == "all" {
+            bail!(
+                "`all` stands alone: give `all`, or a comma-separated list of scopes ({})",
+                known()
+            );
+        }
+        let scope: Scope = name.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "`{name}` is not a scope; the scopes are {}, or `all`",
+                known()
+            )
+        })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
         }
@@ -265,10 +277,10 @@ pub async fn main() -> ExitCode {
     }
 }
 
-fn overrides(database: DatabaseArgs) -> Overrides {
+fn overrides(database: &DatabaseArgs) -> Overrides {
     Overrides {
-        data_dir: database.data_dir,
-        database_url: database.database_url,
+        data_dir: database.data_dir.clone(),
+        database_url: database.database_url.clone(),
         ..Overrides::default()
     }
 }
@@ -290,14 +302,14 @@ async fn run(cli: Cli) -> Result<()> {
                 trust_proxy: args.trust_proxy.then_some(true),
                 webhook_worker: args.no_worker.then_some(false),
                 knowledge_syncer: args.no_worker.then_some(false),
-                ..overrides(args.database)
+                ..overrides(&cli.database)
             };
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             init_logging(config.log_format);
             serve(&config, args.demo).await
         }
-        Command::Worker(database) => {
-            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+        Command::Worker => {
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             init_logging(config.log_format);
             let db = open(&config).await?;
             let services = crate::server::Services::new(&db, &config)?;
@@ -313,8 +325,8 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Migrate(database) => {
-            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+        Command::Migrate => {
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             open(&config).await?;
             eprintln!(
                 "migrations applied to {}",
@@ -322,8 +334,8 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Index(IndexCommand::Rebuild(database)) => {
-            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+        Command::Index(IndexCommand::Rebuild) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             let db = open(&config).await?;
             let started = std::time::Instant::now();
             let index = std::sync::Arc::new(crate::knowledge::index::KnowledgeIndex::new()?);
@@ -337,8 +349,25 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Workspaces(WorkspacesCommand::Create { name, database }) => {
-            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+        Command::Workspaces(WorkspacesCommand::List) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
+            let db = open(&config).await?;
+            for workspace in workspaces::list(&db).await? {
+                let limit = workspaces::rate_limit(&workspace).map_or_else(
+                    || "deployment rate limit".to_string(),
+                    |limit| format!("{}/min, bursts of {}", limit.per_minute, limit.burst),
+                );
+                println!(
+                    "{}\t{}\t{}\t{limit}",
+                    workspace.id,
+                    workspace.name,
+                    workspace.created_at.to_rfc3339()
+                );
+            }
+            Ok(())
+        }
+        Command::Workspaces(WorkspacesCommand::Create { name }) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             let db = open(&config).await?;
             println!("{}", workspaces::create(&db, &name).await?.id);
             Ok(())
@@ -348,18 +377,15 @@ async fn run(cli: Cli) -> Result<()> {
             per_minute,
             burst,
             default: _,
-            database,
         }) => {
             let limit = match (per_minute, burst) {
                 (Some(0), _) | (_, Some(0)) => bail!("--per-minute and --burst must be at least 1"),
                 (Some(per_minute), Some(burst)) => Some(Limit { per_minute, burst }),
                 _ => None,
             };
-            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             let db = open(&config).await?;
-            let found = workspaces::find(&db, &workspace)
-                .await?
-                .with_context(|| format!("no workspace has the id or name `{workspace}`"))?;
+            let found = find_workspace(&db, &config, &workspace).await?;
             workspaces::set_rate_limit(&db, &found, limit).await?;
             match limit {
                 Some(limit) => eprintln!(
@@ -374,22 +400,65 @@ async fn run(cli: Cli) -> Result<()> {
             workspace,
             scopes,
             name,
-            database,
         }) => {
             let scopes = parse_scopes(&scopes)?;
-            let config = Config::load(cli.config.as_deref(), &overrides(database))?;
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             let db = open(&config).await?;
-            let workspace = workspaces::find(&db, &workspace)
-                .await?
-                .with_context(|| format!("no workspace has the id or name `{workspace}`"))?;
+            let workspace = find_workspace(&db, &config, &workspace).await?;
             let created = api_keys::create(&db, &workspace, &name, &scopes, None)
                 .await
                 .map_err(|err| anyhow::anyhow!("{err}"))?;
             println!("{}", created.secret);
             Ok(())
         }
-        Command::Apps(command) => apps(cli.config.as_deref(), command).await,
-        Command::OperatorKeys(command) => operator_keys(cli.config.as_deref(), command).await,
+        Command::Keys(KeysCommand::List { workspace }) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
+            let db = open(&config).await?;
+            let found = find_workspace(&db, &config, &workspace).await?;
+            let mut cursor = None;
+            loop {
+                let page = api_keys::list(&db, &found, 100, cursor.as_deref())
+                    .await
+                    .map_err(|err| anyhow::anyhow!("{err}"))?;
+                for key in &page.items {
+                    println!(
+                        "{}\t{}\t{}…\t{}\t{}\t{}",
+                        key.id,
+                        key.name,
+                        key.prefix,
+                        key.scopes.replace(' ', ","),
+                        key.created_at.to_rfc3339(),
+                        key.last_used_at
+                            .map_or("never used".to_string(), |at| format!(
+                                "used {}",
+                                at.to_rfc3339()
+                            ))
+                    );
+                }
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Revoke { workspace, key }) => {
+            let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
+            let db = open(&config).await?;
+            let found = find_workspace(&db, &config, &workspace).await?;
+            if !api_keys::revoke(&db, &found, &key)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?
+            {
+                bail!("the workspace `{workspace}` has no live key `{key}`");
+            }
+            eprintln!("revoked {key}");
+            Ok(())
+        }
+        Command::Apps(command) => apps(cli.config.as_deref(), &cli.database, command).await,
+        Command::OperatorKeys(command) => {
+            operator_keys(cli.config.as_deref(), &cli.database, command).await
+        }
         Command::Openapi { router } => {
             if router {
                 // The router's document needs a router, and a router needs handlers; an in-memory
@@ -409,6 +478,21 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The workspace with this id or name, or an error that says which database was searched.
+async fn find_workspace(
+    db: &Db,
+    config: &Config,
+    id_or_name: &str,
+) -> Result<store::tenant::WorkspaceId> {
+    workspaces::find(db, id_or_name).await?.with_context(|| {
+        format!(
+            "no workspace has the id or name `{id_or_name}` in the database at {} \
+             (`hoverbot workspaces list` shows those it has)",
+            store::redact(&config.database_url())
+        )
+    })
 }
 
 async fn serve(config: &Config, demo: bool) -> Result<()> {
@@ -465,14 +549,17 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Result<()> {
+async fn apps(
+    config_file: Option<&std::path::Path>,
+    database: &DatabaseArgs,
+    command: AppsCommand,
+) -> Result<()> {
     match command {
         AppsCommand::Create {
             name,
             redirect_uris,
             scopes,
             public,
-            database,
         } => {
             // `all`, for an app, is every scope an app may be granted.
             let mut scopes = parse_scopes(&scopes)?;
@@ -504,7 +591,7 @@ async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Re
             }
             Ok(())
         }
-        AppsCommand::List { database } => {
+        AppsCommand::List => {
             let config = Config::load(config_file, &overrides(database))?;
             let db = open(&config).await?;
             for app in oauth_apps::list(&db).await? {
@@ -528,7 +615,7 @@ async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Re
             }
             Ok(())
         }
-        AppsCommand::Revoke { app, database } => {
+        AppsCommand::Revoke { app } => {
             let config = Config::load(config_file, &overrides(database))?;
             let db = open(&config).await?;
             if !oauth_apps::revoke(&db, &app).await? {
@@ -542,10 +629,11 @@ async fn apps(config_file: Option<&std::path::Path>, command: AppsCommand) -> Re
 
 async fn operator_keys(
     config_file: Option<&std::path::Path>,
+    database: &DatabaseArgs,
     command: OperatorKeysCommand,
 ) -> Result<()> {
     match command {
-        OperatorKeysCommand::Create { name, database } => {
+        OperatorKeysCommand::Create { name } => {
             let config = Config::load(config_file, &overrides(database))?;
             let db = open(&config).await?;
             let (key, secret) = operator_keys::create(&db, &name).await?;
@@ -556,7 +644,7 @@ async fn operator_keys(
             );
             Ok(())
         }
-        OperatorKeysCommand::List { database } => {
+        OperatorKeysCommand::List => {
             let config = Config::load(config_file, &overrides(database))?;
             let db = open(&config).await?;
             for key in operator_keys::list(&db).await? {
@@ -570,7 +658,7 @@ async fn operator_keys(
             }
             Ok(())
         }
-        OperatorKeysCommand::Revoke { key, database } => {
+        OperatorKeysCommand::Revoke { key } => {
             let config = Config::load(config_file, &overrides(database))?;
             let db = open(&config).await?;
             if !operator_keys::revoke(&db, &key).await? {

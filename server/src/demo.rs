@@ -4,11 +4,11 @@
 //! address?") get a cited answer on a fresh server, and is the help center `cargo xtask eval`
 //! measures answers on.
 
-use crate::store::Db;
 use anyhow::{Context, Result};
 use hoverbot_api::{KnowledgeSourceType, RefreshRate};
 
 use crate::knowledge::source::{SourceConfig, StoredDocument};
+use crate::store::Db;
 use crate::store::knowledge_sources::{self, SourceInput};
 use crate::store::tenant::WorkspaceId;
 use crate::store::{json, workspaces};

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::Db;
 use anyhow::{Context, Result};
 use poem::endpoint::make_sync;
 use poem::http::{StatusCode, header};
@@ -32,6 +31,7 @@ use crate::metrics::{self, Metrics};
 use crate::oauth::{self, OAuth};
 use crate::sealing::Sealer;
 use crate::store;
+use crate::store::Db;
 use crate::store::outbox::Outbox;
 use crate::transcript_links::TranscriptLinks;
 use crate::transport::{self, tls};

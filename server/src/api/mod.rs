@@ -16,11 +16,10 @@ mod webhook_endpoints;
 
 use std::sync::Arc;
 
-use crate::store::Db;
-
 use crate::auth::{Authenticator, Caller, Principal};
 use crate::ids::RequestId;
 use crate::problem::ApiError;
+use crate::store::Db;
 use hoverbot_api::{OperationAccess, Scope, Security};
 
 /// Where the assistant's own escalations go when the workspace did not say.

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::Db;
 use chrono::Utc;
 
 use crate::problem::{ApiError, Problem};
 use crate::secrets;
+use crate::store::Db;
 use crate::store::scopes;
 use crate::store::tenant::WorkspaceId;
 use crate::store::workspaces::{self, Limit};

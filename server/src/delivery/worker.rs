@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::Db;
 use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -18,6 +17,7 @@ use tokio::task::JoinSet;
 use super::attempt::Sender;
 use crate::metrics::Metrics;
 use crate::sealing::Sealer;
+use crate::store::Db;
 use crate::store::outbox::Outbox;
 use crate::store::webhook_deliveries::{self, Attempted, Claimed, Next};
 use crate::store::webhook_endpoints;

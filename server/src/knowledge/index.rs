@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use crate::store::Db;
 use chrono::{DateTime, Utc};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
@@ -23,6 +22,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use tokio::sync::Notify;
 
 use super::retrieved::{Passage, Retrieved, TermWeights};
+use crate::store::Db;
 use crate::store::entity::knowledge_chunk;
 use crate::store::knowledge_index;
 use crate::store::knowledge_sources::{self, SyncedSource};

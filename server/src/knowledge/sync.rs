@@ -7,7 +7,6 @@ use hoverbot_api::KnowledgeSourceType;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::Db;
 use chrono::{TimeDelta, Utc};
 use tokio::sync::{Notify, Semaphore};
 use url::Url;
@@ -17,6 +16,7 @@ use super::crawl::{self, Crawled, Crawler, Plan, Start};
 use super::document::Document;
 use super::markdown;
 use super::source::{SourceConfig, StoredSyncError};
+use crate::store::Db;
 use crate::store::knowledge_sources::{self, Claimed, NewChunk, Synced};
 
 /// How long a claim holds before another syncer may take the source over; a running sync renews

@@ -20,13 +20,13 @@ mod token;
 
 use std::sync::Arc;
 
-use crate::store::Db;
 use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
 use poem::{EndpointExt, Route, RouteMethod};
 
 use crate::auth::Authenticator;
 use crate::sealing::Sealer;
+use crate::store::Db;
 
 /// What the OAuth endpoints share.
 pub struct OAuth {

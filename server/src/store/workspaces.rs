@@ -4,7 +4,7 @@ use anyhow::{Result, anyhow, bail};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, Set,
+    QueryFilter, QueryOrder, Set,
 };
 
 use super::entity::workspace;
@@ -70,6 +70,14 @@ pub async fn name(db: &impl ConnectionTrait, workspace: &WorkspaceId) -> Result<
         .one(db)
         .await?
         .map(|row| row.name))
+}
+
+/// Every workspace, oldest first (for the operator's command line).
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<workspace::Model>> {
+    Ok(workspace::Entity::find()
+        .order_by_asc(workspace::Column::CreatedAt)
+        .all(db)
+        .await?)
 }
 
 pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {

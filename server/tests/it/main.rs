@@ -7,6 +7,7 @@ mod support;
 mod api_keys;
 mod assistant;
 mod auth;
+mod cli;
 mod conversations;
 mod crawls;
 mod escalations;
