@@ -497,28 +497,67 @@ async fn find_workspace(
 
 async fn serve(config: &Config, demo: bool) -> Result<()> {
     let db = open(config).await?;
-    bootstrap(&db).await?;
+    let admin_key = bootstrap(&db).await?;
+    if let Some(key) = &admin_key {
+        // Before the server answers: whoever waits for it to be ready finds the key printed.
+        println!(
+            "Created the workspace `default` and its admin API key (all scopes). It is shown only \
+             this once:\n\n    {key}\n"
+        );
+    }
     if demo {
         crate::demo::load(&db).await?;
     }
     let running = crate::server::start(db, config).await?;
     let scheme = if running.tls { "https" } else { "http" };
-    tracing::info!(
-        "HoverBot listening on {scheme}://{} (Swagger UI at /docs)",
-        running.addr
-    );
+    let base = format!("{scheme}://{}", running.addr);
+    tracing::info!("HoverBot listening on {base} (Swagger UI at /docs)");
+    if let Some(key) = admin_key {
+        println!("{}", next_steps(&key, &base, config, demo));
+    }
     running.run_until_signal().await
 }
 
-/// On first start, a `default` workspace and an admin key, printed once.
-async fn bootstrap(db: &Db) -> Result<()> {
+/// What the first start suggests once the server answers, with commands that work as typed (this
+/// program's path as it was run, and the database it was run on).
+fn next_steps(key: &str, base: &str, config: &Config, demo: bool) -> String {
+    let program = std::env::args()
+        .next()
+        .filter(|program| program.contains('/'))
+        .unwrap_or_else(|| "hoverbot".to_string());
+    let database = match &config.database_url {
+        // A password is not repeated on the screen: the operator knows where it is.
+        Some(url) if store::redact(url) != *url => " --database-url URL".to_string(),
+        Some(url) => format!(" --database-url {url}"),
+        None if config.data_dir != Config::default().data_dir => {
+            format!(" --data-dir {}", config.data_dir.display())
+        }
+        None => String::new(),
+    };
+    let knowledge = if demo {
+        "The demo help center is loaded: ask it about shipping, returns or payments"
+    } else {
+        "Give the assistant something to answer from: POST /v1/knowledge-sources (or restart \
+         with --demo for a sample help center)"
+    };
+    format!(
+        "Next:\n\
+         - Try the API in Swagger UI at {base}/docs (Authorize, then paste the key), or with\n  \
+           curl -H \"Authorization: Bearer {key}\" {base}/v1/conversations\n\
+         - {knowledge}.\n\
+         - Make more keys: {program}{database} keys create --workspace default --scopes all|<scope,...>\n"
+    )
+}
+
+/// On first start, a `default` workspace and an admin key, returned to be printed once.
+async fn bootstrap(db: &Db) -> Result<Option<String>> {
     if workspaces::count(db).await? > 0 {
-        return Ok(());
+        return Ok(None);
     }
     let workspace = match workspaces::create(db, "default").await {
         Ok(workspace) => workspace,
         // Another replica started at the same moment and did it.
-        Err(_) if workspaces::count(db).await? > 0 => return Ok(()),
+        Err(_) if workspaces::count(db).await? > 0 => return Ok(None),
         Err(err) => return Err(err),
     };
     let workspace = workspaces::find(db, &workspace.id)
@@ -527,12 +566,7 @@ async fn bootstrap(db: &Db) -> Result<()> {
     let created = api_keys::create(db, &workspace, "admin", Scope::ALL, None)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-    println!(
-        "Created the workspace `default` and its admin API key (all scopes). It is shown only this once:\n\n    {}\n\n\
-         Make more keys with: hoverbot keys create --workspace default --scopes all|<scope,...>\n",
-        created.secret
-    );
-    Ok(())
+    Ok(Some(created.secret))
 }
 
 fn init_logging(format: LogFormat) {

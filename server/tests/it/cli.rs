@@ -153,3 +153,71 @@ async fn mistakes_say_what_is_wrong() {
         server.finish().await;
     }
 }
+
+#[tokio::test]
+async fn the_first_start_prints_the_key_once_and_next_steps_that_work_as_typed() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = std::env::temp_dir().join(format!("hoverbot-first-{}", ulid::Ulid::new()));
+    let data = dir.join("elsewhere");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("HOVERBOT_DATA_DIR")
+        .env_remove("HOVERBOT_DATABASE_URL")
+        .env("HOVERBOT_SECRET_KEY", crate::support::SECRET_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let printed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut printed = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let last = line.starts_with("- Make more keys:");
+            printed.push(line);
+            if last {
+                return printed;
+            }
+        }
+        panic!("the server stopped printing: {printed:#?}");
+    })
+    .await
+    .expect("the first start prints its guidance within a minute");
+    let text = printed.join("\n");
+    let key = printed
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("hb_live_"))
+        .map(|rest| format!("hb_live_{rest}"))
+        .expect("the key, alone on its line");
+    assert!(text.contains("/docs"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "curl -H \"Authorization: Bearer {key}\" http://127.0.0.1:"
+        )),
+        "{text}"
+    );
+
+    // The hint names this program and this database: typed as printed, it makes a key there.
+    let hint = printed.last().unwrap();
+    let command = hint
+        .strip_prefix("- Make more keys: ")
+        .unwrap()
+        .replace("all|<scope,...>", "conversations:read");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let output = tokio::process::Command::new(words[0])
+        .args(&words[1..])
+        .env_remove("HOVERBOT_DATA_DIR")
+        .env_remove("HOVERBOT_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "`{command}`: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("hb_live_"));
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
