@@ -285,10 +285,27 @@ fn overrides(database: &DatabaseArgs) -> Overrides {
     }
 }
 
+/// Opens the database, creating it if need be, and applies pending migrations: for `serve` and
+/// `migrate`, the commands that may make a new database.
 async fn open(config: &Config) -> Result<Db> {
     let db = store::connect(&config.database_url()).await?;
     store::migrate(&db).await?;
     Ok(db)
+}
+
+/// Opens a database that must exist already: a command run from the wrong directory, or without
+/// the server's `--data-dir`, says so instead of making an empty database and finding nothing.
+async fn open_existing(config: &Config) -> Result<Db> {
+    let url = config.database_url();
+    if let Some(file) = store::sqlite_file(&url)
+        && !std::path::Path::new(file).exists()
+    {
+        bail!(
+            "there is no database at {file}: give the server's --data-dir or --database-url, or \
+             create it with `hoverbot migrate` (or `hoverbot serve`) first"
+        );
+    }
+    open(config).await
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -311,7 +328,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Worker => {
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             init_logging(config.log_format);
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let services = crate::server::Services::new(&db, &config)?;
             let worker = services.worker(db.clone());
             let syncer = services.syncer(db);
@@ -336,7 +353,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Index(IndexCommand::Rebuild) => {
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let started = std::time::Instant::now();
             let index = std::sync::Arc::new(crate::knowledge::index::KnowledgeIndex::new()?);
             let sources = crate::knowledge::index::catch_up(&db, &index).await?;
@@ -351,7 +368,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Workspaces(WorkspacesCommand::List) => {
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             for workspace in workspaces::list(&db).await? {
                 let limit = workspaces::rate_limit(&workspace).map_or_else(
                     || "deployment rate limit".to_string(),
@@ -368,7 +385,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Workspaces(WorkspacesCommand::Create { name }) => {
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             println!("{}", workspaces::create(&db, &name).await?.id);
             Ok(())
         }
@@ -384,7 +401,7 @@ async fn run(cli: Cli) -> Result<()> {
                 _ => None,
             };
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let found = find_workspace(&db, &config, &workspace).await?;
             workspaces::set_rate_limit(&db, &found, limit).await?;
             match limit {
@@ -403,7 +420,7 @@ async fn run(cli: Cli) -> Result<()> {
         }) => {
             let scopes = parse_scopes(&scopes)?;
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let workspace = find_workspace(&db, &config, &workspace).await?;
             let created = api_keys::create(&db, &workspace, &name, &scopes, None)
                 .await
@@ -413,7 +430,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Keys(KeysCommand::List { workspace }) => {
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let found = find_workspace(&db, &config, &workspace).await?;
             let mut cursor = None;
             loop {
@@ -444,7 +461,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Keys(KeysCommand::Revoke { workspace, key }) => {
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let found = find_workspace(&db, &config, &workspace).await?;
             if !api_keys::revoke(&db, &found, &key)
                 .await
@@ -603,7 +620,7 @@ async fn apps(
             let registration = apps::check(&name, &redirect_uris, &scopes, !public)
                 .map_err(|invalid| anyhow::anyhow!("{invalid}"))?;
             let config = Config::load(config_file, &overrides(database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let created = oauth_apps::create(&db, &registration)
                 .await
                 .map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -627,7 +644,7 @@ async fn apps(
         }
         AppsCommand::List => {
             let config = Config::load(config_file, &overrides(database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             for app in oauth_apps::list(&db).await? {
                 let redirect_uris: Vec<String> = serde_json::from_str(&app.redirect_uris)?;
                 println!(
@@ -651,7 +668,7 @@ async fn apps(
         }
         AppsCommand::Revoke { app } => {
             let config = Config::load(config_file, &overrides(database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             if !oauth_apps::revoke(&db, &app).await? {
                 bail!("no live app has the client id `{app}`");
             }
@@ -669,7 +686,7 @@ async fn operator_keys(
     match command {
         OperatorKeysCommand::Create { name } => {
             let config = Config::load(config_file, &overrides(database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             let (key, secret) = operator_keys::create(&db, &name).await?;
             println!("{secret}");
             eprintln!(
@@ -680,7 +697,7 @@ async fn operator_keys(
         }
         OperatorKeysCommand::List => {
             let config = Config::load(config_file, &overrides(database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             for key in operator_keys::list(&db).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -694,7 +711,7 @@ async fn operator_keys(
         }
         OperatorKeysCommand::Revoke { key } => {
             let config = Config::load(config_file, &overrides(database))?;
-            let db = open(&config).await?;
+            let db = open_existing(&config).await?;
             if !operator_keys::revoke(&db, &key).await? {
                 bail!("no live operator key has the id `{key}`");
             }

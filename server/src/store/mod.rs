@@ -41,7 +41,7 @@ pub use db::{Db, Write};
 pub async fn connect(url: &str) -> Result<Db> {
     let is_sqlite = url.starts_with("sqlite:");
     if is_sqlite
-        && let Some(path) = sqlite_path(url)
+        && let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(path).parent()
     {
         std::fs::create_dir_all(dir)
@@ -73,7 +73,8 @@ pub async fn connect(url: &str) -> Result<Db> {
     Ok(Db::new(db))
 }
 
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The file of a SQLite URL (`None` for another database, or SQLite in memory).
+pub fn sqlite_file(url: &str) -> Option<&str> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

@@ -134,6 +134,21 @@ async fn mistakes_say_what_is_wrong() {
             "the scopes are listed: {err}"
         );
 
+        // A command run without the server's data directory makes no database of its own.
+        let elsewhere = std::env::temp_dir().join(format!("hoverbot-none-{}", ulid::Ulid::new()));
+        let (ok, _, err) = hoverbot(&[
+            "keys",
+            "list",
+            "--workspace",
+            "default",
+            "--data-dir",
+            elsewhere.to_str().unwrap(),
+        ])
+        .await;
+        assert!(!ok);
+        assert!(err.contains("there is no database at"), "{err}");
+        assert!(!elsewhere.exists(), "no database was made");
+
         let (ok, _, err) = hoverbot(&[
             "--database-url",
             url,
