@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use hyper::body::Bytes;
 use poem::endpoint::make_sync;
 use poem::http::{StatusCode, header};
 use poem::web::Path;
@@ -122,6 +123,7 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
     let spec: serde_json::Value =
         serde_json::from_str(hoverbot_api::SPEC_JSON).context("the bundled spec is not JSON")?;
     let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
+    let (served_yaml, served_json) = served_spec(spec.clone(), config.public_url.as_deref())?;
     let hoverbot = services.api(db.clone(), config)?;
     let auth = hoverbot.auth.clone();
     let metrics = services.metrics.clone();
@@ -170,11 +172,11 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
         .nest("/oauth", oauth::routes(oauth))
         .at(
             "/openapi.yaml",
-            make_sync(|_| spec_response(hoverbot_api::SPEC_YAML, "application/yaml")),
+            make_sync(move |_| spec_response(served_yaml.clone(), "application/yaml")),
         )
         .at(
             "/openapi.json",
-            make_sync(|_| spec_response(hoverbot_api::SPEC_JSON, "application/json")),
+            make_sync(move |_| spec_response(served_json.clone(), "application/json")),
         )
         .at(
             "/docs",
@@ -223,10 +225,41 @@ fn swagger_config() -> utoipa_swagger_ui::Config<'static> {
     )
 }
 
-fn spec_response(body: &'static str, content_type: &'static str) -> Response {
+fn spec_response(body: Bytes, content_type: &'static str) -> Response {
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .body(body)
+}
+
+/// The spec as served, in YAML and JSON: the bundled document with this server first among its
+/// `servers`, so that Swagger UI's "Try it out", and a client generated from the served document,
+/// call this deployment by default rather than the hosted service. This server is its
+/// `public_url` when one is configured, else `/`: the address the document was fetched from.
+/// The YAML gains the entry as text, so the rest of it stays byte for byte the bundled file.
+fn served_spec(mut spec: serde_json::Value, public_url: Option<&str>) -> Result<(Bytes, Bytes)> {
+    let url = public_url.unwrap_or("/");
+    const DESCRIPTION: &str = "This server.";
+    let servers = spec["servers"]
+        .as_array_mut()
+        .context("the bundled spec has no servers")?;
+    servers.insert(
+        0,
+        serde_json::json!({ "url": url, "description": DESCRIPTION }),
+    );
+    let json = serde_json::to_string(&spec)?;
+    let yaml = hoverbot_api::SPEC_YAML.replacen(
+        "\nservers:\n",
+        &format!(
+            "\nservers:\n  - url: '{}'\n    description: {DESCRIPTION}\n",
+            url.replace('\'', "''")
+        ),
+        1,
+    );
+    anyhow::ensure!(
+        yaml.len() > hoverbot_api::SPEC_YAML.len(),
+        "the bundled spec's YAML has no top-level `servers:`"
+    );
+    Ok((Bytes::from(yaml), Bytes::from(json)))
 }
 
 /// Swagger UI, bundled in the binary (no asset is loaded from elsewhere), on the source spec.

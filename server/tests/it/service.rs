@@ -16,7 +16,17 @@ async fn serves_the_spec_docs_and_health() {
             .text()
             .await
             .unwrap();
-        assert_eq!(yaml, hoverbot_api::SPEC_YAML);
+        // The bundled spec, with this server first among the servers: the address the document
+        // was fetched from, since no public_url is configured.
+        assert_eq!(
+            yaml,
+            hoverbot_api::SPEC_YAML.replacen(
+                "\nservers:\n",
+                "\nservers:\n  - url: '/'\n    description: This server.\n",
+                1
+            )
+        );
+        let served: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
         let json: serde_json::Value = server
             .client
             .get(server.url("/openapi.json"))
@@ -26,7 +36,14 @@ async fn serves_the_spec_docs_and_health() {
             .json()
             .await
             .unwrap();
+        assert_eq!(json, served, "the JSON and the YAML are one document");
         assert_eq!(json["openapi"], "3.1.0");
+        assert_eq!(json["servers"][0]["url"], "/");
+        let bundled: serde_json::Value = serde_json::from_str(hoverbot_api::SPEC_JSON).unwrap();
+        assert_eq!(
+            json["servers"].as_array().unwrap()[1..],
+            bundled["servers"].as_array().unwrap()[..]
+        );
         let docs = server
             .client
             .get(server.url("/docs/"))
@@ -163,6 +180,27 @@ async fn a_newer_release_migrating_first_keeps_this_one_ready() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn the_served_spec_lists_the_configured_public_url_first() {
+    for server in TestServer::each_configured(|config| {
+        config.public_url = Some("https://support.example.com".to_string());
+    })
+    .await
+    {
+        let json: serde_json::Value = server
+            .client
+            .get(server.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(json["servers"][0]["url"], "https://support.example.com");
         server.finish().await;
     }
 }
