@@ -11,5 +11,6 @@ pub mod operations;
 pub mod problems;
 pub mod rate_limit;
 pub mod request_id;
+mod schema_errors;
 pub mod transport_security;
 pub mod validation;

@@ -15,15 +15,13 @@ use poem::http::header;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use serde_json::{Value, json};
 
-use super::operations;
 use super::problems::{payload_too_large, unreadable_body};
+use super::{operations, schema_errors};
 use crate::problem::{FieldError, Problem};
 use hoverbot_api::OPERATIONS;
 
 /// At most this many field errors are reported for one request.
 const MAX_ERRORS: usize = 100;
-/// Messages quote the offending value; long values are cut so a problem stays small.
-const MAX_MESSAGE_CHARS: usize = 300;
 
 pub struct Validators {
     by_schema: HashMap<&'static str, jsonschema::Validator>,
@@ -65,18 +63,8 @@ impl Validators {
         };
         validator
             .iter_errors(instance)
+            .flat_map(|error| schema_errors::field_errors(&error))
             .take(MAX_ERRORS)
-            .map(|error| {
-                let mut message = error.to_string();
-                if message.chars().count() > MAX_MESSAGE_CHARS {
-                    message = message.chars().take(MAX_MESSAGE_CHARS).collect::<String>() + "…";
-                }
-                FieldError {
-                    pointer: Some(error.instance_path().to_string()),
-                    parameter: None,
-                    message,
-                }
-            })
             .collect()
     }
 }
@@ -220,6 +208,99 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// What a client is told for each kind of rule the spec's request bodies use: the member, and
+    /// the reason in plain words.
+    #[test]
+    fn violations_name_the_member_and_say_why() {
+        let spec: Value = serde_json::from_str(hoverbot_api::SPEC_JSON).unwrap();
+        let validators = Validators::new(&spec, 1 << 20).unwrap();
+        let long = "x".repeat(300);
+        let many: serde_json::Map<String, Value> =
+            (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
+        let cases: [(&str, Value, &str, &str); 10] = [
+            (
+                "CreateConversationRequest",
+                json!({"channel": "web", "externalUserId": long}),
+                "/externalUserId",
+                "must have at most 255 characters (it has 300 characters)",
+            ),
+            (
+                "CreateConversationRequest",
+                json!({"channel": "pigeon"}),
+                "/channel",
+                "\"sms\"",
+            ),
+            (
+                "CreateConversationRequest",
+                json!({"channel": "web", "colour": "blue"}),
+                "/colour",
+                "is not a field of this object",
+            ),
+            (
+                "CreateConversationRequest",
+                json!({"channel": "web", "metadata": many}),
+                "/metadata",
+                "must have at most 50 entries (it has 51)",
+            ),
+            (
+                "CreateConversationRequest",
+                json!({"channel": 5}),
+                "/channel",
+                "must be of type string, not integer",
+            ),
+            (
+                "CreateConversationRequest",
+                json!({}),
+                "/channel",
+                "is required",
+            ),
+            (
+                "KnowledgeSourceInput",
+                json!({"type": "fax", "name": "Help"}),
+                "/type",
+                "must be one of \"url-crawl\", \"sitemap\" or \"text\", not \"fax\"",
+            ),
+            (
+                "KnowledgeSourceInput",
+                json!({"type": "text", "name": "Help"}),
+                "/documents",
+                "is required",
+            ),
+            (
+                "KnowledgeSourceInput",
+                json!({"type": "sitemap", "name": "Help", "sitemapUrl": "not a url"}),
+                "/sitemapUrl",
+                "must be a valid uri",
+            ),
+            (
+                "KnowledgeSourceInput",
+                json!({"type": "url-crawl", "name": "Help", "seedUrls": []}),
+                "/seedUrls",
+                "must have at least 1 item (it has 0)",
+            ),
+        ];
+        for (schema, body, pointer, says) in cases {
+            let errors = validators.errors(schema, &body);
+            assert!(
+                errors
+                    .iter()
+                    .any(|error| error.pointer.as_deref() == Some(pointer)
+                        && error.message.contains(says)),
+                "{schema} {body}: expected {pointer} to say `{says}`, got {:#?}",
+                errors
+                    .iter()
+                    .map(|error| (error.pointer.clone(), error.message.clone()))
+                    .collect::<Vec<_>>()
+            );
+            assert!(
+                errors
+                    .iter()
+                    .all(|error| error.message.chars().count() < 300),
+                "messages quote only a prefix of the value"
+            );
+        }
+    }
 
     #[test]
     fn finds_nul_in_values_and_keys() {
