@@ -25,8 +25,8 @@ use hyper::header::HeaderValue;
 use serde_json::Value;
 
 use cpu::Threads;
-use load::{Connection, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
-use server::{Background, Hoverbot};
+use load::{IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
+use server::{Api, Background, Hoverbot};
 
 const USAGE: &str = "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] \
      [--postgres URL] [--manual DIR] [--schemathesis PATH] [--before REV|none] \
@@ -327,7 +327,7 @@ async fn measure(
     let bare = Hoverbot::start(binary, "bare", &[("HOVERBOT_RATE_LIMIT_ENABLED", "false")]).await?;
     let auth = HeaderValue::try_from(format!("Bearer {}", hoverbot.key))?;
     let bare_auth = HeaderValue::try_from(format!("Bearer {}", bare.key))?;
-    let conversation = seed(&hoverbot, &auth).await?;
+    let conversation = seed(&hoverbot).await?;
     let new_conversation = Bytes::from_static(br#"{"channel":"web","externalUserId":"bench"}"#);
     let targets = [
         Target::new(baseline.addr, Method::GET, "/", None),
@@ -417,43 +417,23 @@ async fn measure(
 }
 
 /// Creates the conversation `GET` reads: `EXCHANGES` messages and their answers.
-async fn seed(hoverbot: &Hoverbot, auth: &HeaderValue) -> Result<String> {
-    let mut connection = Connection::open(hoverbot.addr).await?;
-    let mut call = async |method: Method, path: String, body: &'static str| -> Result<Value> {
-        let body = (!body.is_empty()).then(|| Bytes::from_static(body.as_bytes()));
-        let target = Target::new(hoverbot.addr, method, path, body).with_auth(auth.clone());
-        let (status, body) = connection.send(&target).await?;
-        ensure!(
-            status.is_success(),
-            "{} answered {status}: {}",
-            target.describe(),
-            String::from_utf8_lossy(&body)
-        );
-        Ok(serde_json::from_slice(&body)?)
-    };
-    let created = call(
-        Method::POST,
-        "/v1/conversations".to_string(),
-        r#"{"channel":"web","externalUserId":"bench"}"#,
-    )
-    .await?;
-    let id = created["id"]
-        .as_str()
-        .context("the new conversation has no id")?
-        .to_string();
+async fn seed(hoverbot: &Hoverbot) -> Result<String> {
+    let mut api = Api::open(hoverbot).await?;
+    let id = api.conversation().await?;
     for _ in 0..EXCHANGES {
-        let path = format!("/v1/conversations/{id}/messages");
-        call(
+        api.call(
             Method::POST,
-            path,
+            &format!("/v1/conversations/{id}/messages"),
             // A greeting is answered in kind; a question this empty workspace cannot answer
             // would be unsure, and the second such reply hands the conversation to a person,
             // who gets the later messages without replies.
-            r#"{"text":"Hello!"}"#,
+            Some(serde_json::json!({"text": "Hello!"})),
         )
         .await?;
     }
-    let transcript = call(Method::GET, format!("/v1/conversations/{id}"), "").await?;
+    let transcript = api
+        .call(Method::GET, &format!("/v1/conversations/{id}"), None)
+        .await?;
     let messages = transcript["messages"].as_array().map_or(0, Vec::len);
     ensure!(
         messages == 2 * EXCHANGES,

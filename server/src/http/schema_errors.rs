@@ -47,47 +47,13 @@ pub fn field_errors(error: &ValidationError<'_>) -> Vec<FieldError> {
 
 /// What is wrong with `instance`, by the rule it breaks.
 fn describe(kind: &ValidationErrorKind, instance: &Value) -> String {
-    let count = |what: &str| match instance {
-        Value::String(text) => format!(" (it has {} {what})", text.chars().count()),
-        Value::Array(items) => format!(" (it has {})", items.len()),
-        Value::Object(fields) => format!(" (it has {})", fields.len()),
-        _ => String::new(),
-    };
     match kind {
-        ValidationErrorKind::MaxLength { limit } => format!(
-            "must have at most {}{}",
-            noun(*limit, "character", "characters"),
-            count("characters")
-        ),
-        ValidationErrorKind::MinLength { limit } => format!(
-            "must have at least {}{}",
-            noun(*limit, "character", "characters"),
-            count("characters")
-        ),
-        ValidationErrorKind::MaxItems { limit } => {
-            format!(
-                "must have at most {}{}",
-                noun(*limit, "item", "items"),
-                count("items")
-            )
-        }
-        ValidationErrorKind::MinItems { limit } => {
-            format!(
-                "must have at least {}{}",
-                noun(*limit, "item", "items"),
-                count("items")
-            )
-        }
-        ValidationErrorKind::MaxProperties { limit } => format!(
-            "must have at most {}{}",
-            noun(*limit, "entry", "entries"),
-            count("entries")
-        ),
-        ValidationErrorKind::MinProperties { limit } => format!(
-            "must have at least {}{}",
-            noun(*limit, "entry", "entries"),
-            count("entries")
-        ),
+        ValidationErrorKind::MaxLength { limit }
+        | ValidationErrorKind::MaxItems { limit }
+        | ValidationErrorKind::MaxProperties { limit } => size("at most", *limit, instance),
+        ValidationErrorKind::MinLength { limit }
+        | ValidationErrorKind::MinItems { limit }
+        | ValidationErrorKind::MinProperties { limit } => size("at least", *limit, instance),
         ValidationErrorKind::Maximum { limit } => format!("must be at most {limit}"),
         ValidationErrorKind::Minimum { limit } => format!("must be at least {limit}"),
         ValidationErrorKind::ExclusiveMaximum { limit } => format!("must be less than {limit}"),
@@ -194,6 +160,25 @@ fn union(
             message: "matches none of the allowed forms".to_string(),
         }],
     }
+}
+
+/// A bound on the size of a string, an array or an object, and the size sent: `must have at most
+/// 255 characters (it has 300 characters)`, `must have at least 1 item (it has 0)`.
+fn size(bound: &str, limit: u64, instance: &Value) -> String {
+    let (has, one, many) = match instance {
+        Value::String(text) => (
+            format!("{} characters", text.chars().count()),
+            "character",
+            "characters",
+        ),
+        Value::Array(items) => (items.len().to_string(), "item", "items"),
+        Value::Object(fields) => (fields.len().to_string(), "entry", "entries"),
+        _ => return format!("must have {bound} {limit}"),
+    };
+    format!(
+        "must have {bound} {} (it has {has})",
+        noun(limit, one, many)
+    )
 }
 
 /// `1 item`, `2 items`.

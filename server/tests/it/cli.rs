@@ -3,27 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::support::TestServer;
-
-/// Runs `hoverbot ARGS` (`ARGS` says where the database is): success, stdout lines, stderr.
-async fn hoverbot(args: &[&str]) -> (bool, Vec<String>, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
-        .args(args)
-        .env_remove("HOVERBOT_DATA_DIR")
-        .env_remove("HOVERBOT_DATABASE_URL")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    (
-        output.status.success(),
-        stdout,
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
-}
+use crate::support::{TestServer, hoverbot_cli};
 
 #[tokio::test]
 async fn workspaces_and_keys_are_listed_and_revoked_with_the_database_flag_anywhere() {
@@ -32,9 +12,9 @@ async fn workspaces_and_keys_are_listed_and_revoked_with_the_database_flag_anywh
         let name = format!("acme-{}", ulid::Ulid::new());
         // The flag before the subcommand, and after it.
         let (ok, created, err) =
-            hoverbot(&["--database-url", url, "workspaces", "create", &name]).await;
+            hoverbot_cli(&["--database-url", url, "workspaces", "create", &name]).await;
         assert!(ok, "{err}");
-        let (ok, listed, err) = hoverbot(&["workspaces", "list", "--database-url", url]).await;
+        let (ok, listed, err) = hoverbot_cli(&["workspaces", "list", "--database-url", url]).await;
         assert!(ok, "{err}");
         let line = listed
             .iter()
@@ -45,7 +25,7 @@ async fn workspaces_and_keys_are_listed_and_revoked_with_the_database_flag_anywh
             "{line}"
         );
 
-        let (ok, secret, err) = hoverbot(&[
+        let (ok, secret, err) = hoverbot_cli(&[
             "keys",
             "create",
             "--workspace",
@@ -60,8 +40,10 @@ async fn workspaces_and_keys_are_listed_and_revoked_with_the_database_flag_anywh
         .await;
         assert!(ok, "{err}");
         let secret = &secret[0];
-        let (ok, keys, err) =
-            hoverbot(&["--database-url", url, "keys", "list", "--workspace", &name]).await;
+        let list = async || {
+            hoverbot_cli(&["--database-url", url, "keys", "list", "--workspace", &name]).await
+        };
+        let (ok, keys, err) = list().await;
         assert!(ok, "{err}");
         assert_eq!(keys.len(), 1, "{keys:?}");
         let fields: Vec<&str> = keys[0].split('\t').collect();
@@ -72,34 +54,27 @@ async fn workspaces_and_keys_are_listed_and_revoked_with_the_database_flag_anywh
             "a list never shows a secret"
         );
 
-        let (ok, _, err) = hoverbot(&[
-            "keys",
-            "revoke",
-            fields[0],
-            "--workspace",
-            &name,
-            "--database-url",
-            url,
-        ])
-        .await;
+        let revoke = async || {
+            hoverbot_cli(&[
+                "keys",
+                "revoke",
+                fields[0],
+                "--workspace",
+                &name,
+                "--database-url",
+                url,
+            ])
+            .await
+        };
+        let (ok, _, err) = revoke().await;
         assert!(ok, "{err}");
         let (status, _) = server
             .send_as(secret, Method::GET, "/v1/conversations", None)
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked key is refused");
-        let (_, keys, _) =
-            hoverbot(&["--database-url", url, "keys", "list", "--workspace", &name]).await;
+        let (_, keys, _) = list().await;
         assert!(keys.is_empty(), "{keys:?}");
-        let (ok, _, err) = hoverbot(&[
-            "keys",
-            "revoke",
-            fields[0],
-            "--workspace",
-            &name,
-            "--database-url",
-            url,
-        ])
-        .await;
+        let (ok, _, err) = revoke().await;
         assert!(!ok);
         assert!(err.contains("has no live key"), "{err}");
         server.finish().await;
@@ -111,7 +86,7 @@ async fn mistakes_say_what_is_wrong() {
     for server in TestServer::each().await {
         let url = server.database_url();
         let create = async |scopes: &str| {
-            hoverbot(&[
+            hoverbot_cli(&[
                 "--database-url",
                 url,
                 "keys",
@@ -136,7 +111,7 @@ async fn mistakes_say_what_is_wrong() {
 
         // A command run without the server's data directory makes no database of its own.
         let elsewhere = std::env::temp_dir().join(format!("hoverbot-none-{}", ulid::Ulid::new()));
-        let (ok, _, err) = hoverbot(&[
+        let (ok, _, err) = hoverbot_cli(&[
             "keys",
             "list",
             "--workspace",
@@ -149,7 +124,7 @@ async fn mistakes_say_what_is_wrong() {
         assert!(err.contains("there is no database at"), "{err}");
         assert!(!elsewhere.exists(), "no database was made");
 
-        let (ok, _, err) = hoverbot(&[
+        let (ok, _, err) = hoverbot_cli(&[
             "--database-url",
             url,
             "keys",

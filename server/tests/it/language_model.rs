@@ -342,6 +342,26 @@ async fn servers_waiting_on_model(base_url: &str, concurrency: usize) -> Vec<Tes
     .await
 }
 
+/// The server with its knowledge answered (by the model, answering at once), then the model
+/// holding its answers until [`ChatCompletions::release`], and `count` new conversations.
+async fn holding_model(chat: &ChatCompletions, server: &TestServer, count: usize) -> Vec<String> {
+    chat.behave(Behaviour::Answer(HELD_ANSWER));
+    with_knowledge(server).await;
+    chat.behave(Behaviour::Held(HELD_ANSWER));
+    chat.hold();
+    let mut conversations = Vec::new();
+    for _ in 0..count {
+        conversations.push(server.create_conversation().await);
+    }
+    conversations
+}
+
+fn assert_phrased_by_model(exchanges: &[Value]) {
+    for exchange in exchanges {
+        assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
+    }
+}
+
 /// Sends [`QUESTION`] to each conversation, all at once; the exchanges, in order.
 async fn ask_each(server: &TestServer, conversations: &[String]) -> Vec<Value> {
     futures_util::future::join_all(
@@ -373,14 +393,7 @@ async fn requests_in_flight(server: &TestServer) -> u64 {
 async fn messages_wait_for_the_model_side_by_side_and_no_write_waits_for_them() {
     let (chat, base_url) = ChatCompletions::start(Behaviour::Answer(HELD_ANSWER)).await;
     for server in servers_waiting_on_model(&base_url, 64).await {
-        chat.behave(Behaviour::Answer(HELD_ANSWER));
-        with_knowledge(&server).await;
-        chat.behave(Behaviour::Held(HELD_ANSWER));
-        chat.hold();
-        let mut conversations = Vec::new();
-        for _ in 0..8 {
-            conversations.push(server.create_conversation().await);
-        }
+        let conversations = holding_model(&chat, &server, 8).await;
         let meanwhile = async {
             // All eight are with the model at once: they wait for it side by side, not in turn.
             eventually("eight calls to the model at once", || async {
@@ -397,15 +410,11 @@ async fn messages_wait_for_the_model_side_by_side_and_no_write_waits_for_them() 
             created.expect("a conversation is created while eight messages wait for the model")
         };
         let (exchanges, _) = tokio::join!(ask_each(&server, &conversations), meanwhile);
-        for exchange in &exchanges {
-            assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
-        }
+        assert_phrased_by_model(&exchanges);
         assert_eq!(chat.most_in_flight(), 8);
         // The next eight go over the connections the first eight opened.
         let opened = chat.connections();
-        for exchange in ask_each(&server, &conversations).await {
-            assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
-        }
+        assert_phrased_by_model(&ask_each(&server, &conversations).await);
         assert_eq!(
             chat.connections(),
             opened,
@@ -419,14 +428,7 @@ async fn messages_wait_for_the_model_side_by_side_and_no_write_waits_for_them() 
 async fn at_most_llm_concurrency_calls_are_in_flight_and_the_rest_wait_for_a_slot() {
     let (chat, base_url) = ChatCompletions::start(Behaviour::Answer(HELD_ANSWER)).await;
     for server in servers_waiting_on_model(&base_url, 2).await {
-        chat.behave(Behaviour::Answer(HELD_ANSWER));
-        with_knowledge(&server).await;
-        chat.behave(Behaviour::Held(HELD_ANSWER));
-        chat.hold();
-        let mut conversations = Vec::new();
-        for _ in 0..6 {
-            conversations.push(server.create_conversation().await);
-        }
+        let conversations = holding_model(&chat, &server, 6).await;
         let meanwhile = async {
             eventually("two calls to the model", || async {
                 (chat.in_flight() == 2).then_some(())
@@ -442,9 +444,7 @@ async fn at_most_llm_concurrency_calls_are_in_flight_and_the_rest_wait_for_a_slo
         let (exchanges, ()) = tokio::join!(ask_each(&server, &conversations), meanwhile);
         // Those that waited for a slot were answered by the model too: the wait is within
         // `llm_timeout_ms`.
-        for exchange in &exchanges {
-            assert_eq!(exchange["trace"]["modelTier"], "llm", "{exchange}");
-        }
+        assert_phrased_by_model(&exchanges);
         assert_eq!(chat.most_in_flight(), 2, "llm_concurrency is 2");
         server.finish().await;
     }
@@ -454,11 +454,7 @@ async fn at_most_llm_concurrency_calls_are_in_flight_and_the_rest_wait_for_a_slo
 async fn two_messages_to_one_conversation_are_answered_in_turn_each_reply_after_its_message() {
     let (chat, base_url) = ChatCompletions::start(Behaviour::Answer(HELD_ANSWER)).await;
     for server in servers_waiting_on_model(&base_url, 64).await {
-        chat.behave(Behaviour::Answer(HELD_ANSWER));
-        with_knowledge(&server).await;
-        chat.behave(Behaviour::Held(HELD_ANSWER));
-        chat.hold();
-        let conversation = server.create_conversation().await;
+        let conversation = holding_model(&chat, &server, 1).await.remove(0);
         let both = vec![conversation.clone(), conversation.clone()];
         let meanwhile = async {
             eventually("one call to the model", || async {

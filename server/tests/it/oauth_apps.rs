@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_problem, assert_schema};
+use crate::support::{TestServer, assert_problem, assert_schema, hoverbot_cli};
 
 /// Runs `hoverbot apps ARGS` on the server's database: success, stdout lines, stderr.
 async fn apps(server: &TestServer, args: &[&str]) -> (bool, Vec<String>, String) {
@@ -19,23 +19,10 @@ async fn hoverbot(
     command: &str,
     args: &[&str],
 ) -> (bool, Vec<String>, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
-        .arg(command)
-        .args(args)
-        .args(["--database-url", server.database_url()])
-        .env_remove("HOVERBOT_DATA_DIR")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    (
-        output.status.success(),
-        stdout,
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
+    let mut all = vec![command];
+    all.extend_from_slice(args);
+    all.extend(["--database-url", server.database_url()]);
+    hoverbot_cli(&all).await
 }
 
 /// The stored row of app `id`, its text columns joined, as an operator could read it.

@@ -191,15 +191,8 @@ async fn the_served_spec_lists_the_configured_public_url_first() {
     })
     .await
     {
-        let json: serde_json::Value = server
-            .client
-            .get(server.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (status, json) = server.send(Method::GET, "/openapi.json", None).await;
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(json["servers"][0]["url"], "https://support.example.com");
         server.finish().await;
     }

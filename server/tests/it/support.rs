@@ -298,6 +298,27 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     body
 }
 
+/// Runs `hoverbot ARGS`, where `ARGS` says which database (the environment's is ignored):
+/// success, stdout lines, stderr.
+pub async fn hoverbot_cli(args: &[&str]) -> (bool, Vec<String>, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoverbot"))
+        .args(args)
+        .env_remove("HOVERBOT_DATA_DIR")
+        .env_remove("HOVERBOT_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (
+        output.status.success(),
+        stdout,
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
 /// A `hoverbot serve` process of its own, on a free loopback port; killed when dropped.
 /// The deployment secret key of test servers (the base64 of 32 bytes), so that none writes a key
 /// file into the working directory.

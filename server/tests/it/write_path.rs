@@ -97,6 +97,22 @@ async fn created(server: &TestServer) -> (usize, i64) {
     (page["data"].as_array().unwrap().len(), events)
 }
 
+/// Each of `keys` keys made one conversation and one `conversation.created` event.
+async fn assert_one_conversation_and_event_per_key(server: &TestServer, keys: usize) {
+    let (conversations, events) = created(server).await;
+    assert_eq!(
+        conversations, keys,
+        "{}: one conversation per key",
+        server.backend
+    );
+    assert_eq!(
+        events,
+        i64::try_from(keys).unwrap(),
+        "{}: one event per key",
+        server.backend
+    );
+}
+
 #[tokio::test]
 async fn a_keyed_post_cut_off_at_any_point_runs_once_and_its_retry_is_answered_at_once() {
     for server in TestServer::each().await {
@@ -122,13 +138,7 @@ async fn a_keyed_post_cut_off_at_any_point_runs_once_and_its_retry_is_answered_a
             let (id, _) = retry(&client, &base, &server.key, &key).await;
             assert!(ids.insert(id), "{key}: another key's conversation");
         }
-        let (conversations, events) = created(&server).await;
-        assert_eq!(
-            conversations, KEYS,
-            "{}: one conversation per key",
-            server.backend
-        );
-        assert_eq!(events, KEYS as i64, "{}: one event per key", server.backend);
+        assert_one_conversation_and_event_per_key(&server, KEYS).await;
         server.finish().await;
     }
 }
@@ -194,19 +204,7 @@ async fn a_server_killed_mid_request_leaves_every_key_run_once() {
             }
             assert!(ids.insert(id), "{key}: another key's conversation");
         }
-        let (conversations, events) = created(&server).await;
-        assert_eq!(
-            conversations,
-            keys.len(),
-            "{}: one conversation per key",
-            server.backend
-        );
-        assert_eq!(
-            events,
-            keys.len() as i64,
-            "{}: one event per key",
-            server.backend
-        );
+        assert_one_conversation_and_event_per_key(&server, keys.len()).await;
         server.finish().await;
     }
 }
@@ -257,13 +255,7 @@ async fn one_key_sent_to_two_replicas_at_once_creates_one_conversation() {
                 "{key}: both replicas answer with one conversation"
             );
         }
-        let (conversations, events) = created(&server).await;
-        assert_eq!(
-            conversations, KEYS,
-            "{}: one conversation per key",
-            server.backend
-        );
-        assert_eq!(events, KEYS as i64, "{}: one event per key", server.backend);
+        assert_one_conversation_and_event_per_key(&server, KEYS).await;
         replica.stop().await.unwrap();
         server.finish().await;
     }

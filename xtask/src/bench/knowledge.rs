@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use hyper::Method;
 use hyper::body::Bytes;
-use hyper::header::HeaderValue;
 use serde_json::{Value, json};
 
 use super::Options;
 use super::cpu::Threads;
 use super::load::{self, Connection, Outcome, Pace, Probes, Target};
-use super::server::{self, Background, Hoverbot};
+use super::server::{self, Api, Background, Hoverbot};
 use crate::project;
 
 /// The rate the latency is measured at (the aim: p99 under 25 ms at 200 requests/s).
@@ -219,49 +218,7 @@ pub async fn measure(
     })
 }
 
-/// The API of the server under test, over one keep-alive connection.
-struct Api {
-    addr: SocketAddr,
-    auth: HeaderValue,
-    connection: Connection,
-}
-
 impl Api {
-    async fn open(hoverbot: &Hoverbot) -> Result<Self> {
-        Ok(Self {
-            addr: hoverbot.addr,
-            auth: HeaderValue::try_from(format!("Bearer {}", hoverbot.key))?,
-            connection: Connection::open(hoverbot.addr).await?,
-        })
-    }
-
-    async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let body = body.map(|body| Bytes::from(body.to_string()));
-        let target = Target::new(self.addr, method, path, body).with_auth(self.auth.clone());
-        let (status, body) = self.connection.send(&target).await?;
-        ensure!(
-            status.is_success(),
-            "{} answered {status}: {}",
-            target.describe(),
-            String::from_utf8_lossy(&body)
-        );
-        Ok(serde_json::from_slice(&body)?)
-    }
-
-    async fn conversation(&mut self) -> Result<String> {
-        let created = self
-            .call(
-                Method::POST,
-                "/v1/conversations",
-                Some(json!({"channel": "web", "externalUserId": "bench"})),
-            )
-            .await?;
-        Ok(created["id"]
-            .as_str()
-            .context("the conversation has no id")?
-            .to_string())
-    }
-
     /// The answer to `question` in a new conversation, if it cites the knowledge.
     async fn ask(&mut self, question: &str) -> Result<Option<Value>> {
         let conversation = self.conversation().await?;

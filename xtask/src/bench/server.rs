@@ -9,8 +9,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use hyper::Method;
+use hyper::body::Bytes;
+use hyper::header::HeaderValue;
 use poem::listener::{Acceptor, Listener};
 use poem::web::Json;
 use serde_json::{Value, json};
@@ -58,6 +60,53 @@ pub fn build_target(package: &str, selection: &[&str], name: &str) -> Result<Pat
         bail!("`cargo build --release --package {package}` failed");
     }
     executable.with_context(|| format!("cargo built no `{binary}` binary"))
+}
+
+/// The API of a server under test, over one keep-alive connection, with its admin key.
+pub struct Api {
+    addr: SocketAddr,
+    /// `Bearer` and the admin key, for targets of the load generator too.
+    pub auth: HeaderValue,
+    connection: Connection,
+}
+
+impl Api {
+    pub async fn open(hoverbot: &Hoverbot) -> Result<Self> {
+        Ok(Self {
+            addr: hoverbot.addr,
+            auth: HeaderValue::try_from(format!("Bearer {}", hoverbot.key))?,
+            connection: Connection::open(hoverbot.addr).await?,
+        })
+    }
+
+    /// Sends `method path` with the JSON `body`; the JSON answer, or an error unless it is a 2xx.
+    pub async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let body = body.map(|body| Bytes::from(body.to_string()));
+        let target = Target::new(self.addr, method, path, body).with_auth(self.auth.clone());
+        let (status, body) = self.connection.send(&target).await?;
+        ensure!(
+            status.is_success(),
+            "{} answered {status}: {}",
+            target.describe(),
+            String::from_utf8_lossy(&body)
+        );
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// A new conversation's id.
+    pub async fn conversation(&mut self) -> Result<String> {
+        let created = self
+            .call(
+                Method::POST,
+                "/v1/conversations",
+                Some(json!({"channel": "web", "externalUserId": "bench"})),
+            )
+            .await?;
+        Ok(created["id"]
+            .as_str()
+            .context("the conversation has no id")?
+            .to_string())
+    }
 }
 
 /// `hoverbot serve` in a child process, killed when dropped.

@@ -20,8 +20,8 @@ use poem::web::{Data, Json};
 use serde_json::{Value, json};
 
 use super::cpu::Threads;
-use super::load::{self, Connection, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
-use super::server::Hoverbot;
+use super::load::{self, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
+use super::server::{Api, Hoverbot};
 use super::{LOAD_THREADS, Options, WARM_UP};
 use crate::project;
 
@@ -244,8 +244,8 @@ async fn measure_messages(
         env.push(("HOVERBOT_LLM_CONCURRENCY", setting));
     }
     let hoverbot = Hoverbot::start(binary, "messages", &env).await?;
-    let auth = HeaderValue::try_from(format!("Bearer {}", hoverbot.key))?;
-    let conversations = seed_knowledge(&hoverbot, &auth).await?;
+    let mut api = Api::open(&hoverbot).await?;
+    let conversations = seed_knowledge(&mut api).await?;
     let requests = conversations
         .iter()
         .map(|id| {
@@ -255,7 +255,9 @@ async fn measure_messages(
             )
         })
         .collect();
-    let target = Arc::new(Target::rotating(hoverbot.addr, Method::POST, requests).with_auth(auth));
+    let target = Arc::new(
+        Target::rotating(hoverbot.addr, Method::POST, requests).with_auth(api.auth.clone()),
+    );
     let calls_before = model.calls.load(Ordering::Relaxed);
     model.most_in_flight.store(0, Ordering::SeqCst);
     let mut rounds = Vec::new();
@@ -282,44 +284,28 @@ async fn measure_messages(
 
 /// Gives the workspace a help center to answer from, waits until a question is answered by the
 /// model, and returns [`CONVERSATIONS`] new conversations.
-async fn seed_knowledge(hoverbot: &Hoverbot, auth: &HeaderValue) -> Result<Vec<String>> {
-    let mut connection = Connection::open(hoverbot.addr).await?;
-    let mut call = async |path: String, body: Value| -> Result<Value> {
-        let target = Target::new(
-            hoverbot.addr,
-            Method::POST,
-            path,
-            Some(Bytes::from(body.to_string())),
-        )
-        .with_auth(auth.clone());
-        let (status, body) = connection.send(&target).await?;
-        ensure!(
-            status.is_success(),
-            "{} answered {status}: {}",
-            target.describe(),
-            String::from_utf8_lossy(&body)
-        );
-        Ok(serde_json::from_slice(&body)?)
-    };
-    call(
-        "/v1/knowledge-sources".to_string(),
-        json!({"type": "text", "name": "Help center", "documents": [
+async fn seed_knowledge(api: &mut Api) -> Result<Vec<String>> {
+    api.call(
+        Method::POST,
+        "/v1/knowledge-sources",
+        Some(json!({"type": "text", "name": "Help center", "documents": [
             {"title": "Refunds", "url": "https://help.example.com/refunds",
              "body": "Refunds are paid to the original payment method. A refund takes up to 5 business days to reach your account once the return is received."},
             {"title": "Shipping", "url": "https://help.example.com/shipping",
              "body": "Orders ship within 2 business days. Standard delivery takes 3 to 5 business days."},
-        ]}),
+        ]})),
     )
     .await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let conversation = call("/v1/conversations".to_string(), json!({"channel": "web"})).await?;
-        let id = conversation["id"].as_str().context("a conversation id")?;
-        let exchange = call(
-            format!("/v1/conversations/{id}/messages"),
-            serde_json::from_str(QUESTION)?,
-        )
-        .await?;
+        let id = api.conversation().await?;
+        let exchange = api
+            .call(
+                Method::POST,
+                &format!("/v1/conversations/{id}/messages"),
+                Some(serde_json::from_str(QUESTION)?),
+            )
+            .await?;
         if exchange["trace"]["modelTier"] == "llm" {
             break;
         }
@@ -331,13 +317,7 @@ async fn seed_knowledge(hoverbot: &Hoverbot, auth: &HeaderValue) -> Result<Vec<S
     }
     let mut conversations = Vec::with_capacity(CONVERSATIONS);
     for _ in 0..CONVERSATIONS {
-        let conversation = call("/v1/conversations".to_string(), json!({"channel": "web"})).await?;
-        conversations.push(
-            conversation["id"]
-                .as_str()
-                .context("a conversation id")?
-                .to_string(),
-        );
+        conversations.push(api.conversation().await?);
     }
     Ok(conversations)
 }
