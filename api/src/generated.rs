@@ -53,30 +53,38 @@ pub enum EnabledEvent {
     All,
     #[oai(rename = "conversation.created")]
     ConversationCreated,
+    #[oai(rename = "conversation.deleted")]
+    ConversationDeleted,
     #[oai(rename = "message.responded")]
     MessageResponded,
     #[oai(rename = "lead.qualified")]
     LeadQualified,
     #[oai(rename = "escalation.created")]
     EscalationCreated,
+    #[oai(rename = "escalation.updated")]
+    EscalationUpdated,
 }
 
 impl EnabledEvent {
     pub const ALL: &[Self] = &[
         Self::All,
         Self::ConversationCreated,
+        Self::ConversationDeleted,
         Self::MessageResponded,
         Self::LeadQualified,
         Self::EscalationCreated,
+        Self::EscalationUpdated,
     ];
     /// The value as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::All => "*",
             Self::ConversationCreated => "conversation.created",
+            Self::ConversationDeleted => "conversation.deleted",
             Self::MessageResponded => "message.responded",
             Self::LeadQualified => "lead.qualified",
             Self::EscalationCreated => "escalation.created",
+            Self::EscalationUpdated => "escalation.updated",
         }
     }
 }
@@ -174,8 +182,8 @@ pub struct CreateWebhookEndpointRequest {
     #[oai(rename = "enabled", skip_serializing_if_is_none)]
     pub enabled: Option<bool>,
     /// An escalation destination (`zendesk`, `salesforce`, …) this endpoint handles: it receives
-    /// the `escalation.created` events of escalations to that destination even when `enabledEvents`
-    /// does not list them.
+    /// the `escalation.created` and `escalation.updated` events of escalations to that destination
+    /// even when `enabledEvents` does not list them.
     #[oai(
         rename = "destination",
         skip_serializing_if_is_none,
@@ -344,28 +352,36 @@ pub struct WebhookEndpointList {
 pub enum WebhookEventType {
     #[oai(rename = "conversation.created")]
     ConversationCreated,
+    #[oai(rename = "conversation.deleted")]
+    ConversationDeleted,
     #[oai(rename = "message.responded")]
     MessageResponded,
     #[oai(rename = "lead.qualified")]
     LeadQualified,
     #[oai(rename = "escalation.created")]
     EscalationCreated,
+    #[oai(rename = "escalation.updated")]
+    EscalationUpdated,
 }
 
 impl WebhookEventType {
     pub const ALL: &[Self] = &[
         Self::ConversationCreated,
+        Self::ConversationDeleted,
         Self::MessageResponded,
         Self::LeadQualified,
         Self::EscalationCreated,
+        Self::EscalationUpdated,
     ];
     /// The value as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::ConversationCreated => "conversation.created",
+            Self::ConversationDeleted => "conversation.deleted",
             Self::MessageResponded => "message.responded",
             Self::LeadQualified => "lead.qualified",
             Self::EscalationCreated => "escalation.created",
+            Self::EscalationUpdated => "escalation.updated",
         }
     }
 }
@@ -2067,6 +2083,14 @@ pub struct AssistantSettings {
     /// The `destination` of the escalations the assistant opens by itself.
     #[oai(rename = "escalationDestination")]
     pub escalation_destination: String,
+    /// How many days a conversation is kept after its last message (or its creation, if it has
+    /// none); older conversations are deleted, each with a `conversation.deleted` event (`reason:
+    /// retention`), within about an hour. `null` keeps conversations until they are deleted.
+    #[oai(
+        rename = "conversationRetentionDays",
+        validator(maximum(value = "3650"), minimum(value = "1"))
+    )]
+    pub conversation_retention_days: Option<i32>,
     /// The deployment's defaults, which a setting set to `null` takes.
     #[oai(rename = "defaults")]
     pub defaults: AssistantDefaults,
@@ -2117,10 +2141,17 @@ pub struct UpdateAssistantSettingsRequest {
         validator(max_length = 100, min_length = 1)
     )]
     pub escalation_destination: poem_openapi::types::MaybeUndefined<String>,
+    /// How many days conversations are kept after their last message; `null` keeps them until deleted.
+    #[oai(
+        rename = "conversationRetentionDays",
+        validator(maximum(value = "3650"), minimum(value = "1"))
+    )]
+    pub conversation_retention_days: poem_openapi::types::MaybeUndefined<i32>,
 }
 
 /// A permission of an API key or OAuth token: read or write access to conversations, knowledge
-/// sources or escalations, or management of webhooks, API keys or the assistant's settings.
+/// sources or escalations, deletion of conversations, or management of webhooks, API keys or the
+/// assistant's settings.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum, poem_openapi::OAuthScopes,
 )]
@@ -2136,6 +2167,9 @@ pub enum Scope {
     /// Create conversations and send user messages.
     #[oai(rename = "conversations:write")]
     ConversationsWrite,
+    /// Delete conversations and erase an end user's data.
+    #[oai(rename = "conversations:delete")]
+    ConversationsDelete,
     /// List and read knowledge sources and their sync status.
     #[oai(rename = "knowledge:read")]
     KnowledgeRead,
@@ -2163,6 +2197,7 @@ impl Scope {
     pub const ALL: &[Self] = &[
         Self::ConversationsRead,
         Self::ConversationsWrite,
+        Self::ConversationsDelete,
         Self::KnowledgeRead,
         Self::KnowledgeWrite,
         Self::EscalationsRead,
@@ -2176,6 +2211,7 @@ impl Scope {
         match self {
             Self::ConversationsRead => "conversations:read",
             Self::ConversationsWrite => "conversations:write",
+            Self::ConversationsDelete => "conversations:delete",
             Self::KnowledgeRead => "knowledge:read",
             Self::KnowledgeWrite => "knowledge:write",
             Self::EscalationsRead => "escalations:read",
@@ -2190,6 +2226,7 @@ impl Scope {
         match self {
             Self::ConversationsRead => "List conversations and read their transcripts.",
             Self::ConversationsWrite => "Create conversations and send user messages.",
+            Self::ConversationsDelete => "Delete conversations and erase an end user's data.",
             Self::KnowledgeRead => "List and read knowledge sources and their sync status.",
             Self::KnowledgeWrite => "Create, update and delete knowledge sources.",
             Self::EscalationsRead => "List and read escalations.",
@@ -2719,6 +2756,202 @@ pub struct EscalationCreatedEvent {
     /// The event payload.
     #[oai(rename = "data")]
     pub data: EscalationCreatedData,
+}
+
+/// What happened to an escalation: `assigned` (it got an owner, or another one), `released` (it
+/// went back to the queue without an owner) or `resolved` (the human is done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
+pub enum EscalationChange {
+    #[oai(rename = "assigned")]
+    Assigned,
+    #[oai(rename = "released")]
+    Released,
+    #[oai(rename = "resolved")]
+    Resolved,
+}
+
+impl EscalationChange {
+    pub const ALL: &[Self] = &[Self::Assigned, Self::Released, Self::Resolved];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Assigned => "assigned",
+            Self::Released => "released",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+impl std::fmt::Display for EscalationChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EscalationChange {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// The payload of an `escalation.updated` event.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct EscalationUpdatedData {
+    /// The id of the escalation (`esc_…`).
+    #[oai(rename = "escalationId")]
+    pub escalation_id: String,
+    /// The id of the escalated conversation (`conv_…`).
+    #[oai(rename = "conversationId")]
+    pub conversation_id: String,
+    /// What happened.
+    #[oai(rename = "change")]
+    pub change: EscalationChange,
+    /// The escalation's status after the change.
+    #[oai(rename = "status")]
+    pub status: EscalationStatus,
+    /// The system the conversation is handed to, for example `zendesk`.
+    #[oai(rename = "destination")]
+    pub destination: String,
+    /// The owner after the change, or `null` when nobody owns it.
+    #[oai(rename = "owner")]
+    pub owner: Option<String>,
+    /// The owner before the change, or `null` when nobody owned it.
+    #[oai(rename = "previousOwner")]
+    pub previous_owner: Option<String>,
+    /// The priority of the escalation.
+    #[oai(rename = "priority")]
+    pub priority: Priority,
+}
+
+/// Sent when an escalation is assigned, released or resolved.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct EscalationUpdatedEvent {
+    /// The event id (`evt_…`), also sent as the `webhook-id` header; stable across retries.
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The event type, `escalation.updated`.
+    #[oai(rename = "type")]
+    pub r#type: String,
+    /// When the event occurred.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The id of the workspace the event belongs to (`ws_…`).
+    #[oai(rename = "tenantId")]
+    pub tenant_id: String,
+    /// The event payload.
+    #[oai(rename = "data")]
+    pub data: EscalationUpdatedData,
+}
+
+/// Why a conversation was deleted: `deleted` by `DELETE /v1/conversations/{conversationId}`,
+/// `erased` by an erasure request for its end user, or `retention` because it outlived the
+/// workspace's retention window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
+pub enum DeletionReason {
+    #[oai(rename = "deleted")]
+    Deleted,
+    #[oai(rename = "erased")]
+    Erased,
+    #[oai(rename = "retention")]
+    Retention,
+}
+
+impl DeletionReason {
+    pub const ALL: &[Self] = &[Self::Deleted, Self::Erased, Self::Retention];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Erased => "erased",
+            Self::Retention => "retention",
+        }
+    }
+}
+
+impl std::fmt::Display for DeletionReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DeletionReason {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// The payload of a `conversation.deleted` event.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct ConversationDeletedData {
+    /// The id of the deleted conversation (`conv_…`).
+    #[oai(rename = "conversationId")]
+    pub conversation_id: String,
+    /// Why it was deleted.
+    #[oai(rename = "reason")]
+    pub reason: DeletionReason,
+    /// When it was deleted.
+    #[oai(rename = "deletedAt")]
+    pub deleted_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Sent when a conversation is deleted.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct ConversationDeletedEvent {
+    /// The event id (`evt_…`), also sent as the `webhook-id` header; stable across retries.
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The event type, `conversation.deleted`.
+    #[oai(rename = "type")]
+    pub r#type: String,
+    /// When the event occurred.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The id of the workspace the event belongs to (`ws_…`).
+    #[oai(rename = "tenantId")]
+    pub tenant_id: String,
+    /// The event payload.
+    #[oai(rename = "data")]
+    pub data: ConversationDeletedData,
+}
+
+/// The body of `POST /v1/erasures`.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateErasureRequest {
+    /// The end user's identifier, as given when their conversations were created.
+    #[oai(rename = "externalUserId", validator(max_length = 255, min_length = 1))]
+    pub external_user_id: String,
+}
+
+/// What an erasure request deleted.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct Erasure {
+    /// How many conversations were deleted (with their messages, leads and escalations).
+    #[oai(rename = "conversationsDeleted", validator(minimum(value = "0")))]
+    pub conversations_deleted: i32,
+    /// When the erasure completed.
+    #[oai(rename = "erasedAt")]
+    pub erased_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The tags operations are grouped by.
@@ -3743,6 +3976,713 @@ pub enum GetConversationResponse {
         )
     )]
     NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `deleteConversation`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteConversationParams {
+    pub conversation_id: String,
+}
+
+/// The responses of `deleteConversation`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum DeleteConversationResponse {
+    /// The conversation was deleted.
+    #[oai(
+        status = 204,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NoContent,
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The resource does not exist in the token's workspace. Resources of other workspaces are reported
+    /// the same way.
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    NotFound(poem_openapi::payload::Json<Problem>),
+    /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
+    /// before sending the next request.
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying. A request sent after that many seconds is accepted (as\nlong as no other request with the same token used the quota meanwhile)."
+        )
+    )]
+    TooManyRequests(poem_openapi::payload::Json<Problem>),
+    /// An unexpected failure on the server. The response says nothing about the cause; the operator
+    /// finds it in the server log under the `requestId`.
+    #[oai(
+        status = 500,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    InternalServerError(poem_openapi::payload::Json<Problem>),
+}
+
+/// The parameters of `eraseEndUser`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EraseEndUserParams {
+    pub idempotency_key: Option<String>,
+}
+
+/// The responses of `eraseEndUser`.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum EraseEndUserResponse {
+    /// The end user's data was erased.
+    #[oai(
+        status = 200,
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Ok(poem_openapi::payload::Json<Erasure>),
+    /// The request could not be read: the body is not valid JSON, or a query, path or header parameter
+    /// is invalid (out of range, too long, unknown enum value, unreadable cursor).
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    BadRequest(poem_openapi::payload::Json<Problem>),
+    /// The `Authorization` header is missing, or its token is invalid, expired or revoked.
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        ),
+        header(
+            name = "WWW-Authenticate",
+            ty = "String",
+            description = "The authentication scheme the API expects (RFC 6750); always the `Bearer` scheme."
+        )
+    )]
+    Unauthorized(poem_openapi::payload::Json<Problem>),
+    /// The token is valid but lacks the scope that the operation requires (`forbidden`), or, on a
+    /// deployment behind a TLS-terminating proxy, the request did not reach the proxy over HTTPS
+    /// (`tls_required`; such a refusal carries no rate-limit headers).
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Forbidden(poem_openapi::payload::Json<Problem>),
+    /// The request body did not arrive within the deployment's body read timeout (60 s by default).
+    /// Nothing was done; send the request again.
+    #[oai(
+        status = 408,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Status408(poem_openapi::payload::Json<Problem>),
+    /// The request conflicts with the current state: a request with the same `Idempotency-Key` is
+    /// still being processed (`idempotency_in_progress`), or the change is not possible in the
+    /// resource's current state, for example escalating a conversation that already has an open
+    /// escalation (`escalation_already_open`), changing a resolved one (`escalation_resolved`), or
+    /// assigning one without an owner (`owner_required`).
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    Conflict(poem_openapi::payload::Json<Problem>),
+    /// The request body is larger than the deployment accepts.
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    PayloadTooLarge(poem_openapi::payload::Json<Problem>),
+    /// The request body is not sent as `application/json`.
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnsupportedMediaType(poem_openapi::payload::Json<Problem>),
+    /// The body is valid JSON but does not match the operation's schema (missing or unknown fields,
+    /// wrong types, unknown enum values, values out of range), with one entry in `errors` per offending
+    /// field; or the `Idempotency-Key` was already used with a different request
+    /// (`idempotency_key_reused`).
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(
+            name = "RateLimit",
+            ty = "String",
+            description = "The state of the rate-limit quota after this request (IETF httpapi ratelimit-headers syntax):\n`r` is the number of requests that can still be sent right now, `t` the number of seconds until\nthe quota is fully available again."
+        ),
+        header(
+            name = "RateLimit-Policy",
+            ty = "String",
+            description = "The rate-limit policy applied to the token (IETF httpapi ratelimit-headers syntax): `q` requests\nper window of `w` seconds, sustained. Bursts up to twice the quota are allowed after idle time."
+        ),
+        header(
+            name = "X-RateLimit-Limit",
+            ty = "i64",
+            description = "The number of requests allowed per 60-second window, sustained (the `q` of `RateLimit-Policy`)."
+        ),
+        header(
+            name = "X-RateLimit-Remaining",
+            ty = "i64",
+            description = "The number of requests that can still be sent right now (the `r` of `RateLimit`)."
+        ),
+        header(
+            name = "X-RateLimit-Reset",
+            ty = "i64",
+            description = "Seconds until the quota is fully available again (the `t` of `RateLimit`)."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    UnprocessableContent(poem_openapi::payload::Json<Problem>),
     /// The token has used up its rate-limit quota. Wait for the number of seconds in `Retry-After`
     /// before sending the next request.
     #[oai(
@@ -14048,6 +14988,21 @@ pub trait ConversationsApi: Security {
         params: GetConversationParams,
     ) -> impl Future<Output = poem::Result<GetConversationResponse>> + Send;
 
+    /// Delete a conversation
+    fn delete_conversation(
+        &self,
+        ctx: Self::Context,
+        params: DeleteConversationParams,
+    ) -> impl Future<Output = poem::Result<DeleteConversationResponse>> + Send;
+
+    /// Erase everything about an end user
+    fn erase_end_user(
+        &self,
+        ctx: Self::Context,
+        params: EraseEndUserParams,
+        body: CreateErasureRequest,
+    ) -> impl Future<Output = poem::Result<EraseEndUserResponse>> + Send;
+
     /// Send a user message
     fn send_message(
         &self,
@@ -14482,6 +15437,77 @@ impl<H: Handlers> Api<H> {
                 GetConversationParams {
                     conversation_id: conversation_id.0,
                 },
+            )
+            .await
+    }
+
+    /// Delete a conversation
+    ///
+    /// Deletes the conversation and everything HoverBot holds about it: its messages, its lead's
+    /// contact fields and outcomes, its escalations, its shared-transcript links (which then answer
+    /// `404`), and the webhook events that carry it, with their deliveries, delivered or not (a
+    /// delivery in flight may still arrive). Stored responses of keyed requests that carry it are
+    /// forgotten too. A `conversation.deleted` event (`reason: deleted`) tells your systems to erase
+    /// their copies. Deletion is final.
+    #[oai(
+        path = "/v1/conversations/:conversationId",
+        method = "delete",
+        operation_id = "deleteConversation",
+        tag = "Tag::Conversations"
+    )]
+    async fn delete_conversation(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::ConversationsDelete")] auth: Auth,
+        #[oai(name = "conversationId", validator(max_length = 100))]
+        conversation_id: poem_openapi::param::Path<String>,
+    ) -> poem::Result<DeleteConversationResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::ConversationsDelete)
+            .await?;
+        self.0
+            .delete_conversation(
+                ctx,
+                DeleteConversationParams {
+                    conversation_id: conversation_id.0,
+                },
+            )
+            .await
+    }
+
+    /// Erase everything about an end user
+    ///
+    /// Honours an erasure request (for example under GDPR article 17): deletes every conversation of
+    /// the workspace whose `externalUserId` is the one given, each as `DELETE
+    /// /v1/conversations/{conversationId}` does, with a `conversation.deleted` event (`reason:
+    /// erased`) for each. Erasing an end user with no conversations deletes nothing and is not an
+    /// error, so a request can be repeated safely. The response does not repeat the identifier.
+    #[oai(
+        path = "/v1/erasures",
+        method = "post",
+        operation_id = "eraseEndUser",
+        tag = "Tag::Conversations"
+    )]
+    async fn erase_end_user(
+        &self,
+        request: &poem::Request,
+        #[oai(scope = "Scope::ConversationsDelete")] auth: Auth,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
+        body: poem_openapi::payload::Json<CreateErasureRequest>,
+    ) -> poem::Result<EraseEndUserResponse> {
+        let ctx = self
+            .0
+            .authorize(request, auth.token(), Scope::ConversationsDelete)
+            .await?;
+        self.0
+            .erase_end_user(
+                ctx,
+                EraseEndUserParams {
+                    idempotency_key: idempotency_key.0,
+                },
+                body.0,
             )
             .await
     }
@@ -14965,6 +15991,9 @@ impl<H: Handlers> Api<H> {
     ///   the conversation over again, create a new escalation.
     ///
     /// `note` replaces the note (`null` clears it) and `priority` the priority.
+    ///
+    /// A change of owner or status emits `escalation.updated` (`assigned`, `released` or
+    /// `resolved`); a change of only the note or the priority emits nothing.
     #[oai(
         path = "/v1/escalations/:escalationId",
         method = "patch",
@@ -15138,8 +16167,8 @@ impl<H: Handlers> Api<H> {
     ///
     /// Registers a URL that receives the workspace's webhook events: all of them (`enabledEvents:
     /// ["*"]`, the default) or the listed types. An endpoint with a `destination` label also receives
-    /// the `escalation.created` events of escalations to that destination, whatever its
-    /// `enabledEvents`.
+    /// the `escalation.created` and `escalation.updated` events of escalations to that destination,
+    /// whatever its `enabledEvents`.
     ///
     /// The response holds the endpoint's signing secret (`whsec_…`), which verifies the
     /// `webhook-signature` header of each delivery. Store it now: it is shown again only by
@@ -15750,6 +16779,20 @@ pub const OPERATIONS: &[OperationInfo] = &[
         request_body: None,
     },
     OperationInfo {
+        operation_id: "deleteConversation",
+        method: "DELETE",
+        path: "/v1/conversations/{conversationId}",
+        access: OperationAccess::Scope(Scope::ConversationsDelete),
+        request_body: None,
+    },
+    OperationInfo {
+        operation_id: "eraseEndUser",
+        method: "POST",
+        path: "/v1/erasures",
+        access: OperationAccess::Scope(Scope::ConversationsDelete),
+        request_body: Some("CreateErasureRequest"),
+    },
+    OperationInfo {
         operation_id: "sendMessage",
         method: "POST",
         path: "/v1/conversations/{conversationId}/messages",
@@ -16038,6 +17081,30 @@ pub trait WebhookTestWebhook: Sync {
     fn on_webhook_test(&self, body: poem_openapi::payload::Json<WebhookTestEvent>);
 }
 
+/// The `escalation.updated` webhook.
+#[poem_openapi::Webhook]
+pub trait EscalationUpdatedWebhook: Sync {
+    /// An escalation was assigned, released or resolved
+    #[oai(
+        name = "escalation.updated",
+        method = "post",
+        operation_id = "onEscalationUpdated"
+    )]
+    fn on_escalation_updated(&self, body: poem_openapi::payload::Json<EscalationUpdatedEvent>);
+}
+
+/// The `conversation.deleted` webhook.
+#[poem_openapi::Webhook]
+pub trait ConversationDeletedWebhook: Sync {
+    /// A conversation was deleted
+    #[oai(
+        name = "conversation.deleted",
+        method = "post",
+        operation_id = "onConversationDeleted"
+    )]
+    fn on_conversation_deleted(&self, body: poem_openapi::payload::Json<ConversationDeletedEvent>);
+}
+
 /// Every webhook of the spec, for `OpenApiService::webhooks`.
 pub struct AllWebhooks;
 
@@ -16049,6 +17116,8 @@ impl poem_openapi::Webhook for AllWebhooks {
         all.extend(<&dyn LeadQualifiedWebhook as poem_openapi::Webhook>::meta());
         all.extend(<&dyn EscalationCreatedWebhook as poem_openapi::Webhook>::meta());
         all.extend(<&dyn WebhookTestWebhook as poem_openapi::Webhook>::meta());
+        all.extend(<&dyn EscalationUpdatedWebhook as poem_openapi::Webhook>::meta());
+        all.extend(<&dyn ConversationDeletedWebhook as poem_openapi::Webhook>::meta());
         all
     }
 
@@ -16058,6 +17127,8 @@ impl poem_openapi::Webhook for AllWebhooks {
         <&dyn LeadQualifiedWebhook as poem_openapi::Webhook>::register(registry);
         <&dyn EscalationCreatedWebhook as poem_openapi::Webhook>::register(registry);
         <&dyn WebhookTestWebhook as poem_openapi::Webhook>::register(registry);
+        <&dyn EscalationUpdatedWebhook as poem_openapi::Webhook>::register(registry);
+        <&dyn ConversationDeletedWebhook as poem_openapi::Webhook>::register(registry);
     }
 }
 

@@ -145,9 +145,9 @@ enum KeysCommand {
         /// The workspace's id or name.
         #[arg(long)]
         workspace: String,
-        /// `all`, or comma-separated scopes (conversations:read, conversations:write, knowledge:read,
-        /// knowledge:write, escalations:read, escalations:write, webhooks:manage, keys:manage,
-        /// assistant:manage).
+        /// `all`, or comma-separated scopes (conversations:read, conversations:write,
+        /// conversations:delete, knowledge:read, knowledge:write, escalations:read,
+        /// escalations:write, webhooks:manage, keys:manage, assistant:manage).
         #[arg(long)]
         scopes: String,
         /// A name to recognise the key by.

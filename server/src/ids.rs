@@ -40,6 +40,20 @@ pub fn new(prefix: &str) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// The first id with `prefix` quoted in `json` (a response body), if any.
+pub fn first_quoted(json: &[u8], prefix: &str) -> Option<String> {
+    let needle = format!("\"{prefix}_");
+    let text = std::str::from_utf8(json).ok()?;
+    text.match_indices(&needle).find_map(|(at, _)| {
+        // A ULID is 26 characters, lower-cased here.
+        let id = text.get(at + 1..at + needle.len() + 26)?;
+        id[needle.len() - 1..]
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte.is_ascii_lowercase())
+            .then(|| id.to_string())
+    })
+}
+
 /// The id of the request being served, in the request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
@@ -64,5 +78,27 @@ mod tests {
         sorted.sort();
         assert_eq!(ids, sorted);
         assert!(ids[0].starts_with("conv_") && ids[0].len() == 31);
+    }
+
+    #[test]
+    fn the_first_quoted_id_of_a_kind_is_found_in_a_body() {
+        let id = super::new("conv");
+        let body = format!(r#"{{"userMessage":{{"id":"msg_x","conversationId":"{id}"}}}}"#);
+        assert_eq!(
+            super::first_quoted(body.as_bytes(), "conv"),
+            Some(id.clone())
+        );
+        for nothing in [
+            r#"{"text":"see conv_ in the docs"}"#.to_string(),
+            r#"{"id":"conv_TOO_SHORT"}"#.to_string(),
+            format!(r#"{{"id":"xconv_{}"}}"#, &id[5..]),
+            r#"{"conversationsDeleted":2}"#.to_string(),
+        ] {
+            assert_eq!(
+                super::first_quoted(nothing.as_bytes(), "conv"),
+                None,
+                "{nothing}"
+            );
+        }
     }
 }

@@ -344,7 +344,7 @@ pub async fn start(db: Db, config: &Config) -> Result<Running> {
         .boxed();
     let mut background = vec![
         tokio::spawn(watch_queue(db.clone(), services.metrics.clone())),
-        tokio::spawn(maintain(db.clone())),
+        tokio::spawn(maintain(db.clone(), services.outbox.clone())),
         tokio::spawn(index::follow(
             db.clone(),
             services.knowledge.clone(),
@@ -382,12 +382,18 @@ pub async fn start(db: Db, config: &Config) -> Result<Running> {
     })
 }
 
-/// Periodic housekeeping: expired idempotency keys, OAuth codes and tokens, idle shared rate-limit
-/// keys and webhook events past their retention go.
-async fn maintain(db: Db) {
+/// Periodic housekeeping, from start: conversations past their workspace's retention window,
+/// expired idempotency keys, OAuth codes and tokens, idle shared rate-limit keys and webhook events
+/// past their retention go.
+async fn maintain(db: Db, outbox: Arc<Outbox>) {
     let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
         every.tick().await;
+        match store::erasure::purge_expired(&db, &outbox, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "deleted conversations past their retention"),
+            Err(err) => tracing::warn!("cannot delete conversations past their retention: {err:?}"),
+        }
         let cutoff = chrono::Utc::now() - WEBHOOK_RETENTION;
         match store::webhook_deliveries::purge(&db, cutoff).await {
             Ok(0) => {}

@@ -150,6 +150,8 @@ struct Caused {
     conversations: BTreeSet<String>,
     lead: String,
     escalations: BTreeSet<String>,
+    /// Conversations the suite deleted: their other events may have been delivered before.
+    deleted: BTreeSet<String>,
 }
 
 async fn deliver_every_event(
@@ -284,8 +286,43 @@ async fn cause_and_check(
             .await?
             .and_then(|call| call.field("id"))
         {
+            // A human takes it, then is done: escalation.updated twice.
+            let path = [("escalationId", id.as_str())];
+            for change in [
+                json!({"owner": "conformance-agent"}),
+                json!({"status": "resolved"}),
+            ] {
+                scenario
+                    .expect("setup", "updateEscalation", &path, Some(change), 200)
+                    .await?;
+            }
             caused.escalations.insert(id);
         }
+    }
+
+    // A conversation deleted at once: conversation.deleted, and nothing else of it.
+    if let Some(doomed) = scenario
+        .expect(
+            "setup",
+            "createConversation",
+            &[],
+            Some(json!({"channel": "sms", "externalUserId": "conformance-erased"})),
+            201,
+        )
+        .await?
+        .and_then(|call| call.field("id"))
+    {
+        caused.conversations.insert(doomed.clone());
+        caused.deleted.insert(doomed.clone());
+        scenario
+            .expect(
+                "setup",
+                "deleteConversation",
+                &[("conversationId", &doomed)],
+                None,
+                204,
+            )
+            .await?;
     }
 
     // Every event type the spec lists, from what the suite caused.
@@ -496,8 +533,31 @@ async fn check_references(
                 }),
             );
         }
-        "conversation.created" | "message.responded" | "lead.qualified" | "escalation.created" => {
+        "conversation.deleted" => {
             let conversation = data["conversationId"].as_str().unwrap_or_default();
+            let call = scenario
+                .call("getConversation", &[("conversationId", conversation)], None)
+                .await?;
+            scenario.check(
+                "deleted_disappears",
+                &call,
+                (call.status() != 404).then(|| {
+                    (
+                        format!("404 for conversation {conversation}, deleted"),
+                        call.status().to_string(),
+                    )
+                }),
+            );
+        }
+        "conversation.created"
+        | "message.responded"
+        | "lead.qualified"
+        | "escalation.created"
+        | "escalation.updated" => {
+            let conversation = data["conversationId"].as_str().unwrap_or_default();
+            if caused.deleted.contains(conversation) {
+                return Ok(());
+            }
             let call = scenario
                 .call("getConversation", &[("conversationId", conversation)], None)
                 .await?;
@@ -522,7 +582,7 @@ async fn check_references(
                     problems.push(format!("{field} {id} is not in the transcript"));
                 }
             }
-            if kind == "escalation.created" {
+            if kind.starts_with("escalation.") {
                 let escalation = data["escalationId"].as_str().unwrap_or_default();
                 let found = scenario
                     .call("getEscalation", &[("escalationId", escalation)], None)

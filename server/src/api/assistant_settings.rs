@@ -29,6 +29,7 @@ impl HoverBot {
             escalation_destination: own
                 .escalation_destination
                 .unwrap_or_else(|| DEFAULT_ESCALATION_DESTINATION.to_string()),
+            conversation_retention_days: own.conversation_retention_days,
             defaults: AssistantDefaults {
                 lead_qualification_threshold: self.lead_qualification_threshold,
                 confidence_threshold: MIN_CONFIDENCE,
@@ -62,6 +63,7 @@ impl AssistantSettingsApi for HoverBot {
                 .map(|threshold| threshold.map(|value| (value * 1000.0).round() as i32)),
             escalate_qualified_leads: body.escalate_qualified_leads,
             escalation_destination: body.escalation_destination.into(),
+            conversation_retention_days: body.conversation_retention_days.into(),
         };
         workspaces::update_assistant_settings(&self.db, workspace, changes).await?;
         let settings = self.assistant_settings(workspace).await?;

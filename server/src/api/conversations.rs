@@ -21,13 +21,14 @@ use crate::store::entity::{conversation, message};
 use crate::store::escalations::NewEscalation;
 use crate::store::events;
 use crate::store::tenant::WorkspaceId;
-use crate::store::{escalations, json, workspaces};
+use crate::store::{erasure, escalations, json, workspaces};
 use crate::transcript_links::{self, Refused};
 use hoverbot_api::{
     Conversation, ConversationList, ConversationStatus, ConversationTranscript, ConversationsApi,
     CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
-    EscalationReason, EscalationState, EscalationStateKind, EscalationStatus,
-    GetConversationParams, GetConversationResponse, GetSharedTranscriptParams,
+    CreateErasureRequest, DeleteConversationParams, DeleteConversationResponse, EraseEndUserParams,
+    EraseEndUserResponse, Erasure, EscalationReason, EscalationState, EscalationStateKind,
+    EscalationStatus, GetConversationParams, GetConversationResponse, GetSharedTranscriptParams,
     GetSharedTranscriptResponse, Intent, LeadQualifiedData, ListConversationsParams,
     ListConversationsResponse, Message, MessageExchange, MessageRespondedData, MessageRole,
     Metadata, ModelTier, Outcomes, Priority, SendMessageParams, SendMessageRequest,
@@ -161,6 +162,40 @@ impl ConversationsApi for HoverBot {
             .transcript(&ctx.principal.workspace, &params.conversation_id)
             .await?;
         Ok(GetConversationResponse::Ok(Json(transcript)))
+    }
+
+    async fn delete_conversation(
+        &self,
+        ctx: RequestContext,
+        params: DeleteConversationParams,
+    ) -> poem::Result<DeleteConversationResponse> {
+        erasure::delete(
+            &self.db,
+            &self.outbox,
+            &ctx.principal.workspace,
+            &params.conversation_id,
+        )
+        .await?;
+        Ok(DeleteConversationResponse::NoContent)
+    }
+
+    async fn erase_end_user(
+        &self,
+        ctx: RequestContext,
+        _params: EraseEndUserParams,
+        body: CreateErasureRequest,
+    ) -> poem::Result<EraseEndUserResponse> {
+        let erased = erasure::erase(
+            &self.db,
+            &self.outbox,
+            &ctx.principal.workspace,
+            &body.external_user_id,
+        )
+        .await?;
+        Ok(EraseEndUserResponse::Ok(Json(Erasure {
+            conversations_deleted: i32::try_from(erased).unwrap_or(i32::MAX),
+            erased_at: Utc::now(),
+        })))
     }
 
     async fn get_shared_transcript(

@@ -102,6 +102,7 @@ impl EscalationsApi for HoverBot {
         };
         let row = escalations::update(
             &self.db,
+            &self.outbox,
             &ctx.principal.workspace,
             &params.escalation_id,
             changes,

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::caller::bearer_token;
 use super::problems::{self, unreadable_body};
 use crate::auth::Caller;
-use crate::ids::RequestId;
+use crate::ids::{self, RequestId};
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, Problem};
 use crate::store::Db;
@@ -203,7 +203,20 @@ pub async fn layer<E: Endpoint>(
         headers,
         body: state.sealer.seal_bytes(&sealed_for(workspace, &key), &body),
     };
-    if !idempotency::save(&write, workspace, &key, &fingerprint, &stored, Utc::now()).await? {
+    // The body is sealed at rest; the conversation it carries is noted beside it, so that deleting
+    // the conversation forgets the response too.
+    let conversation = ids::first_quoted(&body, ids::CONVERSATION);
+    let saved = idempotency::save(
+        &write,
+        workspace,
+        &key,
+        &fingerprint,
+        &stored,
+        conversation,
+        Utc::now(),
+    )
+    .await?;
+    if !saved {
         // Another node ran the same request and committed first: this run rolls back, and the
         // first run's response is the answer.
         drop(write);

@@ -200,6 +200,18 @@ pub async fn lock(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<conversation::Model, ApiError> {
+    lock_if_exists(txn, workspace, id, now)
+        .await?
+        .ok_or_else(|| Problem::not_found("the conversation").into())
+}
+
+/// [`lock`], for a conversation that may be gone.
+pub async fn lock_if_exists(
+    txn: &Write,
+    workspace: &WorkspaceId,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, ApiError> {
     let touched = conversation::Entity::update_in(workspace)
         .col_expr(
             conversation::Column::UpdatedAt,
@@ -209,9 +221,9 @@ pub async fn lock(
         .exec(txn)
         .await?;
     if touched.rows_affected == 0 {
-        return Err(Problem::not_found("the conversation").into());
+        return Ok(None);
     }
-    get_or_404(txn, workspace, id).await
+    get(txn, workspace, id).await
 }
 
 /// Records the user's message, and what `turn` makes of it given the conversation as it is: the

@@ -4,7 +4,9 @@
 //! before the escalation, in that order, so that they cannot deadlock.
 
 use chrono::{DateTime, Utc};
-use hoverbot_api::{ConversationStatus, EscalationReason, EscalationStatus, Priority};
+use hoverbot_api::{
+    ConversationStatus, EscalationChange, EscalationReason, EscalationStatus, Priority,
+};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
 
 use super::conversations;
@@ -114,10 +116,11 @@ pub async fn open(
     Ok((escalation, conversation))
 }
 
-/// Assigns, releases or resolves an escalation (see the spec's `updateEscalation` for the rules);
-/// resolving it hands the conversation back to the bot.
+/// Assigns, releases or resolves an escalation (see the spec's `updateEscalation` for the rules),
+/// with its `escalation.updated` event; resolving it hands the conversation back to the bot.
 pub async fn update(
     db: &Db,
+    outbox: &Outbox,
     workspace: &WorkspaceId,
     id: &str,
     changes: Changes,
@@ -170,6 +173,13 @@ pub async fn update(
         _ => {}
     }
     let resolving = status == EscalationStatus::Resolved;
+    let previous_owner = current.owner.clone();
+    let change = change_of(
+        current.status,
+        previous_owner.as_deref(),
+        status,
+        owner.as_deref(),
+    );
     let mut updated: escalation::ActiveModel = current.into();
     updated.status = Set(status);
     updated.owner = Set(owner);
@@ -186,8 +196,32 @@ pub async fn update(
         handed_back.status = Set(ConversationStatus::Active);
         handed_back.update(&txn).await?;
     }
+    if let Some(change) = change {
+        let event = events::escalation_updated(&escalation, change, previous_owner);
+        outbox.add(&txn, workspace, &event).await?;
+    }
     txn.commit().await?;
     Ok(escalation)
+}
+
+/// What moving from `before` (owned by `owner_before`) to `after` tells the escalation's
+/// destination; `None` when nobody's work changed (a new note or priority).
+fn change_of(
+    before: EscalationStatus,
+    owner_before: Option<&str>,
+    after: EscalationStatus,
+    owner_after: Option<&str>,
+) -> Option<EscalationChange> {
+    match after {
+        EscalationStatus::Resolved => Some(EscalationChange::Resolved),
+        EscalationStatus::Open if before == EscalationStatus::Assigned => {
+            Some(EscalationChange::Released)
+        }
+        EscalationStatus::Assigned if before != after || owner_before != owner_after => {
+            Some(EscalationChange::Assigned)
+        }
+        _ => None,
+    }
 }
 
 pub async fn list(
@@ -235,4 +269,54 @@ pub async fn get_or_404(
     get(db, workspace, id)
         .await?
         .ok_or_else(|| Problem::not_found("the escalation").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EscalationStatus::{Assigned, Open, Resolved};
+
+    #[test]
+    fn a_change_of_hands_or_an_end_is_news_and_nothing_else_is() {
+        let cases = [
+            (
+                Open,
+                None,
+                Assigned,
+                Some("jane"),
+                Some(EscalationChange::Assigned),
+            ),
+            (
+                Assigned,
+                Some("jane"),
+                Assigned,
+                Some("li"),
+                Some(EscalationChange::Assigned),
+            ),
+            (Assigned, Some("jane"), Assigned, Some("jane"), None),
+            (
+                Assigned,
+                Some("jane"),
+                Open,
+                None,
+                Some(EscalationChange::Released),
+            ),
+            (Open, None, Open, None, None),
+            (Open, None, Resolved, None, Some(EscalationChange::Resolved)),
+            (
+                Assigned,
+                Some("jane"),
+                Resolved,
+                Some("jane"),
+                Some(EscalationChange::Resolved),
+            ),
+        ];
+        for (before, owner_before, after, owner_after, expected) in cases {
+            assert_eq!(
+                change_of(before, owner_before, after, owner_after),
+                expected,
+                "{before:?} ({owner_before:?}) -> {after:?} ({owner_after:?})"
+            );
+        }
+    }
 }

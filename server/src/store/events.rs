@@ -8,9 +8,10 @@ use super::entity::{conversation, escalation};
 use crate::ids;
 use crate::problem::ApiError;
 use hoverbot_api::{
-    ConversationCreatedData, ConversationCreatedEvent, EscalationCreatedData,
-    EscalationCreatedEvent, LeadQualifiedData, LeadQualifiedEvent, MessageRespondedData,
-    MessageRespondedEvent, WebhookEventType,
+    ConversationCreatedData, ConversationCreatedEvent, ConversationDeletedData,
+    ConversationDeletedEvent, DeletionReason, EscalationChange, EscalationCreatedData,
+    EscalationCreatedEvent, EscalationUpdatedData, EscalationUpdatedEvent, LeadQualifiedData,
+    LeadQualifiedEvent, MessageRespondedData, MessageRespondedEvent, WebhookEventType,
 };
 
 /// An event, ready for the outbox.
@@ -23,6 +24,8 @@ pub struct Event {
     pub body: String,
     /// For escalations: endpoints labelled with this destination receive the event too.
     pub destination: Option<String>,
+    /// The conversation whose data the event carries: deleting the conversation deletes the event.
+    pub conversation_id: Option<String>,
 }
 
 fn serialise(envelope: &impl ToJSON) -> String {
@@ -54,6 +57,7 @@ pub fn conversation_created(row: &conversation::Model) -> Result<Event, ApiError
         created_at: row.created_at,
         body: serialise(&envelope),
         destination: None,
+        conversation_id: Some(row.id.clone()),
     })
 }
 
@@ -64,6 +68,7 @@ pub fn message_responded(
 ) -> Event {
     let id = ids::new(ids::EVENT);
     let kind = WebhookEventType::MessageResponded;
+    let conversation_id = Some(data.conversation_id.clone());
     let envelope = MessageRespondedEvent {
         id: id.clone(),
         r#type: kind.as_str().to_string(),
@@ -77,6 +82,7 @@ pub fn message_responded(
         created_at,
         body: serialise(&envelope),
         destination: None,
+        conversation_id,
     }
 }
 
@@ -87,6 +93,7 @@ pub fn lead_qualified(
 ) -> Event {
     let id = ids::new(ids::EVENT);
     let kind = WebhookEventType::LeadQualified;
+    let conversation_id = Some(data.conversation_id.clone());
     let envelope = LeadQualifiedEvent {
         id: id.clone(),
         r#type: kind.as_str().to_string(),
@@ -100,6 +107,7 @@ pub fn lead_qualified(
         created_at,
         body: serialise(&envelope),
         destination: None,
+        conversation_id,
     }
 }
 
@@ -126,5 +134,71 @@ pub fn escalation_created(row: &escalation::Model) -> Result<Event, ApiError> {
         created_at: row.created_at,
         body: serialise(&envelope),
         destination: Some(row.destination.clone()),
+        conversation_id: Some(row.conversation_id.clone()),
     })
+}
+
+/// `row` after `change`; `previous_owner` owned it before.
+pub fn escalation_updated(
+    row: &escalation::Model,
+    change: EscalationChange,
+    previous_owner: Option<String>,
+) -> Event {
+    let id = ids::new(ids::EVENT);
+    let kind = WebhookEventType::EscalationUpdated;
+    let envelope = EscalationUpdatedEvent {
+        id: id.clone(),
+        r#type: kind.as_str().to_string(),
+        created_at: row.updated_at,
+        tenant_id: row.workspace_id.clone(),
+        data: EscalationUpdatedData {
+            escalation_id: row.id.clone(),
+            conversation_id: row.conversation_id.clone(),
+            change,
+            status: row.status,
+            destination: row.destination.clone(),
+            owner: row.owner.clone(),
+            previous_owner,
+            priority: row.priority,
+        },
+    };
+    Event {
+        id,
+        kind,
+        created_at: row.updated_at,
+        body: serialise(&envelope),
+        destination: Some(row.destination.clone()),
+        conversation_id: Some(row.conversation_id.clone()),
+    }
+}
+
+/// A conversation is gone. The event carries no personal data, so it is kept apart from the
+/// conversation's events, which were deleted with it.
+pub fn conversation_deleted(
+    workspace_id: &str,
+    conversation_id: &str,
+    reason: DeletionReason,
+    at: DateTime<Utc>,
+) -> Event {
+    let id = ids::new(ids::EVENT);
+    let kind = WebhookEventType::ConversationDeleted;
+    let envelope = ConversationDeletedEvent {
+        id: id.clone(),
+        r#type: kind.as_str().to_string(),
+        created_at: at,
+        tenant_id: workspace_id.to_string(),
+        data: ConversationDeletedData {
+            conversation_id: conversation_id.to_string(),
+            reason,
+            deleted_at: at,
+        },
+    };
+    Event {
+        id,
+        kind,
+        created_at: at,
+        body: serialise(&envelope),
+        destination: None,
+        conversation_id: None,
+    }
 }

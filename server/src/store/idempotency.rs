@@ -90,6 +90,7 @@ pub async fn save(
     key: &str,
     fingerprint: &str,
     response: &StoredResponse,
+    conversation_id: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     use idempotency_key::Column;
@@ -102,6 +103,7 @@ pub async fn save(
         response_status: Set(Some(i32::from(response.status))),
         response_headers: Set(Some(super::json::encode(&response.headers)?)),
         response_body: Set(Some(response.body.clone())),
+        conversation_id: Set(conversation_id),
         created_at: Set(now),
         expires_at: Set(now + RETENTION),
     };
@@ -116,6 +118,7 @@ pub async fn save(
             Column::ResponseStatus,
             Column::ResponseHeaders,
             Column::ResponseBody,
+            Column::ConversationId,
             Column::CreatedAt,
             Column::ExpiresAt,
         ])

@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod convert;
 pub mod db;
 pub mod entity;
+pub mod erasure;
 pub mod escalations;
 pub mod events;
 pub mod idempotency;

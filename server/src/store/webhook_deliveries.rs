@@ -47,6 +47,7 @@ pub async fn enqueue(
         workspace_id: Set(workspace.as_str().to_string()),
         event_type: Set(event.kind),
         payload: Set(event.body.clone()),
+        conversation_id: Set(event.conversation_id.clone()),
         created_at: Set(event.created_at),
     }
     .insert(txn)

@@ -45,6 +45,7 @@ pub async fn create(db: &super::Db, name: &str) -> Result<workspace::Model> {
         confidence_threshold_milli: Set(None),
         escalate_qualified_leads: Set(false),
         escalation_destination: Set(None),
+        conversation_retention_days: Set(None),
     };
     let created = model.insert(&txn).await?;
     txn.commit().await?;
@@ -122,6 +123,8 @@ pub struct AssistantSettings {
     pub confidence_threshold_milli: Option<i32>,
     pub escalate_qualified_leads: bool,
     pub escalation_destination: Option<String>,
+    /// Days conversations are kept after their last message; `None`: until deleted.
+    pub conversation_retention_days: Option<i32>,
 }
 
 /// Changes to [`AssistantSettings`]; `None` leaves a setting as it is.
@@ -131,6 +134,7 @@ pub struct AssistantSettingsChanges {
     pub confidence_threshold_milli: Option<Option<i32>>,
     pub escalate_qualified_leads: Option<bool>,
     pub escalation_destination: Option<Option<String>>,
+    pub conversation_retention_days: Option<Option<i32>>,
 }
 
 /// The workspace's assistant settings.
@@ -147,6 +151,7 @@ pub async fn assistant_settings(
         confidence_threshold_milli: row.confidence_threshold_milli,
         escalate_qualified_leads: row.escalate_qualified_leads,
         escalation_destination: row.escalation_destination,
+        conversation_retention_days: row.conversation_retention_days,
     })
 }
 
@@ -175,6 +180,10 @@ pub async fn update_assistant_settings(
     }
     if let Some(value) = changes.escalation_destination {
         model.escalation_destination = Set(value);
+        changed = true;
+    }
+    if let Some(value) = changes.conversation_retention_days {
+        model.conversation_retention_days = Set(value);
         changed = true;
     }
     if changed {

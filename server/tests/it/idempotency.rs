@@ -208,6 +208,7 @@ async fn failed_validation_is_replayed_and_keys_expire_after_a_day() {
             "expiring",
             "another request",
             &response,
+            None,
             later,
         )
         .await

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod conversations;
 mod crawls;
+mod erasure;
 mod escalations;
 mod idempotency;
 mod knowledge_sources;

@@ -417,6 +417,82 @@ async fn escalations_reach_the_endpoint_of_their_destination() {
 }
 
 #[tokio::test]
+async fn a_change_of_hands_or_an_end_of_an_escalation_reaches_its_destination() {
+    for server in servers("0s").await {
+        let mut zendesk = Receiver::start().await;
+        let (routed, _) = subscribe(
+            &server,
+            json!({"url": zendesk.url, "enabledEvents": ["lead.qualified"], "destination": "zendesk"}),
+        )
+        .await;
+        let conversation = server.create_conversation().await;
+        let (_, escalation) = server
+            .send(
+                Method::POST,
+                "/v1/escalations",
+                Some(json!({"conversationId": conversation, "reasonCode": "user_requested", "destination": "zendesk"})),
+            )
+            .await;
+        let path = format!("/v1/escalations/{}", escalation["id"].as_str().unwrap());
+        // Each change is delivered before the next is made, so the order of arrival is the order
+        // of the changes.
+        assert_eq!(zendesk.next().await.json()["type"], "escalation.created");
+        let steps = [
+            (
+                json!({"owner": "jane"}),
+                Some(("assigned", "assigned", json!("jane"), json!(null))),
+            ),
+            (
+                json!({"owner": "li"}),
+                Some(("assigned", "assigned", json!("li"), json!("jane"))),
+            ),
+            (json!({"priority": "urgent", "note": "called twice"}), None),
+            (
+                json!({"status": "open"}),
+                Some(("released", "open", json!(null), json!("li"))),
+            ),
+            (
+                json!({"status": "resolved"}),
+                Some(("resolved", "resolved", json!(null), json!(null))),
+            ),
+        ];
+        let mut expected = 1;
+        for (change, news) in steps {
+            let (status, updated) = server.send(Method::PATCH, &path, Some(change)).await;
+            assert_eq!(status, StatusCode::OK, "{updated}");
+            let Some((what, state, owner, previous)) = news else {
+                continue;
+            };
+            expected += 1;
+            let event = zendesk.next().await.json();
+            assert_schema("EscalationUpdatedEvent", &event);
+            let data = &event["data"];
+            assert_eq!(data["escalationId"], escalation["id"]);
+            assert_eq!(data["conversationId"], conversation);
+            assert_eq!(
+                (
+                    &data["change"],
+                    &data["status"],
+                    &data["owner"],
+                    &data["previousOwner"]
+                ),
+                (&json!(what), &json!(state), &owner, &previous),
+                "{event}"
+            );
+        }
+        // The note and priority change sent nothing: the log holds exactly the events above.
+        let log = log_once(&server, &routed, |d| all_over(d, expected)).await;
+        assert_eq!(
+            log.iter()
+                .filter(|d| d["eventType"] == "escalation.updated")
+                .count(),
+            expected - 1
+        );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn a_refused_connection_is_logged_and_the_log_belongs_to_the_workspace() {
     for server in servers("0s,1h").await {
         let (endpoint, _) = subscribe(&server, json!({"url": "http://127.0.0.1:9/closed"})).await;

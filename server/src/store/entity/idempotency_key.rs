@@ -19,7 +19,10 @@ pub struct Model {
     pub response_status: Option<i32>,
     /// The response's own headers (content type, location), as a JSON array of pairs.
     pub response_headers: Option<String>,
+    /// Sealed.
     pub response_body: Option<Vec<u8>>,
+    /// The conversation the response carries, if any: deleting it forgets the response.
+    pub conversation_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     #[sea_orm(belongs_to, from = "workspace_id", to = "id", on_delete = "Cascade")]

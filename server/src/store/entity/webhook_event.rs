@@ -13,6 +13,8 @@ pub struct Model {
     pub event_type: WebhookEventType,
     /// The JSON envelope, the body of every attempt.
     pub payload: String,
+    /// The conversation the event carries, deleted with it; `None` for events about none.
+    pub conversation_id: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -24,6 +24,8 @@ pub struct Model {
     pub escalate_qualified_leads: bool,
     /// The `destination` of automatic escalations; empty: the deployment's.
     pub escalation_destination: Option<String>,
+    /// Days a conversation is kept after its last message; empty: until deleted.
+    pub conversation_retention_days: Option<i32>,
     #[sea_orm(has_many)]
     pub api_keys: HasMany<super::api_key::Entity>,
     #[sea_orm(has_many)]

@@ -1,0 +1,164 @@
+//! Deleting conversations: one on request, every one of an end user (an erasure request), and those
+//! past their workspace's retention window. A deletion takes the conversation's lock, removes its
+//! messages, escalations, the webhook events that carry it (their deliveries and attempts go with
+//! them) and the stored responses of keyed requests that carry it, and its row (with its lead's
+//! contact fields), then writes `conversation.deleted`, all in one transaction: a
+//! deletion happens whole or not at all, and exactly once however many nodes try.
+
+use chrono::{DateTime, Utc};
+use hoverbot_api::DeletionReason;
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::conversations;
+use super::db::Db;
+use super::entity::{conversation, escalation, idempotency_key, message, webhook_event, workspace};
+use super::events;
+use super::outbox::Outbox;
+use super::tenant::{TenantScoped, WorkspaceId};
+use crate::problem::{ApiError, Problem};
+
+/// Conversations deleted per transaction by an erasure or a retention sweep, so that neither holds
+/// the writer for long.
+const BATCH: u64 = 50;
+
+/// Deletes one conversation; `404` when the workspace has none by that id.
+pub async fn delete(
+    db: &Db,
+    outbox: &Outbox,
+    workspace: &WorkspaceId,
+    conversation_id: &str,
+) -> Result<(), ApiError> {
+    if delete_batch(
+        db,
+        outbox,
+        workspace,
+        &[conversation_id.to_string()],
+        DeletionReason::Deleted,
+    )
+    .await?
+        == 0
+    {
+        return Err(Problem::not_found("the conversation").into());
+    }
+    Ok(())
+}
+
+/// Deletes every conversation of `external_user_id`; how many there were.
+pub async fn erase(
+    db: &Db,
+    outbox: &Outbox,
+    workspace: &WorkspaceId,
+    external_user_id: &str,
+) -> Result<u64, ApiError> {
+    let mut erased = 0;
+    loop {
+        let ids: Vec<String> = conversation::Entity::find_in(workspace)
+            .select_only()
+            .column(conversation::Column::Id)
+            .filter(conversation::Column::ExternalUserId.eq(external_user_id))
+            .order_by_asc(conversation::Column::Id)
+            .limit(BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(erased);
+        }
+        erased += delete_batch(db, outbox, workspace, &ids, DeletionReason::Erased).await?;
+    }
+}
+
+/// Deletes, in every workspace with a retention window, the conversations whose last message (or
+/// creation, without one) is older than the window at `now`; how many.
+// cross-tenant: retention is the deployment's housekeeping; each workspace's conversations are then
+// deleted through its own WorkspaceId.
+pub async fn purge_expired(db: &Db, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, ApiError> {
+    let windows: Vec<(String, Option<i32>)> = workspace::Entity::find()
+        .select_only()
+        .column(workspace::Column::Id)
+        .column(workspace::Column::ConversationRetentionDays)
+        .filter(workspace::Column::ConversationRetentionDays.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut purged = 0;
+    for (id, days) in windows {
+        let Some(days) = days else { continue };
+        let workspace = WorkspaceId::from_row(id);
+        let cutoff = now - chrono::Duration::days(i64::from(days));
+        let last_activity = Func::coalesce([
+            Expr::col(conversation::Column::LastMessageAt),
+            Expr::col(conversation::Column::CreatedAt),
+        ]);
+        loop {
+            let ids: Vec<String> = conversation::Entity::find_in(&workspace)
+                .select_only()
+                .column(conversation::Column::Id)
+                .filter(Expr::expr(last_activity.clone()).lt(cutoff))
+                .order_by_asc(conversation::Column::Id)
+                .limit(BATCH)
+                .into_tuple()
+                .all(db)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            let deleted =
+                delete_batch(db, outbox, &workspace, &ids, DeletionReason::Retention).await?;
+            purged += deleted;
+            if deleted == 0 {
+                // Another node deleted them first.
+                break;
+            }
+        }
+    }
+    Ok(purged)
+}
+
+/// Deletes the conversations of `ids` that still exist, in one transaction; how many did.
+async fn delete_batch(
+    db: &Db,
+    outbox: &Outbox,
+    workspace: &WorkspaceId,
+    ids: &[String],
+    reason: DeletionReason,
+) -> Result<u64, ApiError> {
+    let txn = db.write().await?;
+    let now = Utc::now();
+    let mut deleted = 0;
+    for id in ids {
+        if conversations::lock_if_exists(&txn, workspace, id, now)
+            .await?
+            .is_none()
+        {
+            continue;
+        }
+        message::Entity::delete_in(workspace)
+            .filter(message::Column::ConversationId.eq(id))
+            .exec(&txn)
+            .await?;
+        escalation::Entity::delete_in(workspace)
+            .filter(escalation::Column::ConversationId.eq(id))
+            .exec(&txn)
+            .await?;
+        // Deliveries and their attempts cascade.
+        webhook_event::Entity::delete_in(workspace)
+            .filter(webhook_event::Column::ConversationId.eq(id))
+            .exec(&txn)
+            .await?;
+        idempotency_key::Entity::delete_in(workspace)
+            .filter(idempotency_key::Column::ConversationId.eq(id))
+            .exec(&txn)
+            .await?;
+        conversation::Entity::delete_in(workspace)
+            .filter(conversation::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        let event = events::conversation_deleted(workspace.as_str(), id, reason, now);
+        outbox.add(&txn, workspace, &event).await?;
+        deleted += 1;
+    }
+    txn.commit().await?;
+    Ok(deleted)
+}
