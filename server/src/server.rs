@@ -22,7 +22,7 @@ use crate::http::caller::{self, Callers};
 use crate::http::idempotency::{self, Idempotency};
 use crate::http::rate_limit::{self, Limits};
 use crate::http::{
-    access_log, authorization, problems, request_id, transport_security, validation,
+    access_log, authorization, parameters, problems, request_id, transport_security, validation,
 };
 use crate::knowledge::crawl::Crawler;
 use crate::knowledge::index::{self, KnowledgeIndex};
@@ -123,6 +123,7 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
     let spec: serde_json::Value =
         serde_json::from_str(hoverbot_api::SPEC_JSON).context("the bundled spec is not JSON")?;
     let validators = Arc::new(validation::Validators::new(&spec, config.max_body_bytes)?);
+    let parameters = Arc::new(parameters::Parameters::new(&spec)?);
     let (served_yaml, served_json) = served_spec(spec.clone(), config.public_url.as_deref())?;
     let hoverbot = services.api(db.clone(), config)?;
     let auth = hoverbot.auth.clone();
@@ -197,6 +198,7 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
             }),
         );
     Ok(route
+        .around(move |next, request| parameters::layer(next, request, parameters.clone()))
         .around(move |next, request| validation::layer(next, request, validators.clone()))
         .around(move |next, request| idempotency::layer(next, request, idempotency_state.clone()))
         .around(authorization::layer)

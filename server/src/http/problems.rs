@@ -86,6 +86,8 @@ fn to_problem(err: poem::Error, request_id: &str) -> Problem {
     if let Some(problem) = err.downcast_ref::<Problem>() {
         return problem.clone();
     }
+    // `parameters::layer` words what the spec describes; poem-openapi's own words are left for
+    // the rest.
     if let Some(err) = err.downcast_ref::<ParseParamError>() {
         return Problem::bad_parameter(err.name, &err.reason);
     }

@@ -228,7 +228,12 @@ async fn a_transcript_link_opens_without_a_key_refuses_forgeries_and_expires() {
         }
         let overlong = server.url(&format!("/v1/shared-transcripts/{}", "a".repeat(301)));
         let response = server.client.get(&overlong).send().await.unwrap();
-        assert_problem(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        let problem = assert_problem(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        assert_eq!(
+            problem["errors"][0]["message"],
+            "must be the signed token of a shared transcript link, with at most 300 characters \
+             (it has 301 characters)"
+        );
         server.finish().await;
     }
 }

@@ -126,26 +126,94 @@ async fn malformed_wrong_type_and_oversized_bodies_are_refused() {
 #[tokio::test]
 async fn bad_parameters_are_400_naming_the_parameter() {
     for server in TestServer::each().await {
-        for path in [
-            "/v1/conversations?limit=0",
-            "/v1/conversations?limit=1000",
-            "/v1/conversations?limit=abc",
-            "/v1/conversations?status=closed",
-            "/v1/conversations?cursor=not-a-cursor",
-            "/v1/conversations?externalUserId=a%00b",
-        ] {
+        let long_id = "c".repeat(101);
+        let cases = [
+            (
+                "/v1/conversations?limit=0".to_string(),
+                "limit",
+                "must be an integer from 1 to 100, not 0".to_string(),
+            ),
+            (
+                "/v1/conversations?limit=1000".to_string(),
+                "limit",
+                "must be an integer from 1 to 100, not 1000".to_string(),
+            ),
+            (
+                "/v1/conversations?limit=abc".to_string(),
+                "limit",
+                "must be an integer from 1 to 100, not \"abc\"".to_string(),
+            ),
+            (
+                "/v1/conversations?status=closed".to_string(),
+                "status",
+                "must be one of \"active\" or \"escalated\", not \"closed\"".to_string(),
+            ),
+            (
+                "/v1/webhook-endpoints/whep_1/deliveries?eventType=message.sent".to_string(),
+                "eventType",
+                "must be one of \"conversation.created\", \"message.responded\", \
+                 \"lead.qualified\" or \"escalation.created\", not \"message.sent\""
+                    .to_string(),
+            ),
+            (
+                "/v1/conversations?cursor=not-a-cursor".to_string(),
+                "cursor",
+                "must be the `nextCursor` of the previous page, matching the pattern \
+                 ^[a-z]{2,5}_[0-9a-z]{26}$ (such as conv_01j9za3b4c5d6e7f8g9h0j1k2m), which \
+                 \"not-a-cursor\" does not"
+                    .to_string(),
+            ),
+            (
+                format!("/v1/conversations/{long_id}"),
+                "conversationId",
+                "must be the id of the conversation (`conv_…`), with at most 100 characters \
+                 (it has 101 characters)"
+                    .to_string(),
+            ),
+            (
+                "/v1/conversations?externalUserId=a%00b".to_string(),
+                "externalUserId",
+                "must not contain NUL characters".to_string(),
+            ),
+        ];
+        for (path, parameter, says) in cases {
             let response = server
-                .request(Method::GET, path, Some(&server.key))
+                .request(Method::GET, &path, Some(&server.key))
                 .send()
                 .await
                 .unwrap();
             let problem =
                 assert_problem(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
-            assert!(
-                problem["errors"][0]["parameter"].is_string(),
+            assert_eq!(
+                problem["errors"][0]["parameter"], parameter,
+                "{path}: {problem}"
+            );
+            assert_eq!(problem["errors"][0]["message"], says, "{path}: {problem}");
+            assert_eq!(
+                problem["detail"],
+                format!("parameter `{parameter}`: {says}"),
                 "{path}: {problem}"
             );
         }
+        // A keyed POST's response is rendered, and stored, by the idempotency layer: worded too.
+        let response = server
+            .request(
+                Method::POST,
+                &format!("/v1/conversations/{long_id}/messages"),
+                Some(&server.key),
+            )
+            .header("Idempotency-Key", "bad-path")
+            .json(&json!({"text": "hello"}))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        assert_eq!(problem["errors"][0]["parameter"], "conversationId");
+        assert_eq!(
+            problem["errors"][0]["message"],
+            "must be the id of the conversation (`conv_…`), with at most 100 characters (it has \
+             101 characters)"
+        );
         let response = server
             .request(Method::POST, "/v1/conversations", Some(&server.key))
             .header("Idempotency-Key", "k".repeat(256))
