@@ -2265,7 +2265,7 @@ pub struct CreateApiKeyRequest {
     /// The scopes the key grants.
     #[oai(
         rename = "scopes",
-        validator(max_items = 9, min_items = 1, unique_items = true)
+        validator(max_items = 10, min_items = 1, unique_items = true)
     )]
     pub scopes: Vec<Scope>,
     /// When the key stops working. Omit it for a key that does not expire; a time in the past makes a key that is already expired.

@@ -295,6 +295,15 @@ async fn failed_checks(
     suites: &[&str],
 ) -> Vec<String> {
     let findings = findings_through(upstream, key, fault, through, suites).await;
+    if fault == Fault::None {
+        // The clean run must find nothing; say what it found, so that the failure explains itself.
+        for failure in &findings.failures {
+            eprintln!(
+                "the unbroken server failed {}/{} on {}: expected {}, seen {}",
+                failure.suite, failure.check, failure.operation, failure.expected, failure.seen
+            );
+        }
+    }
     let mut failed: Vec<String> = findings
         .failures
         .iter()

@@ -245,7 +245,8 @@ async fn measure(receiver: &Receiver, db: Db) -> Result<Value> {
     let total = (EVENTS * ENDPOINTS) as u64;
     let before = receiver.count();
     let started = Instant::now();
-    let worker = tokio::spawn(services.worker(db.clone()).run());
+    // Aborted below, once everything is delivered.
+    let worker = tokio::spawn(services.worker(db.clone()).run(std::future::pending()));
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let (pending, _) = webhook_deliveries::queue(&db).await?;

@@ -333,13 +333,18 @@ async fn run(cli: Cli) -> Result<()> {
             let worker = services.worker(db.clone());
             let syncer = services.syncer(db);
             tracing::info!("HoverBot worker started: webhook deliveries and knowledge syncs");
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let delivering = tokio::spawn(worker.run(async {
+                let _ = stopped.await;
+            }));
             tokio::select! {
-                () = worker.run() => {}
                 () = syncer.run() => {}
                 () = crate::server::shutdown_signal() => {
-                    tracing::info!("shutting down: attempts in flight are made again after their lease");
+                    tracing::info!("shutting down: finishing the webhook attempts in flight");
                 }
             }
+            let _ = stop.send(());
+            delivering.await?;
             Ok(())
         }
         Command::Migrate => {

@@ -294,25 +294,38 @@ pub struct Running {
     pub tls: bool,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
-    /// Housekeeping and certificate reloading.
+    /// The webhook worker, if this server runs one, and how to tell it to stop.
+    worker: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// Housekeeping, knowledge syncs and certificate reloading.
     background: Vec<JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests and webhook attempts finish, and waits.
     pub async fn stop(self) -> Result<()> {
         for task in &self.background {
             task.abort();
         }
         let _ = self.shutdown.send(());
-        self.task.await?;
+        let delivering = async {
+            match self.worker {
+                Some((stop, worker)) => {
+                    let _ = stop.send(());
+                    worker.await
+                }
+                None => Ok(()),
+            }
+        };
+        let (served, delivered) = tokio::join!(self.task, delivering);
+        served?;
+        delivered?;
         Ok(())
     }
 
     /// Stops on SIGINT or SIGTERM.
     pub async fn run_until_signal(self) -> Result<()> {
         shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests and webhook attempts");
         self.stop().await
     }
 }
@@ -356,9 +369,13 @@ pub async fn start(db: Db, config: &Config) -> Result<Running> {
     if config.knowledge_syncer {
         background.push(tokio::spawn(services.syncer(db.clone()).run()));
     }
-    if config.webhook_worker {
-        background.push(tokio::spawn(services.worker(db).run()));
-    }
+    let worker = config.webhook_worker.then(|| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let worker = services.worker(db).run(async {
+            let _ = stopped.await;
+        });
+        (stop, tokio::spawn(worker))
+    });
     match &tls {
         Some(tls) => background.push(tokio::spawn(tls.clone().watch())),
         // SIGHUP would otherwise end the process; operators send it to reload certificates.
@@ -380,6 +397,7 @@ pub async fn start(db: Db, config: &Config) -> Result<Running> {
         tls: tls.is_some(),
         shutdown,
         task,
+        worker,
         background,
     })
 }

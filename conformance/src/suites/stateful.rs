@@ -1,7 +1,8 @@
 //! `stateful`: sequences of calls whose results depend on each other stay consistent. A created
 //! conversation reads back as created and is listed; a message and its answer appear in the
-//! transcript; an escalation silences the assistant until it is resolved; a deleted resource is
-//! `404` and gone from its list; lists contain what was created.
+//! transcript; an escalation silences the assistant until it is resolved; a deleted resource (a
+//! conversation, an erased end user's conversation, a knowledge source) is `404` and gone from its
+//! list; lists contain what was created.
 
 use anyhow::Result;
 use futures_util::future::BoxFuture;
@@ -52,13 +53,14 @@ const CHECKS: &[(&str, &str)] = &[
 
 /// The budget printed before the suite starts.
 fn budget() -> String {
-    "at most 30 requests".to_string()
+    "at most 40 requests".to_string()
 }
 
 /// Starts the suite: a conversation's sequence, then a knowledge source's.
 fn start<'s>(scenario: &'s mut Scenario<'_, '_>, _: &'s Context<'_>) -> BoxFuture<'s, Result<()>> {
     Box::pin(async move {
         conversation(scenario).await?;
+        deleted_conversations(scenario).await?;
         knowledge_source(scenario).await
     })
 }
@@ -283,6 +285,72 @@ async fn escalation(scenario: &mut Scenario<'_, '_>, conversation: &str) -> Resu
             )
         }),
     );
+    Ok(())
+}
+
+/// A conversation deleted, and one of an end user erased, are gone from reads and lists.
+async fn deleted_conversations(scenario: &mut Scenario<'_, '_>) -> Result<()> {
+    let user = format!("conformance-erasure-{}", scenario.run.nonce);
+    for erase in [false, true] {
+        let Some(id) = scenario
+            .expect(
+                "setup",
+                "createConversation",
+                &[],
+                Some(json!({"channel": "web", "externalUserId": user})),
+                201,
+            )
+            .await?
+            .and_then(|created| created.field("id"))
+        else {
+            return Ok(());
+        };
+        let path = [("conversationId", id.as_str())];
+        let deleted = if erase {
+            scenario
+                .expect(
+                    "setup",
+                    "eraseEndUser",
+                    &[],
+                    Some(json!({"externalUserId": user})),
+                    200,
+                )
+                .await?
+        } else {
+            scenario
+                .expect("setup", "deleteConversation", &path, None, 204)
+                .await?
+        };
+        let Some(deleted) = deleted else {
+            return Ok(());
+        };
+        if erase {
+            let count = deleted.json()["conversationsDeleted"].clone();
+            scenario.check(
+                "deleted_is_gone",
+                &deleted,
+                (count != json!(1)).then(|| {
+                    (
+                        "conversationsDeleted 1, the end user's one conversation".into(),
+                        count.to_string(),
+                    )
+                }),
+            );
+        }
+        let gone = scenario.call("getConversation", &path, None).await?;
+        let list = scenario.call("listConversations", &[], None).await?;
+        let still_listed = listed(&list).contains(&id);
+        scenario.check(
+            "deleted_is_gone",
+            &gone,
+            (gone.status() != 404 || still_listed).then(|| {
+                (
+                    "404, and not listed".into(),
+                    format!("{}, listed: {still_listed}", gone.status()),
+                )
+            }),
+        );
+    }
     Ok(())
 }
 

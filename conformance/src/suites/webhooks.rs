@@ -51,6 +51,10 @@ const CHECKS: &[(&str, &str)] = &[
         "the ids in a payload are the resources the API made, in the same workspace",
     ),
     (
+        "deleted_disappears",
+        "the conversation a conversation.deleted event names reads as 404",
+    ),
+    (
         "transcript_url",
         "a lead's transcriptUrl opens that conversation's transcript without a key",
     ),

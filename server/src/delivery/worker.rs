@@ -2,11 +2,14 @@
 //! came of it. `serve` runs one unless told not to; `hoverbot worker` runs one on its own. Any
 //! number may run against one database: claims are leased, so each attempt is made once, and a
 //! worker that dies mid-attempt loses only its lease (the delivery is claimed again when the lease
-//! runs out, and the receiver sees the same `webhook-id` again).
+//! runs out, and the receiver sees the same `webhook-id` again). A worker told to stop claims
+//! nothing more, finishes the attempts in flight (each bounded by the attempt timeout) and records
+//! them, so that a restart neither abandons an attempt nor makes it twice.
 //!
 //! Attempts run concurrently, up to [`MAX_IN_FLIGHT`]; their results are written in batches, one
 //! transaction each, so that a busy outbox costs few commits.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,18 +51,26 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Delivers until the future is dropped. Dropping it abandons the attempts in flight; their
-    /// leases run out and another worker (or this one, restarted) makes them again.
-    pub async fn run(self) {
+    /// Delivers until `stop` completes, then drains: no more claims, the attempts in flight
+    /// finish and are recorded, and `run` returns. Dropping the future instead abandons the
+    /// attempts in flight; their leases run out and another worker makes them again.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
         let worker = Arc::new(self);
         let (finished, results) = mpsc::channel(MAX_IN_FLIGHT);
         let mut tasks = JoinSet::new();
         tasks.spawn(worker.clone().record(results));
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let lease = chrono::Duration::from_std(LEASE).expect("the lease fits");
+        // `stop` is heeded only while waiting, never between a claim and its attempts, which
+        // would leave the claimed deliveries leased and unsent.
         loop {
             // Wait for a free slot, then claim as many deliveries as there are free slots.
-            drop(slots.acquire().await);
+            tokio::select! {
+                biased;
+                () = &mut stop => break,
+                slot = slots.acquire() => drop(slot),
+            }
             let free = slots.available_permits();
             let claimed = match webhook_deliveries::claim(
                 &worker.db,
@@ -94,9 +105,21 @@ impl Worker {
             }
             while tasks.try_join_next().is_some() {}
             if !more {
-                worker.idle().await;
+                tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    () = worker.idle() => {}
+                }
             }
         }
+        let in_flight = MAX_IN_FLIGHT - slots.available_permits();
+        tracing::info!(
+            in_flight,
+            "webhook worker: stopping once the attempts in flight are recorded"
+        );
+        // The recorder ends once every attempt has sent its result and this sender is gone.
+        drop(finished);
+        while tasks.join_next().await.is_some() {}
     }
 
     /// Waits for commits in this process or the earliest due delivery, at most [`POLL`].

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use hoverbot_api::DeletionReason;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::conversations;
 use super::db::Db;
@@ -29,16 +29,8 @@ pub async fn delete(
     workspace: &WorkspaceId,
     conversation_id: &str,
 ) -> Result<(), ApiError> {
-    if delete_batch(
-        db,
-        outbox,
-        workspace,
-        &[conversation_id.to_string()],
-        DeletionReason::Deleted,
-    )
-    .await?
-        == 0
-    {
+    let which = Condition::all().add(conversation::Column::Id.eq(conversation_id));
+    if delete_batch(db, outbox, workspace, which, DeletionReason::Deleted).await? == 0 {
         return Err(Problem::not_found("the conversation").into());
     }
     Ok(())
@@ -51,21 +43,13 @@ pub async fn erase(
     workspace: &WorkspaceId,
     external_user_id: &str,
 ) -> Result<u64, ApiError> {
+    let which = Condition::all().add(conversation::Column::ExternalUserId.eq(external_user_id));
     let mut erased = 0;
     loop {
-        let ids: Vec<String> = conversation::Entity::find_in(workspace)
-            .select_only()
-            .column(conversation::Column::Id)
-            .filter(conversation::Column::ExternalUserId.eq(external_user_id))
-            .order_by_asc(conversation::Column::Id)
-            .limit(BATCH)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if ids.is_empty() {
-            return Ok(erased);
+        match delete_batch(db, outbox, workspace, which.clone(), DeletionReason::Erased).await? {
+            0 => return Ok(erased),
+            deleted => erased += deleted,
         }
-        erased += delete_batch(db, outbox, workspace, &ids, DeletionReason::Erased).await?;
     }
 }
 
@@ -91,43 +75,49 @@ pub async fn purge_expired(db: &Db, outbox: &Outbox, now: DateTime<Utc>) -> Resu
             Expr::col(conversation::Column::LastMessageAt),
             Expr::col(conversation::Column::CreatedAt),
         ]);
+        let which = Condition::all().add(Expr::expr(last_activity).lt(cutoff));
         loop {
-            let ids: Vec<String> = conversation::Entity::find_in(&workspace)
-                .select_only()
-                .column(conversation::Column::Id)
-                .filter(Expr::expr(last_activity.clone()).lt(cutoff))
-                .order_by_asc(conversation::Column::Id)
-                .limit(BATCH)
-                .into_tuple()
-                .all(db)
-                .await?;
-            if ids.is_empty() {
-                break;
-            }
-            let deleted =
-                delete_batch(db, outbox, &workspace, &ids, DeletionReason::Retention).await?;
-            purged += deleted;
-            if deleted == 0 {
-                // Another node deleted them first.
-                break;
+            match delete_batch(
+                db,
+                outbox,
+                &workspace,
+                which.clone(),
+                DeletionReason::Retention,
+            )
+            .await?
+            {
+                0 => break,
+                deleted => purged += deleted,
             }
         }
     }
     Ok(purged)
 }
 
-/// Deletes the conversations of `ids` that still exist, in one transaction; how many did.
+/// Deletes up to [`BATCH`] of the workspace's conversations that `which` selects, in one
+/// transaction; how many. They are selected inside it, so that a keyed request, whose writes share
+/// one transaction until its response is stored, does not select again what it already deleted.
 async fn delete_batch(
     db: &Db,
     outbox: &Outbox,
     workspace: &WorkspaceId,
-    ids: &[String],
+    which: Condition,
     reason: DeletionReason,
 ) -> Result<u64, ApiError> {
     let txn = db.write().await?;
     let now = Utc::now();
+    let ids: Vec<String> = conversation::Entity::find_in(workspace)
+        .select_only()
+        .column(conversation::Column::Id)
+        .filter(which)
+        .order_by_asc(conversation::Column::Id)
+        .limit(BATCH)
+        .into_tuple()
+        .all(&txn)
+        .await?;
     let mut deleted = 0;
-    for id in ids {
+    for id in &ids {
+        // Another node may have deleted it since.
         if conversations::lock_if_exists(&txn, workspace, id, now)
             .await?
             .is_none()

@@ -159,16 +159,21 @@ async fn an_erasure_deletes_the_end_users_conversations_and_no_one_elses() {
             .await;
         let neighbours_erin = conversation_of(&server, &neighbour, "erin").await;
 
-        let (status, erased) = server
-            .send(
-                Method::POST,
-                "/v1/erasures",
-                Some(json!({"externalUserId": "erin"})),
-            )
-            .await;
+        // Keyed, as a careful client sends it: the erasure runs once, and its retry is a replay.
+        let erase = || {
+            server
+                .request(Method::POST, "/v1/erasures", Some(key))
+                .header("Idempotency-Key", "erase-erin")
+                .json(&json!({"externalUserId": "erin"}))
+                .send()
+        };
+        let (status, erased) = crate::support::json(erase().await.unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{erased}");
         assert_schema("Erasure", &erased);
         assert_eq!(erased["conversationsDeleted"], 2);
+        let replay = erase().await.unwrap();
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        assert_eq!(crate::support::json(replay).await.1, erased);
         for conversation in &erin {
             let event = deletion_of(&mut receiver, conversation).await;
             assert_eq!(event["data"]["reason"], "erased");

@@ -493,6 +493,36 @@ async fn a_change_of_hands_or_an_end_of_an_escalation_reaches_its_destination() 
 }
 
 #[tokio::test]
+async fn an_attempt_in_flight_at_shutdown_is_finished_and_recorded() {
+    for mut server in servers("0s,1h").await {
+        let slow = Reply {
+            delay: Duration::from_secs(2),
+            ..Reply::status(200)
+        };
+        let mut receiver = Receiver::scripted(vec![slow]).await;
+        let (endpoint, _) = subscribe(&server, json!({"url": receiver.url})).await;
+        server.create_conversation().await;
+        // The attempt has reached the receiver, which takes its time to answer; the server stops
+        // meanwhile, and the new one starts only once the old one is done.
+        receiver.next().await;
+        server.restart().await;
+        // Recorded as made and acknowledged: nothing is left to make again after a lease runs out.
+        let (_, log) = server
+            .send(
+                Method::GET,
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+                None,
+            )
+            .await;
+        let delivery = &log["data"][0];
+        assert_eq!(delivery["status"], "succeeded", "{log}");
+        assert_eq!(delivery["attemptCount"], 1);
+        assert_eq!(delivery["attempts"][0]["statusCode"], 200);
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn a_refused_connection_is_logged_and_the_log_belongs_to_the_workspace() {
     for server in servers("0s,1h").await {
         let (endpoint, _) = subscribe(&server, json!({"url": "http://127.0.0.1:9/closed"})).await;
