@@ -90,6 +90,8 @@ pub struct Config {
     pub llm_concurrency: usize,
     /// How long an OAuth access token lives, in seconds.
     pub oauth_access_token_ttl_secs: u32,
+    /// How many days a family of rotating refresh tokens lives after the approval it comes from.
+    pub oauth_refresh_family_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,12 +137,13 @@ impl Default for Config {
             llm_timeout_ms: 8_000,
             llm_concurrency: 64,
             oauth_access_token_ttl_secs: 3_600,
+            oauth_refresh_family_days: 365,
         }
     }
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 33] = [
+const KEYS: [&str; 34] = [
     "listen",
     "data_dir",
     "database_url",
@@ -174,6 +177,7 @@ const KEYS: [&str; 33] = [
     "llm_timeout_ms",
     "llm_concurrency",
     "oauth_access_token_ttl_secs",
+    "oauth_refresh_family_days",
 ];
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -282,6 +286,9 @@ impl Config {
         }
         if !(60..=86_400).contains(&self.oauth_access_token_ttl_secs) {
             bail!("oauth_access_token_ttl_secs must be between 60 and 86400");
+        }
+        if !(1..=3_650).contains(&self.oauth_refresh_family_days) {
+            bail!("oauth_refresh_family_days must be between 1 and 3650");
         }
         self.language_model()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {

@@ -33,6 +33,7 @@ use crate::oauth::{self, OAuth};
 use crate::sealing::Sealer;
 use crate::store;
 use crate::store::Db;
+use crate::store::oauth_tokens::Lifetimes;
 use crate::store::outbox::Outbox;
 use crate::transcript_links::TranscriptLinks;
 use crate::transport::{self, tls};
@@ -165,8 +166,13 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
         auth: auth.clone(),
         sealer: services.sealer.clone(),
         issuer: hoverbot.oauth_issuer.clone(),
-        access_ttl: chrono::Duration::seconds(config.oauth_access_token_ttl_secs.into()),
+        lifetimes: Lifetimes {
+            access: chrono::Duration::seconds(config.oauth_access_token_ttl_secs.into()),
+            family: chrono::Duration::days(config.oauth_refresh_family_days.into()),
+        },
         trust_proxy: config.trust_proxy,
+        limiter: limiter.clone(),
+        rate_limited: config.rate_limit_enabled,
     });
     let route = Route::new()
         .nest("/", hoverbot_api::service(hoverbot))

@@ -275,8 +275,9 @@ mod tests {
         let parameters = parameters();
         let long = |n| "x".repeat(n);
         let cut = format!("which \"{}… does not", long(39));
-        let eventually = "must be one of \"conversation.created\", \"message.responded\", \
-                          \"lead.qualified\" or \"escalation.created\", not \"message.sent\"";
+        let eventually = "must be one of \"conversation.created\", \"conversation.deleted\", \
+                          \"message.responded\", \"lead.qualified\", \"escalation.created\" or \
+                          \"escalation.updated\", not \"message.sent\"";
         let cases: Vec<(Method, String, Option<&str>, &str, &str)> = vec![
             (
                 Method::GET,

@@ -18,6 +18,7 @@ use url::Url;
 use super::OAuth;
 use super::apps::{redirect_uri_matches, redirect_uris};
 use super::client::{Form, MAX_CLIENT_ID_BYTES};
+use super::limits;
 use super::pages::{self, Carried, ConsentPage, SignInPage};
 use super::scopes;
 use super::session::Session;
@@ -207,6 +208,9 @@ pub async fn show(request: &Request, Data(oauth): Data<&Arc<OAuth>>) -> Response
         Ok(authorization) => authorization,
         Err(refused) => return refuse(oauth, refused, StatusCode::FOUND),
     };
+    if let Err(over) = oauth.admit_app(&authorization.app.id).await {
+        return limits::page(&over);
+    }
     match signed_in(oauth, request).await {
         Some((session, workspace_name)) => consent(&authorization, &session, &workspace_name),
         None => sign_in_page(&authorization, StatusCode::OK, None),

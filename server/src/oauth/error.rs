@@ -14,6 +14,8 @@ pub struct OAuthError {
     /// Whether the client tried HTTP Basic authentication and failed: then the answer is a
     /// challenge (RFC 6749 §5.2).
     pub basic_challenge: bool,
+    /// Seconds to wait before trying again, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -23,6 +25,19 @@ impl OAuthError {
             error,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
+        }
+    }
+
+    /// A rate limit refused the request: 429, and when to come back.
+    pub fn too_many_requests(description: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                description,
+            )
         }
     }
 
@@ -73,6 +88,11 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.error, "error_description": self.description});
         let mut response = json_response(self.status, &body);
+        if let Some(retry_after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
         if self.basic_challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -12,6 +12,7 @@ pub mod apps;
 mod authorize;
 mod client;
 mod error;
+mod limits;
 mod pages;
 mod revocation;
 pub mod scopes;
@@ -25,8 +26,10 @@ use poem::http::Method;
 use poem::{EndpointExt, Route, RouteMethod};
 
 use crate::auth::Authenticator;
+use crate::limits::RateLimiter;
 use crate::sealing::Sealer;
 use crate::store::Db;
+use crate::store::oauth_tokens::Lifetimes;
 
 /// What the OAuth endpoints share.
 pub struct OAuth {
@@ -37,9 +40,14 @@ pub struct OAuth {
     pub sealer: Arc<Sealer>,
     /// The issuer identifier (the deployment's public URL, without a trailing slash).
     pub issuer: String,
-    pub access_ttl: chrono::Duration,
-    /// Whether `X-Forwarded-Proto` says how the browser reached us (for the cookie's `Secure`).
+    pub lifetimes: Lifetimes,
+    /// Whether `X-Forwarded-Proto` says how the browser reached us (for the cookie's `Secure`),
+    /// and `X-Forwarded-For` who it is (for the rate limits).
     pub trust_proxy: bool,
+    /// The API's limiter, which counts these endpoints' requests under keys of their own.
+    pub limiter: Arc<RateLimiter>,
+    /// Whether rate limits apply (the deployment's `rate_limit_enabled`).
+    pub rate_limited: bool,
 }
 
 /// Makes one endpoint's handler.
@@ -85,7 +93,12 @@ pub fn routes(oauth: Arc<OAuth>) -> Route {
             .iter()
             .filter(|(endpoint, _, _)| *endpoint == path)
             .fold(RouteMethod::new(), |methods, (_, method, handler)| {
-                methods.method(method.clone(), handler(oauth.clone()))
+                let limited = oauth.clone();
+                let endpoint = handler(oauth.clone()).around(move |next, request| {
+                    let oauth = limited.clone();
+                    async move { limits::per_address(next, request, &oauth).await }
+                });
+                methods.method(method.clone(), endpoint)
             });
         route.at(path, methods)
     })

@@ -20,6 +20,7 @@ pub async fn revoke(request: &Request, body: Body, Data(oauth): Data<&Arc<OAuth>
     let revoked = async {
         let form = Form::read(request, body).await?;
         let app = client::authenticate(&oauth.db, request, &form).await?;
+        oauth.admit_app(&app.id).await?;
         let token = form.require("token")?;
         if let Some(installation) = oauth_tokens::revoke(&oauth.db, token, &app.id).await? {
             oauth.auth.forget_installation(&installation);
@@ -38,6 +39,7 @@ pub async fn introspect(request: &Request, body: Body, Data(oauth): Data<&Arc<OA
     let answer = async {
         let form = Form::read(request, body).await?;
         let app = client::authenticate(&oauth.db, request, &form).await?;
+        oauth.admit_app(&app.id).await?;
         let token = form.require("token")?;
         let Some((live, _)) = oauth_tokens::find_live(&oauth.db, token)
             .await?

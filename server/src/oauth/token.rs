@@ -40,6 +40,7 @@ pub async fn exchange(request: &Request, body: Body, Data(oauth): Data<&Arc<OAut
 async fn respond(request: &Request, body: Body, oauth: &OAuth) -> Result<Issued, OAuthError> {
     let form = Form::read(request, body).await?;
     let app = client::authenticate(&oauth.db, request, &form).await?;
+    oauth.admit_app(&app.id).await?;
     match form.require("grant_type")? {
         "authorization_code" => redeem(oauth, &app, &form).await,
         "refresh_token" => refresh(oauth, &app, &form).await,
@@ -83,7 +84,7 @@ async fn redeem(
             Err("redirect_uri must be the one of the authorization request")
         }
     };
-    oauth_tokens::redeem_code(&oauth.db, code, &app.id, check, oauth.access_ttl)
+    oauth_tokens::redeem_code(&oauth.db, code, &app.id, check, oauth.lifetimes)
         .await?
         .map_err(|refusal| oauth.refused(&refusal))
 }
@@ -99,7 +100,7 @@ async fn refresh(
         .map(scopes::parse)
         .transpose()
         .map_err(OAuthError::invalid_scope)?;
-    oauth_tokens::refresh(&oauth.db, token, &app.id, narrowed, oauth.access_ttl)
+    oauth_tokens::refresh(&oauth.db, token, &app.id, narrowed, oauth.lifetimes)
         .await?
         .map_err(|refusal| oauth.refused(&refusal))
 }

@@ -54,6 +54,8 @@ pub enum Refusal {
     /// No such code or token, or it belongs to another app.
     Unknown,
     Expired,
+    /// The family is older than its lifetime: the approval must be given again.
+    FamilyExpired,
     /// Used before: its family, of this installation, has been revoked.
     Reused {
         installation: String,
@@ -71,6 +73,10 @@ impl Refusal {
         match self {
             Refusal::Unknown => "the grant is not known to this client",
             Refusal::Expired => "the grant has expired",
+            Refusal::FamilyExpired => {
+                "the approval this grant comes from is older than this server allows; ask the \
+                 workspace admin to approve the app again"
+            }
             Refusal::Reused { .. } => {
                 "the grant was used before; every token issued from it has been revoked"
             }
@@ -79,6 +85,15 @@ impl Refusal {
             Refusal::Ungranted(_) => "a refresh may only keep or narrow the granted scopes",
         }
     }
+}
+
+/// How long what an approval grants lives: each access token, and the whole family of rotating
+/// refresh tokens, counted from the approval. A family outlives no approval by more than `family`,
+/// however often it is refreshed: then the user approves the app again.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub access: Duration,
+    pub family: Duration,
 }
 
 /// A code that was redeemed.
@@ -127,7 +142,7 @@ pub async fn redeem_code(
     code: &str,
     app_id: &str,
     check: impl FnOnce(&oauth_code::Model) -> Result<(), &'static str>,
-    access_ttl: Duration,
+    lifetimes: Lifetimes,
 ) -> Result<Result<Issued, Refusal>, DbErr> {
     let hash = secrets::hash(code);
     let txn = db.write().await?;
@@ -170,7 +185,8 @@ pub async fn redeem_code(
                     access: scopes.clone(),
                     refresh: scopes,
                 },
-                access_ttl,
+                lifetimes,
+                code.created_at + lifetimes.family,
             )
             .await?)
         }
@@ -186,15 +202,17 @@ pub struct Granted {
     pub refresh: Vec<Scope>,
 }
 
-/// Issues an access token and a refresh token in `family`.
+/// Issues an access token and a refresh token in `family`, which ends at `family_ends`.
 async fn issue_tokens(
     txn: &Write,
     installation: &oauth_installation::Model,
     family_id: &str,
     granted: Granted,
-    access_ttl: Duration,
+    lifetimes: Lifetimes,
+    family_ends: DateTime<Utc>,
 ) -> Result<Issued, DbErr> {
     let now = Utc::now();
+    let access_ttl = lifetimes.access;
     let issue = async |prefix: &str,
                        kind: &str,
                        scopes: &[Scope],
@@ -224,7 +242,7 @@ async fn issue_tokens(
         REFRESH_TOKEN_PREFIX,
         REFRESH,
         &granted.refresh,
-        REFRESH_TOKEN_TTL,
+        REFRESH_TOKEN_TTL.min(family_ends - now),
     )
     .await?;
     Ok(Issued {
@@ -244,7 +262,7 @@ pub async fn refresh(
     refresh_token: &str,
     app_id: &str,
     scopes: Option<Vec<Scope>>,
-    access_ttl: Duration,
+    lifetimes: Lifetimes,
 ) -> Result<Result<Issued, Refusal>, DbErr> {
     let txn = db.write().await?;
     let now = Utc::now();
@@ -254,7 +272,13 @@ pub async fn refresh(
     else {
         return Ok(Err(Refusal::Unknown));
     };
-    let family_live = lock_family(&txn, &token.family_id).await?;
+    let family = lock_family(&txn, &token.family_id).await?;
+    let family_live = family
+        .as_ref()
+        .is_some_and(|code| code.family_revoked_at.is_none());
+    let family_ends = family
+        .as_ref()
+        .map_or(now, |code| code.created_at + lifetimes.family);
     let held = decode_scopes(&token.scopes);
     let ungranted = scopes
         .iter()
@@ -265,6 +289,8 @@ pub async fn refresh(
         Some(Refusal::Revoked)
     } else if token.expires_at <= now {
         Some(Refusal::Expired)
+    } else if family_ends <= now {
+        Some(Refusal::FamilyExpired)
     } else if let Some(scope) = ungranted {
         Some(Refusal::Ungranted(scope))
     } else {
@@ -297,16 +323,26 @@ pub async fn refresh(
                 access: scopes.unwrap_or_else(|| held.clone()),
                 refresh: held,
             };
-            Ok(issue_tokens(&txn, &installation, &token.family_id, granted, access_ttl).await?)
+            Ok(issue_tokens(
+                &txn,
+                &installation,
+                &token.family_id,
+                granted,
+                lifetimes,
+                family_ends,
+            )
+            .await?)
         }
     };
     txn.commit().await?;
     Ok(issued)
 }
 
-/// Takes the family's row (its code's) for the rest of the transaction; whether the family is
-/// still live.
-async fn lock_family(txn: &impl ConnectionTrait, family_id: &str) -> Result<bool, DbErr> {
+/// Takes the family's row (its code's) for the rest of the transaction, and returns it.
+async fn lock_family(
+    txn: &impl ConnectionTrait,
+    family_id: &str,
+) -> Result<Option<oauth_code::Model>, DbErr> {
     oauth_code::Entity::update_many()
         .col_expr(
             oauth_code::Column::FamilyId,
@@ -315,7 +351,10 @@ async fn lock_family(txn: &impl ConnectionTrait, family_id: &str) -> Result<bool
         .filter(oauth_code::Column::FamilyId.eq(family_id))
         .exec(txn)
         .await?;
-    family_live(txn, family_id).await
+    oauth_code::Entity::find()
+        .filter(oauth_code::Column::FamilyId.eq(family_id))
+        .one(txn)
+        .await
 }
 
 async fn family_live(db: &impl ConnectionTrait, family_id: &str) -> Result<bool, DbErr> {

@@ -117,6 +117,7 @@ async fn the_workspace_chooses_its_threshold() {
                 "confidenceThreshold": 0.45,
                 "escalateQualifiedLeads": false,
                 "escalationDestination": "helpdesk",
+                "conversationRetentionDays": null,
                 "defaults": {
                     "leadQualificationThreshold": 70,
                     "confidenceThreshold": 0.45,

@@ -630,6 +630,135 @@ async fn of_two_refreshes_with_one_token_at_once_one_wins_and_the_grant_is_revok
     }
 }
 
+#[tokio::test]
+async fn a_chain_of_refreshes_ends_a_year_after_the_approval() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    for server in TestServer::each().await {
+        let app = register(&server, &[Scope::ConversationsRead], true).await;
+        let (code, verifier) = approved_code(&server, &app, "conversations:read").await;
+        let first = exchange(&server, &app, &code, &verifier).await;
+        let (status, second) = refresh(&server, &app, &first["refresh_token"], None).await;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        // The approval, as if given a year and a day ago (the default lifetime is 365 days).
+        let backend = server.db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => "UPDATE oauth_codes SET created_at = $1",
+            _ => "UPDATE oauth_codes SET created_at = ?",
+        };
+        let approved = chrono::Utc::now() - chrono::Duration::days(366);
+        server
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [approved.into()],
+            ))
+            .await
+            .unwrap();
+        let (status, body) = refresh(&server, &app, &second["refresh_token"], None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_grant");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("approve the app again"),
+            "{body}"
+        );
+        server.finish().await;
+    }
+}
+
+/// Sends refresh requests with a made-up token as `app` from the addresses `from` yields (behind
+/// the trusted proxy), until one is refused for its rate; that refusal, or `None` within `most`.
+async fn until_limited(
+    server: &TestServer,
+    app: &App,
+    most: usize,
+    from: impl Fn(usize) -> String,
+) -> Option<reqwest::Response> {
+    for sent in 0..most {
+        let response = server
+            .client
+            .post(server.url("/oauth/token"))
+            .basic_auth(&app.client_id, app.secret.as_deref())
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-for", from(sent))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "hb_rt_guess"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        match response.status() {
+            StatusCode::TOO_MANY_REQUESTS => return Some(response),
+            status => assert_eq!(status, StatusCode::BAD_REQUEST),
+        }
+    }
+    None
+}
+
+async fn assert_told_to_wait(response: reqwest::Response, who: &str) {
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(
+        body["error_description"].as_str().unwrap().contains(who),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_oauth_endpoints_limit_each_address_and_each_app() {
+    for server in TestServer::each_configured(|config| config.trust_proxy = true).await {
+        let app = register(&server, &[Scope::ConversationsRead], true).await;
+        let other = register(&server, &[Scope::ConversationsRead], true).await;
+        // One address guessing: refused after its burst, while another address is not.
+        let refused = until_limited(&server, &app, 1000, |_| "203.0.113.7".into())
+            .await
+            .expect("one address is limited");
+        assert_told_to_wait(refused, "this address").await;
+        assert!(
+            until_limited(&server, &other, 1, |_| "203.0.113.8".into())
+                .await
+                .is_none()
+        );
+        // One app from many addresses: refused after the app's own burst.
+        let refused = until_limited(&server, &app, 1000, |sent| {
+            format!("198.51.{}.{}", sent / 250, sent % 250 + 1)
+        })
+        .await
+        .expect("one app is limited");
+        assert_told_to_wait(refused, "this app").await;
+        // The authorization page says so to a browser, at the address's limit.
+        let (_, challenge) = pkce();
+        let authorize = authorize_path(&other, &challenge, "state", None);
+        let mut last = StatusCode::OK;
+        for _ in 0..1000 {
+            last = server
+                .client
+                .get(server.url(&authorize))
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-for", "192.0.2.9")
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if last == StatusCode::TOO_MANY_REQUESTS {
+                break;
+            }
+        }
+        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+        server.finish().await;
+    }
+}
+
 async fn refresh(
     server: &TestServer,
     app: &App,
