@@ -551,8 +551,9 @@ pub struct Problem {
     /// `knowledge_source_type_mismatch`, `conversation_full`,
     /// `limit_reached`, `url_not_allowed`, `delivery_pending`, `endpoint_disabled`,
     /// `idempotency_in_progress`, `idempotency_key_reused`, `payload_too_large`,
-    /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`. New codes
-    /// may be added; clients should treat an unknown code by its HTTP status.
+    /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`,
+    /// `database_unavailable`. New codes may be added; clients should treat an unknown code by
+    /// its HTTP status.
     #[oai(rename = "code")]
     pub code: String,
     /// The id of the request, as in the `X-Request-Id` header; quote it when reporting a problem.
@@ -3088,7 +3089,9 @@ pub enum GetReadinessResponse {
         )
     )]
     Ok(poem_openapi::payload::Json<Readiness>),
-    /// The server is not ready, for example because its database does not answer.
+    /// The server is not ready: its database does not answer (`database_unavailable`, within
+    /// about a second, with `Retry-After`), or lacks migrations this server needs
+    /// (`service_unavailable`).
     #[oai(
         status = 503,
         content_type = "application/problem+json",
@@ -3343,6 +3346,25 @@ pub enum ListConversationsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `createConversation`.
@@ -3777,6 +3799,25 @@ pub enum CreateConversationResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `getConversation`.
@@ -4055,6 +4096,25 @@ pub enum GetConversationResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `deleteConversation`.
@@ -4333,6 +4393,25 @@ pub enum DeleteConversationResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `eraseEndUser`.
@@ -4762,6 +4841,25 @@ pub enum EraseEndUserResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `sendMessage`.
@@ -5234,6 +5332,25 @@ pub enum SendMessageResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `getSharedTranscript`.
@@ -5470,6 +5587,25 @@ pub enum GetSharedTranscriptResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The responses of `getAssistantSettings`.
@@ -5668,6 +5804,25 @@ pub enum GetAssistantSettingsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The responses of `updateAssistantSettings`.
@@ -6051,6 +6206,25 @@ pub enum UpdateAssistantSettingsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `listKnowledgeSources`.
@@ -6294,6 +6468,25 @@ pub enum ListKnowledgeSourcesResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `upsertKnowledgeSource`.
@@ -6768,6 +6961,25 @@ pub enum UpsertKnowledgeSourceResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `getKnowledgeSource`.
@@ -7046,6 +7258,25 @@ pub enum GetKnowledgeSourceResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `deleteKnowledgeSource`.
@@ -7324,6 +7555,25 @@ pub enum DeleteKnowledgeSourceResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `syncKnowledgeSource`.
@@ -7687,6 +7937,25 @@ pub enum SyncKnowledgeSourceResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `listEscalations`.
@@ -7931,6 +8200,25 @@ pub enum ListEscalationsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `createEscalation`.
@@ -8402,6 +8690,25 @@ pub enum CreateEscalationResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `getEscalation`.
@@ -8680,6 +8987,25 @@ pub enum GetEscalationResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `updateEscalation`.
@@ -9146,6 +9472,25 @@ pub enum UpdateEscalationResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `listApiKeys`.
@@ -9388,6 +9733,25 @@ pub enum ListApiKeysResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `createApiKey`.
@@ -9822,6 +10186,25 @@ pub enum CreateApiKeyResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The responses of `getWebhookSettings`.
@@ -10020,6 +10403,25 @@ pub enum GetWebhookSettingsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `listWebhookEndpoints`.
@@ -10262,6 +10664,25 @@ pub enum ListWebhookEndpointsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `createWebhookEndpoint`.
@@ -10696,6 +11117,25 @@ pub enum CreateWebhookEndpointResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `getWebhookEndpoint`.
@@ -10974,6 +11414,25 @@ pub enum GetWebhookEndpointResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `updateWebhookEndpoint`.
@@ -11400,6 +11859,25 @@ pub enum UpdateWebhookEndpointResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `deleteWebhookEndpoint`.
@@ -11678,6 +12156,25 @@ pub enum DeleteWebhookEndpointResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `rotateWebhookEndpointSecret`.
@@ -12041,6 +12538,25 @@ pub enum RotateWebhookEndpointSecretResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `testWebhookEndpoint`.
@@ -12404,6 +12920,25 @@ pub enum TestWebhookEndpointResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `listWebhookDeliveries`.
@@ -12686,6 +13221,25 @@ pub enum ListWebhookDeliveriesResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `getWebhookDelivery`.
@@ -12964,6 +13518,25 @@ pub enum GetWebhookDeliveryResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `retryWebhookDelivery`.
@@ -13327,6 +13900,25 @@ pub enum RetryWebhookDeliveryResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `revokeApiKey`.
@@ -13605,6 +14197,25 @@ pub enum RevokeApiKeyResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `listInstallations`.
@@ -13847,6 +14458,25 @@ pub enum ListInstallationsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `uninstallApp`.
@@ -14125,6 +14755,25 @@ pub enum UninstallAppResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `listOauthApps`.
@@ -14329,6 +14978,25 @@ pub enum ListOauthAppsResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The responses of `createOauthApp`.
@@ -14674,6 +15342,25 @@ pub enum CreateOauthAppResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The parameters of `revokeOauthApp`.
@@ -14914,6 +15601,25 @@ pub enum RevokeOauthAppResponse {
         )
     )]
     InternalServerError(poem_openapi::payload::Json<Problem>),
+    /// The server's database does not answer (`database_unavailable`): the request was refused at
+    /// once, before it was read, and changed nothing. Retry after `Retry-After` seconds, with the
+    /// same `Idempotency-Key` where the request had one; another replica may be able to serve it
+    /// meanwhile.
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(
+            name = "Retry-After",
+            ty = "i64",
+            description = "Whole seconds to wait before retrying; the database is checked again that often."
+        ),
+        header(
+            name = "X-Request-Id",
+            ty = "String",
+            description = "The unique id of this request. It is also the `requestId` of any problem response and appears in\nthe server log; quote it when reporting a problem."
+        )
+    )]
+    ServiceUnavailable(poem_openapi::payload::Json<Problem>),
 }
 
 /// The responses of `getAuthorizationServerMetadata`.

@@ -50,6 +50,20 @@ impl Problem {
         self
     }
 
+    /// The database does not answer: retry soon (the server asks it again every half second).
+    pub fn database_unavailable() -> Self {
+        const RETRY_AFTER_SECS: u32 = 1;
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            format!("the database does not answer; retry in {RETRY_AFTER_SECS} s"),
+        )
+        .with_header(
+            poem::http::header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_SECS),
+        )
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -202,7 +216,15 @@ impl From<Problem> for ApiError {
 impl From<sea_orm::DbErr> for ApiError {
     #[track_caller]
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+        match err {
+            // No connection could be had or made in time: the database is away, not the request
+            // at fault, and a retry may well succeed.
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                tracing::warn!("the database did not answer: {err}");
+                Self::Public(Problem::database_unavailable())
+            }
+            err => Self::internal(err),
+        }
     }
 }
 

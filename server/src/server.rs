@@ -22,7 +22,8 @@ use crate::http::caller::{self, Callers};
 use crate::http::idempotency::{self, Idempotency};
 use crate::http::rate_limit::{self, Limits};
 use crate::http::{
-    access_log, authorization, parameters, problems, request_id, transport_security, validation,
+    access_log, authorization, availability, parameters, problems, request_id, transport_security,
+    validation,
 };
 use crate::knowledge::crawl::Crawler;
 use crate::knowledge::index::{self, KnowledgeIndex};
@@ -33,6 +34,7 @@ use crate::oauth::{self, OAuth};
 use crate::sealing::Sealer;
 use crate::store;
 use crate::store::Db;
+use crate::store::availability::Availability;
 use crate::store::oauth_tokens::Lifetimes;
 use crate::store::outbox::Outbox;
 use crate::transcript_links::TranscriptLinks;
@@ -57,6 +59,8 @@ pub struct Services {
     pub knowledge: Arc<KnowledgeIndex>,
     pub synced: Arc<Notify>,
     pub crawler: Arc<Crawler>,
+    /// Whether the database answers, as this process's watch last saw.
+    pub availability: Arc<Availability>,
 }
 
 impl Services {
@@ -71,6 +75,7 @@ impl Services {
                 KnowledgeIndex::new().context("cannot create the knowledge index")?,
             ),
             synced: Arc::new(Notify::new()),
+            availability: Arc::default(),
             crawler: Arc::new(Crawler::new(
                 config.outbound_policy(),
                 config.crawl_politeness(),
@@ -160,6 +165,7 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
     });
     let trust_proxy = config.trust_proxy;
     let access_metrics = metrics.clone();
+    let available = services.availability.clone();
     let docs = Arc::new(swagger_config());
     let oauth = Arc::new(OAuth {
         db: db.clone(),
@@ -221,6 +227,7 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
         .around(move |next, request| transport_security::layer(next, request, trust_proxy))
         .around(move |next, request| access_log::layer(next, request, access_metrics.clone()))
         .around(move |next, request| caller::layer(next, request, callers.clone()))
+        .around(move |next, request| availability::layer(next, request, available.clone()))
         .around(request_id::layer))
 }
 
@@ -366,6 +373,7 @@ pub async fn start(db: Db, config: &Config) -> Result<Running> {
     let mut background = vec![
         tokio::spawn(watch_queue(db.clone(), services.metrics.clone())),
         tokio::spawn(maintain(db.clone(), services.outbox.clone())),
+        tokio::spawn(services.availability.clone().watch(config.database_url())),
         tokio::spawn(index::follow(
             db.clone(),
             services.knowledge.clone(),

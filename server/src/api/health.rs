@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use super::HoverBot;
 use crate::problem::Problem;
 use crate::store;
+use crate::store::availability::PROBE_DEADLINE;
 use hoverbot_api::{
     GetHealthResponse, GetReadinessResponse, Health, HealthApi, HealthStatus, Readiness,
 };
@@ -18,7 +19,11 @@ impl HealthApi for HoverBot {
     }
 
     async fn get_readiness(&self) -> poem::Result<GetReadinessResponse> {
-        if let Err(err) = store::ready(&self.db).await {
+        // The database's own answer, within the watch's deadline: a probe that hangs is a fail.
+        let Ok(ready) = tokio::time::timeout(PROBE_DEADLINE, store::ready(&self.db)).await else {
+            return Err(Problem::database_unavailable().into());
+        };
+        if let Err(err) = ready {
             tracing::warn!("not ready: {err:#}");
             return Err(Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,

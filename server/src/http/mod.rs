@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod authorization;
+pub mod availability;
 pub mod caller;
 pub mod idempotency;
 pub mod operations;

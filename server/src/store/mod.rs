@@ -5,6 +5,7 @@
 //! [`Db::write`] transaction (`cargo xtask lint` checks that none goes to the pool directly).
 
 pub mod api_keys;
+pub mod availability;
 pub mod conversations;
 pub mod convert;
 pub mod db;

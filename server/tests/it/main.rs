@@ -18,6 +18,7 @@ mod language_model;
 mod leads;
 mod oauth_apps;
 mod oauth_flow;
+mod outage;
 mod rate_limits;
 mod service;
 mod transport;

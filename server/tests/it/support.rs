@@ -601,3 +601,67 @@ pub async fn log_once(
     })
     .await
 }
+
+/// A TCP proxy on loopback that can be told to stall: while stalled it passes no byte either way
+/// and connects nothing new, as a database host that stopped answering would; resumed, it carries
+/// on where it stopped.
+pub struct StallingProxy {
+    pub addr: SocketAddr,
+    stalled: tokio::sync::watch::Sender<bool>,
+}
+
+impl StallingProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stalled = tokio::sync::watch::Sender::new(false);
+        let flowing = stalled.subscribe();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let mut flowing = flowing.clone();
+                tokio::spawn(async move {
+                    let _ = flowing.wait_for(|stalled| !stalled).await;
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        Self::pump(client_read, server_write, flowing.clone()),
+                        Self::pump(server_read, client_write, flowing),
+                    );
+                });
+            }
+        });
+        Self { addr, stalled }
+    }
+
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut flowing: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0; 16 * 1024];
+        loop {
+            match from.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => {
+                    if flowing.wait_for(|stalled| !stalled).await.is_err()
+                        || to.write_all(&buffer[..read]).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    pub fn resume(&self) {
+        self.stalled.send_replace(false);
+    }
+}
