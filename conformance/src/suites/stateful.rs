@@ -337,20 +337,38 @@ async fn deleted_conversations(scenario: &mut Scenario<'_, '_>) -> Result<()> {
                 }),
             );
         }
-        let gone = scenario.call("getConversation", &path, None).await?;
-        let list = scenario.call("listConversations", &[], None).await?;
-        let still_listed = listed(&list).contains(&id);
-        scenario.check(
-            "deleted_is_gone",
-            &gone,
-            (gone.status() != 404 || still_listed).then(|| {
-                (
-                    "404, and not listed".into(),
-                    format!("{}, listed: {still_listed}", gone.status()),
-                )
-            }),
-        );
+        check_gone(
+            scenario,
+            ("getConversation", &path),
+            "listConversations",
+            &id,
+        )
+        .await?;
     }
+    Ok(())
+}
+
+/// `deleted_is_gone`: reading the resource (`get`, with its path) is `404`, and the first page of
+/// `list_operation` no longer holds `id`.
+async fn check_gone(
+    scenario: &mut Scenario<'_, '_>,
+    (get, path): (&str, &[(&str, &str)]),
+    list_operation: &str,
+    id: &str,
+) -> Result<()> {
+    let gone = scenario.call(get, path, None).await?;
+    let list = scenario.call(list_operation, &[], None).await?;
+    let still_listed = listed(&list).iter().any(|listed| listed == id);
+    scenario.check(
+        "deleted_is_gone",
+        &gone,
+        (gone.status() != 404 || still_listed).then(|| {
+            (
+                "404, and not listed".into(),
+                format!("{}, listed: {still_listed}", gone.status()),
+            )
+        }),
+    );
     Ok(())
 }
 
@@ -395,18 +413,11 @@ async fn knowledge_source(scenario: &mut Scenario<'_, '_>) -> Result<()> {
     {
         return Ok(());
     }
-    let gone = scenario.call("getKnowledgeSource", &path, None).await?;
-    let list = scenario.call("listKnowledgeSources", &[], None).await?;
-    let still_listed = listed(&list).contains(&id);
-    scenario.check(
-        "deleted_is_gone",
-        &gone,
-        (gone.status() != 404 || still_listed).then(|| {
-            (
-                "404, and not listed".into(),
-                format!("{}, listed: {still_listed}", gone.status()),
-            )
-        }),
-    );
-    Ok(())
+    check_gone(
+        scenario,
+        ("getKnowledgeSource", &path),
+        "listKnowledgeSources",
+        &id,
+    )
+    .await
 }

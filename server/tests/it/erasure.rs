@@ -42,6 +42,18 @@ async fn conversation_of(server: &TestServer, key: &str, user: &str) -> String {
     created["id"].as_str().unwrap().to_string()
 }
 
+async fn delete(server: &TestServer, key: &str, conversation: &str) -> reqwest::Response {
+    server
+        .request(
+            Method::DELETE,
+            &format!("/v1/conversations/{conversation}"),
+            Some(key),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The `conversation.deleted` events the receiver gets for `conversations`, in their order; other
 /// events, and the order they come in, do not matter.
 async fn deletions_of(receiver: &mut Receiver, conversations: &[&str]) -> Vec<Value> {
@@ -93,15 +105,7 @@ async fn a_deleted_conversation_is_forgotten_everywhere() {
         })
         .await;
 
-        let deleted = server
-            .request(
-                Method::DELETE,
-                &format!("/v1/conversations/{conversation}"),
-                Some(&server.key),
-            )
-            .send()
-            .await
-            .unwrap();
+        let deleted = delete(&server, &server.key, &conversation).await;
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 
         for gone in [
@@ -136,15 +140,7 @@ async fn a_deleted_conversation_is_forgotten_everywhere() {
         let event = &deletions_of(&mut receiver, &[&conversation]).await[0];
         assert_eq!(event["data"]["reason"], "deleted");
 
-        let again = server
-            .request(
-                Method::DELETE,
-                &format!("/v1/conversations/{conversation}"),
-                Some(&server.key),
-            )
-            .send()
-            .await
-            .unwrap();
+        let again = delete(&server, &server.key, &conversation).await;
         assert_problem(again, StatusCode::NOT_FOUND, "not_found").await;
         server.finish().await;
     }
@@ -219,15 +215,7 @@ async fn an_erasure_deletes_the_end_users_conversations_and_no_one_elses() {
             (StatusCode::OK, &json!(0))
         );
         // Another workspace's conversation cannot be deleted from here.
-        let response = server
-            .request(
-                Method::DELETE,
-                &format!("/v1/conversations/{neighbours_erin}"),
-                Some(key),
-            )
-            .send()
-            .await
-            .unwrap();
+        let response = delete(&server, key, &neighbours_erin).await;
         assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
         server.finish().await;
     }
