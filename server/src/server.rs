@@ -227,6 +227,9 @@ pub fn app(db: Db, config: &Config, services: &Services) -> Result<impl Endpoint
         .around(move |next, request| transport_security::layer(next, request, trust_proxy))
         .around(move |next, request| access_log::layer(next, request, access_metrics.clone()))
         .around(move |next, request| caller::layer(next, request, callers.clone()))
+        // Boxed here, so that the availability layer races a small future against an outage
+        // rather than copying the whole chain's (large, in debug builds) onto a worker's stack.
+        .boxed()
         .around(move |next, request| availability::layer(next, request, available.clone()))
         .around(request_id::layer))
 }

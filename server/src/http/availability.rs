@@ -31,10 +31,8 @@ pub async fn layer<E: Endpoint>(
     if !availability.answering() {
         return Ok(refused());
     }
-    // On the heap: the layers below make a future too large to keep on a worker's stack twice.
-    let response = Box::pin(next.call(request));
     tokio::select! {
-        response = response => response.map(IntoResponse::into_response),
+        response = next.call(request) => response.map(IntoResponse::into_response),
         () = availability.gone() => Ok(refused()),
     }
 }
