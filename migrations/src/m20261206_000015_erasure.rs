@@ -4,7 +4,7 @@
 //! replay it; and a workspace may keep conversations only so many days.
 
 use sea_orm_migration::prelude::{
-    DbErr, DeriveIden, DeriveMigrationName, Index, MigrationTrait, SchemaManager, Table,
+    Alias, DbErr, DeriveIden, DeriveMigrationName, Index, MigrationTrait, SchemaManager, Table,
     async_trait, sea_orm,
 };
 use sea_orm_migration::schema::{integer_null, text_null};
@@ -12,48 +12,43 @@ use sea_orm_migration::schema::{integer_null, text_null};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const EVENTS_BY_CONVERSATION: &str = "ix_webhook_events_workspace_id_conversation_id";
-const RESPONSES_BY_CONVERSATION: &str = "ix_idempotency_keys_workspace_id_conversation_id";
+/// The tables whose rows carry a conversation, each with the index that finds a workspace's rows by
+/// the conversation they carry.
+const CARRIERS: [(&str, &str); 2] = [
+    (
+        "webhook_events",
+        "ix_webhook_events_workspace_id_conversation_id",
+    ),
+    (
+        "idempotency_keys",
+        "ix_idempotency_keys_workspace_id_conversation_id",
+    ),
+];
+const CONVERSATION_ID: &str = "conversation_id";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(WebhookEvents::Table)
-                    .add_column(text_null(WebhookEvents::ConversationId))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(EVENTS_BY_CONVERSATION)
-                    .table(WebhookEvents::Table)
-                    .col(WebhookEvents::WorkspaceId)
-                    .col(WebhookEvents::ConversationId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IdempotencyKeys::Table)
-                    .add_column(text_null(IdempotencyKeys::ConversationId))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(RESPONSES_BY_CONVERSATION)
-                    .table(IdempotencyKeys::Table)
-                    .col(IdempotencyKeys::WorkspaceId)
-                    .col(IdempotencyKeys::ConversationId)
-                    .to_owned(),
-            )
-            .await?;
+        for (table, index) in CARRIERS {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .add_column(text_null(Alias::new(CONVERSATION_ID)))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name(index)
+                        .table(Alias::new(table))
+                        .col(Alias::new("workspace_id"))
+                        .col(Alias::new(CONVERSATION_ID))
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .alter_table(
                 Table::alter()
@@ -73,53 +68,26 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(RESPONSES_BY_CONVERSATION)
-                    .table(IdempotencyKeys::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IdempotencyKeys::Table)
-                    .drop_column(IdempotencyKeys::ConversationId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(EVENTS_BY_CONVERSATION)
-                    .table(WebhookEvents::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(WebhookEvents::Table)
-                    .drop_column(WebhookEvents::ConversationId)
-                    .to_owned(),
-            )
-            .await
+        for (table, index) in CARRIERS.into_iter().rev() {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name(index)
+                        .table(Alias::new(table))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .drop_column(Alias::new(CONVERSATION_ID))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
-}
-
-#[derive(DeriveIden, Clone, Copy)]
-enum WebhookEvents {
-    Table,
-    WorkspaceId,
-    ConversationId,
-}
-
-#[derive(DeriveIden, Clone, Copy)]
-enum IdempotencyKeys {
-    Table,
-    WorkspaceId,
-    ConversationId,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
