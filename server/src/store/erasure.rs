@@ -7,12 +7,14 @@
 
 use chrono::{DateTime, Utc};
 use hoverbot_api::DeletionReason;
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::conversations;
 use super::db::Db;
-use super::entity::{conversation, escalation, idempotency_key, message, webhook_event, workspace};
+use super::entity::{
+    conversation, escalation, idempotency_key, message, webhook_endpoint, webhook_event, workspace,
+};
 use super::events;
 use super::outbox::Outbox;
 use super::tenant::{TenantScoped, WorkspaceId};
@@ -115,6 +117,18 @@ async fn delete_batch(
         .into_tuple()
         .all(&txn)
         .await?;
+    // A deletion of an endpoint takes the endpoint, then its deliveries; this transaction deletes
+    // deliveries (with their events) and then, writing `conversation.deleted`, refers to the
+    // endpoints. Taking the endpoints first keeps the two in one order, so they cannot deadlock.
+    if !ids.is_empty() {
+        webhook_endpoint::Entity::find_in(workspace)
+            .select_only()
+            .column(webhook_endpoint::Column::Id)
+            .lock(LockType::KeyShare)
+            .into_tuple::<String>()
+            .all(&txn)
+            .await?;
+    }
     let mut deleted = 0;
     for id in &ids {
         // Another node may have deleted it since.

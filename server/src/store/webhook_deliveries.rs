@@ -11,13 +11,13 @@
 //! hand rows to a client. What a client reads goes through [`TenantScoped`].
 
 use hoverbot_api::{DisabledReason, WebhookDeliveryStatus, WebhookEventType};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::db::{Db, Write};
@@ -216,13 +216,38 @@ pub struct Attempted {
     pub next: Next,
 }
 
-/// Records attempts in one transaction. A delivery whose lease was taken over (or that was deleted
-/// with its endpoint) is left alone. Returns how many were recorded.
+/// Records attempts in one transaction. A delivery whose lease was taken over, or that another
+/// transaction holds (on PostgreSQL: it is being deleted, with its event or its endpoint), is left
+/// alone; if that deletion rolls back, the lease runs out and the delivery is attempted again.
+/// Returns how many were recorded.
+///
+/// The order of the locks is what keeps this clear of deadlocks with those deletions, which take
+/// the endpoint first, then its deliveries one by one: the endpoints that answered `410 Gone` are
+/// disabled first, while nothing else is held, and the deliveries are then taken all at once
+/// without waiting for any (`SKIP LOCKED`), so that the transaction never holds one delivery while
+/// it waits for another.
 pub async fn record(db: &Db, attempts: &[Attempted]) -> Result<usize, DbErr> {
     let txn = db.write().await?;
     let now = Utc::now();
+    for attempt in attempts.iter().filter(|attempt| attempt.next == Next::Gone) {
+        let delivery = &attempt.delivery;
+        webhook_endpoint::Entity::update_in(&WorkspaceId::from_row(delivery.workspace_id.clone()))
+            .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+            .col_expr(
+                webhook_endpoint::Column::DisabledReason,
+                Expr::value(DisabledReason::Gone),
+            )
+            .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
+            .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
+            .exec(&txn)
+            .await?;
+    }
+    let held = hold(&txn, attempts).await?;
     let mut recorded = 0;
-    for attempt in attempts {
+    for attempt in attempts
+        .iter()
+        .filter(|attempt| held.contains(&attempt.delivery.id))
+    {
         let delivery = &attempt.delivery;
         let (status, next_attempt_at) = match attempt.next {
             Next::Succeeded => (WebhookDeliveryStatus::Succeeded, None),
@@ -273,21 +298,26 @@ pub async fn record(db: &Db, attempts: &[Attempted]) -> Result<usize, DbErr> {
         }
         .insert(&txn)
         .await?;
-        if attempt.next == Next::Gone {
-            webhook_endpoint::Entity::update_in(&workspace)
-                .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
-                .col_expr(
-                    webhook_endpoint::Column::DisabledReason,
-                    Expr::value(DisabledReason::Gone),
-                )
-                .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
-                .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
-                .exec(&txn)
-                .await?;
-        }
     }
     txn.commit().await?;
     Ok(recorded)
+}
+
+/// Locks the attempts' deliveries that no other transaction holds, in one statement that waits for
+/// none (SQLite, one writer at a time, has no locks to skip); the ids of those it holds.
+// cross-tenant: the delivery worker records the attempts of every workspace; each delivery was
+// claimed by its id.
+async fn hold(txn: &Write, attempts: &[Attempted]) -> Result<HashSet<String>, DbErr> {
+    let ids = attempts.iter().map(|attempt| attempt.delivery.id.as_str());
+    let held: Vec<String> = webhook_delivery::Entity::find()
+        .select_only()
+        .column(webhook_delivery::Column::Id)
+        .filter(webhook_delivery::Column::Id.is_in(ids))
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(held.into_iter().collect())
 }
 
 /// When the earliest pending delivery that no worker holds is due, if any is. (Held ones come back

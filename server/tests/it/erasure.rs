@@ -6,7 +6,10 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 
-use crate::support::{Receiver, TestServer, assert_problem, assert_schema, eventually, log_once};
+use crate::support::{
+    Receiver, TestServer, assert_problem, assert_schema, eventually, execute, json, lock_waiters,
+    log_once, other_transaction, require_postgres,
+};
 
 /// Servers that may call loopback receivers, retrying a failed delivery only after an hour.
 async fn servers() -> Vec<TestServer> {
@@ -170,13 +173,13 @@ async fn an_erasure_deletes_the_end_users_conversations_and_no_one_elses() {
                 .json(&json!({"externalUserId": "erin"}))
                 .send()
         };
-        let (status, erased) = crate::support::json(erase().await.unwrap()).await;
+        let (status, erased) = json(erase().await.unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{erased}");
         assert_schema("Erasure", &erased);
         assert_eq!(erased["conversationsDeleted"], 2);
         let replay = erase().await.unwrap();
         assert_eq!(replay.headers()["idempotent-replayed"], "true");
-        assert_eq!(crate::support::json(replay).await.1, erased);
+        assert_eq!(json(replay).await.1, erased);
         for event in deletions_of(&mut receiver, &[&erin[0], &erin[1]]).await {
             assert_eq!(event["data"]["reason"], "erased");
         }
@@ -339,6 +342,58 @@ async fn conversations_past_the_retention_window_are_deleted() {
             )
             .await;
         assert_eq!(settings["conversationRetentionDays"], Value::Null);
+        server.finish().await;
+    }
+}
+
+/// PostgreSQL: an erasure while a deletion of an endpoint is under way. The deletion takes the
+/// endpoint and then its deliveries; the erasure deletes deliveries (with the events of the
+/// conversation) and refers to the endpoints when it writes `conversation.deleted`. It takes the
+/// endpoints first, so the two cannot deadlock: both finish.
+#[tokio::test]
+#[cfg_attr(
+    no_test_postgres,
+    ignore = "needs PostgreSQL: set HOVERBOT_TEST_DATABASE_URL"
+)]
+async fn an_erasure_never_deadlocks_with_a_deletion_of_an_endpoint() {
+    require_postgres();
+    for server in TestServer::each_configured(|config| {
+        config.allow_private_networks = true;
+        config.webhook_worker = false;
+    })
+    .await
+    {
+        if server.backend != "postgres" {
+            server.finish().await;
+            continue;
+        }
+        let endpoint = subscribe(&server, "http://127.0.0.1:9/hooks").await;
+        conversation_of(&server, &server.key, "visitor-to-erase").await;
+
+        // The deletion has taken the endpoint.
+        let deletion = other_transaction(&server).await;
+        let lock = "SELECT id FROM webhook_endpoints WHERE id = $1 FOR UPDATE";
+        execute(&deletion, lock, &endpoint).await.unwrap();
+
+        let erasure = server
+            .request(Method::POST, "/v1/erasures", Some(&server.key))
+            .json(&json!({"externalUserId": "visitor-to-erase"}))
+            .send();
+        let erasure = tokio::spawn(erasure);
+        eventually("the erasure to wait for the endpoint", || async {
+            (lock_waiters(&server).await > 0).then_some(())
+        })
+        .await;
+
+        // The deletion goes on: it cascades to the endpoint's deliveries.
+        let delete = "DELETE FROM webhook_endpoints WHERE id = $1";
+        execute(&deletion, delete, &endpoint)
+            .await
+            .expect("the deletion of the endpoint goes through");
+        deletion.commit().await.unwrap();
+        let (status, erased) = json(erasure.await.unwrap().unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{erased}");
+        assert_eq!(erased["conversationsDeleted"], 1);
         server.finish().await;
     }
 }

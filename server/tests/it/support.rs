@@ -665,3 +665,42 @@ impl StallingProxy {
         self.stalled.send_replace(false);
     }
 }
+
+/// PostgreSQL: a transaction on a connection of its own, as another node holds one; statements run
+/// in it with [`execute`].
+pub async fn other_transaction(server: &TestServer) -> sea_orm::DatabaseTransaction {
+    use sea_orm::TransactionTrait;
+    let connection = sea_orm::Database::connect(server.database_url())
+        .await
+        .unwrap();
+    connection.begin().await.unwrap()
+}
+
+/// PostgreSQL: runs `sql`, whose one parameter is `id`, in `txn`.
+pub async fn execute(
+    txn: &sea_orm::DatabaseTransaction,
+    sql: &str,
+    id: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let statement = sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        sql,
+        [id.into()],
+    );
+    txn.execute_raw(statement).await.map(drop)
+}
+
+/// PostgreSQL: how many sessions of the server's database wait for a lock.
+pub async fn lock_waiters(server: &TestServer) -> i64 {
+    let row = server
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*) AS waiting FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "waiting").unwrap()
+}

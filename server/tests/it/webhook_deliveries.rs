@@ -10,8 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Received, Receiver, Reply, ServerProcess, TestServer, assert_problem, assert_schema, header,
-    log_once,
+    Received, Receiver, Reply, ServerProcess, TestServer, assert_problem, assert_schema,
+    eventually, execute, header, lock_waiters, log_once, other_transaction, require_postgres,
 };
 
 /// Servers that may call loopback receivers, with `schedule`.
@@ -605,7 +605,7 @@ async fn an_event_committed_before_a_kill_is_delivered_after_the_restart() {
     ignore = "needs PostgreSQL: set HOVERBOT_TEST_DATABASE_URL"
 )]
 async fn replicas_on_postgres_deliver_each_event_once() {
-    crate::support::require_postgres();
+    require_postgres();
     const EVENTS: usize = 100;
     for server in servers("0s,1s").await {
         if server.backend != "postgres" {
@@ -694,6 +694,94 @@ async fn a_lease_that_runs_out_lets_another_worker_take_the_delivery() {
         let log = log_once(&server, &endpoint, |d| all_over(d, 1)).await;
         assert_eq!(log[0]["status"], "succeeded");
         assert_eq!(log[0]["attemptCount"], 1);
+        server.finish().await;
+    }
+}
+
+/// PostgreSQL: a deletion of an endpoint takes the endpoint and then its deliveries, one by one,
+/// while the worker records attempts at them. The recording never holds one delivery while it
+/// waits for another (it leaves the ones being deleted alone), so the two cannot deadlock: both
+/// finish, and the endpoint is gone.
+#[tokio::test]
+#[cfg_attr(
+    no_test_postgres,
+    ignore = "needs PostgreSQL: set HOVERBOT_TEST_DATABASE_URL"
+)]
+async fn recording_attempts_never_deadlocks_with_a_deletion_of_their_endpoint() {
+    use hoverbot_server::store::webhook_deliveries::{self, Attempted, Next};
+
+    require_postgres();
+    for server in TestServer::each_configured(|config| {
+        config.allow_private_networks = true;
+        config.webhook_worker = false;
+    })
+    .await
+    {
+        if server.backend != "postgres" {
+            server.finish().await;
+            continue;
+        }
+        let (endpoint, _) = subscribe(
+            &server,
+            json!({"url": "http://127.0.0.1:9/hooks", "enabledEvents": ["conversation.created"]}),
+        )
+        .await;
+        server.create_conversation().await;
+        server.create_conversation().await;
+        let claimed = webhook_deliveries::claim(
+            &server.db,
+            chrono::Utc::now(),
+            chrono::Duration::minutes(5),
+            10,
+        )
+        .await
+        .unwrap();
+        let ids: Vec<String> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
+        assert_eq!(ids.len(), 2, "both deliveries are claimed");
+
+        // The deletion has taken the endpoint and come as far as the second delivery.
+        let deletion = other_transaction(&server).await;
+        let lock = "SELECT id FROM webhook_endpoints WHERE id = $1 FOR UPDATE";
+        execute(&deletion, lock, &endpoint).await.unwrap();
+        let lock = "SELECT id FROM webhook_deliveries WHERE id = $1 FOR UPDATE";
+        execute(&deletion, lock, &ids[1]).await.unwrap();
+
+        let attempts: Vec<Attempted> = claimed
+            .into_iter()
+            .map(|claimed| Attempted {
+                delivery: claimed.delivery,
+                attempted_at: chrono::Utc::now(),
+                status_code: Some(200),
+                duration_ms: 1,
+                error: None,
+                response_snippet: String::new(),
+                next: Next::Succeeded,
+            })
+            .collect();
+        let db = server.db.clone();
+        let recording =
+            tokio::spawn(async move { webhook_deliveries::record(&db, &attempts).await });
+        eventually("the recording to end or to wait for a lock", || async {
+            (recording.is_finished() || lock_waiters(&server).await > 0).then_some(())
+        })
+        .await;
+
+        // The deletion goes on: it cascades to every delivery of the endpoint.
+        let delete = "DELETE FROM webhook_endpoints WHERE id = $1";
+        execute(&deletion, delete, &endpoint)
+            .await
+            .expect("the deletion of the endpoint goes through");
+        deletion.commit().await.unwrap();
+        let recorded = recording.await.unwrap().expect("the attempts are recorded");
+        assert_eq!(recorded, 1, "the delivery being deleted was left alone");
+        let (status, _) = server
+            .send(
+                Method::GET,
+                &format!("/v1/webhook-endpoints/{endpoint}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         server.finish().await;
     }
 }
