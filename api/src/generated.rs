@@ -63,6 +63,8 @@ pub enum EnabledEvent {
     EscalationCreated,
     #[oai(rename = "escalation.updated")]
     EscalationUpdated,
+    #[oai(rename = "webhook_endpoint.disabled")]
+    WebhookEndpointDisabled,
 }
 
 impl EnabledEvent {
@@ -74,6 +76,7 @@ impl EnabledEvent {
         Self::LeadQualified,
         Self::EscalationCreated,
         Self::EscalationUpdated,
+        Self::WebhookEndpointDisabled,
     ];
     /// The value as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
@@ -85,6 +88,7 @@ impl EnabledEvent {
             Self::LeadQualified => "lead.qualified",
             Self::EscalationCreated => "escalation.created",
             Self::EscalationUpdated => "escalation.updated",
+            Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
         }
     }
 }
@@ -106,8 +110,9 @@ impl std::str::FromStr for EnabledEvent {
     }
 }
 
-/// Why a webhook endpoint is disabled: `disabled` by an update, or `gone` because its receiver
-/// answered `410 Gone`.
+/// Why a webhook endpoint is disabled: `disabled` by an update, `gone` because its receiver
+/// answered `410 Gone`, `requested` because its receiver answered with `webhook-delivery:
+/// disable`, or `failing` because every attempt at it failed for longer than a retry window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
 #[cfg_attr(
     feature = "sea-orm",
@@ -119,15 +124,21 @@ pub enum DisabledReason {
     Disabled,
     #[oai(rename = "gone")]
     Gone,
+    #[oai(rename = "requested")]
+    Requested,
+    #[oai(rename = "failing")]
+    Failing,
 }
 
 impl DisabledReason {
-    pub const ALL: &[Self] = &[Self::Disabled, Self::Gone];
+    pub const ALL: &[Self] = &[Self::Disabled, Self::Gone, Self::Requested, Self::Failing];
     /// The value as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Disabled => "disabled",
             Self::Gone => "gone",
+            Self::Requested => "requested",
+            Self::Failing => "failing",
         }
     }
 }
@@ -147,6 +158,72 @@ impl std::str::FromStr for DisabledReason {
             .find(|item| item.as_str() == value)
             .ok_or_else(|| UnknownValue(value.to_string()))
     }
+}
+
+/// An endpoint's circuit breaker: `closed`, deliveries are attempted when due; `open`, they wait
+/// until the endpoint's `health.pausedUntil`; `probing`, one attempt at a time tries the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
+pub enum CircuitState {
+    #[oai(rename = "closed")]
+    Closed,
+    #[oai(rename = "open")]
+    Open,
+    #[oai(rename = "probing")]
+    Probing,
+}
+
+impl CircuitState {
+    pub const ALL: &[Self] = &[Self::Closed, Self::Open, Self::Probing];
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::Probing => "probing",
+        }
+    }
+}
+
+impl std::fmt::Display for CircuitState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CircuitState {
+    type Err = UnknownValue;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|item| item.as_str() == value)
+            .ok_or_else(|| UnknownValue(value.to_string()))
+    }
+}
+
+/// How the endpoint's receiver has been answering, and its circuit breaker. After 5 failed
+/// attempts in a row the breaker opens (`open`): deliveries wait until `pausedUntil`. Then one
+/// attempt probes the receiver (`probing`); a success closes the breaker (`closed`), a failure
+/// opens it again, for as long as the endpoint has been failing.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookEndpointHealth {
+    /// Whether deliveries are attempted when due.
+    #[oai(rename = "circuit")]
+    pub circuit: CircuitState,
+    /// Failed attempts since the last success.
+    #[oai(rename = "consecutiveFailures", validator(minimum(value = "0")))]
+    pub consecutive_failures: i32,
+    /// When the first of those failed attempts was made; `null` after a success.
+    #[oai(rename = "failingSince")]
+    pub failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Until when deliveries wait while the breaker is open; `null` when it never opened since the last success.
+    #[oai(rename = "pausedUntil")]
+    pub paused_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The body of `POST /v1/webhook-endpoints`.
@@ -250,6 +327,9 @@ pub struct WebhookEndpoint {
     /// Why the endpoint is disabled, or `null` while it is enabled.
     #[oai(rename = "disabledReason")]
     pub disabled_reason: Option<DisabledReason>,
+    /// How its receiver has been answering, and its circuit breaker.
+    #[oai(rename = "health")]
+    pub health: WebhookEndpointHealth,
     /// When the endpoint was created.
     #[oai(rename = "createdAt")]
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -282,6 +362,9 @@ pub struct WebhookEndpointWithSecret {
     /// Why the endpoint is disabled, or `null` while it is enabled.
     #[oai(rename = "disabledReason")]
     pub disabled_reason: Option<DisabledReason>,
+    /// How its receiver has been answering, and its circuit breaker.
+    #[oai(rename = "health")]
+    pub health: WebhookEndpointHealth,
     /// When the endpoint was created.
     #[oai(rename = "createdAt")]
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -362,6 +445,8 @@ pub enum WebhookEventType {
     EscalationCreated,
     #[oai(rename = "escalation.updated")]
     EscalationUpdated,
+    #[oai(rename = "webhook_endpoint.disabled")]
+    WebhookEndpointDisabled,
 }
 
 impl WebhookEventType {
@@ -372,6 +457,7 @@ impl WebhookEventType {
         Self::LeadQualified,
         Self::EscalationCreated,
         Self::EscalationUpdated,
+        Self::WebhookEndpointDisabled,
     ];
     /// The value as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
@@ -382,6 +468,7 @@ impl WebhookEventType {
             Self::LeadQualified => "lead.qualified",
             Self::EscalationCreated => "escalation.created",
             Self::EscalationUpdated => "escalation.updated",
+            Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
         }
     }
 }
@@ -491,7 +578,7 @@ pub struct WebhookDelivery {
     /// How many attempts were made.
     #[oai(rename = "attemptCount", validator(minimum(value = "0")))]
     pub attempt_count: i32,
-    /// When the next attempt is due, or `null` when none will be made.
+    /// When the next attempt is due (while the endpoint's circuit breaker is open, not before its `health.pausedUntil`), or `null` when none will be made.
     #[oai(rename = "nextAttemptAt")]
     pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the event occurred.
@@ -2933,6 +3020,49 @@ pub struct ConversationDeletedEvent {
     /// The event payload.
     #[oai(rename = "data")]
     pub data: ConversationDeletedData,
+}
+
+/// The payload of a `webhook_endpoint.disabled` event.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookEndpointDisabledData {
+    /// The id of the disabled endpoint (`whep_…`).
+    #[oai(rename = "webhookEndpointId")]
+    pub webhook_endpoint_id: String,
+    /// Its URL.
+    #[oai(rename = "url")]
+    pub url: String,
+    /// Why it was disabled.
+    #[oai(rename = "reason")]
+    pub reason: DisabledReason,
+    /// Its failed attempts in a row when it was disabled.
+    #[oai(rename = "consecutiveFailures", validator(minimum(value = "0")))]
+    pub consecutive_failures: i32,
+    /// When the first of those failed attempts was made, if any failed.
+    #[oai(rename = "failingSince")]
+    pub failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was disabled.
+    #[oai(rename = "disabledAt")]
+    pub disabled_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Sent when HoverBot disables a webhook endpoint.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WebhookEndpointDisabledEvent {
+    /// The event id (`evt_…`), also sent as the `webhook-id` header; stable across retries.
+    #[oai(rename = "id")]
+    pub id: String,
+    /// The event type, `webhook_endpoint.disabled`.
+    #[oai(rename = "type")]
+    pub r#type: String,
+    /// When the event occurred.
+    #[oai(rename = "createdAt")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The id of the workspace the event belongs to (`ws_…`).
+    #[oai(rename = "tenantId")]
+    pub tenant_id: String,
+    /// The event payload.
+    #[oai(rename = "data")]
+    pub data: WebhookEndpointDisabledData,
 }
 
 /// The body of `POST /v1/erasures`.
@@ -17811,6 +17941,21 @@ pub trait ConversationDeletedWebhook: Sync {
     fn on_conversation_deleted(&self, body: poem_openapi::payload::Json<ConversationDeletedEvent>);
 }
 
+/// The `webhook_endpoint.disabled` webhook.
+#[poem_openapi::Webhook]
+pub trait WebhookEndpointDisabledWebhook: Sync {
+    /// A webhook endpoint was disabled
+    #[oai(
+        name = "webhook_endpoint.disabled",
+        method = "post",
+        operation_id = "onWebhookEndpointDisabled"
+    )]
+    fn on_webhook_endpoint_disabled(
+        &self,
+        body: poem_openapi::payload::Json<WebhookEndpointDisabledEvent>,
+    );
+}
+
 /// Every webhook of the spec, for `OpenApiService::webhooks`.
 pub struct AllWebhooks;
 
@@ -17824,6 +17969,7 @@ impl poem_openapi::Webhook for AllWebhooks {
         all.extend(<&dyn WebhookTestWebhook as poem_openapi::Webhook>::meta());
         all.extend(<&dyn EscalationUpdatedWebhook as poem_openapi::Webhook>::meta());
         all.extend(<&dyn ConversationDeletedWebhook as poem_openapi::Webhook>::meta());
+        all.extend(<&dyn WebhookEndpointDisabledWebhook as poem_openapi::Webhook>::meta());
         all
     }
 
@@ -17835,6 +17981,7 @@ impl poem_openapi::Webhook for AllWebhooks {
         <&dyn WebhookTestWebhook as poem_openapi::Webhook>::register(registry);
         <&dyn EscalationUpdatedWebhook as poem_openapi::Webhook>::register(registry);
         <&dyn ConversationDeletedWebhook as poem_openapi::Webhook>::register(registry);
+        <&dyn WebhookEndpointDisabledWebhook as poem_openapi::Webhook>::register(registry);
     }
 }
 

@@ -26,6 +26,7 @@ mod m20261128_000012_oauth_apps;
 mod m20261129_000013_oauth_grants;
 mod m20261129_000014_operator_keys;
 mod m20261206_000015_erasure;
+mod m20261206_000016_endpoint_health;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000013_oauth_grants::Migration),
             Box::new(m20261129_000014_operator_keys::Migration),
             Box::new(m20261206_000015_erasure::Migration),
+            Box::new(m20261206_000016_endpoint_health::Migration),
         ]
     }
 }

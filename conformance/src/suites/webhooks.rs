@@ -1,5 +1,6 @@
 //! `webhooks`: the suite subscribes an endpoint of its own receiver, causes every event type the
-//! spec's `webhooks` section lists through the API, and checks each delivery: its payload against
+//! spec's `webhooks` section lists through the API (`webhook_endpoint.disabled` with a second
+//! endpoint whose receiver answers `410 Gone`), and checks each delivery: its payload against
 //! the spec's schema for its type, what its fields mean (ids of resources that exist, a
 //! `transcriptUrl` that opens the transcript without a key), the Standard Webhooks signature and
 //! timestamp, `webhook-id` equal to the envelope's id and to `Idempotency-Key`, one event for a
@@ -156,6 +157,8 @@ struct Caused {
     escalations: BTreeSet<String>,
     /// Conversations the suite deleted: their other events may have been delivered before.
     deleted: BTreeSet<String>,
+    /// An endpoint whose receiver answers `410 Gone`, which the deployment disables.
+    gone: String,
 }
 
 async fn deliver_every_event(
@@ -329,6 +332,40 @@ async fn cause_and_check(
             .await?;
     }
 
+    // An endpoint whose receiver answers `410 Gone` to the next conversation: it is disabled, and
+    // the suite's endpoint hears of it with webhook_endpoint.disabled.
+    let gone_url = receiver.hook(&format!("{hook}-gone"), Vec::new(), Answer::Status(410));
+    if let Some(gone) = scenario
+        .expect(
+            "setup",
+            "createWebhookEndpoint",
+            &[],
+            Some(json!({
+                "url": gone_url,
+                "enabledEvents": ["conversation.created"],
+                "description": "hoverbot-conformance webhooks suite: a receiver that is gone",
+            })),
+            201,
+        )
+        .await?
+        .and_then(|call| call.field("id"))
+    {
+        caused.gone = gone;
+        if let Some(id) = scenario
+            .expect(
+                "setup",
+                "createConversation",
+                &[],
+                Some(json!({"channel": "web"})),
+                201,
+            )
+            .await?
+            .and_then(|call| call.field("id"))
+        {
+            caused.conversations.insert(id);
+        }
+    }
+
     // Every event type the spec lists, from what the suite caused.
     let schemas = event_schemas(scenario);
     let deadline = Instant::now() + Duration::from_secs(first_due) + ARRIVAL;
@@ -415,6 +452,15 @@ async fn cause_and_check(
         }),
     );
 
+    if !caused.gone.is_empty() {
+        scenario
+            .call(
+                "deleteWebhookEndpoint",
+                &[("webhookEndpointId", &caused.gone)],
+                None,
+            )
+            .await?;
+    }
     rotation(scenario, receiver, hook, endpoint_id, secret).await
 }
 
@@ -429,7 +475,9 @@ fn ours<'d>(
         let mine = data["conversationId"]
             .as_str()
             .is_some_and(|id| caused.conversations.contains(id))
-            || data["webhookEndpointId"].as_str() == Some(caused.endpoint.as_str());
+            || data["webhookEndpointId"]
+                .as_str()
+                .is_some_and(|id| id == caused.endpoint || id == caused.gone);
         mine.then(|| {
             (
                 body["type"].as_str().unwrap_or_default().to_string(),
@@ -535,6 +583,41 @@ async fn check_references(
                         format!("{endpoint} ({})", call.status()),
                     )
                 }),
+            );
+        }
+        "webhook_endpoint.disabled" => {
+            let endpoint = data["webhookEndpointId"].as_str().unwrap_or_default();
+            let call = scenario
+                .call(
+                    "getWebhookEndpoint",
+                    &[("webhookEndpointId", endpoint)],
+                    None,
+                )
+                .await?;
+            let shown = call.json();
+            let disabled = call.status() == 200
+                && shown["enabled"] == json!(false)
+                && shown["disabledReason"] == data["reason"];
+            scenario.check(
+                "references_resolve",
+                &call,
+                (endpoint != caused.gone || data["reason"] != json!("gone") || !disabled).then(
+                    || {
+                        (
+                            format!(
+                                "endpoint {} disabled with reason gone, as the event says",
+                                caused.gone
+                            ),
+                            format!(
+                                "{endpoint} ({}): enabled {}, disabledReason {}; the event's reason {}",
+                                call.status(),
+                                shown["enabled"],
+                                shown["disabledReason"],
+                                data["reason"]
+                            ),
+                        )
+                    },
+                ),
             );
         }
         "conversation.deleted" => {

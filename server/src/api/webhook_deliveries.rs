@@ -2,6 +2,7 @@
 //! and `POST /v1/webhook-deliveries/{id}/retry`. They are operations of the `Webhook endpoints` tag,
 //! so [`super::webhook_endpoints`] routes them here.
 
+use chrono::{DateTime, Utc};
 use poem_openapi::payload::Json;
 
 use super::{HoverBot, RequestContext};
@@ -14,8 +15,16 @@ use hoverbot_api::{
     WebhookAttempt, WebhookDelivery, WebhookDeliveryList,
 };
 
-fn to_wire(logged: Logged) -> Result<WebhookDelivery, ApiError> {
+/// The delivery as the wire shows it, its endpoint's breaker `paused_until` deliveries: a pending
+/// attempt is due when both its schedule and the breaker let it go.
+fn to_wire(
+    logged: Logged,
+    paused_until: Option<DateTime<Utc>>,
+) -> Result<WebhookDelivery, ApiError> {
     let Logged { delivery, attempts } = logged;
+    let next_attempt_at = delivery
+        .next_attempt_at
+        .map(|due| paused_until.map_or(due, |until| due.max(until)));
     Ok(WebhookDelivery {
         event_type: delivery.event_type,
         status: delivery.status,
@@ -23,7 +32,7 @@ fn to_wire(logged: Logged) -> Result<WebhookDelivery, ApiError> {
         webhook_endpoint_id: delivery.endpoint_id,
         event_id: delivery.event_id,
         attempt_count: delivery.attempts,
-        next_attempt_at: delivery.next_attempt_at,
+        next_attempt_at,
         created_at: delivery.created_at,
         updated_at: delivery.updated_at,
         attempts: attempts
@@ -46,7 +55,8 @@ pub(super) async fn list(
 ) -> Result<ListWebhookDeliveriesResponse, ApiError> {
     let workspace = &ctx.principal.workspace;
     // An unknown endpoint is a 404, not an empty log.
-    webhook_endpoints::get_or_404(&api.db, workspace, &params.webhook_endpoint_id).await?;
+    let endpoint =
+        webhook_endpoints::get_or_404(&api.db, workspace, &params.webhook_endpoint_id).await?;
     let filter = Filter {
         status: params.status,
         event_type: params.event_type,
@@ -61,7 +71,7 @@ pub(super) async fn list(
     )
     .await?;
     let has_more = page.has_more();
-    let page = page.try_map(to_wire)?;
+    let page = page.try_map(|logged| to_wire(logged, endpoint.paused_until))?;
     Ok(ListWebhookDeliveriesResponse::Ok(Json(
         WebhookDeliveryList {
             data: page.items,
@@ -82,7 +92,11 @@ pub(super) async fn get(
         &params.webhook_delivery_id,
     )
     .await?;
-    Ok(GetWebhookDeliveryResponse::Ok(Json(to_wire(logged)?)))
+    let paused_until = paused_until(api, &ctx, &logged).await?;
+    Ok(GetWebhookDeliveryResponse::Ok(Json(to_wire(
+        logged,
+        paused_until,
+    )?)))
 }
 
 pub(super) async fn retry(
@@ -97,7 +111,24 @@ pub(super) async fn retry(
         &params.webhook_delivery_id,
     )
     .await?;
+    let paused_until = paused_until(api, &ctx, &logged).await?;
     Ok(RetryWebhookDeliveryResponse::Accepted(Json(to_wire(
         logged,
+        paused_until,
     )?)))
+}
+
+/// Until when the breaker of the delivery's endpoint holds its deliveries back, if it does.
+async fn paused_until(
+    api: &HoverBot,
+    ctx: &RequestContext,
+    logged: &Logged,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let endpoint = webhook_endpoints::get(
+        &api.db,
+        &ctx.principal.workspace,
+        &logged.delivery.endpoint_id,
+    )
+    .await?;
+    Ok(endpoint.and_then(|endpoint| endpoint.paused_until))
 }

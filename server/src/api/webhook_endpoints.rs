@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use poem_openapi::payload::Json;
 
 use super::{HoverBot, RequestContext, webhook_deliveries};
@@ -13,18 +14,19 @@ use crate::store::entity::webhook_endpoint;
 use crate::store::json;
 use crate::store::webhook_endpoints::{self, Changes, NewEndpoint};
 use crate::webhooks::schedule::{self, JITTER, WINDOW};
-use crate::webhooks::{ATTEMPT_TIMEOUT, SIGNATURE_SCHEME};
+use crate::webhooks::{ATTEMPT_TIMEOUT, SIGNATURE_SCHEME, breaker};
 use hoverbot_api::{
-    CreateWebhookEndpointParams, CreateWebhookEndpointRequest, CreateWebhookEndpointResponse,
-    DeleteWebhookEndpointParams, DeleteWebhookEndpointResponse, EnabledEvent,
-    GetWebhookDeliveryParams, GetWebhookDeliveryResponse, GetWebhookEndpointParams,
+    CircuitState, CreateWebhookEndpointParams, CreateWebhookEndpointRequest,
+    CreateWebhookEndpointResponse, DeleteWebhookEndpointParams, DeleteWebhookEndpointResponse,
+    EnabledEvent, GetWebhookDeliveryParams, GetWebhookDeliveryResponse, GetWebhookEndpointParams,
     GetWebhookEndpointResponse, GetWebhookSettingsResponse, ListWebhookDeliveriesParams,
     ListWebhookDeliveriesResponse, ListWebhookEndpointsParams, ListWebhookEndpointsResponse,
     RetryWebhookDeliveryParams, RetryWebhookDeliveryResponse, RotateWebhookEndpointSecretParams,
     RotateWebhookEndpointSecretResponse, TestWebhookEndpointParams, TestWebhookEndpointResponse,
     UpdateWebhookEndpointParams, UpdateWebhookEndpointRequest, UpdateWebhookEndpointResponse,
-    WebhookEndpoint, WebhookEndpointList, WebhookEndpointWithSecret, WebhookEndpointsApi,
-    WebhookSecret, WebhookSettings, WebhookTestData, WebhookTestEvent, WebhookTestResult,
+    WebhookEndpoint, WebhookEndpointHealth, WebhookEndpointList, WebhookEndpointWithSecret,
+    WebhookEndpointsApi, WebhookSecret, WebhookSettings, WebhookTestData, WebhookTestEvent,
+    WebhookTestResult,
 };
 
 /// Whole seconds, as the wire's integers (a schedule's delays are at most 24 h each).
@@ -32,9 +34,29 @@ fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// The endpoint's breaker as the wire shows it at `now`.
+fn health(row: &webhook_endpoint::Model, now: DateTime<Utc>) -> WebhookEndpointHealth {
+    let health = breaker::Health {
+        consecutive_failures: row.consecutive_failures,
+        failing_since: row.failing_since,
+        paused_until: row.paused_until,
+    };
+    WebhookEndpointHealth {
+        circuit: match health.state(now) {
+            breaker::State::Closed => CircuitState::Closed,
+            breaker::State::Open => CircuitState::Open,
+            breaker::State::HalfOpen => CircuitState::Probing,
+        },
+        consecutive_failures: health.consecutive_failures,
+        failing_since: health.failing_since,
+        paused_until: health.paused_until,
+    }
+}
+
 fn to_wire(row: webhook_endpoint::Model) -> Result<WebhookEndpoint, ApiError> {
     let events: Vec<String> = json::decode(&row.enabled_events)?;
     Ok(WebhookEndpoint {
+        health: health(&row, Utc::now()),
         enabled_events: events
             .iter()
             .map(|event| parse(event))
@@ -155,6 +177,7 @@ impl WebhookEndpointsApi for HoverBot {
                 enabled: endpoint.enabled,
                 destination: endpoint.destination,
                 disabled_reason: endpoint.disabled_reason,
+                health: endpoint.health,
                 created_at: endpoint.created_at,
                 updated_at: endpoint.updated_at,
                 secret: secret.expose().to_string(),
@@ -283,7 +306,7 @@ impl HoverBot {
     ) -> Result<WebhookTestResult, ApiError> {
         let workspace = &ctx.principal.workspace;
         let row = webhook_endpoints::get_or_404(&self.db, workspace, endpoint_id).await?;
-        let now = chrono::Utc::now();
+        let now = Utc::now();
         let secrets = webhook_endpoints::signing_secrets(&self.sealer, &row, now)?;
         let event = WebhookTestEvent {
             id: ids::new(ids::EVENT),

@@ -29,6 +29,29 @@ pub struct Outcome {
     pub snippet: String,
     /// The receiver's `Retry-After`, in seconds, on a 429 or 503.
     pub retry_after: Option<Duration>,
+    /// What the receiver asked with `webhook-delivery`, if anything.
+    pub control: Option<Control>,
+}
+
+/// What a receiver may ask of the sender with the `webhook-delivery` response header (the values
+/// Standard Webhooks senders such as Svix honour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// `abort-message`: no more attempts of this event.
+    AbortMessage,
+    /// `disable`: no more deliveries to this endpoint.
+    Disable,
+}
+
+impl Control {
+    /// The header's value, if it is one of the known ones (case and surrounding space aside).
+    fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "abort-message" => Some(Self::AbortMessage),
+            "disable" => Some(Self::Disable),
+            _ => None,
+        }
+    }
 }
 
 impl Outcome {
@@ -76,6 +99,7 @@ impl Sender {
             error: Some(error),
             snippet: String::new(),
             retry_after: None,
+            control: None,
         };
         let url = match Url::parse(url) {
             Ok(url) => url,
@@ -108,6 +132,10 @@ impl Sender {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let control = response
+            .headers()
+            .get("webhook-delivery")
+            .and_then(|value| Control::parse(value.to_str().ok()?));
         let mut snippet = Vec::new();
         // A receiver that keeps talking past the cap is not waited for.
         while snippet.len() < SNIPPET_BYTES {
@@ -123,6 +151,20 @@ impl Sender {
             error: None,
             snippet: String::from_utf8_lossy(&snippet).into_owned(),
             retry_after,
+            control,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Control;
+
+    #[test]
+    fn delivery_control_values_are_read_as_senders_in_the_wild_read_them() {
+        assert_eq!(Control::parse("abort-message"), Some(Control::AbortMessage));
+        assert_eq!(Control::parse(" Disable "), Some(Control::Disable));
+        assert_eq!(Control::parse("pause"), None);
+        assert_eq!(Control::parse(""), None);
     }
 }

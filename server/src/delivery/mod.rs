@@ -3,4 +3,5 @@
 //! signature, the timeout) is in [`crate::webhooks`], below the store that schedules by it.
 
 pub mod attempt;
+pub mod shares;
 pub mod worker;

@@ -6,28 +6,44 @@
 //! nothing more, finishes the attempts in flight (each bounded by the attempt timeout) and records
 //! them, so that a restart neither abandons an attempt nor makes it twice.
 //!
-//! Attempts run concurrently, up to [`MAX_IN_FLIGHT`]; their results are written in batches, one
-//! transaction each, so that a busy outbox costs few commits.
+//! Attempts run concurrently, up to [`MAX_IN_FLIGHT`], shared out among workspaces, endpoints and
+//! receiving hosts ([`super::shares`]) so that no tenant's slow receivers hold every slot; their
+//! results are written in batches, one transaction each, so that a busy outbox costs few commits.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Semaphore, mpsc};
+use hoverbot_api::DisabledReason;
+use sea_orm::DbErr;
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use super::attempt::Sender;
+use super::attempt::{Control, Sender};
+use super::shares::{Limits, Share, Shares};
 use crate::metrics::Metrics;
 use crate::sealing::Sealer;
 use crate::store::Db;
 use crate::store::outbox::Outbox;
-use crate::store::webhook_deliveries::{self, Attempted, Claimed, Next};
+use crate::store::webhook_deliveries::{self, Attempted, Claimed, Next, Verdict};
 use crate::store::webhook_endpoints;
 use crate::webhooks::ATTEMPT_TIMEOUT;
 
 /// Attempts in flight at once, per worker.
 pub const MAX_IN_FLIGHT: usize = 128;
+/// How the slots are shared out: an endpoint takes at most a few (a receiver that answers at once
+/// needs no more to keep up with thousands of events a second), a workspace's endpoints at one
+/// host a few more, and a workspace at most half, so that the other half is always there for the
+/// rest.
+pub const LIMITS: Limits = Limits {
+    per_endpoint: 8,
+    per_host: 16,
+    per_workspace: MAX_IN_FLIGHT / 2,
+};
+/// Due deliveries looked at per claim: enough for every slot several times over, so that those the
+/// limits keep back leave others to take.
+const CANDIDATES: u64 = 4 * MAX_IN_FLIGHT as u64;
 /// How long a claim holds a delivery: the attempt's timeout and ample time to record it.
 const LEASE: Duration = Duration::from_secs(4 * ATTEMPT_TIMEOUT.as_secs());
 /// The longest a worker waits before looking for due deliveries again; commits in this process and
@@ -61,25 +77,22 @@ impl Worker {
         let mut tasks = JoinSet::new();
         tasks.spawn(worker.clone().record(results));
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let shares = Shares::new(LIMITS);
+        // An attempt ended: its slot and its share are free, which may let a held-back one go.
+        let freed = Arc::new(Notify::new());
         let lease = chrono::Duration::from_std(LEASE).expect("the lease fits");
         // `stop` is heeded only while waiting, never between a claim and its attempts, which
         // would leave the claimed deliveries leased and unsent.
         loop {
-            // Wait for a free slot, then claim as many deliveries as there are free slots.
+            // Wait for a free slot, then claim as many deliveries as there are free slots and
+            // shares allow.
             tokio::select! {
                 biased;
                 () = &mut stop => break,
                 slot = slots.acquire() => drop(slot),
             }
             let free = slots.available_permits();
-            let claimed = match webhook_deliveries::claim(
-                &worker.db,
-                Utc::now(),
-                lease,
-                u64::try_from(free).unwrap_or(1),
-            )
-            .await
-            {
+            let claimed = match worker.claim(&shares, free, lease).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::warn!("webhook worker: cannot claim deliveries: {err}");
@@ -88,7 +101,7 @@ impl Worker {
                 }
             };
             let more = claimed.len() == free;
-            for claimed in claimed {
+            for (claimed, share) in claimed {
                 let permit = slots
                     .clone()
                     .acquire_owned()
@@ -96,11 +109,13 @@ impl Worker {
                     .expect("the semaphore is never closed");
                 let worker = worker.clone();
                 let finished = finished.clone();
+                let freed = freed.clone();
                 tasks.spawn(async move {
                     let attempted = worker.attempt(claimed).await;
                     // The recorder ends only with this worker.
                     let _ = finished.send(attempted).await;
-                    drop(permit);
+                    drop((permit, share));
+                    freed.notify_one();
                 });
             }
             while tasks.try_join_next().is_some() {}
@@ -108,7 +123,7 @@ impl Worker {
                 tokio::select! {
                     biased;
                     () = &mut stop => break,
-                    () = worker.idle() => {}
+                    () = worker.idle(&freed) => {}
                 }
             }
         }
@@ -122,21 +137,46 @@ impl Worker {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// Waits for commits in this process or the earliest due delivery, at most [`POLL`].
-    async fn idle(&self) {
-        let wait = match webhook_deliveries::earliest_due(&self.db).await {
-            Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default().min(POLL),
+    /// Leases up to `free` due deliveries, as `shares` allow; each with its share.
+    async fn claim(
+        &self,
+        shares: &Arc<Shares>,
+        free: usize,
+        lease: chrono::Duration,
+    ) -> Result<Vec<(Claimed, Share)>, DbErr> {
+        let now = Utc::now();
+        let due =
+            webhook_deliveries::due(&self.db, now, LIMITS.per_endpoint as u64, CANDIDATES).await?;
+        let mut chosen = shares.pick(due, free);
+        let ids = chosen.iter().map(|(due, _)| due.id.clone()).collect();
+        let claimed = webhook_deliveries::lease(&self.db, ids, now, lease).await?;
+        // Each claimed delivery keeps its share; those another worker took give theirs back.
+        Ok(claimed
+            .into_iter()
+            .filter_map(|claimed| {
+                let at = chosen
+                    .iter()
+                    .position(|(due, _)| due.id == claimed.delivery.id)?;
+                Some((claimed, chosen.swap_remove(at).1))
+            })
+            .collect())
+    }
+
+    /// Waits for commits in this process, an attempt to end (`freed`) or the next delivery to fall
+    /// due, at most [`POLL`].
+    async fn idle(&self, freed: &Notify) {
+        let now = Utc::now();
+        let wait = match webhook_deliveries::next_due(&self.db, now).await {
+            Ok(Some(due)) => (due - now).to_std().unwrap_or_default().min(POLL),
             Ok(None) => POLL,
             Err(err) => {
                 tracing::warn!("webhook worker: cannot read the queue: {err}");
                 BACKOFF
             }
         };
-        if wait.is_zero() {
-            return;
-        }
         tokio::select! {
             () = self.outbox.wait_for_commits() => {}
+            () = freed.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -157,6 +197,7 @@ impl Worker {
             error: Some(error),
             response_snippet: String::new(),
             next: Next::Failed,
+            verdict: Verdict::Unjudged,
         };
         if !endpoint.enabled {
             return not_sent("not sent: the endpoint is disabled".to_string());
@@ -173,17 +214,31 @@ impl Worker {
             .sender
             .send(&endpoint.url, &delivery.event_id, &secrets, body.as_bytes())
             .await;
-        let next = if outcome.succeeded() {
-            Next::Succeeded
-        } else if outcome.status == Some(410) {
-            Next::Gone
+        let mut error = outcome.error.clone();
+        let (next, verdict) = if outcome.status == Some(410) {
+            (Next::Failed, Verdict::Disable(DisabledReason::Gone))
+        } else if outcome.control == Some(Control::Disable) {
+            let next = if outcome.succeeded() {
+                Next::Succeeded
+            } else {
+                Next::Failed
+            };
+            (next, Verdict::Disable(DisabledReason::Requested))
+        } else if outcome.succeeded() {
+            (Next::Succeeded, Verdict::Healthy)
+        } else if outcome.control == Some(Control::AbortMessage) {
+            error = Some(
+                "the receiver asked for no more attempts (webhook-delivery: abort-message)"
+                    .to_string(),
+            );
+            (Next::Failed, Verdict::Unjudged)
         } else {
             let retry_after = outcome
                 .retry_after
                 .filter(|_| matches!(outcome.status, Some(429 | 503)));
             let made = usize::try_from(delivery.attempts).unwrap_or(usize::MAX) + 1;
             let due = delivery.next_attempt_at.unwrap_or(attempted_at);
-            match self.outbox.schedule().next_attempt(
+            let next = match self.outbox.schedule().next_attempt(
                 made,
                 due,
                 delivery.deadline,
@@ -193,14 +248,15 @@ impl Worker {
             ) {
                 Some(at) => Next::RetryAt(at),
                 None => Next::Failed,
-            }
+            };
+            (next, Verdict::Failing)
         };
         self.metrics.webhook_attempt(
-            match next {
-                Next::Succeeded => "succeeded",
-                Next::Gone => "gone",
-                Next::Failed => "failed",
-                Next::RetryAt(_) => "retrying",
+            match (next, verdict) {
+                (_, Verdict::Disable(DisabledReason::Gone)) => "gone",
+                (Next::Succeeded, _) => "succeeded",
+                (Next::Failed, _) => "failed",
+                (Next::RetryAt(_), _) => "retrying",
             },
             outcome.duration.as_secs_f64(),
         );
@@ -209,9 +265,10 @@ impl Worker {
             attempted_at,
             status_code: outcome.status.map(i32::from),
             duration_ms: i64::try_from(outcome.duration.as_millis()).unwrap_or(i64::MAX),
-            error: outcome.error,
+            error,
             response_snippet: outcome.snippet,
             next,
+            verdict,
         }
     }
 
@@ -225,7 +282,7 @@ impl Worker {
             // Retried a few times: an attempt already made should not be made again. If the
             // database stays unwilling, the leases run out and the deliveries come back.
             for tries in 1..=RECORD_TRIES {
-                match webhook_deliveries::record(&self.db, &batch).await {
+                match webhook_deliveries::record(&self.db, &self.outbox, &batch).await {
                     Ok(_) => break,
                     Err(err) if tries < RECORD_TRIES => {
                         tracing::warn!("webhook worker: cannot record attempts, retrying: {err}");

@@ -4,14 +4,15 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::types::ToJSON;
 
-use super::entity::{conversation, escalation};
+use super::entity::{conversation, escalation, webhook_endpoint};
 use crate::ids;
 use crate::problem::ApiError;
 use hoverbot_api::{
     ConversationCreatedData, ConversationCreatedEvent, ConversationDeletedData,
-    ConversationDeletedEvent, DeletionReason, EscalationChange, EscalationCreatedData,
-    EscalationCreatedEvent, EscalationUpdatedData, EscalationUpdatedEvent, LeadQualifiedData,
-    LeadQualifiedEvent, MessageRespondedData, MessageRespondedEvent, WebhookEventType,
+    ConversationDeletedEvent, DeletionReason, DisabledReason, EscalationChange,
+    EscalationCreatedData, EscalationCreatedEvent, EscalationUpdatedData, EscalationUpdatedEvent,
+    LeadQualifiedData, LeadQualifiedEvent, MessageRespondedData, MessageRespondedEvent,
+    WebhookEndpointDisabledData, WebhookEndpointDisabledEvent, WebhookEventType,
 };
 
 /// An event, ready for the outbox.
@@ -191,6 +192,38 @@ pub fn conversation_deleted(
             conversation_id: conversation_id.to_string(),
             reason,
             deleted_at: at,
+        },
+    };
+    Event {
+        id,
+        kind,
+        created_at: at,
+        body: serialise(&envelope),
+        destination: None,
+        conversation_id: None,
+    }
+}
+
+/// HoverBot disabled an endpoint, as it stood (`row`) when it was.
+pub fn webhook_endpoint_disabled(
+    row: &webhook_endpoint::Model,
+    reason: DisabledReason,
+    at: DateTime<Utc>,
+) -> Event {
+    let id = ids::new(ids::EVENT);
+    let kind = WebhookEventType::WebhookEndpointDisabled;
+    let envelope = WebhookEndpointDisabledEvent {
+        id: id.clone(),
+        r#type: kind.as_str().to_string(),
+        created_at: at,
+        tenant_id: row.workspace_id.clone(),
+        data: WebhookEndpointDisabledData {
+            webhook_endpoint_id: row.id.clone(),
+            url: row.url.clone(),
+            reason,
+            consecutive_failures: row.consecutive_failures,
+            failing_since: row.failing_since,
+            disabled_at: at,
         },
     };
     Event {

@@ -11,13 +11,13 @@
 //! hand rows to a client. What a client reads goes through [`TenantScoped`].
 
 use hoverbot_api::{DisabledReason, WebhookDeliveryStatus, WebhookEventType};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LockBehavior, LockType, Query, WindowStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::db::{Db, Write};
@@ -26,8 +26,9 @@ use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
-use crate::store::events::Event;
+use crate::store::events::{self, Event};
 use crate::store::outbox::Outbox;
+use crate::webhooks::breaker;
 
 /// Most attempts a delivery keeps; manual retries stop there.
 pub const MAX_ATTEMPTS: i32 = 100;
@@ -107,27 +108,129 @@ pub struct Claimed {
     pub endpoint: webhook_endpoint::Model,
 }
 
-/// Leases up to `limit` due deliveries until `now + lease`, oldest due first.
-// cross-tenant: the delivery worker claims due deliveries of every workspace.
-pub async fn claim(
+/// A due delivery that no worker holds, with what sharing out the attempt slots needs.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub id: String,
+    pub workspace_id: String,
+    pub endpoint_id: String,
+    /// The endpoint's URL, whose host the attempt will occupy.
+    pub url: String,
+    /// The endpoint's breaker lets one attempt through, to probe the receiver.
+    pub probe: bool,
+}
+
+#[derive(FromQueryResult)]
+struct DueRow {
+    id: String,
+    workspace_id: String,
+    endpoint_id: String,
+    url: String,
+    consecutive_failures: i32,
+}
+
+/// Up to `limit` due deliveries that no worker holds, at endpoints whose breaker is not open: at
+/// most `per_endpoint` of each endpoint, oldest due first, and each workspace's first ones before
+/// anyone's next ones, so that a workspace with a large backlog does not crowd out the others.
+// cross-tenant: the delivery worker shares its slots out among every workspace's deliveries.
+pub async fn due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    per_endpoint: u64,
+    limit: u64,
+) -> Result<Vec<Due>, DbErr> {
+    use webhook_delivery::Column as D;
+    use webhook_endpoint::Column as E;
+    let (deliveries, endpoints) = (webhook_delivery::Entity, webhook_endpoint::Entity);
+    let rank = |partition: D| {
+        WindowStatement::partition_by((deliveries, partition))
+            .order_by((deliveries, D::NextAttemptAt), Order::Asc)
+            .order_by((deliveries, D::Id), Order::Asc)
+            .to_owned()
+    };
+    let ranked = Query::select()
+        .columns([
+            (deliveries, D::Id),
+            (deliveries, D::WorkspaceId),
+            (deliveries, D::EndpointId),
+            (deliveries, D::NextAttemptAt),
+        ])
+        .columns([(endpoints, E::Url), (endpoints, E::ConsecutiveFailures)])
+        .expr_window_as(
+            Func::cust("ROW_NUMBER"),
+            rank(D::EndpointId),
+            "endpoint_rank",
+        )
+        .expr_window_as(
+            Func::cust("ROW_NUMBER"),
+            rank(D::WorkspaceId),
+            "workspace_rank",
+        )
+        .from(deliveries)
+        .inner_join(
+            endpoints,
+            Expr::col((endpoints, E::Id)).equals((deliveries, D::EndpointId)),
+        )
+        .and_where(Expr::col((deliveries, D::Status)).eq(WebhookDeliveryStatus::Pending))
+        .and_where(Expr::col((deliveries, D::NextAttemptAt)).lte(now))
+        .cond_where(
+            Condition::any()
+                .add(Expr::col((deliveries, D::LeasedUntil)).is_null())
+                .add(Expr::col((deliveries, D::LeasedUntil)).lt(now)),
+        )
+        .cond_where(
+            Condition::any()
+                .add(Expr::col((endpoints, E::PausedUntil)).is_null())
+                .add(Expr::col((endpoints, E::PausedUntil)).lte(now)),
+        )
+        .to_owned();
+    let select = Query::select()
+        .columns([D::Id, D::WorkspaceId, D::EndpointId])
+        .columns([E::Url, E::ConsecutiveFailures])
+        .from_subquery(ranked, "ranked")
+        .and_where(Expr::col("endpoint_rank").lte(per_endpoint))
+        .order_by("workspace_rank", Order::Asc)
+        .order_by(D::NextAttemptAt, Order::Asc)
+        .limit(limit)
+        .to_owned();
+    let rows = DueRow::find_by_statement(db.get_database_backend().build(&select))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Due {
+            id: row.id,
+            workspace_id: row.workspace_id,
+            endpoint_id: row.endpoint_id,
+            url: row.url,
+            probe: row.consecutive_failures >= breaker::THRESHOLD,
+        })
+        .collect())
+}
+
+/// Leases the deliveries `ids` that are still due and free until `now + lease`, with their events
+/// and endpoints; those another worker took meanwhile are left out.
+// cross-tenant: the delivery worker leases deliveries of every workspace, by their ids.
+pub async fn lease(
     db: &Db,
+    ids: Vec<String>,
     now: DateTime<Utc>,
     lease: Duration,
-    limit: u64,
 ) -> Result<Vec<Claimed>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let txn = db.write().await?;
-    let due = Query::select()
+    let free = Query::select()
         .column(webhook_delivery::Column::Id)
         .from(webhook_delivery::Entity)
+        .and_where(webhook_delivery::Column::Id.is_in(ids))
         .and_where(webhook_delivery::Column::Status.eq(WebhookDeliveryStatus::Pending))
-        .and_where(webhook_delivery::Column::NextAttemptAt.lte(now))
         .cond_where(
             Condition::any()
                 .add(webhook_delivery::Column::LeasedUntil.is_null())
                 .add(webhook_delivery::Column::LeasedUntil.lt(now)),
         )
-        .order_by(webhook_delivery::Column::NextAttemptAt, Order::Asc)
-        .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned();
     let token = ulid::Ulid::new().to_string();
@@ -137,7 +240,7 @@ pub async fn claim(
             Expr::value(now + lease),
         )
         .col_expr(webhook_delivery::Column::LeaseToken, Expr::value(token))
-        .filter(webhook_delivery::Column::Id.in_subquery(due))
+        .filter(webhook_delivery::Column::Id.in_subquery(free))
         .exec_with_returning(&txn)
         .await?;
     let claimed = with_event_and_endpoint(&txn, deliveries).await?;
@@ -195,14 +298,26 @@ async fn with_event_and_endpoint(
     Ok(claimed)
 }
 
-/// What follows an attempt.
+/// What follows an attempt, for its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     Succeeded,
-    /// The receiver answered `410 Gone`: the delivery fails and the endpoint is disabled.
-    Gone,
     Failed,
     RetryAt(DateTime<Utc>),
+}
+
+/// What an attempt tells of its endpoint's receiver, for the circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It acknowledged the event.
+    Healthy,
+    /// It did not: an error status, a timeout, no connection.
+    Failing,
+    /// It had no say: the attempt was not sent, or the receiver itself asked for no more
+    /// attempts of this event.
+    Unjudged,
+    /// The endpoint is to be disabled: its receiver answered `410 Gone` or asked for it.
+    Disable(DisabledReason),
 }
 
 /// An attempt's result, to record.
@@ -214,33 +329,43 @@ pub struct Attempted {
     pub error: Option<String>,
     pub response_snippet: String,
     pub next: Next,
+    pub verdict: Verdict,
 }
 
-/// Records attempts in one transaction. A delivery whose lease was taken over, or that another
-/// transaction holds (on PostgreSQL: it is being deleted, with its event or its endpoint), is left
-/// alone; if that deletion rolls back, the lease runs out and the delivery is attempted again.
-/// Returns how many were recorded.
+/// Records attempts in one transaction: what each tells of its endpoint (the breaker, and
+/// disabling it with a `webhook_endpoint.disabled` event), then each delivery's outcome and
+/// attempt. A delivery whose lease was taken over, or that another transaction holds (on
+/// PostgreSQL: it is being deleted, with its event or its endpoint), is left alone; if that deletion
+/// rolls back, the lease runs out and the delivery is attempted again. Returns how many deliveries
+/// were recorded.
 ///
 /// The order of the locks is what keeps this clear of deadlocks with those deletions, which take
-/// the endpoint first, then its deliveries one by one: the endpoints that answered `410 Gone` are
-/// disabled first, while nothing else is held, and the deliveries are then taken all at once
+/// the endpoint first, then its deliveries one by one: the endpoints are written first, in the
+/// order of their ids, while no delivery is held, and the deliveries are then taken all at once
 /// without waiting for any (`SKIP LOCKED`), so that the transaction never holds one delivery while
 /// it waits for another.
-pub async fn record(db: &Db, attempts: &[Attempted]) -> Result<usize, DbErr> {
+pub async fn record(db: &Db, outbox: &Outbox, attempts: &[Attempted]) -> Result<usize, ApiError> {
     let txn = db.write().await?;
     let now = Utc::now();
-    for attempt in attempts.iter().filter(|attempt| attempt.next == Next::Gone) {
+    let mut by_endpoint: BTreeMap<(&str, &str), Vec<&Attempted>> = BTreeMap::new();
+    for attempt in attempts {
         let delivery = &attempt.delivery;
-        webhook_endpoint::Entity::update_in(&WorkspaceId::from_row(delivery.workspace_id.clone()))
-            .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
-            .col_expr(
-                webhook_endpoint::Column::DisabledReason,
-                Expr::value(DisabledReason::Gone),
-            )
-            .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
-            .filter(webhook_endpoint::Column::Id.eq(&delivery.endpoint_id))
-            .exec(&txn)
-            .await?;
+        by_endpoint
+            .entry((&delivery.endpoint_id, &delivery.workspace_id))
+            .or_default()
+            .push(attempt);
+    }
+    for ((endpoint, workspace), mut attempts) in by_endpoint {
+        attempts.sort_by_key(|attempt| attempt.attempted_at);
+        judge(
+            &txn,
+            outbox,
+            &WorkspaceId::from_row(workspace.to_string()),
+            endpoint,
+            &attempts,
+            now,
+        )
+        .await?;
     }
     let held = hold(&txn, attempts).await?;
     let mut recorded = 0;
@@ -251,7 +376,7 @@ pub async fn record(db: &Db, attempts: &[Attempted]) -> Result<usize, DbErr> {
         let delivery = &attempt.delivery;
         let (status, next_attempt_at) = match attempt.next {
             Next::Succeeded => (WebhookDeliveryStatus::Succeeded, None),
-            Next::Gone | Next::Failed => (WebhookDeliveryStatus::Failed, None),
+            Next::Failed => (WebhookDeliveryStatus::Failed, None),
             Next::RetryAt(at) => (WebhookDeliveryStatus::Pending, Some(at)),
         };
         let workspace = WorkspaceId::from_row(delivery.workspace_id.clone());
@@ -303,6 +428,86 @@ pub async fn record(db: &Db, attempts: &[Attempted]) -> Result<usize, DbErr> {
     Ok(recorded)
 }
 
+/// Applies what `attempts` (oldest first) tell of the endpoint `id`'s receiver to its breaker, and
+/// disables it when they call for that or it has failed for longer than a retry window; a
+/// disabling writes `webhook_endpoint.disabled`. An endpoint deleted meanwhile is skipped.
+async fn judge(
+    txn: &Write,
+    outbox: &Outbox,
+    workspace: &WorkspaceId,
+    id: &str,
+    attempts: &[&Attempted],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let find =
+        || webhook_endpoint::Entity::find_in(workspace).filter(webhook_endpoint::Column::Id.eq(id));
+    // Read first without a lock: most attempts succeed at a healthy endpoint and change nothing,
+    // and locking its row would hold up every event written for it meanwhile.
+    let Some(row) = find().one(txn).await? else {
+        return Ok(());
+    };
+    if verdict(outbox, &row, attempts, now).is_none() {
+        return Ok(());
+    }
+    let Some(row) = find().lock(LockType::NoKeyUpdate).one(txn).await? else {
+        return Ok(());
+    };
+    let Some((health, disable)) = verdict(outbox, &row, attempts, now) else {
+        return Ok(());
+    };
+    let mut endpoint: webhook_endpoint::ActiveModel = row.into();
+    endpoint.consecutive_failures = Set(health.consecutive_failures);
+    endpoint.failing_since = Set(health.failing_since);
+    endpoint.paused_until = Set(health.paused_until);
+    if let Some(reason) = disable {
+        endpoint.enabled = Set(false);
+        endpoint.disabled_reason = Set(Some(reason));
+        endpoint.updated_at = Set(now);
+    }
+    let row = endpoint.update(txn).await?;
+    if let Some(reason) = disable {
+        tracing::warn!(endpoint = %row.id, url = %row.url, ?reason, "webhook endpoint disabled");
+        let event = events::webhook_endpoint_disabled(&row, reason, now);
+        outbox.add(txn, workspace, &event).await?;
+    }
+    Ok(())
+}
+
+/// The endpoint `row`'s breaker after `attempts` (oldest first), and whether to disable it (when
+/// they call for that, or it has failed for longer than a retry window); `None` when nothing
+/// changes.
+fn verdict(
+    outbox: &Outbox,
+    row: &webhook_endpoint::Model,
+    attempts: &[&Attempted],
+    now: DateTime<Utc>,
+) -> Option<(breaker::Health, Option<DisabledReason>)> {
+    let schedule = outbox.schedule();
+    let before = breaker::Health {
+        consecutive_failures: row.consecutive_failures,
+        failing_since: row.failing_since,
+        paused_until: row.paused_until,
+    };
+    let mut health = before;
+    let mut disable = None;
+    for attempt in attempts {
+        match attempt.verdict {
+            Verdict::Healthy => health = health.succeeded(),
+            Verdict::Failing => {
+                health = health.failed(attempt.attempted_at, now, schedule);
+                let queued_at = attempt.delivery.created_at;
+                if health.failed_for_window(attempt.attempted_at, queued_at, schedule) {
+                    disable = disable.or(Some(DisabledReason::Failing));
+                }
+            }
+            Verdict::Unjudged => {}
+            Verdict::Disable(reason) => disable = Some(reason),
+        }
+    }
+    let disable = disable.filter(|_| row.enabled);
+    (health != before || disable.is_some()).then_some((health, disable))
+}
+
 /// Locks the attempts' deliveries that no other transaction holds, in one statement that waits for
 /// none (SQLite, one writer at a time, has no locks to skip); the ids of those it holds.
 // cross-tenant: the delivery worker records the attempts of every workspace; each delivery was
@@ -320,17 +525,30 @@ async fn hold(txn: &Write, attempts: &[Attempted]) -> Result<HashSet<String>, Db
     Ok(held.into_iter().collect())
 }
 
-/// When the earliest pending delivery that no worker holds is due, if any is. (Held ones come back
-/// only if their lease runs out, which workers find when they next poll.)
+/// The next moment after `now` when a delivery that no worker holds may become claimable: the
+/// earliest one falls due, or an endpoint's breaker lets its deliveries go. (Held ones come back
+/// only if their lease runs out, which workers find when they next poll; those due already but kept
+/// back by the worker's shares wait for a slot to free.)
 // cross-tenant: the delivery worker sleeps until the next delivery of any workspace is due.
-pub async fn earliest_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
-    Ok(webhook_delivery::Entity::find()
+pub async fn next_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let delivery = webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::Status.eq(WebhookDeliveryStatus::Pending))
         .filter(webhook_delivery::Column::LeasedUntil.is_null())
+        .filter(webhook_delivery::Column::NextAttemptAt.gt(now))
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
         .one(db)
         .await?
-        .and_then(|delivery| delivery.next_attempt_at))
+        .and_then(|delivery| delivery.next_attempt_at);
+    let resumed = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::PausedUntil.gt(now))
+        .order_by_asc(webhook_endpoint::Column::PausedUntil)
+        .one(db)
+        .await?
+        .and_then(|endpoint| endpoint.paused_until);
+    Ok(delivery.into_iter().chain(resumed).min())
 }
 
 /// The queue: how many deliveries are pending, and since when the oldest has been.

@@ -81,6 +81,9 @@ pub async fn create(
         destination: Set(new.destination),
         previous_secret_sealed: Set(None),
         previous_secret_expires_at: Set(None),
+        consecutive_failures: Set(0),
+        failing_since: Set(None),
+        paused_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -137,6 +140,13 @@ pub async fn update(
 ) -> Result<webhook_endpoint::Model, ApiError> {
     let txn = db.write().await?;
     let mut row: webhook_endpoint::ActiveModel = get_or_404(&txn, workspace, id).await?.into();
+    // Enabling an endpoint again, or pointing it elsewhere, gives its receiver a fresh start: the
+    // circuit breaker closes.
+    if changes.url.is_some() || changes.enabled == Some(true) {
+        row.consecutive_failures = Set(0);
+        row.failing_since = Set(None);
+        row.paused_until = Set(None);
+    }
     if let Some(url) = changes.url {
         row.url = Set(url);
     }

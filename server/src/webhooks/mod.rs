@@ -1,9 +1,10 @@
 //! What a deployment promises about webhook delivery, which the API shows
 //! (`GET /v1/webhook-settings`) so that receivers and checkers can rely on it: the retry schedule,
-//! the Standard Webhooks signature and the attempt timeout. Plain values and arithmetic, shared by
-//! the store's outbox (which schedules the first attempt) and the delivery engine
-//! (`delivery`), which makes the attempts.
+//! the Standard Webhooks signature, the attempt timeout and the endpoints' circuit breaker. Plain
+//! values and arithmetic, shared by the store's outbox (which schedules the first attempt and
+//! records what came of each) and the delivery engine (`delivery`), which makes the attempts.
 
+pub mod breaker;
 pub mod schedule;
 pub mod signature;
 

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod conversations;
 mod crawls;
+mod endpoint_health;
 mod erasure;
 mod escalations;
 mod idempotency;

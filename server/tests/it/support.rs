@@ -407,6 +407,8 @@ pub struct Reply {
     pub retry_after: Option<u64>,
     /// How long the receiver waits before it answers.
     pub delay: std::time::Duration,
+    /// What it asks of the sender with `webhook-delivery`.
+    pub delivery_control: Option<&'static str>,
 }
 
 impl Reply {
@@ -415,6 +417,7 @@ impl Reply {
             status,
             retry_after: None,
             delay: std::time::Duration::ZERO,
+            delivery_control: None,
         }
     }
 }
@@ -424,6 +427,8 @@ pub struct Received {
     pub headers: poem::http::HeaderMap,
     pub body: Vec<u8>,
     pub at: std::time::Instant,
+    /// `at` on the wall clock, to compare with the times the API shows.
+    pub wall: chrono::DateTime<chrono::Utc>,
 }
 
 impl Received {
@@ -455,7 +460,7 @@ impl Receiver {
             let sender = sender.clone();
             let script = script.clone();
             async move {
-                let at = std::time::Instant::now();
+                let (at, wall) = (std::time::Instant::now(), chrono::Utc::now());
                 let headers = request.headers().clone();
                 let body = request.into_body().into_vec().await.unwrap_or_default();
                 let reply = script
@@ -463,12 +468,20 @@ impl Receiver {
                     .unwrap()
                     .pop_front()
                     .unwrap_or(Reply::status(204));
-                let _ = sender.send(Received { headers, body, at });
+                let _ = sender.send(Received {
+                    headers,
+                    body,
+                    at,
+                    wall,
+                });
                 tokio::time::sleep(reply.delay).await;
                 let mut response =
                     poem::Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
                 if let Some(seconds) = reply.retry_after {
                     response = response.header("retry-after", seconds.to_string());
+                }
+                if let Some(control) = reply.delivery_control {
+                    response = response.header("webhook-delivery", control);
                 }
                 response.body("receiver says hello")
             }

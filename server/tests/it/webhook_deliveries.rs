@@ -642,31 +642,41 @@ async fn replicas_on_postgres_deliver_each_event_once() {
     }
 }
 
+/// What a worker does to claim: leases every due delivery it may take, as of `now`.
+async fn claim(
+    db: &hoverbot_server::store::Db,
+    now: chrono::DateTime<chrono::Utc>,
+    lease: chrono::Duration,
+) -> Vec<hoverbot_server::store::webhook_deliveries::Claimed> {
+    use hoverbot_server::store::webhook_deliveries;
+    let due = webhook_deliveries::due(db, now, 8, 100).await.unwrap();
+    let ids = due.into_iter().map(|due| due.id).collect();
+    webhook_deliveries::lease(db, ids, now, lease)
+        .await
+        .unwrap()
+}
+
+/// The outbox a worker records with.
+fn outbox() -> hoverbot_server::store::outbox::Outbox {
+    hoverbot_server::store::outbox::Outbox::new(Default::default())
+}
+
 #[tokio::test]
 async fn a_lease_that_runs_out_lets_another_worker_take_the_delivery() {
-    use hoverbot_server::store::webhook_deliveries::{self, Attempted, Next};
+    use hoverbot_server::store::webhook_deliveries::{self, Attempted, Next, Verdict};
     for server in TestServer::each_configured(|config| config.webhook_worker = false).await {
         let (endpoint, _) =
             subscribe(&server, json!({"url": "https://receiver.example/hook"})).await;
         server.create_conversation().await;
         let now = chrono::Utc::now();
         let lease = chrono::Duration::seconds(60);
-        let first = webhook_deliveries::claim(&server.db, now, lease, 10)
-            .await
-            .unwrap();
+        let first = claim(&server.db, now, lease).await;
         assert_eq!(first.len(), 1);
         // Held: nobody else gets it while the lease lasts.
-        assert!(
-            webhook_deliveries::claim(&server.db, now, lease, 10)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(claim(&server.db, now, lease).await.is_empty());
         // The holder died; once its lease has run out, another worker takes the delivery over.
         let later = now + lease + chrono::Duration::seconds(1);
-        let second = webhook_deliveries::claim(&server.db, later, lease, 10)
-            .await
-            .unwrap();
+        let second = claim(&server.db, later, lease).await;
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].delivery.id, first[0].delivery.id);
         let attempted = |claimed: &webhook_deliveries::Claimed| Attempted {
@@ -677,16 +687,17 @@ async fn a_lease_that_runs_out_lets_another_worker_take_the_delivery() {
             error: None,
             response_snippet: String::new(),
             next: Next::Succeeded,
+            verdict: Verdict::Healthy,
         };
         // The first holder, come back to life, cannot record over the new one.
         assert_eq!(
-            webhook_deliveries::record(&server.db, &[attempted(&first[0])])
+            webhook_deliveries::record(&server.db, &outbox(), &[attempted(&first[0])])
                 .await
                 .unwrap(),
             0
         );
         assert_eq!(
-            webhook_deliveries::record(&server.db, &[attempted(&second[0])])
+            webhook_deliveries::record(&server.db, &outbox(), &[attempted(&second[0])])
                 .await
                 .unwrap(),
             1
@@ -708,7 +719,7 @@ async fn a_lease_that_runs_out_lets_another_worker_take_the_delivery() {
     ignore = "needs PostgreSQL: set HOVERBOT_TEST_DATABASE_URL"
 )]
 async fn recording_attempts_never_deadlocks_with_a_deletion_of_their_endpoint() {
-    use hoverbot_server::store::webhook_deliveries::{self, Attempted, Next};
+    use hoverbot_server::store::webhook_deliveries::{self, Attempted, Next, Verdict};
 
     require_postgres();
     for server in TestServer::each_configured(|config| {
@@ -728,14 +739,7 @@ async fn recording_attempts_never_deadlocks_with_a_deletion_of_their_endpoint() 
         .await;
         server.create_conversation().await;
         server.create_conversation().await;
-        let claimed = webhook_deliveries::claim(
-            &server.db,
-            chrono::Utc::now(),
-            chrono::Duration::minutes(5),
-            10,
-        )
-        .await
-        .unwrap();
+        let claimed = claim(&server.db, chrono::Utc::now(), chrono::Duration::minutes(5)).await;
         let ids: Vec<String> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
         assert_eq!(ids.len(), 2, "both deliveries are claimed");
 
@@ -756,11 +760,14 @@ async fn recording_attempts_never_deadlocks_with_a_deletion_of_their_endpoint() 
                 error: None,
                 response_snippet: String::new(),
                 next: Next::Succeeded,
+                verdict: Verdict::Healthy,
             })
             .collect();
         let db = server.db.clone();
         let recording =
-            tokio::spawn(async move { webhook_deliveries::record(&db, &attempts).await });
+            tokio::spawn(
+                async move { webhook_deliveries::record(&db, &outbox(), &attempts).await },
+            );
         eventually("the recording to end or to wait for a lock", || async {
             (recording.is_finished() || lock_waiters(&server).await > 0).then_some(())
         })

@@ -15,7 +15,7 @@ pub struct Model {
     /// A JSON array of event types, `["*"]` for all.
     pub enabled_events: String,
     pub enabled: bool,
-    /// `disabled` (by an update) or `gone` (the receiver answered 410); empty while enabled.
+    /// Why deliveries stopped (`DisabledReason`); empty while enabled.
     pub disabled_reason: Option<DisabledReason>,
     pub destination: Option<String>,
     /// The signing secret, sealed with the deployment's secret key for this row's id.
@@ -23,6 +23,11 @@ pub struct Model {
     /// The secret before the last rotation, sealed likewise, while it still signs.
     pub previous_secret_sealed: Option<String>,
     pub previous_secret_expires_at: Option<DateTimeUtc>,
+    /// The circuit breaker (`webhooks::breaker::Health`): failed attempts in a row, since when,
+    /// and until when deliveries wait.
+    pub consecutive_failures: i32,
+    pub failing_since: Option<DateTimeUtc>,
+    pub paused_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(belongs_to, from = "workspace_id", to = "id", on_delete = "Cascade")]
