@@ -9,6 +9,10 @@
 //!   worker drains it: deliveries recorded per second, from its start to the last recorded one.
 //! - **Commit to delivery at idle**: one event at a time, from its commit returning to the
 //!   receiver's arrival, with the worker waiting.
+//! - **Beside a hostile neighbour**: the same workspace's events, paced, timed alone and then while
+//!   another workspace with endpoints at receivers that accept connections and never answer
+//!   creates a conversation a second, in the same run: how much one tenant's broken receivers cost
+//!   another's deliveries.
 //!
 //! On SQLite (a temporary file, as deployed) and on PostgreSQL (a database of its own). `cargo xtask
 //! bench` builds and runs this (release profile) and reports its figures; it prints them as one JSON
@@ -38,6 +42,16 @@ const EVENTS: usize = 2_000;
 const ENDPOINTS: usize = 10;
 /// Events timed one at a time at idle.
 const IDLE_EVENTS: usize = 200;
+/// Events timed alone and beside the hostile neighbour, one every [`PACE`]: together longer than
+/// the attempt timeout, so that the neighbour's attempts time out, fail, retry and trip breakers
+/// while they are timed.
+const NEIGHBOUR_EVENTS: usize = 1_000;
+const PACE: Duration = Duration::from_millis(20);
+/// The neighbour's endpoints, spread over this many silent receivers (ports), and how often it
+/// creates a conversation.
+const HOSTILE_ENDPOINTS: usize = 50;
+const SILENT_RECEIVERS: usize = 5;
+const HOSTILE_EVERY: Duration = Duration::from_secs(1);
 
 fn main() -> Result<()> {
     let postgres = std::env::args().nth(1);
@@ -59,6 +73,9 @@ fn main() -> Result<()> {
             "events": EVENTS,
             "endpoints": ENDPOINTS,
             "concurrency": hoverbot_server::delivery::worker::MAX_IN_FLIGHT,
+            "neighbourEvents": NEIGHBOUR_EVENTS,
+            "paceMs": PACE.as_millis(),
+            "hostileEndpoints": HOSTILE_ENDPOINTS,
             "receiverAlone": alone,
             "sqlite": sqlite,
             "postgres": postgres,
@@ -279,12 +296,41 @@ async fn measure(receiver: &Receiver, db: Db) -> Result<Value> {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
+    let idle = percentiles(latencies);
+
+    // Beside a hostile neighbour, side by side with the same events alone.
+    let alone = percentiles(paced(receiver, &db, &services, &workspace, None).await?);
+    let silent = Silent::start(SILENT_RECEIVERS).await?;
+    let hostile = workspaces::create(&db, "hostile").await?;
+    let hostile = workspaces::find(&db, &hostile.id)
+        .await?
+        .context("the workspace vanished")?;
+    for n in 0..HOSTILE_ENDPOINTS {
+        let new = NewEndpoint {
+            url: silent.urls[n % silent.urls.len()].clone(),
+            description: Some(format!("silent {n}")),
+            enabled_events: r#"["*"]"#.to_string(),
+            enabled: true,
+            destination: None,
+        };
+        webhook_endpoints::create(&db, &services.sealer, &hostile, new)
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+    }
+    // The neighbour's attempts take all the slots they may before the timing starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while silent.open() < hoverbot_server::delivery::worker::LIMITS.per_workspace {
+        ensure!(
+            Instant::now() < deadline,
+            "the neighbour's attempts never took their share"
+        );
+        commit_event(&db, &services, &hostile).await?;
+        tokio::time::sleep(HOSTILE_EVERY).await;
+    }
+    let beside = percentiles(paced(receiver, &db, &services, &workspace, Some(&hostile)).await?);
+    let most = silent.most();
     worker.abort();
     db.close().await?;
-    latencies.sort_unstable();
-    let at = |share: f64| {
-        latencies[((latencies.len() as f64 * share) as usize).min(latencies.len() - 1)]
-    };
     Ok(json!({
         "deliveries": total,
         "seconds": seconds,
@@ -292,10 +338,108 @@ async fn measure(receiver: &Receiver, db: Db) -> Result<Value> {
         "idle": {
             "events": IDLE_EVENTS,
             "deliveries": IDLE_EVENTS * ENDPOINTS,
-            "p50Ns": u64::try_from(at(0.50).as_nanos()).unwrap_or(u64::MAX),
-            "p99Ns": u64::try_from(at(0.99).as_nanos()).unwrap_or(u64::MAX),
+            "p50Ns": idle.0,
+            "p99Ns": idle.1,
+        },
+        "neighbour": {
+            "alone": { "p50Ns": alone.0, "p99Ns": alone.1 },
+            "beside": { "p50Ns": beside.0, "p99Ns": beside.1 },
+            "mostInFlight": most,
         },
     }))
+}
+
+/// The p50 and p99 of `latencies`, in nanoseconds.
+fn percentiles(mut latencies: Vec<Duration>) -> (u64, u64) {
+    latencies.sort_unstable();
+    let at = |share: f64| {
+        let latency =
+            latencies[((latencies.len() as f64 * share) as usize).min(latencies.len() - 1)];
+        u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX)
+    };
+    (at(0.50), at(0.99))
+}
+
+/// [`NEIGHBOUR_EVENTS`] of `workspace`, one every [`PACE`], each delivery timed from its commit to
+/// its arrival; with `hostile`, that workspace creates a conversation every [`HOSTILE_EVERY`]
+/// meanwhile.
+async fn paced(
+    receiver: &Receiver,
+    db: &Db,
+    services: &Services,
+    workspace: &WorkspaceId,
+    hostile: Option<&WorkspaceId>,
+) -> Result<Vec<Duration>> {
+    receiver.drain().await;
+    let mut latencies = Vec::with_capacity(NEIGHBOUR_EVENTS * ENDPOINTS);
+    let mut last_hostile = Instant::now();
+    for _ in 0..NEIGHBOUR_EVENTS {
+        if let Some(hostile) = hostile
+            && last_hostile.elapsed() >= HOSTILE_EVERY
+        {
+            commit_event(db, services, hostile).await?;
+            last_hostile = Instant::now();
+        }
+        let (conversation, committed) = commit_event(db, services, workspace).await?;
+        for arrived in receiver.arrivals_of(&conversation, ENDPOINTS).await? {
+            latencies.push(arrived.saturating_duration_since(committed));
+        }
+        tokio::time::sleep(PACE).await;
+    }
+    Ok(latencies)
+}
+
+/// Receivers on loopback that accept connections and never answer: they read what they are sent
+/// until the sender gives up and closes.
+struct Silent {
+    urls: Vec<String>,
+    /// Connections open now, and the most open at once.
+    open: Arc<AtomicU64>,
+    most: Arc<AtomicU64>,
+    _tasks: tokio::task::JoinSet<()>,
+}
+
+impl Silent {
+    async fn start(count: usize) -> Result<Self> {
+        let (open, most) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut urls = Vec::new();
+        for _ in 0..count {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            urls.push(format!("http://{}/hook", listener.local_addr()?));
+            let (open, most) = (open.clone(), most.clone());
+            tasks.spawn(async move {
+                let mut connections = tokio::task::JoinSet::new();
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let now = open.fetch_add(1, Ordering::Relaxed) + 1;
+                    most.fetch_max(now, Ordering::Relaxed);
+                    let open = open.clone();
+                    connections.spawn(async move {
+                        use tokio::io::AsyncReadExt;
+                        let mut buffer = [0; 4096];
+                        while matches!(socket.read(&mut buffer).await, Ok(read) if read > 0) {}
+                        open.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+            });
+        }
+        Ok(Self {
+            urls,
+            open,
+            most,
+            _tasks: tasks,
+        })
+    }
+
+    /// Connections open now: the neighbour's attempts in flight.
+    fn open(&self) -> usize {
+        usize::try_from(self.open.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// The most that were open at once.
+    fn most(&self) -> u64 {
+        self.most.load(Ordering::Relaxed)
+    }
 }
 
 /// Creates a conversation through the store path the API uses; returns its id and when the commit

@@ -36,11 +36,7 @@ fn seconds(duration: Duration) -> i64 {
 
 /// The endpoint's breaker as the wire shows it at `now`.
 fn health(row: &webhook_endpoint::Model, now: DateTime<Utc>) -> WebhookEndpointHealth {
-    let health = breaker::Health {
-        consecutive_failures: row.consecutive_failures,
-        failing_since: row.failing_since,
-        paused_until: row.paused_until,
-    };
+    let health = webhook_endpoints::health(row);
     WebhookEndpointHealth {
         circuit: match health.state(now) {
             breaker::State::Closed => CircuitState::Closed,

@@ -37,13 +37,10 @@ pub const MAX_IN_FLIGHT: usize = 128;
 /// host a few more, and a workspace at most half, so that the other half is always there for the
 /// rest.
 pub const LIMITS: Limits = Limits {
-    per_endpoint: 8,
-    per_host: 16,
+    per_endpoint: 16,
+    per_host: 32,
     per_workspace: MAX_IN_FLIGHT / 2,
 };
-/// Due deliveries looked at per claim: enough for every slot several times over, so that those the
-/// limits keep back leave others to take.
-const CANDIDATES: u64 = 4 * MAX_IN_FLIGHT as u64;
 /// How long a claim holds a delivery: the attempt's timeout and ample time to record it.
 const LEASE: Duration = Duration::from_secs(4 * ATTEMPT_TIMEOUT.as_secs());
 /// The longest a worker waits before looking for due deliveries again; commits in this process and
@@ -145,8 +142,7 @@ impl Worker {
         lease: chrono::Duration,
     ) -> Result<Vec<(Claimed, Share)>, DbErr> {
         let now = Utc::now();
-        let due =
-            webhook_deliveries::due(&self.db, now, LIMITS.per_endpoint as u64, CANDIDATES).await?;
+        let due = webhook_deliveries::due(&self.db, now, LIMITS.per_endpoint as u64).await?;
         let mut chosen = shares.pick(due, free);
         let ids = chosen.iter().map(|(due, _)| due.id.clone()).collect();
         let claimed = webhook_deliveries::lease(&self.db, ids, now, lease).await?;

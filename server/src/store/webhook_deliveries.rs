@@ -14,16 +14,17 @@ use hoverbot_api::{DisabledReason, WebhookDeliveryStatus, WebhookEventType};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LockBehavior, LockType, Query, WindowStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
+    FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::db::{Db, Write};
 use super::entity::{webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
+use super::webhook_endpoints;
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 use crate::store::events::{self, Event};
@@ -125,87 +126,107 @@ struct DueRow {
     id: String,
     workspace_id: String,
     endpoint_id: String,
+    next_attempt_at: Option<DateTime<Utc>>,
     url: String,
     consecutive_failures: i32,
 }
 
-/// Up to `limit` due deliveries that no worker holds, at endpoints whose breaker is not open: at
-/// most `per_endpoint` of each endpoint, oldest due first, and each workspace's first ones before
-/// anyone's next ones, so that a workspace with a large backlog does not crowd out the others.
+/// The due deliveries that no worker holds, at endpoints whose breaker is not open: the oldest
+/// `per_endpoint` of each endpoint, each endpoint's oldest first, then each one's second oldest,
+/// and so on, so that an endpoint (or a workspace) with a large backlog does not crowd out the
+/// others. Each endpoint's are found through its own index range (`endpoint_id, status,
+/// next_attempt_at`), so a claim costs the same whatever the backlog.
 // cross-tenant: the delivery worker shares its slots out among every workspace's deliveries.
 pub async fn due(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     per_endpoint: u64,
-    limit: u64,
 ) -> Result<Vec<Due>, DbErr> {
     use webhook_delivery::Column as D;
     use webhook_endpoint::Column as E;
-    let (deliveries, endpoints) = (webhook_delivery::Entity, webhook_endpoint::Entity);
-    let rank = |partition: D| {
-        WindowStatement::partition_by((deliveries, partition))
-            .order_by((deliveries, D::NextAttemptAt), Order::Asc)
-            .order_by((deliveries, D::Id), Order::Asc)
+    let endpoints = webhook_endpoint::Entity;
+    let candidate = Alias::new("candidate");
+    // The oldest due deliveries of the endpoint the outer query is at.
+    let oldest = |columns: &[D]| {
+        Query::select()
+            .columns(columns.iter().map(|column| (candidate.clone(), *column)))
+            .from_as(webhook_delivery::Entity, candidate.clone())
+            .and_where(Expr::col((candidate.clone(), D::EndpointId)).equals((endpoints, E::Id)))
+            .and_where(Expr::col((candidate.clone(), D::Status)).eq(WebhookDeliveryStatus::Pending))
+            .and_where(Expr::col((candidate.clone(), D::NextAttemptAt)).lte(now))
+            .cond_where(
+                Condition::any()
+                    .add(Expr::col((candidate.clone(), D::LeasedUntil)).is_null())
+                    .add(Expr::col((candidate.clone(), D::LeasedUntil)).lt(now)),
+            )
+            .order_by((candidate.clone(), D::NextAttemptAt), Order::Asc)
+            .limit(per_endpoint)
             .to_owned()
     };
-    let ranked = Query::select()
-        .columns([
-            (deliveries, D::Id),
-            (deliveries, D::WorkspaceId),
-            (deliveries, D::EndpointId),
-            (deliveries, D::NextAttemptAt),
-        ])
+    let columns = [D::Id, D::WorkspaceId, D::EndpointId, D::NextAttemptAt];
+    let mut select = Query::select();
+    select
         .columns([(endpoints, E::Url), (endpoints, E::ConsecutiveFailures)])
-        .expr_window_as(
-            Func::cust("ROW_NUMBER"),
-            rank(D::EndpointId),
-            "endpoint_rank",
-        )
-        .expr_window_as(
-            Func::cust("ROW_NUMBER"),
-            rank(D::WorkspaceId),
-            "workspace_rank",
-        )
-        .from(deliveries)
-        .inner_join(
-            endpoints,
-            Expr::col((endpoints, E::Id)).equals((deliveries, D::EndpointId)),
-        )
-        .and_where(Expr::col((deliveries, D::Status)).eq(WebhookDeliveryStatus::Pending))
-        .and_where(Expr::col((deliveries, D::NextAttemptAt)).lte(now))
-        .cond_where(
-            Condition::any()
-                .add(Expr::col((deliveries, D::LeasedUntil)).is_null())
-                .add(Expr::col((deliveries, D::LeasedUntil)).lt(now)),
-        )
+        .from(endpoints)
         .cond_where(
             Condition::any()
                 .add(Expr::col((endpoints, E::PausedUntil)).is_null())
                 .add(Expr::col((endpoints, E::PausedUntil)).lte(now)),
-        )
-        .to_owned();
-    let select = Query::select()
-        .columns([D::Id, D::WorkspaceId, D::EndpointId])
-        .columns([E::Url, E::ConsecutiveFailures])
-        .from_subquery(ranked, "ranked")
-        .and_where(Expr::col("endpoint_rank").lte(per_endpoint))
-        .order_by("workspace_rank", Order::Asc)
-        .order_by(D::NextAttemptAt, Order::Asc)
-        .limit(limit)
-        .to_owned();
-    let rows = DueRow::find_by_statement(db.get_database_backend().build(&select))
+        );
+    let backend = db.get_database_backend();
+    if backend == DatabaseBackend::Postgres {
+        let due = Alias::new("due");
+        select
+            .columns(columns.map(|column| (due.clone(), column)))
+            .join_lateral(
+                JoinType::InnerJoin,
+                oldest(&columns),
+                due.clone(),
+                Expr::cust("TRUE"),
+            );
+    } else {
+        // SQLite has no LATERAL; a correlated `IN` takes its place, and looks each id up.
+        let deliveries = webhook_delivery::Entity;
+        select
+            .columns(columns.map(|column| (deliveries, column)))
+            .inner_join(
+                deliveries,
+                Expr::col((deliveries, D::Id)).in_subquery(oldest(&[D::Id])),
+            );
+    }
+    let rows = DueRow::find_by_statement(backend.build(&select))
         .all(db)
         .await?;
-    Ok(rows
+    Ok(in_turns(rows))
+}
+
+/// `rows` in turns: every endpoint's oldest first, then every one's second oldest, and so on.
+fn in_turns(mut rows: Vec<DueRow>) -> Vec<Due> {
+    rows.sort_by(|a, b| {
+        (&a.endpoint_id, a.next_attempt_at).cmp(&(&b.endpoint_id, b.next_attempt_at))
+    });
+    let mut turn = 0;
+    let mut ranked: Vec<(usize, DueRow)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        turn = match ranked.last() {
+            Some((_, last)) if last.endpoint_id == row.endpoint_id => turn + 1,
+            _ => 0,
+        };
+        ranked.push((turn, row));
+    }
+    ranked.sort_by(|(a_turn, a), (b_turn, b)| {
+        (a_turn, a.next_attempt_at).cmp(&(b_turn, b.next_attempt_at))
+    });
+    ranked
         .into_iter()
-        .map(|row| Due {
+        .map(|(_, row)| Due {
             id: row.id,
             workspace_id: row.workspace_id,
             endpoint_id: row.endpoint_id,
             url: row.url,
             probe: row.consecutive_failures >= breaker::THRESHOLD,
         })
-        .collect())
+        .collect()
 }
 
 /// Leases the deliveries `ids` that are still due and free until `now + lease`, with their events
@@ -483,11 +504,7 @@ fn verdict(
     now: DateTime<Utc>,
 ) -> Option<(breaker::Health, Option<DisabledReason>)> {
     let schedule = outbox.schedule();
-    let before = breaker::Health {
-        consecutive_failures: row.consecutive_failures,
-        failing_since: row.failing_since,
-        paused_until: row.paused_until,
-    };
+    let before = webhook_endpoints::health(row);
     let mut health = before;
     let mut disable = None;
     for attempt in attempts {
@@ -687,7 +704,7 @@ pub async fn retry(
         .into());
     }
     // The endpoint cascades its deliveries away, so it exists while the delivery does.
-    let endpoint = super::webhook_endpoints::get(&txn, workspace, &delivery.endpoint_id)
+    let endpoint = webhook_endpoints::get(&txn, workspace, &delivery.endpoint_id)
         .await?
         .ok_or_else(|| Problem::not_found("the webhook delivery"))?;
     if !endpoint.enabled {

@@ -12,6 +12,7 @@ use super::tenant::{TenantScoped, WorkspaceId};
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 use crate::sealing::Sealer;
+use crate::webhooks::breaker;
 use crate::webhooks::signature::Secret;
 
 /// Most endpoints a workspace may have.
@@ -41,6 +42,15 @@ pub struct Changes {
     pub enabled_events: Option<String>,
     pub enabled: Option<bool>,
     pub destination: Option<Option<String>>,
+}
+
+/// The endpoint's circuit breaker, as stored with it.
+pub fn health(row: &webhook_endpoint::Model) -> breaker::Health {
+    breaker::Health {
+        consecutive_failures: row.consecutive_failures,
+        failing_since: row.failing_since,
+        paused_until: row.paused_until,
+    }
 }
 
 /// Creates an endpoint with a new secret; returns the row and the secret, to show once.

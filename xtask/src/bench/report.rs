@@ -30,6 +30,8 @@ const SHARED_P99: Duration = Duration::from_millis(1);
 /// Webhook delivery's aims: sustained rate on SQLite, and commit-to-delivery latency at idle.
 const DELIVERIES_PER_SECOND: f64 = 2_000.0;
 const DELIVERY_P50: Duration = Duration::from_millis(50);
+/// A healthy tenant's p99 beside a hostile neighbour, as a multiple of its p99 alone.
+const NEIGHBOUR_P99_RATIO: f64 = 2.0;
 /// The knowledge aims: the manual crawled and indexed, the server's memory then, and the answers'
 /// p99 at `knowledge::RATE`.
 const CRAWL_AIM: Duration = Duration::from_secs(60);
@@ -341,6 +343,49 @@ pub fn render(
     }
     let (sqlite_rate, sqlite_p50, _, _) = delivery_figure("sqlite");
 
+    let _ = writeln!(
+        out,
+        "\nBeside a hostile neighbour: {} events of the same workspace, one every {} ms, each delivery \
+         timed from the commit to its arrival; first alone, then while another workspace, with {} \
+         endpoints at receivers that accept connections and never answer, creates a conversation a \
+         second (its attempts hold their slots for the 15 s attempt timeout, fail, retry and open \
+         breakers meanwhile), in the same run.\n",
+        deliveries["neighbourEvents"], deliveries["paceMs"], deliveries["hostileEndpoints"],
+    );
+    let _ = writeln!(
+        out,
+        "| Database | Alone p50 | p99 | Beside the neighbour p50 | p99 | p99 ratio | Neighbour's attempts in flight, at most |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|");
+    let neighbour_figure = |backend: &str| {
+        let figures = &deliveries[backend]["neighbour"];
+        let (alone, beside) = (&figures["alone"], &figures["beside"]);
+        let ratio = match (nanos(&alone["p99Ns"]), nanos(&beside["p99Ns"])) {
+            (Some(alone), Some(beside)) if !alone.is_zero() => {
+                Some(beside.as_secs_f64() / alone.as_secs_f64())
+            }
+            _ => None,
+        };
+        (figures, ratio)
+    };
+    for (label, backend) in [("SQLite", "sqlite"), ("PostgreSQL", "postgres")] {
+        let (figures, ratio) = neighbour_figure(backend);
+        if figures.is_null() {
+            let _ = writeln!(out, "| {label}: not measured | — | — | — | — | — | — |");
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} | {} | {} | {} |",
+            time(nanos(&figures["alone"]["p50Ns"])),
+            time(nanos(&figures["alone"]["p99Ns"])),
+            time(nanos(&figures["beside"]["p50Ns"])),
+            time(nanos(&figures["beside"]["p99Ns"])),
+            ratio.map_or("—".to_string(), |ratio| format!("{ratio:.2}×")),
+            figures["mostInFlight"],
+        );
+    }
+
     let _ = writeln!(out, "\n### Aims\n");
     let _ = writeln!(out, "| Aim | Measured | Met |");
     let _ = writeln!(out, "|---|--:|:-:|");
@@ -392,6 +437,15 @@ pub fn render(
         time(sqlite_p50),
         yes_no(sqlite_p50.is_some_and(|p50| p50 < DELIVERY_P50))
     );
+    for (label, backend) in [("SQLite", "sqlite"), ("PostgreSQL", "postgres")] {
+        let (_, ratio) = neighbour_figure(backend);
+        let _ = writeln!(
+            out,
+            "| A healthy tenant's delivery p99 beside a hostile neighbour within 2× of alone, {label} | {} | {} |",
+            ratio.map_or("—".to_string(), |ratio| format!("{ratio:.2}×")),
+            yes_no(ratio.is_some_and(|ratio| ratio <= NEIGHBOUR_P99_RATIO))
+        );
+    }
     out
 }
 
