@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -46,6 +47,11 @@ const LEASE: Duration = Duration::from_secs(4 * ATTEMPT_TIMEOUT.as_secs());
 /// The longest a worker waits before looking for due deliveries again; commits in this process and
 /// the earliest scheduled attempt wake it sooner.
 const POLL: Duration = Duration::from_millis(500);
+/// How many attempts in flight must end before the slots and shares they free are claimed again
+/// (or all of them, if fewer are in flight): deliveries the shares held back wait for a claim that
+/// leases several at once, not one small transaction per attempt that ends. New events and due
+/// retries are claimed at once.
+const CLAIM_AFTER: usize = 16;
 /// How long a worker backs off after the database failed it.
 const BACKOFF: Duration = Duration::from_secs(1);
 /// Most results written in one transaction.
@@ -63,6 +69,13 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
 }
 
+/// The attempts that ended since the last claim, and a wake-up for each.
+#[derive(Default)]
+struct Freed {
+    count: AtomicUsize,
+    notify: Notify,
+}
+
 impl Worker {
     /// Delivers until `stop` completes, then drains: no more claims, the attempts in flight
     /// finish and are recorded, and `run` returns. Dropping the future instead abandons the
@@ -76,7 +89,7 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let shares = Shares::new(LIMITS);
         // An attempt ended: its slot and its share are free, which may let a held-back one go.
-        let freed = Arc::new(Notify::new());
+        let freed = Arc::new(Freed::default());
         let lease = chrono::Duration::from_std(LEASE).expect("the lease fits");
         // `stop` is heeded only while waiting, never between a claim and its attempts, which
         // would leave the claimed deliveries leased and unsent.
@@ -88,6 +101,7 @@ impl Worker {
                 () = &mut stop => break,
                 slot = slots.acquire() => drop(slot),
             }
+            freed.count.store(0, Ordering::Relaxed);
             let free = slots.available_permits();
             let claimed = match worker.claim(&shares, free, lease).await {
                 Ok(claimed) => claimed,
@@ -112,7 +126,8 @@ impl Worker {
                     // The recorder ends only with this worker.
                     let _ = finished.send(attempted).await;
                     drop((permit, share));
-                    freed.notify_one();
+                    freed.count.fetch_add(1, Ordering::Relaxed);
+                    freed.notify.notify_one();
                 });
             }
             while tasks.try_join_next().is_some() {}
@@ -120,7 +135,7 @@ impl Worker {
                 tokio::select! {
                     biased;
                     () = &mut stop => break,
-                    () = worker.idle(&freed) => {}
+                    () = worker.idle(&freed, MAX_IN_FLIGHT - slots.available_permits()) => {}
                 }
             }
         }
@@ -158,9 +173,10 @@ impl Worker {
             .collect())
     }
 
-    /// Waits for commits in this process, an attempt to end (`freed`) or the next delivery to fall
-    /// due, at most [`POLL`].
-    async fn idle(&self, freed: &Notify) {
+    /// Waits for commits in this process, for enough of the `in_flight` attempts to end that a
+    /// claim is worth its transaction (see [`Freed`]), or for the next delivery to fall due; at
+    /// most [`POLL`].
+    async fn idle(&self, freed: &Freed, in_flight: usize) {
         let now = Utc::now();
         let wait = match webhook_deliveries::next_due(&self.db, now).await {
             Ok(Some(due)) => (due - now).to_std().unwrap_or_default().min(POLL),
@@ -170,9 +186,15 @@ impl Worker {
                 BACKOFF
             }
         };
+        let enough = in_flight.clamp(1, CLAIM_AFTER);
+        let ended = async {
+            while freed.count.load(Ordering::Relaxed) < enough {
+                freed.notify.notified().await;
+            }
+        };
         tokio::select! {
             () = self.outbox.wait_for_commits() => {}
-            () = freed.notified() => {}
+            () = ended => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -185,6 +207,7 @@ impl Worker {
             endpoint,
         } = claimed;
         let attempted_at = Utc::now();
+        let health_at_claim = webhook_endpoints::health(&endpoint);
         let not_sent = |error: String| Attempted {
             delivery: delivery.clone(),
             attempted_at,
@@ -194,6 +217,7 @@ impl Worker {
             response_snippet: String::new(),
             next: Next::Failed,
             verdict: Verdict::Unjudged,
+            health_at_claim,
         };
         if !endpoint.enabled {
             return not_sent("not sent: the endpoint is disabled".to_string());
@@ -265,6 +289,7 @@ impl Worker {
             response_snippet: outcome.snippet,
             next,
             verdict,
+            health_at_claim,
         }
     }
 

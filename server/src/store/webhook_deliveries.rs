@@ -351,6 +351,8 @@ pub struct Attempted {
     pub response_snippet: String,
     pub next: Next,
     pub verdict: Verdict,
+    /// The endpoint's breaker when the delivery was claimed.
+    pub health_at_claim: breaker::Health,
 }
 
 /// Records attempts in one transaction: what each tells of its endpoint (the breaker, and
@@ -460,6 +462,15 @@ async fn judge(
     attempts: &[&Attempted],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
+    // Successes at an endpoint that was healthy when they were claimed change nothing (a failure
+    // recorded since by another worker is left for its next success to clear), and most attempts
+    // are such: their endpoint is not even read.
+    if attempts.iter().all(|attempt| {
+        matches!(attempt.verdict, Verdict::Healthy | Verdict::Unjudged)
+            && attempt.health_at_claim == breaker::Health::default()
+    }) {
+        return Ok(());
+    }
     let find =
         || webhook_endpoint::Entity::find_in(workspace).filter(webhook_endpoint::Column::Id.eq(id));
     // Read first without a lock: most attempts succeed at a healthy endpoint and change nothing,

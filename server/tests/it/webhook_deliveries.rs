@@ -688,6 +688,7 @@ async fn a_lease_that_runs_out_lets_another_worker_take_the_delivery() {
             response_snippet: String::new(),
             next: Next::Succeeded,
             verdict: Verdict::Healthy,
+            health_at_claim: Default::default(),
         };
         // The first holder, come back to life, cannot record over the new one.
         assert_eq!(
@@ -761,6 +762,7 @@ async fn recording_attempts_never_deadlocks_with_a_deletion_of_their_endpoint() 
                 response_snippet: String::new(),
                 next: Next::Succeeded,
                 verdict: Verdict::Healthy,
+                health_at_claim: Default::default(),
             })
             .collect();
         let db = server.db.clone();
