@@ -276,8 +276,9 @@ mod tests {
         let long = |n| "x".repeat(n);
         let cut = format!("which \"{}… does not", long(39));
         let eventually = "must be one of \"conversation.created\", \"conversation.deleted\", \
-                          \"message.responded\", \"lead.qualified\", \"escalation.created\" or \
-                          \"escalation.updated\", not \"message.sent\"";
+                          \"message.responded\", \"lead.qualified\", \"escalation.created\", \
+                          \"escalation.updated\" or \"webhook_endpoint.disabled\", not \
+                          \"message.sent\"";
         let cases: Vec<(Method, String, Option<&str>, &str, &str)> = vec![
             (
                 Method::GET,

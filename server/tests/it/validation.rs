@@ -152,8 +152,8 @@ async fn bad_parameters_are_400_naming_the_parameter() {
                 "/v1/webhook-endpoints/whep_1/deliveries?eventType=message.sent".to_string(),
                 "eventType",
                 "must be one of \"conversation.created\", \"conversation.deleted\", \
-                 \"message.responded\", \"lead.qualified\", \"escalation.created\" or \
-                 \"escalation.updated\", not \"message.sent\""
+                 \"message.responded\", \"lead.qualified\", \"escalation.created\", \
+                 \"escalation.updated\" or \"webhook_endpoint.disabled\", not \"message.sent\""
                     .to_string(),
             ),
             (
