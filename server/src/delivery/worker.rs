@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hoverbot_api::DisabledReason;
@@ -34,12 +34,14 @@ use crate::webhooks::ATTEMPT_TIMEOUT;
 /// Attempts in flight at once, per worker.
 pub const MAX_IN_FLIGHT: usize = 128;
 /// How the slots are shared out: an endpoint takes at most a few (a receiver that answers at once
-/// needs no more to keep up with thousands of events a second), a workspace's endpoints at one
-/// host a few more, and a workspace at most half, so that the other half is always there for the
-/// rest.
+/// needs no more to keep up with thousands of events a second); a workspace's endpoints at one
+/// host start with a few more, down to a couple while the host hangs and up to the workspace's
+/// limit while it answers at once; and a workspace takes at most half, so that the other half is
+/// always there for the rest.
 pub const LIMITS: Limits = Limits {
     per_endpoint: 16,
     per_host: 32,
+    host_floor: 2,
     per_workspace: MAX_IN_FLIGHT / 2,
 };
 /// How long a claim holds a delivery: the attempt's timeout and ample time to record it.
@@ -122,10 +124,12 @@ impl Worker {
                 let finished = finished.clone();
                 let freed = freed.clone();
                 tasks.spawn(async move {
+                    let started = Instant::now();
                     let attempted = worker.attempt(claimed).await;
+                    share.ended(started.elapsed());
                     // The recorder ends only with this worker.
                     let _ = finished.send(attempted).await;
-                    drop((permit, share));
+                    drop(permit);
                     freed.count.fetch_add(1, Ordering::Relaxed);
                     freed.notify.notify_one();
                 });
@@ -157,7 +161,8 @@ impl Worker {
         lease: chrono::Duration,
     ) -> Result<Vec<(Claimed, Share)>, DbErr> {
         let now = Utc::now();
-        let due = webhook_deliveries::due(&self.db, now, LIMITS.per_endpoint as u64).await?;
+        let full = shares.full();
+        let due = webhook_deliveries::due(&self.db, now, LIMITS.per_endpoint as u64, &full).await?;
         let mut chosen = shares.pick(due, free);
         let ids = chosen.iter().map(|(due, _)| due.id.clone()).collect();
         let claimed = webhook_deliveries::lease(&self.db, ids, now, lease).await?;

@@ -121,6 +121,14 @@ pub struct Due {
     pub probe: bool,
 }
 
+/// Workspaces and endpoints a claim leaves out: the worker holds every attempt slot they may have,
+/// so none of their deliveries could start now.
+#[derive(Debug, Default)]
+pub struct Full {
+    pub workspaces: Vec<String>,
+    pub endpoints: Vec<String>,
+}
+
 #[derive(FromQueryResult)]
 struct DueRow {
     id: String,
@@ -135,12 +143,14 @@ struct DueRow {
 /// `per_endpoint` of each endpoint, each endpoint's oldest first, then each one's second oldest,
 /// and so on, so that an endpoint (or a workspace) with a large backlog does not crowd out the
 /// others. Each endpoint's are found through its own index range (`endpoint_id, status,
-/// next_attempt_at`), so a claim costs the same whatever the backlog.
+/// next_attempt_at`), so a claim costs the same whatever the backlog, and those of `full` are not
+/// read at all: a neighbour's backlog at receivers that hang costs other workspaces' claims nothing.
 // cross-tenant: the delivery worker shares its slots out among every workspace's deliveries.
 pub async fn due(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     per_endpoint: u64,
+    full: &Full,
 ) -> Result<Vec<Due>, DbErr> {
     use webhook_delivery::Column as D;
     use webhook_endpoint::Column as E;
@@ -173,6 +183,12 @@ pub async fn due(
                 .add(Expr::col((endpoints, E::PausedUntil)).is_null())
                 .add(Expr::col((endpoints, E::PausedUntil)).lte(now)),
         );
+    if !full.workspaces.is_empty() {
+        select.and_where(Expr::col((endpoints, E::WorkspaceId)).is_not_in(&full.workspaces));
+    }
+    if !full.endpoints.is_empty() {
+        select.and_where(Expr::col((endpoints, E::Id)).is_not_in(&full.endpoints));
+    }
     let backend = db.get_database_backend();
     if backend == DatabaseBackend::Postgres {
         let due = Alias::new("due");

@@ -649,7 +649,9 @@ async fn claim(
     lease: chrono::Duration,
 ) -> Vec<hoverbot_server::store::webhook_deliveries::Claimed> {
     use hoverbot_server::store::webhook_deliveries;
-    let due = webhook_deliveries::due(db, now, 16).await.unwrap();
+    let due = webhook_deliveries::due(db, now, 16, &Default::default())
+        .await
+        .unwrap();
     let ids = due.into_iter().map(|due| due.id).collect();
     webhook_deliveries::lease(db, ids, now, lease)
         .await
