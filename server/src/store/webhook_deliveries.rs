@@ -406,20 +406,37 @@ pub async fn record(db: &Db, outbox: &Outbox, attempts: &[Attempted]) -> Result<
         )
         .await?;
     }
-    let held = hold(&txn, attempts).await?;
-    let mut recorded = 0;
-    for attempt in attempts
+    let mut held = hold(&txn, attempts).await?;
+    let recorded: Vec<&Attempted> = attempts
         .iter()
-        .filter(|attempt| held.contains(&attempt.delivery.id))
-    {
-        let delivery = &attempt.delivery;
+        .filter(|attempt| {
+            let delivery = &attempt.delivery;
+            let token = delivery.lease_token.clone().unwrap_or_default();
+            held.remove(&(delivery.id.clone(), token))
+        })
+        .collect();
+    // Deliveries with the same outcome are updated in one statement, and the attempts inserted in
+    // one: a batch of a busy outbox costs a few statements, not two per attempt.
+    let mut outcomes: HashMap<_, Vec<&str>> = HashMap::new();
+    for attempt in &recorded {
         let (status, next_attempt_at) = match attempt.next {
             Next::Succeeded => (WebhookDeliveryStatus::Succeeded, None),
             Next::Failed => (WebhookDeliveryStatus::Failed, None),
             Next::RetryAt(at) => (WebhookDeliveryStatus::Pending, Some(at)),
         };
-        let workspace = WorkspaceId::from_row(delivery.workspace_id.clone());
-        let updated = webhook_delivery::Entity::update_in(&workspace)
+        let delivery = &attempt.delivery;
+        outcomes
+            .entry((
+                delivery.workspace_id.as_str(),
+                status,
+                next_attempt_at,
+                attempt.status_code,
+            ))
+            .or_default()
+            .push(delivery.id.as_str());
+    }
+    for ((workspace, status, next_attempt_at, status_code), ids) in outcomes {
+        webhook_delivery::Entity::update_in(&WorkspaceId::from_row(workspace.to_string()))
             .col_expr(webhook_delivery::Column::Status, Expr::value(status))
             .col_expr(
                 webhook_delivery::Column::Attempts,
@@ -439,30 +456,27 @@ pub async fn record(db: &Db, outbox: &Outbox, attempts: &[Attempted]) -> Result<
             )
             .col_expr(
                 webhook_delivery::Column::LastStatusCode,
-                Expr::value(attempt.status_code),
+                Expr::value(status_code),
             )
             .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
-            .filter(webhook_delivery::Column::Id.eq(&delivery.id))
-            .filter(webhook_delivery::Column::LeaseToken.eq(delivery.lease_token.clone()))
+            .filter(webhook_delivery::Column::Id.is_in(ids))
             .exec(&txn)
             .await?;
-        if updated.rows_affected == 0 {
-            continue;
-        }
-        recorded += 1;
-        webhook_attempt::ActiveModel {
-            id: Set(ids::new(ids::ATTEMPT)),
-            workspace_id: Set(delivery.workspace_id.clone()),
-            delivery_id: Set(delivery.id.clone()),
-            attempted_at: Set(attempt.attempted_at),
-            status_code: Set(attempt.status_code),
-            duration_ms: Set(attempt.duration_ms),
-            error: Set(attempt.error.clone()),
-            response_snippet: Set(attempt.response_snippet.clone()),
-        }
-        .insert(&txn)
-        .await?;
     }
+    let logged = recorded.iter().map(|attempt| webhook_attempt::ActiveModel {
+        id: Set(ids::new(ids::ATTEMPT)),
+        workspace_id: Set(attempt.delivery.workspace_id.clone()),
+        delivery_id: Set(attempt.delivery.id.clone()),
+        attempted_at: Set(attempt.attempted_at),
+        status_code: Set(attempt.status_code),
+        duration_ms: Set(attempt.duration_ms),
+        error: Set(attempt.error.clone()),
+        response_snippet: Set(attempt.response_snippet.clone()),
+    });
+    webhook_attempt::Entity::insert_many(logged)
+        .exec(&txn)
+        .await?;
+    let recorded = recorded.len();
     txn.commit().await?;
     Ok(recorded)
 }
@@ -553,20 +567,26 @@ fn verdict(
 }
 
 /// Locks the attempts' deliveries that no other transaction holds, in one statement that waits for
-/// none (SQLite, one writer at a time, has no locks to skip); the ids of those it holds.
+/// none (SQLite, one writer at a time, has no locks to skip); the ids and lease tokens of those it
+/// holds that are leased (an attempt is recorded only under the token it was claimed with: a
+/// delivery whose lease ran out and was taken over is not the earlier holder's to write).
 // cross-tenant: the delivery worker records the attempts of every workspace; each delivery was
 // claimed by its id.
-async fn hold(txn: &Write, attempts: &[Attempted]) -> Result<HashSet<String>, DbErr> {
+async fn hold(txn: &Write, attempts: &[Attempted]) -> Result<HashSet<(String, String)>, DbErr> {
     let ids = attempts.iter().map(|attempt| attempt.delivery.id.as_str());
-    let held: Vec<String> = webhook_delivery::Entity::find()
+    let held: Vec<(String, Option<String>)> = webhook_delivery::Entity::find()
         .select_only()
         .column(webhook_delivery::Column::Id)
+        .column(webhook_delivery::Column::LeaseToken)
         .filter(webhook_delivery::Column::Id.is_in(ids))
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .into_tuple()
         .all(txn)
         .await?;
-    Ok(held.into_iter().collect())
+    Ok(held
+        .into_iter()
+        .filter_map(|(id, token)| Some(id).zip(token))
+        .collect())
 }
 
 /// The next moment after `now` when a delivery that no worker holds may become claimable: the
