@@ -712,6 +712,98 @@ async fn a_lease_that_runs_out_lets_another_worker_take_the_delivery() {
     }
 }
 
+#[tokio::test]
+async fn a_batch_of_mixed_outcomes_records_each_under_its_own_lease() {
+    use hoverbot_server::store::webhook_deliveries::{self, Attempted, Next, Verdict};
+    for server in TestServer::each_configured(|config| config.webhook_worker = false).await {
+        let (endpoint, _) =
+            subscribe(&server, json!({"url": "https://receiver.example/hook"})).await;
+        for _ in 0..4 {
+            server.create_conversation().await;
+        }
+        let now = chrono::Utc::now();
+        let lease = chrono::Duration::seconds(60);
+        let earlier = claim(&server.db, now, lease).await;
+        // The first holder's leases ran out and a second worker took all four over.
+        let later = now + lease + chrono::Duration::seconds(1);
+        let mut held = claim(&server.db, later, lease).await;
+        assert_eq!((earlier.len(), held.len()), (4, 4));
+        held.sort_by(|a, b| a.delivery.id.cmp(&b.delivery.id));
+        let stale = earlier
+            .iter()
+            .find(|claimed| claimed.delivery.id == held[3].delivery.id)
+            .unwrap();
+        let retry_at = later + chrono::Duration::minutes(5);
+        let attempted =
+            |claimed: &webhook_deliveries::Claimed, status: u16, next: Next| Attempted {
+                delivery: claimed.delivery.clone(),
+                attempted_at: later,
+                status_code: Some(i32::from(status)),
+                duration_ms: 5,
+                error: None,
+                response_snippet: String::new(),
+                next,
+                verdict: Verdict::Unjudged,
+                health_at_claim: Default::default(),
+            };
+        let batch = [
+            attempted(&held[0], 200, Next::Succeeded),
+            attempted(&held[1], 500, Next::RetryAt(retry_at)),
+            attempted(&held[2], 500, Next::Failed),
+            // Made under the lease that ran out: not the first holder's to record.
+            attempted(stale, 200, Next::Succeeded),
+        ];
+        assert_eq!(
+            webhook_deliveries::record(&server.db, &outbox(), &batch)
+                .await
+                .unwrap(),
+            3
+        );
+        let log = log_once(&server, &endpoint, |d| d.len() == 4).await;
+        let entry = |claimed: &webhook_deliveries::Claimed| {
+            log.iter()
+                .find(|d| d["id"] == claimed.delivery.id.as_str())
+                .unwrap()
+                .clone()
+        };
+        let (succeeded, retrying, failed, untouched) = (
+            entry(&held[0]),
+            entry(&held[1]),
+            entry(&held[2]),
+            entry(&held[3]),
+        );
+        assert_eq!(
+            (&succeeded["status"], &succeeded["attemptCount"]),
+            (&json!("succeeded"), &json!(1))
+        );
+        assert_eq!(
+            (&retrying["status"], &retrying["attemptCount"]),
+            (&json!("pending"), &json!(1))
+        );
+        let next: chrono::DateTime<chrono::Utc> =
+            retrying["nextAttemptAt"].as_str().unwrap().parse().unwrap();
+        assert_eq!(next.timestamp(), retry_at.timestamp());
+        assert_eq!(
+            (&failed["status"], &failed["attemptCount"]),
+            (&json!("failed"), &json!(1))
+        );
+        assert_eq!(
+            (&untouched["status"], &untouched["attemptCount"]),
+            (&json!("pending"), &json!(0)),
+            "{untouched}"
+        );
+        // The second holder's own attempt at it is still recorded.
+        let own = attempted(&held[3], 200, Next::Succeeded);
+        assert_eq!(
+            webhook_deliveries::record(&server.db, &outbox(), &[own])
+                .await
+                .unwrap(),
+            1
+        );
+        server.finish().await;
+    }
+}
+
 /// PostgreSQL: a deletion of an endpoint takes the endpoint and then its deliveries, one by one,
 /// while the worker records attempts at them. The recording never holds one delivery while it
 /// waits for another (it leaves the ones being deleted alone), so the two cannot deadlock: both

@@ -348,8 +348,8 @@ pub fn render(
         "\nBeside a hostile neighbour: {} events of the same workspace, one every {} ms, each delivery \
          timed from the commit to its arrival; first alone, then while another workspace, with {} \
          endpoints at receivers that accept connections and never answer, creates a conversation a \
-         second (its attempts hold their slots for the 15 s attempt timeout, fail, retry and open \
-         breakers meanwhile), in the same run.\n",
+         second (its attempts hold their slots for the 15 s attempt timeout, fail, retry, halve \
+         their hosts' limits and open breakers meanwhile), in the same run.\n",
         deliveries["neighbourEvents"], deliveries["paceMs"], deliveries["hostileEndpoints"],
     );
     let _ = writeln!(
