@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{DEFAULT_ESCALATION_DESTINATION, HoverBot, RequestContext};
 use crate::assistant::lead::Lead;
 use crate::assistant::phrases::{Phrase, say};
+use crate::assistant::turn::{self, Said};
 use crate::assistant::{self, Setting, llm, policy};
 use crate::ids;
 use crate::knowledge::index;
@@ -27,12 +28,12 @@ use hoverbot_api::{
     Conversation, ConversationList, ConversationStatus, ConversationTranscript, ConversationsApi,
     CreateConversationParams, CreateConversationRequest, CreateConversationResponse,
     CreateErasureRequest, DeleteConversationParams, DeleteConversationResponse, EraseEndUserParams,
-    EraseEndUserResponse, Erasure, EscalationReason, EscalationState, EscalationStateKind,
-    EscalationStatus, GetConversationParams, GetConversationResponse, GetSharedTranscriptParams,
+    EraseEndUserResponse, Erasure, EscalationState, EscalationStateKind, EscalationStatus,
+    GetConversationParams, GetConversationResponse, GetSharedTranscriptParams,
     GetSharedTranscriptResponse, Intent, LeadQualifiedData, ListConversationsParams,
     ListConversationsResponse, Message, MessageExchange, MessageRespondedData, MessageRole,
-    Metadata, ModelTier, Outcomes, Priority, SendMessageParams, SendMessageRequest,
-    SendMessageResponse, Trace,
+    Metadata, ModelTier, Outcomes, SendMessageParams, SendMessageRequest, SendMessageResponse,
+    Trace,
 };
 
 /// Chunks retrieved for a question.
@@ -316,8 +317,10 @@ impl ConversationsApi for HoverBot {
             citations: "[]".to_string(),
             trace: None,
         };
-        let reply_text = reply.text.clone();
-        let found = reply.contact.clone();
+        let rules = turn::Rules {
+            lead_threshold: threshold,
+            escalate_qualified_leads: settings.escalate_qualified_leads,
+        };
         let exchange = conversations::record_exchange(
             &self.db,
             &self.outbox,
@@ -325,40 +328,25 @@ impl ConversationsApi for HoverBot {
             &params.conversation_id,
             user,
             |conversation| {
-                let lead = lead_of(conversation)?.after(reply.intent, found);
-                let score = lead.score();
-                let qualified = conversation.lead_qualified || score >= threshold;
-                // While a human handles the conversation the bot stays quiet.
-                let answering = conversation.status != ConversationStatus::Escalated;
-                let unsure_run = match (answering, reply.unsure) {
-                    (false, _) => conversation.low_confidence_replies,
-                    (true, true) => conversation.low_confidence_replies.saturating_add(1),
-                    (true, false) => 0,
-                };
-                let reason = if !answering {
-                    None
-                } else if reply.human_requested() {
-                    Some(EscalationReason::UserRequested)
-                } else if unsure_run >= LOW_CONFIDENCE_RUN {
-                    Some(EscalationReason::LowConfidence)
-                } else if qualified
-                    && !conversation.lead_qualified
-                    && settings.escalate_qualified_leads
-                {
-                    Some(EscalationReason::SalesOpportunity)
-                } else {
-                    None
-                };
-                let (text, citations) = match reason {
-                    None => (reply_text, citations_json),
-                    // A lead's question is still answered; the handoff follows.
-                    Some(EscalationReason::SalesOpportunity) => {
-                        (format!("{reply_text} {handoff}"), citations_json)
-                    }
-                    Some(_) => (handoff.to_string(), "[]".to_string()),
-                };
-                Ok(Turn {
-                    reply: answering.then(|| NewMessage {
+                let decision = turn::decide(
+                    turn::Conversation {
+                        escalated: conversation.status == ConversationStatus::Escalated,
+                        lead: lead_of(conversation)?,
+                        lead_qualified: conversation.lead_qualified,
+                        low_confidence_replies: conversation.low_confidence_replies,
+                    },
+                    &reply,
+                    rules,
+                );
+                let message = decision.said.map(|said| {
+                    let (text, citations) = match said {
+                        Said::Answer => (reply.text.clone(), citations_json),
+                        Said::AnswerThenHandoff => {
+                            (format!("{} {handoff}", reply.text), citations_json)
+                        }
+                        Said::Handoff => (handoff.to_string(), "[]".to_string()),
+                    };
+                    NewMessage {
                         role: MessageRole::Assistant,
                         text,
                         channel,
@@ -366,24 +354,24 @@ impl ConversationsApi for HoverBot {
                         metadata: empty_metadata,
                         citations,
                         trace: Some(trace_json),
-                    }),
+                    }
+                });
+                Ok(Turn {
+                    reply: message,
                     lead: LeadUpdate {
-                        score,
-                        intent: lead.intent,
-                        contact_fields: json::encode(&lead.contact)?,
-                        qualified,
+                        score: decision.score,
+                        intent: decision.lead.intent,
+                        contact_fields: json::encode(&decision.lead.contact)?,
+                        qualified: decision.qualified,
                     },
-                    low_confidence_replies: if reason.is_some() { 0 } else { unsure_run },
-                    escalate: reason.map(|reason| NewEscalation {
+                    low_confidence_replies: decision.low_confidence_replies,
+                    escalate: decision.escalation.map(|escalation| NewEscalation {
                         conversation_id: conversation.id.clone(),
-                        reason_code: reason,
+                        reason_code: escalation.reason,
                         destination,
                         owner: None,
-                        priority: match reason {
-                            EscalationReason::SalesOpportunity => Priority::High,
-                            _ => Priority::Normal,
-                        },
-                        note: Some(automatic_note(reason).to_string()),
+                        priority: escalation.priority,
+                        note: Some(escalation.note.to_string()),
                         metadata: "{}".to_string(),
                     }),
                 })
@@ -459,23 +447,6 @@ impl ConversationsApi for HoverBot {
             assistant_message: exchange.reply.map(message_to_wire).transpose()?,
             trace,
         })))
-    }
-}
-
-/// Low-confidence replies in a row that hand the conversation to a person.
-const LOW_CONFIDENCE_RUN: i32 = 2;
-
-/// The note on an escalation the assistant opened, for the person who takes it.
-fn automatic_note(reason: EscalationReason) -> &'static str {
-    match reason {
-        EscalationReason::UserRequested => "Opened by the assistant: the user asked for a person.",
-        EscalationReason::LowConfidence => {
-            "Opened by the assistant: it could not answer two questions in a row with confidence."
-        }
-        EscalationReason::SalesOpportunity => {
-            "Opened by the assistant: the conversation qualified as a sales lead."
-        }
-        _ => "Opened by the assistant.",
     }
 }
 

@@ -15,6 +15,7 @@ pub mod lead;
 pub mod llm;
 pub mod phrases;
 pub mod policy;
+pub mod turn;
 
 use crate::knowledge::retrieved::{Passage, Retrieved};
 use contact::Contact;
