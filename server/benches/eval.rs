@@ -5,26 +5,34 @@
 //!
 //! - **hit@1 / hit@5**: an answerable question's page is the first / among the first five hits;
 //! - **fact**: the answer given contains the fact the page states (and was given at all);
+//! - **cited**: the answer given cites a page that answers the question;
+//! - **answered wrongly**: an answer given (above the threshold) that is not a cited answer holding
+//!   the fact, to an answerable question or not: the costliest mistake;
 //! - **AUROC**: how well the confidence separates answerable from unanswerable questions (the
 //!   chance that an answerable question scores above an unanswerable one);
 //! - the share of unanswerable questions that got no answer, and the threshold that would have
 //!   made the most right decisions (answer the answerable, decline the rest) next to the one in use.
 //!
-//! Two corpora: the demo help center (bundled), and the PostgreSQL 15 manual (the HTML pages of
-//! Debian's postgresql-doc-15, crawled as a `url-crawl` source) when the address it is served at
-//! is given. `cargo xtask eval` serves the manual, builds and runs this (release profile) and
-//! reports it; it prints one JSON object. Usage: `eval EVAL_DIR [MANUAL_URL]`.
+//! Three corpora: the demo help center (bundled), the telecom help center of
+//! `eval/corpora/lumen-telecom`, and the PostgreSQL 15 manual (the HTML pages of Debian's
+//! postgresql-doc-15, crawled as a `url-crawl` source) when the address it is served at is given.
+//! Each set is scored in its development part and, apart, in its held-out part (`eval/held-out/`);
+//! the best threshold is found on the development parts only. The labelled messages of
+//! `intents.yaml` score intent detection and handoffs: a handoff is a message detected as a
+//! request for a person. `cargo xtask eval` serves the manual, builds and runs this (release
+//! profile) and reports it; it prints one JSON object. Usage: `eval EVAL_DIR [MANUAL_URL]`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use hoverbot_server::assistant::{self, MIN_CONFIDENCE, Setting, policy};
+use hoverbot_server::assistant::{self, MIN_CONFIDENCE, Setting, intent, policy};
 use hoverbot_server::config::Config;
 use hoverbot_server::demo;
 use hoverbot_server::knowledge::index::{self, KnowledgeIndex};
-use hoverbot_server::knowledge::source::SourceConfig;
+use hoverbot_server::knowledge::source::{SourceConfig, StoredDocument};
 use hoverbot_server::server::Services;
 use hoverbot_server::store::Db;
 use hoverbot_server::store::knowledge_sources::{self, SourceInput};
@@ -44,6 +52,15 @@ struct Question {
     fact: Option<String>,
 }
 
+/// A labelled message of `intents.yaml`.
+#[derive(Deserialize)]
+struct Labelled {
+    message: String,
+    /// The intent's name on the wire.
+    intent: String,
+    handoff: bool,
+}
+
 /// One question's outcome.
 struct Scored {
     answerable: bool,
@@ -51,8 +68,12 @@ struct Scored {
     hit_at_5: bool,
     answered: bool,
     fact: bool,
+    cited: bool,
     confidence: f64,
 }
+
+/// Where the telecom help center's articles are said to live.
+const LUMEN_BASE_URL: &str = "https://lumen.example/help/";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -76,69 +97,109 @@ fn main() -> Result<()> {
         };
         let services = Services::new(&db, &config)?;
         tokio::spawn(services.syncer(db.clone()).run());
-        let demo_figures = {
-            let questions = load(&eval_dir.join("demo.yaml"))?;
+        let mut sets = Vec::new();
+        let mut development = Vec::new();
+        {
             let workspace = workspace(&db, "eval-demo").await?;
+            sync(
+                &db,
+                &services.syncs,
+                &workspace,
+                text_source("demo", demo::documents())?,
+            )
+            .await?;
+            let page_of = |url: &str| url.strip_prefix(demo::BASE_URL).map(str::to_string);
+            let questions = load(&eval_dir.join("demo.yaml"))?;
+            let (figures, scored) =
+                evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
+            development.extend(scored);
+            sets.push(
+                json!({"set": "Demo help center", "part": "development", "figures": figures}),
+            );
+        }
+        {
+            let workspace = workspace(&db, "eval-lumen").await?;
+            let documents = articles(&eval_dir.join("corpora/lumen-telecom"))?;
+            sync(
+                &db,
+                &services.syncs,
+                &workspace,
+                text_source("lumen", documents)?,
+            )
+            .await?;
+            let page_of = |url: &str| url.strip_prefix(LUMEN_BASE_URL).map(str::to_string);
+            for (part, file) in [
+                ("development", eval_dir.join("lumen-telecom.yaml")),
+                ("held-out", eval_dir.join("held-out/lumen-telecom.yaml")),
+            ] {
+                let questions = load(&file)?;
+                let (figures, scored) =
+                    evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
+                if part == "development" {
+                    development.extend(scored);
+                }
+                sets.push(json!({"set": "Telecom help center", "part": part, "figures": figures}));
+            }
+        }
+        let mut pages_indexed = None;
+        if let Some(site) = manual {
+            let workspace = workspace(&db, "eval-manual").await?;
+            let started = Instant::now();
             let source = SourceInput {
-                kind: hoverbot_api::KnowledgeSourceType::Text,
-                name: "demo".into(),
+                kind: hoverbot_api::KnowledgeSourceType::UrlCrawl,
+                name: "PostgreSQL manual".into(),
                 external_id: None,
                 config: json::encode(&SourceConfig {
-                    documents: Some(demo::documents()),
+                    seed_urls: Some(vec![format!("{site}/index.html")]),
+                    max_pages: Some(10_000),
+                    max_depth: Some(20),
                     ..SourceConfig::default()
                 })
                 .map_err(|err| anyhow::anyhow!("{err}"))?,
                 refresh_rate: hoverbot_api::RefreshRate::Never,
             };
-            sync(&db, &services.syncs, &workspace, source).await?;
-            let page_of = |url: &str| url.strip_prefix(demo::BASE_URL).map(str::to_string);
-            evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?
-        };
-        let mut all = demo_figures.1;
-        let demo_figures = demo_figures.0;
-        let manual_figures = match manual {
-            Some(site) => {
-                let questions = load(&eval_dir.join("postgresql.yaml"))?;
-                let workspace = workspace(&db, "eval-manual").await?;
-                let started = Instant::now();
-                let source = SourceInput {
-                    kind: hoverbot_api::KnowledgeSourceType::UrlCrawl,
-                    name: "PostgreSQL manual".into(),
-                    external_id: None,
-                    config: json::encode(&SourceConfig {
-                        seed_urls: Some(vec![format!("{site}/index.html")]),
-                        max_pages: Some(10_000),
-                        max_depth: Some(20),
-                        ..SourceConfig::default()
-                    })
-                    .map_err(|err| anyhow::anyhow!("{err}"))?,
-                    refresh_rate: hoverbot_api::RefreshRate::Never,
-                };
-                let synced = sync(&db, &services.syncs, &workspace, source).await?;
-                eprintln!(
-                    "eval: crawled the manual: {} pages in {:.1} s",
-                    synced.pages_indexed,
-                    started.elapsed().as_secs_f64()
-                );
-                let prefix = format!("{site}/");
-                let page_of = move |url: &str| url.strip_prefix(&prefix).map(str::to_string);
-                let (mut figures, scored) =
+            let synced = sync(&db, &services.syncs, &workspace, source).await?;
+            eprintln!(
+                "eval: crawled the manual: {} pages in {:.1} s",
+                synced.pages_indexed,
+                started.elapsed().as_secs_f64()
+            );
+            pages_indexed = Some(synced.pages_indexed);
+            let prefix = format!("{site}/");
+            let page_of = |url: &str| url.strip_prefix(&prefix).map(str::to_string);
+            for (part, file) in [
+                ("development", eval_dir.join("postgresql.yaml")),
+                ("held-out", eval_dir.join("held-out/postgresql.yaml")),
+            ] {
+                let questions = load(&file)?;
+                let (figures, scored) =
                     evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
-                all.extend(scored);
-                figures["pagesIndexed"] = json!(synced.pages_indexed);
-                figures
+                if part == "development" {
+                    development.extend(scored);
+                }
+                sets.push(json!({"set": "PostgreSQL 15 manual", "part": part, "figures": figures}));
             }
-            None => json!({ "skipped": "no manual site given" }),
-        };
+        }
         std::fs::remove_dir_all(&dir).ok();
-        let (best_threshold, best_accuracy) = best_threshold(&all);
+        let intents = [
+            ("development", eval_dir.join("intents.yaml")),
+            ("held-out", eval_dir.join("held-out/intents.yaml")),
+        ]
+        .into_iter()
+        .map(|(part, file)| {
+            let labelled: Vec<Labelled> = load(&file)?;
+            anyhow::Ok(json!({"part": part, "figures": intents_scored(&labelled)}))
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let (best_threshold, best_accuracy) = best_threshold(&development);
         anyhow::Ok(json!({
             "threshold": MIN_CONFIDENCE,
-            "demo": demo_figures,
-            "manual": manual_figures,
-            "overall": {
-                "questions": all.len(),
-                "accuracyAtThreshold": decisions_right(&all, MIN_CONFIDENCE),
+            "sets": sets,
+            "manualPagesIndexed": pages_indexed,
+            "intents": intents,
+            "development": {
+                "questions": development.len(),
+                "accuracyAtThreshold": decisions_right(&development, MIN_CONFIDENCE),
                 "bestThreshold": best_threshold,
                 "accuracyAtBestThreshold": best_accuracy,
             },
@@ -153,9 +214,92 @@ fn base64_key() -> String {
     base64::engine::general_purpose::STANDARD.encode([7u8; 32])
 }
 
-fn load(path: &Path) -> Result<Vec<Question>> {
+fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    Ok(serde_yaml_ng::from_str(&text)?)
+    serde_yaml_ng::from_str(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// A `text` source of `documents`.
+fn text_source(name: &str, documents: Vec<StoredDocument>) -> Result<SourceInput> {
+    Ok(SourceInput {
+        kind: hoverbot_api::KnowledgeSourceType::Text,
+        name: name.into(),
+        external_id: None,
+        config: json::encode(&SourceConfig {
+            documents: Some(documents),
+            ..SourceConfig::default()
+        })
+        .map_err(|err| anyhow::anyhow!("{err}"))?,
+        refresh_rate: hoverbot_api::RefreshRate::Never,
+    })
+}
+
+/// The Markdown articles of a help center in `dir`, each titled by its first line and addressed
+/// under [`LUMEN_BASE_URL`] by its file name.
+fn articles(dir: &Path) -> Result<Vec<StoredDocument>> {
+    let mut documents = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        let path = entry?.path();
+        let Some(slug) = path.file_stem().and_then(|stem| stem.to_str()) else {
+            continue;
+        };
+        if path.extension().is_none_or(|extension| extension != "md") {
+            continue;
+        }
+        let body = std::fs::read_to_string(&path)?;
+        documents.push(StoredDocument {
+            title: body
+                .lines()
+                .next()
+                .and_then(|line| line.strip_prefix("# "))
+                .unwrap_or(slug)
+                .to_string(),
+            url: Some(format!("{LUMEN_BASE_URL}{slug}")),
+            body,
+        });
+    }
+    documents.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(documents)
+}
+
+/// Intent detection and handoffs over labelled messages: the share of intents right, and the
+/// handoffs' precision and recall, with the false ones counted.
+fn intents_scored(labelled: &[Labelled]) -> Value {
+    let (mut right, mut true_handoffs, mut false_handoffs, mut missed) = (0, 0, 0, 0);
+    let mut confused: BTreeMap<String, usize> = BTreeMap::new();
+    let mut false_examples = Vec::new();
+    for message in labelled {
+        let detected = intent::classify(&message.message);
+        if detected.as_str() == message.intent {
+            right += 1;
+        } else {
+            *confused
+                .entry(format!("{} as {}", message.intent, detected.as_str()))
+                .or_default() += 1;
+        }
+        let handoff = detected == hoverbot_api::Intent::HumanRequest;
+        match (handoff, message.handoff) {
+            (true, true) => true_handoffs += 1,
+            (true, false) => {
+                false_handoffs += 1;
+                false_examples.push(message.message.clone());
+            }
+            (false, true) => missed += 1,
+            (false, false) => {}
+        }
+    }
+    let requests = labelled.iter().filter(|message| message.handoff).count();
+    json!({
+        "messages": labelled.len(),
+        "requests": requests,
+        "intentAccuracy": right as f64 / labelled.len().max(1) as f64,
+        "handoffPrecision": f64::from(true_handoffs) / f64::from((true_handoffs + false_handoffs).max(1)),
+        "handoffRecall": f64::from(true_handoffs) / requests.max(1) as f64,
+        "falseHandoffs": false_handoffs,
+        "missedHandoffs": missed,
+        "confused": confused,
+        "falseHandoffMessages": false_examples,
+    })
 }
 
 async fn workspace(db: &Db, name: &str) -> Result<WorkspaceId> {
@@ -220,6 +364,11 @@ async fn evaluate(
                 .is_some_and(|page| question.pages.contains(page))
         };
         let answered = !reply.unsure && !reply.citations.is_empty();
+        let cited = answered
+            && reply
+                .citations
+                .iter()
+                .any(|citation| expected(&citation.url.as_deref().and_then(&page_of)));
         let fact = answered
             && question
                 .fact
@@ -231,6 +380,7 @@ async fn evaluate(
             hit_at_5: pages.iter().any(expected),
             answered,
             fact,
+            cited,
             confidence: reply.confidence,
         };
         if score.answerable != score.answered || (score.answerable && !score.fact) {
@@ -262,6 +412,11 @@ async fn evaluate(
         "hitAt5": share(answerable.iter().filter(|s| s.hit_at_5).count(), answerable.len()),
         "answered": share(answerable.iter().filter(|s| s.answered).count(), answerable.len()),
         "factRate": share(answerable.iter().filter(|s| s.fact).count(), answerable.len()),
+        "citedRight": share(answerable.iter().filter(|s| s.cited && s.fact).count(), answerable.len()),
+        "answeredWrongly": share(
+            scored.iter().filter(|s| s.answered && !(s.answerable && s.cited && s.fact)).count(),
+            scored.len(),
+        ),
         "declinedUnanswerable": share(unanswerable.iter().filter(|s| !s.answered).count(), unanswerable.len()),
         "auroc": auroc(&answerable, &unanswerable),
         "accuracyAtThreshold": decisions_right(&scored, MIN_CONFIDENCE),
