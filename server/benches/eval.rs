@@ -97,8 +97,7 @@ fn main() -> Result<()> {
         };
         let services = Services::new(&db, &config)?;
         tokio::spawn(services.syncer(db.clone()).run());
-        let mut sets = Vec::new();
-        let mut development = Vec::new();
+        let mut scores = Scores::default();
         {
             let workspace = workspace(&db, "eval-demo").await?;
             sync(
@@ -109,13 +108,17 @@ fn main() -> Result<()> {
             )
             .await?;
             let page_of = |url: &str| url.strip_prefix(demo::BASE_URL).map(str::to_string);
-            let questions = load(&eval_dir.join("demo.yaml"))?;
-            let (figures, scored) =
-                evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
-            development.extend(scored);
-            sets.push(
-                json!({"set": "Demo help center", "part": "development", "figures": figures}),
-            );
+            let parts = [("development", eval_dir.join("demo.yaml"))];
+            scores
+                .add(
+                    &db,
+                    &services.knowledge,
+                    &workspace,
+                    "Demo help center",
+                    &parts,
+                    page_of,
+                )
+                .await?;
         }
         {
             let workspace = workspace(&db, "eval-lumen").await?;
@@ -128,18 +131,20 @@ fn main() -> Result<()> {
             )
             .await?;
             let page_of = |url: &str| url.strip_prefix(LUMEN_BASE_URL).map(str::to_string);
-            for (part, file) in [
+            let parts = [
                 ("development", eval_dir.join("lumen-telecom.yaml")),
                 ("held-out", eval_dir.join("held-out/lumen-telecom.yaml")),
-            ] {
-                let questions = load(&file)?;
-                let (figures, scored) =
-                    evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
-                if part == "development" {
-                    development.extend(scored);
-                }
-                sets.push(json!({"set": "Telecom help center", "part": part, "figures": figures}));
-            }
+            ];
+            scores
+                .add(
+                    &db,
+                    &services.knowledge,
+                    &workspace,
+                    "Telecom help center",
+                    &parts,
+                    page_of,
+                )
+                .await?;
         }
         let mut pages_indexed = None;
         if let Some(site) = manual {
@@ -167,18 +172,20 @@ fn main() -> Result<()> {
             pages_indexed = Some(synced.pages_indexed);
             let prefix = format!("{site}/");
             let page_of = |url: &str| url.strip_prefix(&prefix).map(str::to_string);
-            for (part, file) in [
+            let parts = [
                 ("development", eval_dir.join("postgresql.yaml")),
                 ("held-out", eval_dir.join("held-out/postgresql.yaml")),
-            ] {
-                let questions = load(&file)?;
-                let (figures, scored) =
-                    evaluate(&db, &services.knowledge, &workspace, &questions, page_of).await?;
-                if part == "development" {
-                    development.extend(scored);
-                }
-                sets.push(json!({"set": "PostgreSQL 15 manual", "part": part, "figures": figures}));
-            }
+            ];
+            scores
+                .add(
+                    &db,
+                    &services.knowledge,
+                    &workspace,
+                    "PostgreSQL 15 manual",
+                    &parts,
+                    page_of,
+                )
+                .await?;
         }
         std::fs::remove_dir_all(&dir).ok();
         let intents = [
@@ -191,6 +198,7 @@ fn main() -> Result<()> {
             anyhow::Ok(json!({"part": part, "figures": intents_scored(&labelled)}))
         })
         .collect::<Result<Vec<_>>>()?;
+        let Scores { sets, development } = scores;
         let (best_threshold, best_accuracy) = best_threshold(&development);
         anyhow::Ok(json!({
             "threshold": MIN_CONFIDENCE,
@@ -234,8 +242,8 @@ fn text_source(name: &str, documents: Vec<StoredDocument>) -> Result<SourceInput
     })
 }
 
-/// The Markdown articles of a help center in `dir`, each titled by its first line and addressed
-/// under [`LUMEN_BASE_URL`] by its file name.
+/// The Markdown articles of a help center in `dir`, addressed under [`LUMEN_BASE_URL`] by their
+/// file names.
 fn articles(dir: &Path) -> Result<Vec<StoredDocument>> {
     let mut documents = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
@@ -247,16 +255,7 @@ fn articles(dir: &Path) -> Result<Vec<StoredDocument>> {
             continue;
         }
         let body = std::fs::read_to_string(&path)?;
-        documents.push(StoredDocument {
-            title: body
-                .lines()
-                .next()
-                .and_then(|line| line.strip_prefix("# "))
-                .unwrap_or(slug)
-                .to_string(),
-            url: Some(format!("{LUMEN_BASE_URL}{slug}")),
-            body,
-        });
+        documents.push(demo::article(LUMEN_BASE_URL, slug, &body));
     }
     documents.sort_by(|a, b| a.url.cmp(&b.url));
     Ok(documents)
@@ -307,6 +306,39 @@ async fn workspace(db: &Db, name: &str) -> Result<WorkspaceId> {
     workspaces::find(db, &created.id)
         .await?
         .context("the new workspace")
+}
+
+/// The figures of every set's parts, and the development parts' questions, on which the best
+/// threshold is found.
+#[derive(Default)]
+struct Scores {
+    sets: Vec<Value>,
+    development: Vec<Scored>,
+}
+
+impl Scores {
+    /// Asks the questions of each of `parts` (a part's name and its file) of the set `set`, synced
+    /// into `workspace`, and keeps their figures.
+    async fn add(
+        &mut self,
+        db: &Db,
+        knowledge: &Arc<KnowledgeIndex>,
+        workspace: &WorkspaceId,
+        set: &str,
+        parts: &[(&str, PathBuf)],
+        page_of: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<()> {
+        for (part, file) in parts {
+            let questions = load(file)?;
+            let (figures, scored) = evaluate(db, knowledge, workspace, &questions, page_of).await?;
+            if *part == "development" {
+                self.development.extend(scored);
+            }
+            self.sets
+                .push(json!({"set": set, "part": part, "figures": figures}));
+        }
+        Ok(())
+    }
 }
 
 /// Creates the source and waits (at most 10 minutes) until the syncer has synced it.

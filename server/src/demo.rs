@@ -55,22 +55,27 @@ pub const PAGES: &[(&str, &str)] = &[
     page!("warranty"),
 ];
 
-/// The demo help center as the documents of a `text` source: the title is the article's first
-/// heading, the address its slug under [`BASE_URL`].
+/// The demo help center as the documents of a `text` source (see [`article`]).
 pub fn documents() -> Vec<StoredDocument> {
     PAGES
         .iter()
-        .map(|(slug, markdown)| StoredDocument {
-            title: markdown
-                .lines()
-                .next()
-                .and_then(|line| line.strip_prefix("# "))
-                .unwrap_or(slug)
-                .to_string(),
-            body: markdown.to_string(),
-            url: Some(format!("{BASE_URL}{slug}")),
-        })
+        .map(|(slug, markdown)| article(BASE_URL, slug, markdown))
         .collect()
+}
+
+/// A help-center article of a `text` source: the title is its first heading, the address its
+/// slug under `base_url`.
+pub fn article(base_url: &str, slug: &str, markdown: &str) -> StoredDocument {
+    StoredDocument {
+        title: markdown
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("# "))
+            .unwrap_or(slug)
+            .to_string(),
+        body: markdown.to_string(),
+        url: Some(format!("{base_url}{slug}")),
+    }
 }
 
 /// Loads the help center into the `default` workspace as the `text` source
