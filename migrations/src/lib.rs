@@ -27,6 +27,7 @@ mod m20261129_000013_oauth_grants;
 mod m20261129_000014_operator_keys;
 mod m20261206_000015_erasure;
 mod m20261206_000016_endpoint_health;
+mod m20261207_000017_chunk_vectors;
 
 /// Applies HoverBot's migrations in order.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000014_operator_keys::Migration),
             Box::new(m20261206_000015_erasure::Migration),
             Box::new(m20261206_000016_endpoint_health::Migration),
+            Box::new(m20261207_000017_chunk_vectors::Migration),
         ]
     }
 }

@@ -31,6 +31,7 @@ use anyhow::{Context, Result, bail};
 use hoverbot_server::assistant::{self, MIN_CONFIDENCE, Setting, intent, policy};
 use hoverbot_server::config::Config;
 use hoverbot_server::demo;
+use hoverbot_server::embedding::Embedder;
 use hoverbot_server::knowledge::index::{self, KnowledgeIndex};
 use hoverbot_server::knowledge::source::{SourceConfig, StoredDocument};
 use hoverbot_server::server::Services;
@@ -195,6 +196,7 @@ fn main() -> Result<()> {
         .into_iter()
         .map(|(part, file)| {
             let labelled: Vec<Labelled> = load(&file)?;
+            untrained(&labelled)?;
             anyhow::Ok(json!({"part": part, "figures": intents_scored(&labelled)}))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -261,14 +263,46 @@ fn articles(dir: &Path) -> Result<Vec<StoredDocument>> {
     Ok(documents)
 }
 
+/// Fails when a labelled message is also one of the classifier's exemplars (compared without
+/// case or punctuation): a message it was trained on says nothing of how it generalises.
+fn untrained(labelled: &[Labelled]) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Exemplar {
+        text: String,
+    }
+    let exemplars: Vec<Exemplar> =
+        serde_yaml_ng::from_str(include_str!("../src/assistant/exemplars.yaml"))?;
+    let plain = |text: &str| -> String {
+        text.to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let trained: std::collections::HashSet<String> = exemplars
+        .iter()
+        .map(|exemplar| plain(&exemplar.text))
+        .collect();
+    if let Some(message) = labelled
+        .iter()
+        .find(|message| trained.contains(&plain(&message.message)))
+    {
+        bail!("`{}` is an exemplar of the classifier too", message.message);
+    }
+    Ok(())
+}
+
 /// Intent detection and handoffs over labelled messages: the share of intents right, and the
 /// handoffs' precision and recall, with the false ones counted.
 fn intents_scored(labelled: &[Labelled]) -> Value {
     let (mut right, mut true_handoffs, mut false_handoffs, mut missed) = (0, 0, 0, 0);
     let mut confused: BTreeMap<String, usize> = BTreeMap::new();
     let mut false_examples = Vec::new();
+    let model = Embedder::default_model();
     for message in labelled {
-        let detected = intent::classify(&message.message);
+        let detected = intent::classify(&message.message, &model);
         if detected.as_str() == message.intent {
             right += 1;
         } else {
@@ -377,7 +411,12 @@ async fn evaluate(
     index::catch_up(db, knowledge).await?;
     let setting = Setting {
         locale: None,
-        min_confidence: MIN_CONFIDENCE,
+        min_confidence: if std::env::var_os("HB_CALIBRATE").is_some() {
+            0.0
+        } else {
+            MIN_CONFIDENCE
+        },
+        embedder: knowledge.embedder(),
     };
     let mut scored = Vec::new();
     let mut misses = Vec::new();
@@ -406,6 +445,19 @@ async fn evaluate(
                 .fact
                 .as_ref()
                 .is_some_and(|fact| reply.text.to_lowercase().contains(&fact.to_lowercase()));
+        if std::env::var_os("HB_CALIBRATE").is_some() {
+            let right = !reply.citations.is_empty()
+                && reply
+                    .citations
+                    .iter()
+                    .any(|citation| expected(&citation.url.as_deref().and_then(&page_of)));
+            eprintln!(
+                "OUTCOME\t{}\t{}\t{}",
+                !question.pages.is_empty(),
+                right,
+                question.question
+            );
+        }
         let score = Scored {
             answerable: !question.pages.is_empty(),
             hit_at_1: pages.first().is_some_and(expected),

@@ -360,7 +360,9 @@ async fn run(cli: Cli) -> Result<()> {
             let config = Config::load(cli.config.as_deref(), &overrides(&cli.database))?;
             let db = open_existing(&config).await?;
             let started = std::time::Instant::now();
-            let index = std::sync::Arc::new(crate::knowledge::index::KnowledgeIndex::new()?);
+            let index = std::sync::Arc::new(crate::knowledge::index::KnowledgeIndex::new(
+                config.embedder()?,
+            )?);
             let sources = crate::knowledge::index::catch_up(&db, &index).await?;
             let generation = store::knowledge_index::request_rebuild(&db).await?;
             eprintln!(

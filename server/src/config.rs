@@ -76,6 +76,10 @@ pub struct Config {
     /// The most requests a second a crawl sends to one host (robots.txt `Crawl-delay` may ask for
     /// fewer).
     pub crawl_host_requests_per_second: u32,
+    /// A directory holding another sentence-embedding model (`model.safetensors` with a 2-D
+    /// `embeddings` table, and its `tokenizer.json`) to use instead of the built-in
+    /// potion-base-8M. Chunks embedded by another model are embedded again as they are indexed.
+    pub embedding_model_dir: Option<PathBuf>,
     /// An OpenAI-compatible chat-completions API (`https://api.openai.com/v1`, or a model served
     /// locally) that phrases the assistant's answers; without it answers are extractive only.
     pub llm_base_url: Option<String>,
@@ -131,6 +135,7 @@ impl Default for Config {
             knowledge_syncer: true,
             crawl_concurrency: 4,
             crawl_host_requests_per_second: 10,
+            embedding_model_dir: None,
             llm_base_url: None,
             llm_model: None,
             llm_api_key: None,
@@ -143,7 +148,7 @@ impl Default for Config {
 }
 
 /// The configuration keys, as in files and (upper-cased, `HOVERBOT_`-prefixed) the environment.
-const KEYS: [&str; 34] = [
+const KEYS: [&str; 35] = [
     "listen",
     "data_dir",
     "database_url",
@@ -171,6 +176,7 @@ const KEYS: [&str; 34] = [
     "knowledge_syncer",
     "crawl_concurrency",
     "crawl_host_requests_per_second",
+    "embedding_model_dir",
     "llm_base_url",
     "llm_model",
     "llm_api_key",
@@ -369,6 +375,16 @@ impl Config {
     pub fn outbound_policy(&self) -> crate::outbound::Policy {
         crate::outbound::Policy {
             allow_private_networks: self.allow_private_networks,
+        }
+    }
+
+    /// The sentence-embedding model: the one in `embedding_model_dir`, else the built-in one.
+    pub fn embedder(&self) -> Result<std::sync::Arc<crate::embedding::Embedder>> {
+        match &self.embedding_model_dir {
+            Some(dir) => Ok(std::sync::Arc::new(crate::embedding::Embedder::from_dir(
+                dir,
+            )?)),
+            None => Ok(crate::embedding::Embedder::default_model()),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod embedding;
 pub mod forwarded;
 pub mod http;
 pub mod ids;

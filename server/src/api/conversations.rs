@@ -264,6 +264,7 @@ impl ConversationsApi for HoverBot {
             min_confidence: settings
                 .confidence_threshold_milli
                 .map_or(assistant::MIN_CONFIDENCE, |milli| f64::from(milli) / 1000.0),
+            embedder: self.knowledge.embedder(),
         };
         let mut reply = assistant::answer(&screened, &attempts, setting);
         let trace_id = ids::new(ids::TRACE);

@@ -5,6 +5,7 @@
 use poem_openapi::payload::Json;
 
 use super::{HoverBot, RequestContext};
+use crate::knowledge::index::KnowledgeIndex;
 use crate::knowledge::source::{SourceConfig, StoredDocument, StoredSyncError};
 use crate::problem::{ApiError, Problem};
 use crate::store::entity::knowledge_source;
@@ -13,7 +14,7 @@ use crate::store::knowledge_sources::{self, Filter, SourceInput};
 use hoverbot_api::{
     DeleteKnowledgeSourceParams, DeleteKnowledgeSourceResponse, GetKnowledgeSourceParams,
     GetKnowledgeSourceResponse, KnowledgeSource, KnowledgeSourceInput, KnowledgeSourceList,
-    KnowledgeSourceType, KnowledgeSourcesApi, ListKnowledgeSourcesParams,
+    KnowledgeSourceStatus, KnowledgeSourceType, KnowledgeSourcesApi, ListKnowledgeSourcesParams,
     ListKnowledgeSourcesResponse, RefreshRate, SyncError, SyncKnowledgeSourceParams,
     SyncKnowledgeSourceResponse, TextDocument, UpsertKnowledgeSourceParams,
     UpsertKnowledgeSourceResponse,
@@ -78,15 +79,28 @@ fn to_input(body: KnowledgeSourceInput) -> Result<SourceInput, ApiError> {
     })
 }
 
-fn to_wire(row: knowledge_source::Model) -> Result<KnowledgeSource, ApiError> {
+/// The source as the API shows it. `ready` means answerable: a sync recorded in the database but
+/// not yet in this process's index (it catches up within `index::CATCH_UP`) is still `syncing`
+/// here, so that a client that waits for `ready` and then asks is answered from every chunk.
+fn to_wire(
+    row: knowledge_source::Model,
+    index: &KnowledgeIndex,
+) -> Result<KnowledgeSource, ApiError> {
     let config: SourceConfig = json::decode(&row.config)?;
     let errors: Vec<StoredSyncError> = json::decode(&row.errors)?;
+    let indexed = row
+        .last_synced_at
+        .is_some_and(|synced_at| index.holds(&row.id, synced_at));
+    let status = match row.status {
+        KnowledgeSourceStatus::Ready if !indexed => KnowledgeSourceStatus::Syncing,
+        status => status,
+    };
     Ok(KnowledgeSource {
         id: row.id,
         r#type: row.kind,
         name: row.name,
         external_id: row.external_id,
-        status: row.status,
+        status,
         refresh_rate: row.refresh_rate,
         seed_urls: config.seed_urls,
         sitemap_url: config.sitemap_url,
@@ -175,7 +189,7 @@ impl KnowledgeSourcesApi for HoverBot {
         )
         .await?;
         let has_more = page.has_more();
-        let page = page.try_map(to_wire)?;
+        let page = page.try_map(|row| to_wire(row, &self.knowledge))?;
         Ok(ListKnowledgeSourcesResponse::Ok(Json(
             KnowledgeSourceList {
                 data: page.items,
@@ -199,7 +213,7 @@ impl KnowledgeSourcesApi for HoverBot {
             to_input(body)?,
         )
         .await?;
-        let source = Json(to_wire(row)?);
+        let source = Json(to_wire(row, &self.knowledge)?);
         Ok(if created {
             UpsertKnowledgeSourceResponse::Created(source)
         } else {
@@ -219,7 +233,10 @@ impl KnowledgeSourcesApi for HoverBot {
         )
         .await?
         .ok_or_else(|| Problem::not_found("the knowledge source"))?;
-        Ok(GetKnowledgeSourceResponse::Ok(Json(to_wire(row)?)))
+        Ok(GetKnowledgeSourceResponse::Ok(Json(to_wire(
+            row,
+            &self.knowledge,
+        )?)))
     }
 
     async fn sync_knowledge_source(
@@ -235,7 +252,10 @@ impl KnowledgeSourcesApi for HoverBot {
         )
         .await?
         .ok_or_else(|| Problem::not_found("the knowledge source"))?;
-        Ok(SyncKnowledgeSourceResponse::Accepted(Json(to_wire(row)?)))
+        Ok(SyncKnowledgeSourceResponse::Accepted(Json(to_wire(
+            row,
+            &self.knowledge,
+        )?)))
     }
 
     async fn delete_knowledge_source(

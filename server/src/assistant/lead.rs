@@ -70,7 +70,10 @@ mod tests {
     use super::*;
 
     fn said(lead: Lead, text: &str) -> Lead {
-        lead.after(super::super::intent::classify(text), Contact::find(text))
+        lead.after(
+            super::super::intent::classify(text, &crate::embedding::Embedder::default_model()),
+            Contact::find(text),
+        )
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod phrases;
 pub mod policy;
 pub mod turn;
 
+use crate::embedding::Embedder;
 use crate::knowledge::retrieved::{Passage, Retrieved};
 use contact::Contact;
 use hoverbot_api::{Citation, Intent, ModelTier, PolicyFlag, RetrievalHit};
@@ -58,12 +59,14 @@ impl Reply {
 pub struct Setting<'a> {
     pub locale: Option<&'a str>,
     pub min_confidence: f64,
+    /// The model that embedded the knowledge (and embeds the message and the candidate sentences).
+    pub embedder: &'a Embedder,
 }
 
 /// Answers a user's message. `attempts` are the queries retrieved for (the message, then its
 /// follow-up query if it has one) with what was retrieved; the most confident answer wins.
 pub fn answer(message: &Screened, attempts: &[(&str, &Retrieved)], setting: Setting<'_>) -> Reply {
-    let intent = intent::classify(&message.text);
+    let intent = intent::classify(&message.text, setting.embedder);
     let contact = Contact::find(&message.text);
     let mut policy_flags = message.flags.clone();
     if intent == Intent::HumanRequest {
@@ -75,7 +78,7 @@ pub fn answer(message: &Screened, attempts: &[(&str, &Retrieved)], setting: Sett
     let mut composed: Option<compose::Composed> = None;
     let mut attempt = 0;
     for (i, (query, retrieved)) in attempts.iter().enumerate() {
-        let candidate = compose::compose(query, retrieved);
+        let candidate = compose::compose(query, retrieved, setting.embedder);
         let better = match (&candidate, &composed) {
             (Some(candidate), Some(best)) => candidate.confidence > best.confidence,
             (Some(_), None) => true,
@@ -200,9 +203,11 @@ mod tests {
 
     #[test]
     fn greetings_and_requests_for_a_person_are_not_counted_as_unsure() {
+        let model = Embedder::default_model();
         let setting = Setting {
             locale: Some("de"),
             min_confidence: MIN_CONFIDENCE,
+            embedder: &model,
         };
         let nothing = Retrieved::default();
         let ask = |text: &str| answer(&policy::screen(text), &[(text, &nothing)], setting);

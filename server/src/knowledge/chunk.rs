@@ -20,6 +20,22 @@ pub struct Chunk {
     pub text: String,
 }
 
+/// What a chunk is embedded as: its page's title and its headings lead its text, as they lead a
+/// reader to it, so that a chunk deep in a page about refunds still means refunds.
+pub fn meaning(title: &str, headings: &[String], text: &str) -> String {
+    let mut meaning = String::with_capacity(title.len() + text.len() + 64);
+    meaning.push_str(title);
+    for heading in headings {
+        if heading != title {
+            meaning.push_str(" > ");
+            meaning.push_str(heading);
+        }
+    }
+    meaning.push('\n');
+    meaning.push_str(text);
+    meaning
+}
+
 /// The document's chunks, in document order.
 pub fn chunks(document: &Document) -> Vec<Chunk> {
     let mut out = Vec::new();

@@ -1,5 +1,6 @@
-//! The retrieval index: a tantivy BM25 index of every workspace's chunks, held in memory by each
-//! process and derived from the `knowledge_chunks` table, which stays the truth. [`follow`] builds
+//! The retrieval index: a tantivy BM25 index of every workspace's chunks and their vectors
+//! (`vectors`), held in memory by each process and derived from the `knowledge_chunks` table,
+//! which stays the truth (the vectors too: they are computed at sync and stored with the chunks). [`follow`] builds
 //! it at start and keeps it caught up: woken when this process records a sync, and every
 //! [`CATCH_UP`] otherwise, so an index on another replica lags a sync by at most that long. Every
 //! query is filtered to one workspace; chunk ids found here are loaded from the database, so a
@@ -21,7 +22,10 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 use tokio::sync::Notify;
 
+use super::chunk;
 use super::retrieved::{Passage, Retrieved, TermWeights};
+use super::vectors::Vectors;
+use crate::embedding::{self, Embedder, Vector};
 use crate::store::Db;
 use crate::store::entity::knowledge_chunk;
 use crate::store::knowledge_index;
@@ -43,6 +47,15 @@ const MIN_WEIGHT: f64 = 0.1;
 const MAX_WEIGHED_TERMS: usize = 64;
 /// The writer's memory budget (tantivy needs at least 15 MB a thread).
 const WRITER_BYTES: usize = 50_000_000;
+/// How many chunks each half of the index (words and meaning) puts forward to be fused.
+const CANDIDATES: usize = 20;
+/// Reciprocal rank fusion's constant: a chunk ranked r-th by one half scores 1 / (K + r). The
+/// usual 60 (Cormack, Clarke and Büttcher, 2009) lets agreement between the halves outweigh a top
+/// rank in one of them.
+const FUSION_K: f32 = 60.0;
+/// A chunk whose meaning is further than this from the question's is not put forward by the
+/// dense half: every workspace has a nearest chunk, but not every nearest chunk is near.
+const MIN_SIMILARITY: f32 = 0.25;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -71,10 +84,12 @@ pub struct KnowledgeIndex {
     indexed: Mutex<HashMap<String, DateTime<Utc>>>,
     /// The rebuild generation the index was built at (`None` before the first catch-up).
     generation: Mutex<Option<i32>>,
+    vectors: Vectors,
+    embedder: Arc<Embedder>,
 }
 
 impl KnowledgeIndex {
-    pub fn new() -> tantivy::Result<Self> {
+    pub fn new(embedder: Arc<Embedder>) -> tantivy::Result<Self> {
         let mut schema = Schema::builder();
         let english = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
@@ -107,6 +122,37 @@ impl KnowledgeIndex {
             reader,
             indexed: Mutex::new(HashMap::new()),
             generation: Mutex::new(None),
+            vectors: Vectors::new(embedder.dimensions()),
+            embedder,
+        })
+    }
+
+    /// The model that embeds questions and chunks.
+    pub fn embedder(&self) -> &Arc<Embedder> {
+        &self.embedder
+    }
+
+    /// Whether the index holds the chunks of `source` as its sync at `synced_at` left them: only
+    /// then can a question be answered from all of them.
+    pub fn holds(&self, source: &str, synced_at: DateTime<Utc>) -> bool {
+        self.indexed
+            .lock()
+            .expect("the index map is not poisoned")
+            .get(source)
+            .is_some_and(|indexed| *indexed >= synced_at)
+    }
+
+    /// A chunk's vector: the stored one if this index's model made it, else computed now.
+    fn vector_of(&self, chunk: &knowledge_chunk::Model) -> Vector {
+        let stored = chunk
+            .embedding
+            .as_deref()
+            .filter(|_| chunk.embedding_model.as_deref() == Some(self.embedder.id()))
+            .and_then(|bytes| embedding::from_bytes(bytes, self.embedder.dimensions()));
+        stored.unwrap_or_else(|| {
+            let headings: Vec<String> = serde_json::from_str(&chunk.headings).unwrap_or_default();
+            self.embedder
+                .embed(&chunk::meaning(&chunk.title, &headings, &chunk.text))
         })
     }
 
@@ -200,12 +246,22 @@ impl KnowledgeIndex {
             .expect("the index writer is not poisoned");
         if rebuild.is_some() {
             writer.delete_all_documents()?;
+            self.vectors.clear();
         }
         for source in &removed {
             writer.delete_term(Term::from_field_text(f.source, source));
+            self.vectors.remove(source);
         }
         for (source, _, chunks) in &changed {
             writer.delete_term(Term::from_field_text(f.source, source));
+            let vectors = chunks
+                .iter()
+                .map(|chunk| (chunk.id.clone(), self.vector_of(chunk)))
+                .collect();
+            let workspace = chunks
+                .first()
+                .map_or("", |chunk| chunk.workspace_id.as_str());
+            self.vectors.replace(workspace, source, vectors);
             for chunk in chunks {
                 let headings: Vec<String> =
                     serde_json::from_str(&chunk.headings).unwrap_or_default();
@@ -264,9 +320,11 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
-/// The workspace's chunks that best match `question` (at most `limit`), best first, as the
+/// The workspace's chunks that best answer `question` (at most `limit`), best first, as the
 /// database has them now (a chunk the index still holds but a sync or a delete removed is left
-/// out), with the weights of the question's terms.
+/// out), with the weights of the question's terms. The chunks that match its words (BM25) and
+/// those nearest its meaning are fused by reciprocal rank: words find the exact names and codes a
+/// question holds, meaning finds the page that says it in other words.
 pub async fn retrieve(
     db: &Db,
     index: &KnowledgeIndex,
@@ -274,27 +332,70 @@ pub async fn retrieve(
     question: &str,
     limit: usize,
 ) -> Result<Retrieved, sea_orm::DbErr> {
-    let hits = index.search(workspace, question, limit);
-    if hits.is_empty() {
+    let meaning = index.embedder.embed(question);
+    let lexical = index.search(workspace, question, CANDIDATES);
+    let mut dense = index
+        .vectors
+        .nearest(workspace.as_str(), &meaning, CANDIDATES);
+    dense.retain(|near| near.similarity >= MIN_SIMILARITY);
+    let fused = fuse(
+        lexical.iter().map(|hit| hit.chunk_id.as_str()),
+        dense.iter().map(|near| near.chunk_id.as_str()),
+        limit,
+    );
+    if fused.is_empty() {
         return Ok(Retrieved::default());
     }
     let weights = index.weights(workspace, &terms(question));
-    let ids: Vec<&str> = hits.iter().map(|hit| hit.chunk_id.as_str()).collect();
-    let mut chunks: HashMap<String, _> = knowledge_sources::chunks_by_id(db, workspace, &ids)
+    let mut chunks: HashMap<String, _> = knowledge_sources::chunks_by_id(db, workspace, &fused)
         .await?
         .into_iter()
         .map(|chunk| (chunk.id.clone(), chunk))
         .collect();
-    let passages = hits
-        .into_iter()
-        .filter_map(|hit| {
+    let bm25: HashMap<&str, f32> = lexical
+        .iter()
+        .map(|hit| (hit.chunk_id.as_str(), hit.score))
+        .collect();
+    let passages = fused
+        .iter()
+        .filter_map(|id| {
+            let chunk = chunks.remove(*id)?;
+            let similarity = embedding::cosine(&meaning, &index.vector_of(&chunk));
             Some(Passage {
-                chunk: chunks.remove(&hit.chunk_id)?,
-                score: hit.score,
+                score: bm25.get(id).copied().unwrap_or(0.0),
+                similarity,
+                chunk,
             })
         })
         .collect();
-    Ok(Retrieved { passages, weights })
+    Ok(Retrieved {
+        passages,
+        weights,
+        meaning,
+    })
+}
+
+/// The ids of two rankings fused by reciprocal rank, best first, at most `limit`.
+fn fuse<'a>(
+    lexical: impl Iterator<Item = &'a str>,
+    dense: impl Iterator<Item = &'a str>,
+    limit: usize,
+) -> Vec<&'a str> {
+    let mut scores: HashMap<&str, f32> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for ranking in [lexical.collect::<Vec<_>>(), dense.collect()] {
+        for (rank, id) in ranking.into_iter().enumerate() {
+            let score = scores.entry(id).or_insert_with(|| {
+                order.push(id);
+                0.0
+            });
+            *score += 1.0 / (FUSION_K + rank as f32 + 1.0);
+        }
+    }
+    // Stable: on a tie the chunk words ranked first keeps its place.
+    order.sort_by(|a, b| scores[b].total_cmp(&scores[a]));
+    order.truncate(limit);
+    order
 }
 
 /// Keeps `index` caught up with the database, for as long as the process runs.
@@ -373,6 +474,8 @@ mod tests {
             headings: "[]".to_string(),
             text: text.to_string(),
             created_at: Utc::now(),
+            embedding: None,
+            embedding_model: None,
         }
     }
 
@@ -393,7 +496,7 @@ mod tests {
 
     #[test]
     fn rare_terms_weigh_more_counted_in_the_workspace_only() {
-        let index = KnowledgeIndex::new().unwrap();
+        let index = KnowledgeIndex::new(Embedder::default_model()).unwrap();
         let ours = WorkspaceId::from_row("ws_ours".to_string());
         add(
             &index,

@@ -3,12 +3,16 @@
 
 use std::collections::HashMap;
 
+use crate::embedding::Vector;
 use crate::store::entity::knowledge_chunk;
 
-/// A retrieved chunk and its score.
+/// A retrieved chunk, with how well it matched the query's words and its meaning.
 pub struct Passage {
     pub chunk: knowledge_chunk::Model,
+    /// Its BM25 score (0 when only its meaning was near).
     pub score: f32,
+    /// The cosine of its vector to the query's.
+    pub similarity: f32,
 }
 
 /// How much each term of a query weighs: its inverse document frequency among the workspace's
@@ -29,9 +33,11 @@ impl TermWeights {
     }
 }
 
-/// What retrieval found for a query: the passages, best first, and its terms' weights.
+/// What retrieval found for a query: the passages, best first, its terms' weights, and its
+/// meaning (the vector it was searched with; empty when nothing was searched).
 #[derive(Default)]
 pub struct Retrieved {
     pub passages: Vec<Passage>,
     pub weights: TermWeights,
+    pub meaning: Vector,
 }

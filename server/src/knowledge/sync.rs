@@ -16,6 +16,7 @@ use super::crawl::{self, Crawled, Crawler, Plan, Start};
 use super::document::Document;
 use super::markdown;
 use super::source::{SourceConfig, StoredSyncError};
+use crate::embedding::{self, Embedder};
 use crate::store::Db;
 use crate::store::knowledge_sources::{self, Claimed, NewChunk, Synced};
 
@@ -39,6 +40,9 @@ pub struct Syncer {
     /// Notified when a sync is recorded, so that this process's index catches up at once.
     pub synced: Arc<Notify>,
     pub crawler: Arc<Crawler>,
+    /// Embeds the chunks, so that every node's index loads their vectors instead of computing
+    /// them.
+    pub embedder: Arc<Embedder>,
 }
 
 impl Syncer {
@@ -101,7 +105,7 @@ impl Syncer {
     /// Reads the source while renewing the claim's lease; `None` (and the read abandoned) once
     /// the claim no longer holds.
     async fn read_renewing(&self, claimed: &Claimed) -> Option<Synced> {
-        let read = read(&self.crawler, claimed);
+        let read = read(&self.crawler, &self.embedder, claimed);
         tokio::pin!(read);
         loop {
             tokio::select! {
@@ -119,8 +123,37 @@ impl Syncer {
     }
 }
 
-/// Reads a claimed source into chunks.
-async fn read(crawler: &Crawler, claimed: &Claimed) -> Synced {
+/// Reads a claimed source into chunks, and embeds them.
+async fn read(crawler: &Crawler, embedder: &Arc<Embedder>, claimed: &Claimed) -> Synced {
+    let mut synced = read_chunks(crawler, claimed).await;
+    let chunks = std::mem::take(&mut synced.chunks);
+    let model = embedder.clone();
+    // Thousands of chunks take seconds of CPU: off the threads that serve requests.
+    let embedded = tokio::task::spawn_blocking(move || {
+        chunks
+            .into_iter()
+            .map(|mut chunk| {
+                let headings: Vec<String> =
+                    serde_json::from_str(&chunk.headings).unwrap_or_default();
+                let meaning = chunk::meaning(&chunk.title, &headings, &chunk.text);
+                chunk.embedding = embedding::to_bytes(&model.embed(&meaning));
+                chunk
+            })
+            .collect()
+    })
+    .await;
+    match embedded {
+        Ok(chunks) => {
+            synced.chunks = chunks;
+            synced.embedding_model = embedder.id().to_string();
+            synced
+        }
+        Err(err) => failure(format!("cannot embed the source's chunks: {err}")),
+    }
+}
+
+/// Reads a claimed source into chunks (not yet embedded).
+async fn read_chunks(crawler: &Crawler, claimed: &Claimed) -> Synced {
     let config: SourceConfig = match serde_json::from_str(&claimed.source.config) {
         Ok(config) => config,
         Err(err) => {
@@ -145,6 +178,7 @@ async fn read(crawler: &Crawler, claimed: &Claimed) -> Synced {
         pages_discovered: count(discovered),
         pages_indexed: count(documents.len()),
         chunks: chunks(&documents),
+        embedding_model: String::new(),
         errors: encode(
             errors
                 .into_iter()
@@ -192,6 +226,7 @@ fn failure(message: String) -> Synced {
         pages_discovered: 0,
         pages_indexed: 0,
         chunks: Vec::new(),
+        embedding_model: String::new(),
         errors: encode(vec![StoredSyncError {
             url: None,
             message,
@@ -213,6 +248,7 @@ fn text(config: SourceConfig) -> Synced {
         pages_discovered: count(documents.len()),
         pages_indexed: count(documents.len()),
         chunks: chunks(&documents),
+        embedding_model: String::new(),
         errors: encode(Vec::new()),
         failed: false,
     }
@@ -228,6 +264,7 @@ fn chunks(documents: &[Document]) -> Vec<NewChunk> {
                 headings: serde_json::to_string(&piece.headings)
                     .expect("a list of strings is JSON"),
                 text: piece.text,
+                embedding: Vec::new(),
             });
         }
     }

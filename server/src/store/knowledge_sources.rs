@@ -245,6 +245,8 @@ pub struct NewChunk {
     /// A JSON array of headings.
     pub headings: String,
     pub text: String,
+    /// Its vector (`embedding::to_bytes`).
+    pub embedding: Vec<u8>,
 }
 
 /// What a sync found.
@@ -252,6 +254,8 @@ pub struct Synced {
     pub pages_discovered: i32,
     pub pages_indexed: i32,
     pub chunks: Vec<NewChunk>,
+    /// The model that embedded the chunks.
+    pub embedding_model: String,
     /// A JSON array of `StoredSyncError`s.
     pub errors: String,
     /// Nothing could be synced: the source is `failed` and keeps its old chunks.
@@ -384,6 +388,8 @@ pub async fn finish_sync(
             .into_iter()
             .enumerate()
             .map(|(position, chunk)| knowledge_chunk::ActiveModel {
+                embedding: Set(Some(chunk.embedding)),
+                embedding_model: Set(Some(synced.embedding_model.clone())),
                 id: Set(ids::new(ids::CHUNK)),
                 workspace_id: Set(claimed.workspace.as_str().to_string()),
                 source_id: Set(source.id.clone()),

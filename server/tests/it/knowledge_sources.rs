@@ -298,10 +298,8 @@ async fn a_dead_syncers_claim_is_taken_over_and_a_stale_sync_is_not_recorded() {
                 .await
                 .unwrap()
         );
-        let (_, source) = server
-            .send(Method::GET, &format!("/v1/knowledge-sources/{id}"), None)
-            .await;
-        assert_eq!(source["status"], "ready");
+        // Ready once this server's index holds the recorded sync.
+        assert_eq!(ready(&server, &id).await["status"], "ready");
         server.finish().await;
     }
 }
@@ -311,6 +309,7 @@ fn empty() -> Synced {
         pages_discovered: 0,
         pages_indexed: 0,
         chunks: Vec::new(),
+        embedding_model: String::new(),
         errors: "[]".to_string(),
         failed: false,
     }
@@ -478,6 +477,124 @@ async fn hoverbot_index_rebuild_makes_running_servers_rebuild_from_the_database(
             (hits().await == 1).then_some(())
         })
         .await;
+        server.finish().await;
+    }
+}
+
+/// A help center whose pages say what customers ask in other words than theirs.
+fn paraphrased_help_center() -> Value {
+    let page = |slug: &str, title: &str, body: &str| json!({"title": title, "url": format!("https://help.example.com/{slug}"), "body": body});
+    json!({"type": "text", "name": "Help center", "documents": [
+        page("payment-failed", "When a payment fails",
+            "If your bank refuses a transaction, check that the billing address matches the one \
+             your bank has, that the expiry date is right, and that your bank allows online \
+             purchases. You can retry the payment from Orders, or pay with another method."),
+        page("loyalty-card", "Your loyalty card",
+            "Keep your loyalty card with you: every purchase in our shops adds points to it. \
+             Lost your card? We send a new card within a week."),
+        page("gift-cards", "Gift cards",
+            "Gift cards keep their value for two years. A card can be used online or in shops."),
+        page("opening-hours", "Opening hours",
+            "Our shops open from 9:00 to 19:00, Monday to Saturday."),
+    ]})
+}
+
+#[tokio::test]
+async fn a_question_in_other_words_finds_the_page_that_answers_it() {
+    for server in TestServer::each().await {
+        let (status, created) = server
+            .send(
+                Method::POST,
+                "/v1/knowledge-sources",
+                Some(paraphrased_help_center()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ready(&server, created["id"].as_str().unwrap()).await;
+        // "card", "keeps" and "getting" are words of the loyalty and gift card pages; the page
+        // that answers speaks of a bank refusing a payment.
+        let exchange =
+            cited_answer(&server, "my card keeps getting declined, what can I do?").await;
+        let cited = &exchange["assistantMessage"]["citations"][0];
+        assert_eq!(
+            cited["url"], "https://help.example.com/payment-failed",
+            "{exchange}"
+        );
+        let hits = &exchange["trace"]["retrieval"];
+        assert_eq!(
+            hits[0]["url"], "https://help.example.com/payment-failed",
+            "{hits}"
+        );
+        server.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_source_is_ready_on_a_replica_only_once_that_replica_answers_from_it() {
+    for server in TestServer::each().await {
+        // This replica syncs nothing: it learns of the sync from the database, and its index
+        // catches up on its own schedule.
+        let replica = server
+            .replica_configured(|config| config.knowledge_syncer = false)
+            .await;
+        let base = format!("http://{}", replica.addr);
+        let client = reqwest::Client::new();
+        let get = |path: String| {
+            client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&server.key)
+                .send()
+        };
+        let (status, created) = server
+            .send(
+                Method::POST,
+                "/v1/knowledge-sources",
+                Some(paraphrased_help_center()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        eventually("ready on the replica", || async {
+            let source: Value = get(format!("/v1/knowledge-sources/{id}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_ne!(source["status"], "failed", "{source}");
+            (source["status"] == "ready").then_some(())
+        })
+        .await;
+        // Asked at once, without retrying: ready means the replica can answer from it.
+        let conversation: Value = client
+            .post(format!("{base}/v1/conversations"))
+            .bearer_auth(&server.key)
+            .json(&json!({"channel": "web"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let exchange: Value = client
+            .post(format!(
+                "{base}/v1/conversations/{}/messages",
+                conversation["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&server.key)
+            .json(&json!({"text": "What are your opening hours?"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            exchange["assistantMessage"]["citations"][0]["url"],
+            "https://help.example.com/opening-hours",
+            "{exchange}"
+        );
+        replica.stop().await.unwrap();
         server.finish().await;
     }
 }

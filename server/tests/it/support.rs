@@ -220,6 +220,14 @@ impl TestServer {
         server::start(db, &self.config).await.unwrap()
     }
 
+    /// A replica configured apart (one that runs no knowledge syncer, say).
+    pub async fn replica_configured(&self, configure: impl Fn(&mut Config)) -> Running {
+        let db = store::connect(self.database_url()).await.unwrap();
+        let mut config = self.config.clone();
+        configure(&mut config);
+        server::start(db, &config).await.unwrap()
+    }
+
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.running.as_ref().expect("the server runs").addr

@@ -18,6 +18,10 @@ pub struct Model {
     pub headings: String,
     pub text: String,
     pub created_at: DateTimeUtc,
+    /// The chunk's meaning: little-endian f32s, a unit vector (`embedding::to_bytes`).
+    pub embedding: Option<Vec<u8>>,
+    /// The `Embedder::id` of the model that made `embedding`.
+    pub embedding_model: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
