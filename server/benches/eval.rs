@@ -411,11 +411,7 @@ async fn evaluate(
     index::catch_up(db, knowledge).await?;
     let setting = Setting {
         locale: None,
-        min_confidence: if std::env::var_os("HB_CALIBRATE").is_some() {
-            0.0
-        } else {
-            MIN_CONFIDENCE
-        },
+        min_confidence: MIN_CONFIDENCE,
         embedder: knowledge.embedder(),
     };
     let mut scored = Vec::new();
@@ -445,19 +441,6 @@ async fn evaluate(
                 .fact
                 .as_ref()
                 .is_some_and(|fact| reply.text.to_lowercase().contains(&fact.to_lowercase()));
-        if std::env::var_os("HB_CALIBRATE").is_some() {
-            let right = !reply.citations.is_empty()
-                && reply
-                    .citations
-                    .iter()
-                    .any(|citation| expected(&citation.url.as_deref().and_then(&page_of)));
-            eprintln!(
-                "OUTCOME\t{}\t{}\t{}",
-                !question.pages.is_empty(),
-                right,
-                question.question
-            );
-        }
         let score = Scored {
             answerable: !question.pages.is_empty(),
             hit_at_1: pages.first().is_some_and(expected),

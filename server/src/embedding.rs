@@ -168,21 +168,6 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The mean of unit vectors, itself a unit vector: the centre of a group of meanings.
-pub fn centroid<'a>(vectors: impl IntoIterator<Item = &'a [f32]>) -> Vector {
-    let mut sum: Vector = Vec::new();
-    for vector in vectors {
-        if sum.is_empty() {
-            sum = vec![0.0; vector.len()];
-        }
-        for (total, value) in sum.iter_mut().zip(vector) {
-            *total += value;
-        }
-    }
-    normalise(&mut sum);
-    sum
-}
-
 /// A vector as stored in the database: little-endian f32s.
 pub fn to_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|v| v.to_le_bytes()).collect()

@@ -40,7 +40,8 @@ const DEFINING: &[&str] = &[
     "define",
     "explain",
 ];
-/// Openings of questions that ask how to do something, which an instruction answers.
+/// Openings of questions that ask how to do something, which an instruction answers ("how long",
+/// "how much" and the like ask for a quantity instead: `QUANTITIES`).
 const HOW_TO: &[&str] = &[
     "how",
     "can i",
@@ -49,6 +50,13 @@ const HOW_TO: &[&str] = &[
     "what should",
     "what do i",
 ];
+/// Words after "how" that ask for a quantity, not a way.
+const QUANTITIES: &[&str] = &[
+    "long", "much", "many", "often", "far", "old", "soon", "big", "fast", "late", "early",
+];
+/// How much a follow-up's latest question counts in a sentence's likeness to the query, against
+/// the whole query (the question before it and the follow-up).
+const LATEST_WEIGHT: f32 = 0.7;
 /// Words that open an instruction ("To build it without locking, use …", "Open Orders …").
 const INSTRUCTING: &[&str] = &[
     "to", "use", "run", "open", "go", "click", "select", "choose", "set", "add", "enter", "call",
@@ -84,18 +92,25 @@ pub fn compose(question: &str, retrieved: &Retrieved, embedder: &Embedder) -> Op
     if passages.is_empty() || asked.is_empty() && meaning.iter().all(|v| *v == 0.0) {
         return None;
     }
-    let lower = question.trim_start().to_lowercase();
-    let defining = DEFINING.iter().any(|word| lower.starts_with(word));
-    let how_to = HOW_TO.iter().any(|words| lower.starts_with(words));
     // A follow-up's query is the question before and the follow-up ("… address? And how long
-    // does that take?"): what the sentence answers is the whole, and the latest question as much.
-    let latest = question
+    // does that take?"): the latest question is what is asked now, the whole its context.
+    let latest_text = question
         .unicode_sentences()
         .map(str::trim)
         .filter(|sentence| !sentence.is_empty())
         .last()
-        .filter(|latest| latest.len() < question.trim().len())
-        .map(|latest| embedder.embed(latest));
+        .unwrap_or(question);
+    let latest = (latest_text.len() < question.trim().len()).then(|| embedder.embed(latest_text));
+    let lower = latest_text
+        .to_lowercase()
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .trim_start_matches("and ")
+        .to_string();
+    let defining = DEFINING.iter().any(|word| lower.starts_with(word));
+    let asks_quantity = lower
+        .strip_prefix("how ")
+        .is_some_and(|rest| QUANTITIES.iter().any(|word| rest.starts_with(word)));
+    let how_to = !asks_quantity && HOW_TO.iter().any(|words| lower.starts_with(words));
     let mut candidates = Vec::new();
     for (rank, passage) in passages.iter().take(CANDIDATE_CHUNKS).enumerate() {
         let sentences: Vec<&str> = passage
@@ -112,7 +127,7 @@ pub fn compose(question: &str, retrieved: &Retrieved, embedder: &Embedder) -> Op
             let vector = embedder.embed(text);
             let whole = embedding::cosine(meaning, &vector);
             let similarity = f64::from(latest.as_ref().map_or(whole, |latest| {
-                (whole + embedding::cosine(latest, &vector)) / 2.0
+                (1.0 - LATEST_WEIGHT) * whole + LATEST_WEIGHT * embedding::cosine(latest, &vector)
             }));
             if similarity < MIN_SIMILARITY && coverage < MIN_COVERAGE {
                 continue;
@@ -234,10 +249,12 @@ struct Signals {
 /// evaluation sets (`cargo xtask eval`; BENCHMARKS.md, "Answer quality"): of the signals tried (the
 /// best sentence's cosine, its chunk's, the share of the question covered, the BM25 strength, the
 /// chunk's rank), the chunk's cosine and the coverage carry nearly all of what separates right
-/// answers from wrong ones. The intercept puts the threshold where a wrong answer costs three
-/// declines: a wrong answer given with conviction is the costliest mistake.
+/// answers from wrong ones. The result is the probability that the answer is right, so the default
+/// threshold (0.45) answers what is about as likely right as not; on the development answers the
+/// cost is least between 0.5 and 0.7 when a wrong answer costs two declines, which a workspace
+/// that fears wrong answers more can choose (`confidenceThreshold`).
 fn confidence(signals: &Signals) -> f64 {
-    let z = -4.3 + 2.6 * signals.chunk + 2.6 * signals.covered;
+    let z = -2.7 + 2.6 * signals.chunk + 2.6 * signals.covered;
     1.0 / (1.0 + (-z).exp())
 }
 

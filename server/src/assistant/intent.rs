@@ -208,14 +208,23 @@ struct Classifier {
 }
 
 impl Classifier {
-    /// The classifier of `embedder`'s vectors, embedded once per model and process.
+    /// The classifier of `embedder`'s vectors, embedded once per model and process (outside the
+    /// lock: embedding the exemplars takes milliseconds that no other message should wait for).
     fn for_model(embedder: &Embedder) -> Arc<Classifier> {
         static BY_MODEL: LazyLock<Mutex<HashMap<String, Arc<Classifier>>>> =
             LazyLock::new(Default::default);
-        let mut by_model = BY_MODEL.lock().expect("the classifiers are not poisoned");
-        by_model
+        let known =
+            |by_model: &HashMap<String, Arc<Classifier>>| by_model.get(embedder.id()).cloned();
+        if let Some(classifier) = known(&BY_MODEL.lock().expect("the classifiers are not poisoned"))
+        {
+            return classifier;
+        }
+        let built = Arc::new(Classifier::new(embedder));
+        BY_MODEL
+            .lock()
+            .expect("the classifiers are not poisoned")
             .entry(embedder.id().to_string())
-            .or_insert_with(|| Arc::new(Classifier::new(embedder)))
+            .or_insert(built)
             .clone()
     }
 

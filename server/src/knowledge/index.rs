@@ -356,11 +356,19 @@ pub async fn retrieve(
         .iter()
         .map(|hit| (hit.chunk_id.as_str(), hit.score))
         .collect();
+    let near: HashMap<&str, f32> = dense
+        .iter()
+        .map(|near| (near.chunk_id.as_str(), near.similarity))
+        .collect();
     let passages = fused
         .iter()
         .filter_map(|id| {
             let chunk = chunks.remove(*id)?;
-            let similarity = embedding::cosine(&meaning, &index.vector_of(&chunk));
+            // Known for the chunks the dense half found; computed for those only words found.
+            let similarity = near
+                .get(id)
+                .copied()
+                .unwrap_or_else(|| embedding::cosine(&meaning, &index.vector_of(&chunk)));
             Some(Passage {
                 score: bm25.get(id).copied().unwrap_or(0.0),
                 similarity,

@@ -47,10 +47,6 @@ impl Vectors {
             }
         }
         let mut all = self.by_workspace.write().expect("vectors are not poisoned");
-        // A source never moves between workspaces, but a removed one must leave every map.
-        for sources in all.values_mut() {
-            sources.remove(source);
-        }
         all.entry(workspace.to_string())
             .or_default()
             .insert(source.to_string(), SourceVectors { ids, rows });
