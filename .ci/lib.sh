@@ -211,7 +211,7 @@ verify_demo() {
     sleep 0.2
   done
   until output=$(HOVERBOT_URL="$SERVER_URL" HOVERBOT_API_KEY="$SERVER_KEY" bash examples/curl.sh) &&
-    grep -qxF 'assistant: You can change the shipping address of an order until it ships.' <<<"$output"; do
+    grep -qxF 'assistant: You can change the shipping address of an order until it ships. Open Orders in your account, select the order and choose Change shipping address.' <<<"$output"; do
     ((SECONDS < deadline)) || { printf '%s\n' "$output"; die "the README's question got no answer from the demo"; }
     sleep 0.5
   done
