@@ -76,6 +76,10 @@ impl Delivery {
 struct Script {
     answers: Vec<Answer>,
     then: Answer,
+    /// When set, only events whose body holds it follow the script; others are accepted. On a
+    /// busy workspace, someone else's event must not meet the failure meant for the suite's own
+    /// (a `410` would disable the endpoint before the suite's event is sent).
+    marker: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -128,7 +132,30 @@ impl Receiver {
     /// A new hook `name` that answers each event's attempts with `answers` in order, then with
     /// `then`; its URL.
     pub fn hook(&self, name: &str, answers: Vec<Answer>, then: Answer) -> String {
-        lock(&self.state.scripts).insert(name.to_string(), Script { answers, then });
+        self.script(name, answers, then, None)
+    }
+
+    /// Like [`Receiver::hook`], but only for events whose body holds `marker` (the suite's own);
+    /// any other event is accepted.
+    pub fn hook_for(&self, name: &str, marker: &str, answers: Vec<Answer>, then: Answer) -> String {
+        self.script(name, answers, then, Some(marker.as_bytes().to_vec()))
+    }
+
+    fn script(
+        &self,
+        name: &str,
+        answers: Vec<Answer>,
+        then: Answer,
+        marker: Option<Vec<u8>>,
+    ) -> String {
+        lock(&self.state.scripts).insert(
+            name.to_string(),
+            Script {
+                answers,
+                then,
+                marker,
+            },
+        );
         let mut url = self.public_url.clone();
         url.path_segments_mut()
             .expect("an http(s) URL has path segments")
@@ -239,9 +266,17 @@ async fn answer(
                         == id.as_deref()
             })
             .count();
-        let answer = lock(&state.scripts)
-            .get(&hook)
-            .map(|script| script.answers.get(attempt).unwrap_or(&script.then).clone());
+        let answer = lock(&state.scripts).get(&hook).map(|script| {
+            let ours = script.marker.as_ref().is_none_or(|marker| {
+                body.windows(marker.len())
+                    .any(|window| window == marker.as_slice())
+            });
+            if ours {
+                script.answers.get(attempt).unwrap_or(&script.then).clone()
+            } else {
+                Answer::Accept
+            }
+        });
         if let Some(answer) = &answer {
             log.push(Delivery {
                 hook,
@@ -282,4 +317,46 @@ fn respond(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
     *response.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn deliver(url: &str, id: &str, user: &str) -> u16 {
+        let body =
+            serde_json::json!({"type": "conversation.created", "data": {"externalUserId": user}});
+        reqwest::Client::new()
+            .post(url)
+            .header("webhook-id", id)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the receiver answers")
+            .status()
+            .as_u16()
+    }
+
+    /// On a busy workspace someone else's event may reach the suite's `410` hook first: it is
+    /// accepted, and the suite's own event still meets the script.
+    #[tokio::test]
+    async fn a_marked_script_answers_only_the_suites_own_events() {
+        let receiver = Receiver::start("127.0.0.1:0", None).await.unwrap();
+        let gone = receiver.hook_for(
+            "gone",
+            "conformance-gone-7",
+            Vec::new(),
+            Answer::Status(410),
+        );
+        assert_eq!(deliver(&gone, "evt_other", "someone-else").await, 204);
+        assert_eq!(deliver(&gone, "evt_ours", "conformance-gone-7").await, 410);
+        let failing = receiver.hook("failing", Vec::new(), Answer::Status(500));
+        assert_eq!(deliver(&failing, "evt_other", "someone-else").await, 500);
+        let answers: Vec<Answer> = receiver
+            .deliveries("gone")
+            .into_iter()
+            .map(|delivery| delivery.answer)
+            .collect();
+        assert_eq!(answers, [Answer::Accept, Answer::Status(410)]);
+    }
 }

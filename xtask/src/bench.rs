@@ -30,9 +30,12 @@ use server::{Api, Background, Hoverbot};
 
 const USAGE: &str = "cargo xtask bench [--concurrency N] [--seconds S] [--repeat R] \
      [--postgres URL] [--manual DIR] [--schemathesis PATH] [--before REV|none] \
-     [--only service|knowledge|write-path|conformance] [--write]";
+     [--knowledge-before REV|none] [--only service|knowledge|write-path|conformance] [--write]";
 /// The commit whose server the write path's figures are compared with, unless `--before` says.
 const BEFORE: &str = "HEAD~1";
+/// The commit whose server the knowledge figures are compared with, unless `--knowledge-before`
+/// says: the last whose assistant retrieved by BM25 alone, before the embedding model.
+const KNOWLEDGE_BEFORE: &str = "9b9febc5d0aa053fb5b15be7c2a72b2b2b097298";
 /// Where the rate limiter's PostgreSQL figures are measured (in a database of their own).
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -63,6 +66,8 @@ pub struct Options {
     pub schemathesis: Option<PathBuf>,
     /// The commit whose server the write path is compared with; `None` for no comparison.
     pub before: Option<String>,
+    /// The commit whose server the knowledge figures are compared with; `None` for no comparison.
+    pub knowledge_before: Option<String>,
     /// Only this part of the figures (and of `BENCHMARKS.md`).
     pub only: Option<Section>,
     pub write: bool,
@@ -91,6 +96,7 @@ impl Options {
             manual: PathBuf::from(site::MANUAL),
             schemathesis: None,
             before: Some(BEFORE.to_string()),
+            knowledge_before: Some(KNOWLEDGE_BEFORE.to_string()),
             only: None,
             write: false,
         };
@@ -121,12 +127,17 @@ impl Options {
                         args.next().context("--schemathesis needs a path")?,
                     ));
                 }
-                "--before" => {
-                    options.before = match args.next().copied() {
+                "--before" | "--knowledge-before" => {
+                    let rev = match args.next().copied() {
                         Some("none") => None,
                         Some(rev) => Some(rev.to_string()),
-                        None => bail!("--before needs a commit, or `none`; usage: {USAGE}"),
+                        None => bail!("{arg} needs a commit, or `none`; usage: {USAGE}"),
                     };
+                    if arg == "--before" {
+                        options.before = rev;
+                    } else {
+                        options.knowledge_before = rev;
+                    }
                 }
                 "--only" => {
                     options.only = Some(match args.next().copied() {
@@ -188,7 +199,11 @@ pub fn run(args: &[&str]) -> Result<()> {
         eprintln!("bench: {missing}; the knowledge figures are skipped");
     }
     let before = match (&options.before, wants(Section::WritePath)) {
-        (Some(rev), true) => Some((rev.as_str(), write_path::build_before(rev)?)),
+        (Some(rev), true) => Some((rev.as_str(), server::build_at(rev, "write-path")?)),
+        _ => None,
+    };
+    let knowledge_before = match (&options.knowledge_before, &manual) {
+        (Some(rev), Some(_)) => Some((rev.as_str(), server::build_at(rev, "knowledge")?)),
         _ => None,
     };
     let binary = server::build("hoverbot-server", "hoverbot")?;
@@ -223,8 +238,13 @@ pub fn run(args: &[&str]) -> Result<()> {
     if let Some(manual) = &manual {
         // Served from here, outside the load generator's runtime: it runs one of its own.
         let site = site::serve(manual)?;
+        let mut servers = vec![("this build".to_string(), binary.as_path())];
+        if let Some((rev, before)) = &knowledge_before {
+            let rev: String = rev.chars().take(10).collect();
+            servers.push((format!("before ({rev})"), before.as_path()));
+        }
         let figures = runtime.block_on(knowledge::measure(
-            &binary,
+            &servers,
             &baseline,
             &site,
             &site::pages(manual)?,
@@ -235,9 +255,10 @@ pub fn run(args: &[&str]) -> Result<()> {
         println!("{text}");
         no_errors(
             figures
-                .rounds
+                .servers
                 .iter()
-                .chain([&figures.open, &figures.baseline_open]),
+                .flat_map(|server| server.rounds.iter().chain([&server.open]))
+                .chain([&figures.baseline_open]),
         )?;
         written.push((report::KNOWLEDGE_BEGIN, report::KNOWLEDGE_END, text));
     }

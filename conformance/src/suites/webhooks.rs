@@ -334,7 +334,14 @@ async fn cause_and_check(
 
     // An endpoint whose receiver answers `410 Gone` to the next conversation: it is disabled, and
     // the suite's endpoint hears of it with webhook_endpoint.disabled.
-    let gone_url = receiver.hook(&format!("{hook}-gone"), Vec::new(), Answer::Status(410));
+    // Only to the suite's conversation: on a busy workspace another's would disable it first.
+    let gone_user = format!("conformance-gone-{}", scenario.run.nonce);
+    let gone_url = receiver.hook_for(
+        &format!("{hook}-gone"),
+        &gone_user,
+        Vec::new(),
+        Answer::Status(410),
+    );
     if let Some(gone) = scenario
         .expect(
             "setup",
@@ -356,7 +363,7 @@ async fn cause_and_check(
                 "setup",
                 "createConversation",
                 &[],
-                Some(json!({"channel": "web"})),
+                Some(json!({"channel": "web", "externalUserId": gone_user})),
                 201,
             )
             .await?

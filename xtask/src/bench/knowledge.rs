@@ -1,8 +1,10 @@
 //! The knowledge figures: the release server crawls and indexes the PostgreSQL manual served on
-//! loopback (by `site`) (the time until its first cited answer, and pages per second, next to the time the
-//! load generator takes to fetch the same pages alone), its memory then, and
+//! loopback (by `site`) (the time until its first cited answer, and pages per second, next to the
+//! time the load generator takes to fetch the same pages alone), its memory then, and
 //! `POST /v1/conversations/{id}/messages` with that index loaded: throughput (closed loop) and
-//! latency at a fixed rate (open loop), next to the bare poem baseline at the same rate.
+//! latency at a fixed rate (open loop), next to the bare poem baseline at the same rate. The server
+//! of an earlier commit (the last that retrieved by BM25 alone, unless `--knowledge-before` says)
+//! does the same in the same run.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -41,11 +43,10 @@ pub struct Memory {
     pub peak: u64,
 }
 
-pub struct Figures {
-    /// HTML pages in the manual's directory.
-    pub pages_served: usize,
-    /// The load generator fetching every page alone, at the crawl's concurrency.
-    pub fetch_alone: Duration,
+/// One server's figures: the crawl, its memory, and the answers under load.
+pub struct Served {
+    /// "this build", or the earlier commit's label.
+    pub label: String,
     /// From creating the source to its status `ready`.
     pub to_ready: Duration,
     /// From creating the source to the first cited answer from it.
@@ -54,19 +55,48 @@ pub struct Figures {
     pub chunks: u64,
     pub indexed: Memory,
     pub after_load: Memory,
-    /// Questions of `eval/postgresql.yaml` that got a cited answer, which the load asks in turn.
-    pub questions: usize,
-    pub conversations: usize,
+    /// Questions of `eval/postgresql.yaml` with a page that answers them which got a cited answer.
+    pub answered: usize,
     /// Closed-loop runs, one per round.
     pub rounds: Vec<Outcome>,
     /// The open-loop run at `RATE`.
     pub open: Outcome,
+}
+
+pub struct Figures {
+    /// HTML pages in the manual's directory.
+    pub pages_served: usize,
+    /// The load generator fetching every page alone, at the crawl's concurrency.
+    pub fetch_alone: Duration,
+    /// This build first, then the earlier commit's server when there is one.
+    pub servers: Vec<Served>,
+    /// Questions of `eval/postgresql.yaml` with a page that answers them.
+    pub questions: usize,
+    /// Of those, the ones every server answered with a citation, which the load asks in turn.
+    pub asked: usize,
+    pub conversations: usize,
     /// The bare poem baseline at `RATE`.
     pub baseline_open: Outcome,
 }
 
+/// A server with the manual indexed, before its load.
+struct Indexed {
+    label: String,
+    hoverbot: Hoverbot,
+    pid: u32,
+    api: Api,
+    to_ready: Duration,
+    to_answer: Duration,
+    pages_indexed: u64,
+    chunks: u64,
+    memory: Memory,
+    answered: Vec<String>,
+}
+
+/// Each of `binaries` (labelled) crawls the manual in turn, then answers the questions that all of
+/// them answer, under the same load, in turn.
 pub async fn measure(
-    binary: &Path,
+    binaries: &[(String, &Path)],
     baseline: &Background,
     site: &Background,
     pages: &[String],
@@ -75,10 +105,60 @@ pub async fn measure(
 ) -> Result<Figures> {
     eprintln!("bench: fetching the manual's {} pages alone", pages.len());
     let fetch_alone = fetch_all(site.addr, pages).await?;
+    let questions = answerable_questions()?;
+    let mut servers = Vec::new();
+    for (index, (label, binary)) in binaries.iter().enumerate() {
+        servers.push(index_manual(binary, label, index, site, &questions).await?);
+    }
+    // The same questions for every server: two unsure replies in a row would hand a conversation
+    // to a person, after which it gets no replies (a cheaper path than the one measured).
+    let asked: Vec<String> = questions
+        .iter()
+        .filter(|question| {
+            servers
+                .iter()
+                .all(|server| server.answered.contains(question))
+        })
+        .cloned()
+        .collect();
+    ensure!(
+        !asked.is_empty(),
+        "no question of the manual got a cited answer from every server"
+    );
+    let mut measured = Vec::new();
+    for server in servers {
+        measured.push(answer_under_load(server, &asked, options, load_threads).await?);
+    }
+    let baseline_target = Arc::new(Target::new(baseline.addr, Method::GET, "/", None));
+    let baseline_probes = Probes {
+        server: Threads::named(server::BASELINE_THREADS),
+        client: Threads::named(load_threads),
+    };
+    let at_rate = options.load(Pace::Open { per_second: RATE });
+    let baseline_open = load::run(baseline_target, at_rate, &baseline_probes).await?;
+    Ok(Figures {
+        pages_served: pages.len(),
+        fetch_alone,
+        servers: measured,
+        questions: questions.len(),
+        asked: asked.len(),
+        conversations: CONVERSATIONS,
+        baseline_open,
+    })
+}
 
+/// Starts `binary` on a fresh database and has it crawl the manual; the time until `ready` and
+/// until the first cited answer, its memory then, and the questions it answers with a citation.
+async fn index_manual(
+    binary: &Path,
+    label: &str,
+    index: usize,
+    site: &Background,
+    questions: &[String],
+) -> Result<Indexed> {
     let hoverbot = Hoverbot::start(
         binary,
-        "knowledge",
+        &format!("knowledge-{index}"),
         &[
             ("HOVERBOT_ALLOW_PRIVATE_NETWORKS", "true"),
             // The per-host politeness bound (10/s by default) would measure itself: a help center
@@ -90,12 +170,11 @@ pub async fn measure(
     .await?;
     let pid = hoverbot.pid().context("the server has exited")?;
     let mut api = Api::open(&hoverbot).await?;
-    let questions = answerable_questions()?;
     let first = questions
         .first()
         .context("eval/postgresql.yaml has no questions")?;
 
-    eprintln!("bench: the server crawls and indexes the manual");
+    eprintln!("bench: {label}: the server crawls and indexes the manual");
     let started = Instant::now();
     let source = api
         .call(
@@ -133,88 +212,100 @@ pub async fn measure(
         tokio::time::sleep(POLL).await;
     }
     let to_answer = started.elapsed();
-    let indexed = memory(pid)?;
+    let memory = memory(pid)?;
     eprintln!(
-        "bench: {} pages indexed in {:.1} s; {} MiB resident",
+        "bench: {label}: {} pages indexed in {:.1} s; {} MiB resident",
         synced["pagesIndexed"],
         to_answer.as_secs_f64(),
-        indexed.resident >> 20
+        memory.resident >> 20
     );
-
-    // Only questions it answers: two unsure replies in a row would hand a conversation to a
-    // person, after which it gets no replies (a cheaper path than the one measured).
     let mut answered = Vec::new();
-    for question in &questions {
+    for question in questions {
         if api.ask(question).await?.is_some() {
             answered.push(question.clone());
         }
     }
-    ensure!(
-        !answered.is_empty(),
-        "no question of the manual got a cited answer"
-    );
+    Ok(Indexed {
+        label: label.to_string(),
+        hoverbot,
+        pid,
+        api,
+        to_ready,
+        to_answer,
+        pages_indexed: synced["pagesIndexed"].as_u64().unwrap_or(0),
+        chunks: synced["chunks"].as_u64().unwrap_or(0),
+        memory,
+        answered,
+    })
+}
+
+/// `asked` in turn to `CONVERSATIONS` conversations: closed-loop rounds, then the open loop at
+/// `RATE`; the server is stopped after.
+async fn answer_under_load(
+    mut server: Indexed,
+    asked: &[String],
+    options: &Options,
+    load_threads: &'static str,
+) -> Result<Served> {
+    let label = &server.label;
     let mut conversations = Vec::with_capacity(CONVERSATIONS);
     for _ in 0..CONVERSATIONS {
-        conversations.push(api.conversation().await?);
+        conversations.push(server.api.conversation().await?);
     }
     // Every conversation gets every question in turn (199 is prime, so all pairs come up).
-    let requests = (0..CONVERSATIONS * answered.len())
+    let requests = (0..CONVERSATIONS * asked.len())
         .map(|turn| {
             let path = format!(
                 "/v1/conversations/{}/messages",
                 conversations[turn % CONVERSATIONS]
             );
-            let body = json!({ "text": answered[turn % answered.len()] }).to_string();
+            let body = json!({ "text": asked[turn % asked.len()] }).to_string();
             (path, Some(Bytes::from(body)))
         })
         .collect();
     let messages = Arc::new(
-        Target::rotating(hoverbot.addr, Method::POST, requests).with_auth(api.auth.clone()),
+        Target::rotating(server.hoverbot.addr, Method::POST, requests)
+            .with_auth(server.api.auth.clone()),
     );
     let probes = Probes {
-        server: Threads::of_process(pid),
+        server: Threads::of_process(server.pid),
         client: Threads::named(load_threads),
     };
     let mut rounds = Vec::new();
     for round in 1..=options.repeat {
         let outcome = load::run(messages.clone(), options.load(Pace::Closed), &probes).await?;
         eprintln!(
-            "bench: round {round}/{}: messages: {:.0} req/s, p99 {:.2} ms",
+            "bench: {label}: round {round}/{}: messages: {:.0} req/s, p99 {:.2} ms",
             options.repeat,
             outcome.per_second,
             outcome.p99.as_secs_f64() * 1e3
         );
         rounds.push(outcome);
     }
-    let at_rate = options.load(Pace::Open { per_second: RATE });
-    let open = load::run(messages, at_rate, &probes).await?;
+    let open = load::run(
+        messages,
+        options.load(Pace::Open { per_second: RATE }),
+        &probes,
+    )
+    .await?;
     eprintln!(
-        "bench: open loop at {RATE:.0} req/s: messages: p50 {:.2} ms, p99 {:.2} ms",
+        "bench: {label}: open loop at {RATE:.0} req/s: messages: p50 {:.2} ms, p99 {:.2} ms",
         open.p50.as_secs_f64() * 1e3,
         open.p99.as_secs_f64() * 1e3
     );
-    let baseline_target = Arc::new(Target::new(baseline.addr, Method::GET, "/", None));
-    let baseline_probes = Probes {
-        server: Threads::named(server::BASELINE_THREADS),
-        client: Threads::named(load_threads),
-    };
-    let baseline_open = load::run(baseline_target, at_rate, &baseline_probes).await?;
-    let after_load = memory(pid)?;
-    hoverbot.stop().await?;
-    Ok(Figures {
-        pages_served: pages.len(),
-        fetch_alone,
-        to_ready,
-        to_answer,
-        pages_indexed: synced["pagesIndexed"].as_u64().unwrap_or(0),
-        chunks: synced["chunks"].as_u64().unwrap_or(0),
-        indexed,
+    let after_load = memory(server.pid)?;
+    server.hoverbot.stop().await?;
+    Ok(Served {
+        label: server.label,
+        to_ready: server.to_ready,
+        to_answer: server.to_answer,
+        pages_indexed: server.pages_indexed,
+        chunks: server.chunks,
+        indexed: server.memory,
         after_load,
-        questions: answered.len(),
-        conversations: CONVERSATIONS,
+        answered: server.answered.len(),
         rounds,
         open,
-        baseline_open,
     })
 }
 
@@ -237,7 +328,7 @@ impl Api {
     }
 }
 
-/// The questions of `eval/postgresql.yaml` that the manual answers.
+/// The questions of `eval/postgresql.yaml` that a page of the manual answers.
 fn answerable_questions() -> Result<Vec<String>> {
     let file = project::root().join("eval/postgresql.yaml");
     let text = std::fs::read_to_string(&file)

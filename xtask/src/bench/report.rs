@@ -10,7 +10,7 @@ use super::load::Outcome;
 use serde_json::Value;
 
 use super::conformance;
-use super::knowledge::{CRAWL_CONCURRENCY, Figures, RATE};
+use super::knowledge::{CRAWL_CONCURRENCY, Figures, RATE, Served};
 use super::write_path::{self, LOW_CONCURRENCY, MODEL_DELAY};
 use super::{BASELINE, GET, Measured, Options, POST, POST_BARE};
 use crate::project;
@@ -449,11 +449,10 @@ pub fn render(
     out
 }
 
-/// The knowledge section: the crawl of the PostgreSQL manual, memory, and answers under load.
+/// The knowledge section: the crawl of the PostgreSQL manual, memory, and answers under load, for
+/// this build and, side by side, the earlier commit's server.
 pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String {
     let mib = |bytes: u64| format!("{:.0} MiB", bytes as f64 / f64::from(1 << 20));
-    let crawl_seconds = figures.to_answer.as_secs_f64();
-    let closed = Summary::of(&figures.rounds);
     let mut out = heading(
         "## Knowledge: crawling the PostgreSQL manual and answering from it",
         command,
@@ -465,59 +464,123 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
          the default; the per-host politeness rate raised from 10 to 1000 a second, which would \
          otherwise set the pace). Timed from `POST /v1/knowledge-sources` to the status `ready`, and \
          to the first cited answer from the manual. The baseline is this process fetching the same \
-         pages from the same server at the same concurrency, without the server.\n",
-        CRAWL_CONCURRENCY
+         pages from the same server at the same concurrency, without the server. {}\n",
+        CRAWL_CONCURRENCY,
+        match figures.servers.get(1) {
+            Some(before) => format!(
+                "Beside this build, in the same run, the server of an earlier commit, {}: by \
+                 default the last one whose assistant retrieved by BM25 alone, without the \
+                 embedding model (`--knowledge-before REV` picks another).",
+                before.label
+            ),
+            None => "No earlier commit's server ran beside it (`--knowledge-before none`).".into(),
+        }
     );
-    let _ = writeln!(out, "| Measurement | Figure | Aim | Met |");
-    let _ = writeln!(out, "|---|--:|--:|--:|");
+    let labels: Vec<&str> = figures
+        .servers
+        .iter()
+        .map(|server| server.label.as_str())
+        .collect();
+    let _ = writeln!(out, "| Measurement | {} | Aim | Met |", labels.join(" | "));
+    let _ = writeln!(out, "|---|{}--:|--:|", "--:|".repeat(labels.len()));
+    // One row: a figure per server; the aim is judged on this build's (the first).
+    let this = figures.servers.first();
+    let row = |out: &mut String,
+               measurement: String,
+               of: &dyn Fn(&Served) -> String,
+               aim: &str,
+               met: Option<bool>| {
+        let cells: Vec<String> = figures.servers.iter().map(of).collect();
+        let met = met.map_or("", yes_no);
+        let _ = writeln!(
+            out,
+            "| {measurement} | {} | {aim} | {met} |",
+            cells.join(" | ")
+        );
+    };
+    row(
+        &mut out,
+        format!("Pages indexed (of {} served), chunks", figures.pages_served),
+        &|server| format!("{} pages, {} chunks", server.pages_indexed, server.chunks),
+        "",
+        None,
+    );
+    row(
+        &mut out,
+        "Until `ready`".into(),
+        &|server| format!("{:.1} s", server.to_ready.as_secs_f64()),
+        "",
+        None,
+    );
+    row(
+        &mut out,
+        "Until the first cited answer".into(),
+        &|server| {
+            let seconds = server.to_answer.as_secs_f64();
+            format!(
+                "{seconds:.1} s ({:.0} pages/s)",
+                server.pages_indexed as f64 / seconds
+            )
+        },
+        "under 60 s",
+        this.map(|server| server.to_answer < CRAWL_AIM),
+    );
+    row(
+        &mut out,
+        "Memory after indexing: resident (peak)".into(),
+        &|server| {
+            format!(
+                "{} ({})",
+                mib(server.indexed.resident),
+                mib(server.indexed.peak)
+            )
+        },
+        "under 400 MiB",
+        this.map(|server| server.indexed.resident < RSS_AIM),
+    );
+    row(
+        &mut out,
+        "Memory after the load below: resident (peak)".into(),
+        &|server| {
+            format!(
+                "{} ({})",
+                mib(server.after_load.resident),
+                mib(server.after_load.peak)
+            )
+        },
+        "",
+        None,
+    );
+    row(
+        &mut out,
+        format!(
+            "Questions answered with a citation (of {})",
+            figures.questions
+        ),
+        &|server| server.answered.to_string(),
+        "",
+        None,
+    );
     let _ = writeln!(
         out,
-        "| Crawl and index: pages indexed (of {} served), chunks | {} pages, {} chunks | | |",
-        figures.pages_served, figures.pages_indexed, figures.chunks
-    );
-    let _ = writeln!(
-        out,
-        "| Crawl and index: until `ready` | {:.1} s | | |",
-        figures.to_ready.as_secs_f64()
-    );
-    let _ = writeln!(
-        out,
-        "| Crawl and index: until the first cited answer | {crawl_seconds:.1} s ({:.0} pages/s) | under 60 s | {} |",
-        figures.pages_indexed as f64 / crawl_seconds,
-        yes_no(figures.to_answer < CRAWL_AIM)
-    );
-    let _ = writeln!(
-        out,
-        "| Baseline: fetching the {} pages alone | {} ({:.0} pages/s) | | |",
+        "\nBaseline: this process fetches the {} pages alone in {} ({:.0} pages/s).",
         figures.pages_served,
         millis(figures.fetch_alone.as_secs_f64()),
         figures.pages_served as f64 / figures.fetch_alone.as_secs_f64()
-    );
-    let _ = writeln!(
-        out,
-        "| Server memory after indexing: resident (peak) | {} ({}) | under 400 MiB | {} |",
-        mib(figures.indexed.resident),
-        mib(figures.indexed.peak),
-        yes_no(figures.indexed.resident < RSS_AIM)
-    );
-    let _ = writeln!(
-        out,
-        "| Server memory after the load below: resident (peak) | {} ({}) | | |",
-        mib(figures.after_load.resident),
-        mib(figures.after_load.peak)
     );
 
     let _ = writeln!(out, "\n### Answers with the manual loaded\n");
     let _ = writeln!(
         out,
         "`POST /v1/conversations/{{id}}/messages` with the admin key, to {} conversations in turn, each \
-         asking in turn the {} questions of `eval/postgresql.yaml` that got a cited answer (so every \
-         request goes through retrieval, the extractive composer, the lead and escalation rules, and \
-         commits the user's message, the reply and `message.responded`). Closed loop: {} connections, \
-         {} s per run after a {} ms warm-up, {}. Open loop: requests fall due at {:.0}/s for {} s \
-         (latency counted from when each fell due), next to the bare poem baseline at the same rate.\n",
+         asking in turn the {} questions of `eval/postgresql.yaml` that every server answered with a \
+         citation (so every request goes through retrieval, the extractive composer, the lead and \
+         escalation rules, and commits the user's message, the reply and `message.responded`). \
+         Closed loop: {} connections, {} s per run after a {} ms warm-up, {}. Open loop: requests \
+         fall due at {:.0}/s for {} s (latency counted from when each fell due), next to the bare \
+         poem baseline at the same rate. Each server is loaded in turn, alone.\n",
         figures.conversations,
-        figures.questions,
+        figures.asked,
         options.concurrency,
         options.seconds,
         super::WARM_UP.as_millis(),
@@ -530,45 +593,52 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
     );
     let _ = writeln!(
         out,
-        "| Run | Requests/s | p50 | p99 | Aim | Met | Server CPU | Errors |"
+        "| Server | Run | Requests/s | p50 | p99 | Aim | Met | Server CPU | Errors |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|");
-    let _ = writeln!(
-        out,
-        "| Closed loop (peak) | {:.0} ({:.0}–{:.0}) | {} | {} | | | {} | {} |",
-        closed.per_second,
-        closed.min,
-        closed.max,
-        millis(closed.p50),
-        millis(closed.p99),
-        cores(closed.server_cpu),
-        closed.errors
-    );
-    for (label, outcome, aim) in [
-        (format!("At {RATE:.0}/s"), &figures.open, true),
-        (
-            format!("Baseline (bare poem) at {RATE:.0}/s"),
-            &figures.baseline_open,
-            false,
-        ),
-    ] {
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    for (index, server) in figures.servers.iter().enumerate() {
+        let closed = Summary::of(&server.rounds);
         let _ = writeln!(
             out,
-            "| {label} | {:.0} | {} | {} | {} | {} | {} | {} |",
-            outcome.per_second,
-            millis(outcome.p50.as_secs_f64()),
-            millis(outcome.p99.as_secs_f64()),
-            if aim { "p99 under 25 ms" } else { "" },
-            if aim {
-                yes_no(outcome.p99 < P99_AT_RATE)
-            } else {
-                ""
-            },
-            cores(outcome.server_cpu),
-            outcome.errors
+            "| {} | Closed loop (peak) | {:.0} ({:.0}–{:.0}) | {} | {} | | | {} | {} |",
+            server.label,
+            closed.per_second,
+            closed.min,
+            closed.max,
+            millis(closed.p50),
+            millis(closed.p99),
+            cores(closed.server_cpu),
+            closed.errors
         );
+        let aim = index == 0;
+        open_row(&mut out, &server.label, &server.open, aim);
     }
+    open_row(
+        &mut out,
+        "Baseline (bare poem)",
+        &figures.baseline_open,
+        false,
+    );
     out
+}
+
+/// An open-loop run at `RATE`; `aim` when the p99 aim is judged on it.
+fn open_row(out: &mut String, label: &str, outcome: &Outcome, aim: bool) {
+    let _ = writeln!(
+        out,
+        "| {label} | At {RATE:.0}/s | {:.0} | {} | {} | {} | {} | {} | {} |",
+        outcome.per_second,
+        millis(outcome.p50.as_secs_f64()),
+        millis(outcome.p99.as_secs_f64()),
+        if aim { "p99 under 25 ms" } else { "" },
+        if aim {
+            yes_no(outcome.p99 < P99_AT_RATE)
+        } else {
+            ""
+        },
+        cores(outcome.server_cpu),
+        outcome.errors
+    );
 }
 
 /// hoverbot-conformance next to Schemathesis: medians of the rounds, and the ratios.

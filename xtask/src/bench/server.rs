@@ -62,6 +62,60 @@ pub fn build_target(package: &str, selection: &[&str], name: &str) -> Result<Pat
     executable.with_context(|| format!("cargo built no `{binary}` binary"))
 }
 
+/// Builds the `hoverbot` binary of commit `rev` from a worktree, in a target directory of its own,
+/// both in `bench-{name}` under the build's target directory (one per comparison, so that two
+/// comparisons at different commits do not rebuild each other's). It must not share the current
+/// tree's: cargo names a workspace crate's artifacts by its path in the workspace, so two trees'
+/// builds would take each other's crates for fresh. The first time, the current target's release artifacts are copied in,
+/// so that only the workspace's crates are compiled again.
+pub fn build_at(rev: &str, name: &str) -> Result<PathBuf> {
+    let root = project::root();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let dir = target.join(format!("bench-{name}"));
+    let tree = dir.join("tree");
+    let its_target = dir.join("target");
+    let run = |program: &str, args: &[&str], dir: &Path| -> Result<()> {
+        let status = Command::new(program).current_dir(dir).args(args).status()?;
+        ensure!(status.success(), "`{program} {}` failed", args.join(" "));
+        Ok(())
+    };
+    if tree.join(".git").exists() {
+        run("git", &["checkout", "--quiet", "--detach", rev], &tree)?;
+    } else {
+        std::fs::create_dir_all(&dir)?;
+        run("git", &["worktree", "prune"], &root)?;
+        let path = tree.to_str().context("the worktree's path is not UTF-8")?;
+        run(
+            "git",
+            &["worktree", "add", "--quiet", "--detach", path, rev],
+            &root,
+        )?;
+    }
+    if !its_target.exists() && target.join("release").exists() {
+        std::fs::create_dir_all(&its_target)?;
+        let from = target.join("release");
+        let from = from.to_str().context("the target's path is not UTF-8")?;
+        run("cp", &["-a", from, "."], &its_target)?;
+    }
+    eprintln!("bench: building the server of {rev}, for the {name} figures");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .current_dir(&tree)
+        .env("CARGO_TARGET_DIR", &its_target)
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "hoverbot-server",
+            "--bin",
+            "hoverbot",
+        ])
+        .status()?;
+    ensure!(status.success(), "the server of {rev} does not build");
+    Ok(its_target.join("release/hoverbot"))
+}
+
 /// The API of a server under test, over one keep-alive connection, with its admin key.
 pub struct Api {
     addr: SocketAddr,

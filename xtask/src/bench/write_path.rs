@@ -4,8 +4,7 @@
 //! served here, with the deployment's `llm_concurrency` and with a lower one, which shows what
 //! bounds the rate: that setting, not the database.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +22,6 @@ use super::cpu::Threads;
 use super::load::{self, IdempotencyKeys, Load, Outcome, Pace, Probes, Target};
 use super::server::{Api, Hoverbot};
 use super::{LOAD_THREADS, Options, WARM_UP};
-use crate::project;
 
 /// How long the model takes to answer each message.
 pub const MODEL_DELAY: Duration = Duration::from_secs(1);
@@ -52,59 +50,6 @@ pub struct Messages {
 pub struct Figures {
     pub posts: Vec<Posts>,
     pub messages: Vec<Messages>,
-}
-
-/// Builds the `hoverbot` binary of commit `rev` from a worktree, in a target directory of its own
-/// (both under the build's target directory). It must not share the current tree's: cargo names a
-/// workspace crate's artifacts by its path in the workspace, so two trees' builds would take each
-/// other's crates for fresh. The first time, the current target's release artifacts are copied in,
-/// so that only the workspace's crates are compiled again.
-pub fn build_before(rev: &str) -> Result<PathBuf> {
-    let root = project::root();
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let before = target.join("bench-before");
-    let tree = before.join("tree");
-    let before_target = before.join("target");
-    let run = |program: &str, args: &[&str], dir: &Path| -> Result<()> {
-        let status = Command::new(program).current_dir(dir).args(args).status()?;
-        ensure!(status.success(), "`{program} {}` failed", args.join(" "));
-        Ok(())
-    };
-    if tree.join(".git").exists() {
-        run("git", &["checkout", "--quiet", "--detach", rev], &tree)?;
-    } else {
-        std::fs::create_dir_all(&before)?;
-        run("git", &["worktree", "prune"], &root)?;
-        let path = tree.to_str().context("the worktree's path is not UTF-8")?;
-        run(
-            "git",
-            &["worktree", "add", "--quiet", "--detach", path, rev],
-            &root,
-        )?;
-    }
-    if !before_target.exists() && target.join("release").exists() {
-        std::fs::create_dir_all(&before_target)?;
-        let from = target.join("release");
-        let from = from.to_str().context("the target's path is not UTF-8")?;
-        run("cp", &["-a", from, "."], &before_target)?;
-    }
-    eprintln!("bench: building the server of {rev}, for the figures before");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(cargo)
-        .current_dir(&tree)
-        .env("CARGO_TARGET_DIR", &before_target)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "hoverbot-server",
-            "--bin",
-            "hoverbot",
-        ])
-        .status()?;
-    ensure!(status.success(), "the server of {rev} does not build");
-    Ok(before_target.join("release/hoverbot"))
 }
 
 pub async fn measure(
