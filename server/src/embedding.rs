@@ -18,11 +18,13 @@
 //! Written here rather than taken from `model2vec-rs`: that crate downloads from the model hub and
 //! brings a CLI; what is needed is forty lines over the `tokenizers` and `safetensors` crates.
 
+use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use anyhow::{Context, Result, bail, ensure};
 use half::f16;
+use lru::LruCache;
 use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
@@ -34,6 +36,10 @@ const TABLE: &str = "embeddings";
 /// Tokens of one text that are read; the rest of a very long text adds little to its mean and
 /// would cost time (a chunk is at most 1,200 characters, a few hundred tokens).
 const MAX_TOKENS: usize = 512;
+/// Sentences whose vectors [`Embedder::embed_recurring`] keeps: about 20 MiB. The answer composer
+/// embeds every sentence of the best few chunks for every question, and the questions of a help
+/// center keep coming back to the same pages; the tokenizer is most of the cost of an answer.
+const RECURRING: NonZeroUsize = NonZeroUsize::new(16_384).expect("not zero");
 
 /// A text's meaning, as a unit vector (all zeros for a text with no known token).
 pub type Vector = Vec<f32>;
@@ -45,6 +51,9 @@ pub struct Embedder {
     table: Vec<f32>,
     dimensions: usize,
     id: String,
+    /// The vectors of recently embedded recurring texts, by text. Keyed by the text itself, so it
+    /// can never be stale: a text's vector depends on nothing else.
+    recurring: Mutex<LruCache<Box<str>, Arc<[f32]>>>,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -115,6 +124,7 @@ impl Embedder {
             table: values,
             dimensions,
             id,
+            recurring: Mutex::new(LruCache::new(RECURRING)),
         })
     }
 
@@ -125,6 +135,19 @@ impl Embedder {
 
     pub fn dimensions(&self) -> usize {
         self.dimensions
+    }
+
+    /// The meaning of `text`, for a text likely to be asked for again (a sentence of a knowledge
+    /// chunk): kept in a bounded cache, least recently used out first.
+    pub fn embed_recurring(&self, text: &str) -> Arc<[f32]> {
+        let recurring = || self.recurring.lock().unwrap_or_else(|err| err.into_inner());
+        if let Some(vector) = recurring().get(text) {
+            return vector.clone();
+        }
+        // Embedded outside the lock: two requests may embed one text at once, which is harmless.
+        let vector: Arc<[f32]> = self.embed(text).into();
+        recurring().put(text.into(), vector.clone());
+        vector
     }
 
     /// The meaning of `text`.
@@ -224,5 +247,32 @@ mod tests {
         assert_eq!(stored, vector);
         assert_eq!(from_bytes(&to_bytes(&vector), 3), None);
         assert!(model.embed("").iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    fn a_recurring_text_is_embedded_once_and_means_the_same() {
+        let model = Embedder::default_model();
+        let text = "Refunds reach your card within five working days.";
+        let first = model.embed_recurring(text);
+        assert_eq!(&first[..], &model.embed(text)[..]);
+        assert!(Arc::ptr_eq(&first, &model.embed_recurring(text)));
+    }
+
+    #[test]
+    fn cosine_is_the_dot_product_whatever_the_length() {
+        for length in [0, 3, 8, 13, 256] {
+            let a: Vec<f32> = (0..length).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..length).map(|i| (i as f32 * 0.11).cos()).collect();
+            let expected: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            assert!(
+                (f64::from(cosine(&a, &b)) - expected).abs() < 1e-4,
+                "length {length}"
+            );
+        }
+        assert_eq!(cosine(&[1.0], &[1.0, 0.0]), 0.0);
     }
 }

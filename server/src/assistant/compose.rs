@@ -124,7 +124,7 @@ pub fn compose(question: &str, retrieved: &Retrieved, embedder: &Embedder) -> Op
         for (position, text) in sentences.into_iter().enumerate() {
             let terms: HashSet<String> = index::terms(text).into_iter().collect();
             let coverage = coverage(&asked, &terms, weights);
-            let vector = embedder.embed(text);
+            let vector = embedder.embed_recurring(text);
             let whole = embedding::cosine(meaning, &vector);
             let similarity = f64::from(latest.as_ref().map_or(whole, |latest| {
                 (1.0 - LATEST_WEIGHT) * whole + LATEST_WEIGHT * embedding::cosine(latest, &vector)
