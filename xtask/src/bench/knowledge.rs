@@ -248,6 +248,9 @@ async fn answer_under_load(
     load_threads: &'static str,
 ) -> Result<Served> {
     let label = &server.label;
+    // A new connection: the one the crawl used has idled while the servers before this one were
+    // loaded, and the server may have closed it.
+    server.api = Api::open(&server.hoverbot).await?;
     let mut conversations = Vec::with_capacity(CONVERSATIONS);
     for _ in 0..CONVERSATIONS {
         conversations.push(server.api.conversation().await?);
