@@ -43,20 +43,26 @@ pub struct Memory {
     pub peak: u64,
 }
 
-/// One server's figures: the crawl, its memory, and the answers under load.
-pub struct Served {
-    /// "this build", or the earlier commit's label.
-    pub label: String,
+/// One server's crawl of the manual.
+pub struct Crawl {
     /// From creating the source to its status `ready`.
     pub to_ready: Duration,
     /// From creating the source to the first cited answer from it.
     pub to_answer: Duration,
     pub pages_indexed: u64,
     pub chunks: u64,
+    /// Its memory then.
     pub indexed: Memory,
-    pub after_load: Memory,
+}
+
+/// One server's figures: the crawl, and the answers under load.
+pub struct Served {
+    /// "this build", or the earlier commit's label.
+    pub label: String,
+    pub crawl: Crawl,
     /// Questions of `eval/postgresql.yaml` with a page that answers them which got a cited answer.
     pub answered: usize,
+    pub after_load: Memory,
     /// Closed-loop runs, one per round.
     pub rounds: Vec<Outcome>,
     /// The open-loop run at `RATE`.
@@ -85,11 +91,7 @@ struct Indexed {
     hoverbot: Hoverbot,
     pid: u32,
     api: Api,
-    to_ready: Duration,
-    to_answer: Duration,
-    pages_indexed: u64,
-    chunks: u64,
-    memory: Memory,
+    crawl: Crawl,
     answered: Vec<String>,
 }
 
@@ -230,11 +232,13 @@ async fn index_manual(
         hoverbot,
         pid,
         api,
-        to_ready,
-        to_answer,
-        pages_indexed: synced["pagesIndexed"].as_u64().unwrap_or(0),
-        chunks: synced["chunks"].as_u64().unwrap_or(0),
-        memory,
+        crawl: Crawl {
+            to_ready,
+            to_answer,
+            pages_indexed: synced["pagesIndexed"].as_u64().unwrap_or(0),
+            chunks: synced["chunks"].as_u64().unwrap_or(0),
+            indexed: memory,
+        },
         answered,
     })
 }
@@ -300,13 +304,9 @@ async fn answer_under_load(
     server.hoverbot.stop().await?;
     Ok(Served {
         label: server.label,
-        to_ready: server.to_ready,
-        to_answer: server.to_answer,
-        pages_indexed: server.pages_indexed,
-        chunks: server.chunks,
-        indexed: server.memory,
-        after_load,
+        crawl: server.crawl,
         answered: server.answered.len(),
+        after_load,
         rounds,
         open,
     })

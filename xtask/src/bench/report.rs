@@ -501,14 +501,19 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
     row(
         &mut out,
         format!("Pages indexed (of {} served), chunks", figures.pages_served),
-        &|server| format!("{} pages, {} chunks", server.pages_indexed, server.chunks),
+        &|server| {
+            format!(
+                "{} pages, {} chunks",
+                server.crawl.pages_indexed, server.crawl.chunks
+            )
+        },
         "",
         None,
     );
     row(
         &mut out,
         "Until `ready`".into(),
-        &|server| format!("{:.1} s", server.to_ready.as_secs_f64()),
+        &|server| format!("{:.1} s", server.crawl.to_ready.as_secs_f64()),
         "",
         None,
     );
@@ -516,14 +521,14 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
         &mut out,
         "Until the first cited answer".into(),
         &|server| {
-            let seconds = server.to_answer.as_secs_f64();
+            let seconds = server.crawl.to_answer.as_secs_f64();
             format!(
                 "{seconds:.1} s ({:.0} pages/s)",
-                server.pages_indexed as f64 / seconds
+                server.crawl.pages_indexed as f64 / seconds
             )
         },
         "under 60 s",
-        this.map(|server| server.to_answer < CRAWL_AIM),
+        this.map(|server| server.crawl.to_answer < CRAWL_AIM),
     );
     row(
         &mut out,
@@ -531,12 +536,12 @@ pub fn knowledge(command: &str, options: &Options, figures: &Figures) -> String 
         &|server| {
             format!(
                 "{} ({})",
-                mib(server.indexed.resident),
-                mib(server.indexed.peak)
+                mib(server.crawl.indexed.resident),
+                mib(server.crawl.indexed.peak)
             )
         },
         "under 400 MiB",
-        this.map(|server| server.indexed.resident < RSS_AIM),
+        this.map(|server| server.crawl.indexed.resident < RSS_AIM),
     );
     row(
         &mut out,
