@@ -5,6 +5,7 @@
 pub mod check;
 pub mod generate;
 pub mod http;
+pub mod promises;
 pub mod receiver;
 pub mod report;
 pub mod spec;
@@ -88,7 +89,7 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
             }
             findings.failed(Failure {
                 suite: suite.name,
-                check: suites::SETUP.0,
+                check: suites::SETUP.name,
                 operation: "-".to_string(),
                 expected: "the suite runs to its end: every call it makes answers as the spec and the promises say".to_string(),
                 seen: format!("the suite stopped: {err:#}"),

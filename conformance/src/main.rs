@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hoverbot_conformance::promises::Catalogue;
 use hoverbot_conformance::spec::Spec;
 use hoverbot_conformance::suites::{self, SUITES};
 use hoverbot_conformance::{Options, report};
@@ -21,7 +22,12 @@ enum Command {
     /// Run suites against a deployment.
     Run(Box<RunArgs>),
     /// List the suites and their checks, one line each.
-    List,
+    List {
+        /// The promise catalogue instead: every promise, and the checks that prove it or why none
+        /// does. Exits 1 when the catalogue has a gap.
+        #[arg(long)]
+        promises: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -75,24 +81,33 @@ struct RunArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::List => {
+        Command::List { promises: false } => {
             for suite in SUITES {
                 println!("{:<12} {}", suite.name, suite.summary);
-                let setup = [suites::SETUP];
-                let own_setup = suite
-                    .checks
-                    .iter()
-                    .any(|(check, _)| *check == suites::SETUP.0);
-                for (check, what) in
-                    suite
-                        .checks
-                        .iter()
-                        .chain(if own_setup { &[][..] } else { &setup[..] })
-                {
-                    println!("  {check:<22} {what}");
+                for check in suite.all_checks() {
+                    println!("  {:<22} {}", check.name, check.what);
                 }
             }
             ExitCode::SUCCESS
+        }
+        Command::List { promises: true } => {
+            let catalogue = match Catalogue::builtin() {
+                Ok(catalogue) => catalogue,
+                Err(err) => {
+                    eprintln!("hoverbot-conformance: {err:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            print!("{}", catalogue.render());
+            let gaps = catalogue.gaps();
+            for gap in &gaps {
+                eprintln!("gap: {gap}");
+            }
+            if gaps.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Command::Run(args) => match run(*args).await {
             Ok(true) => ExitCode::SUCCESS,

@@ -50,6 +50,13 @@ enum Fault {
     /// Revoking an API key (with the suite's key) answers 204 and revokes nothing: the key keeps
     /// working.
     RevocationIgnored,
+    /// Another workspace's key sending a message to a conversation is let through as the suite's
+    /// own key: one operation that takes a resource id leaks across workspaces.
+    OtherWorkspaceLetIn,
+    /// The list of webhook endpoints ignores `cursor`: every page is the first.
+    CursorIgnored,
+    /// Deleting a webhook endpoint answers 204 and deletes nothing.
+    DeletionIgnored,
 }
 
 struct Proxy {
@@ -57,6 +64,8 @@ struct Proxy {
     fault: Fault,
     client: reqwest::Client,
     key: String,
+    /// The key of another workspace.
+    other: String,
 }
 
 #[handler]
@@ -65,12 +74,44 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
         .uri()
         .path_and_query()
         .map_or("/", |path| path.as_str());
+    let route = request.uri().path();
+    let path = if proxy.fault == Fault::CursorIgnored
+        && request.method() == "GET"
+        && route == "/v1/webhook-endpoints"
+    {
+        let query: Vec<&str> = request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.starts_with("cursor="))
+            .collect();
+        format!("{route}?{}", query.join("&"))
+    } else {
+        path.to_string()
+    };
+    let own_key = request.header("authorization") == Some(&format!("Bearer {}", proxy.key));
+    let other_key = request.header("authorization") == Some(&format!("Bearer {}", proxy.other));
+    if proxy.fault == Fault::DeletionIgnored
+        && own_key
+        && request.method() == "DELETE"
+        && route.starts_with("/v1/webhook-endpoints/")
+    {
+        return StatusCode::NO_CONTENT.into();
+    }
     let mut outgoing = proxy.client.request(
         request.method().clone(),
         format!("{}{path}", proxy.upstream),
     );
+    let let_in = proxy.fault == Fault::OtherWorkspaceLetIn
+        && other_key
+        && request.method() == "POST"
+        && route.starts_with("/v1/conversations/")
+        && route.ends_with("/messages");
     for (name, value) in request.headers() {
-        if name != "host" {
+        if name == "authorization" && let_in {
+            outgoing = outgoing.bearer_auth(&proxy.key);
+        } else if name != "host" {
             outgoing = outgoing.header(name, value);
         }
     }
@@ -79,8 +120,8 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     }
     if proxy.fault == Fault::RevocationIgnored
         && request.method() == "DELETE"
-        && request.uri().path().starts_with("/v1/api-keys/")
-        && request.header("authorization") == Some(&format!("Bearer {}", proxy.key))
+        && route.starts_with("/v1/api-keys/")
+        && own_key
     {
         return StatusCode::NO_CONTENT.into();
     }
@@ -220,7 +261,9 @@ async fn serve(app: impl poem::Endpoint + 'static) -> SocketAddr {
 /// A real server on a fresh SQLite database (receivers on loopback allowed, and a retry schedule
 /// of seconds), an all-scopes key of its workspace, and one of a second workspace whose limit is
 /// 20 requests a minute with bursts of 5.
-async fn hoverbot(name: &str) -> (Running, String, String, std::path::PathBuf) {
+/// A server with three workspaces, and a key of each: the suites', a rate-limited one's, and
+/// another's, for the isolation checks.
+async fn hoverbot(name: &str) -> (Running, [String; 3], std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "hoverbot-conformance-{name}-{}",
         std::process::id()
@@ -251,6 +294,7 @@ async fn hoverbot(name: &str) -> (Running, String, String, std::path::PathBuf) {
                 burst: 5,
             }),
         ),
+        ("other", None),
     ] {
         let workspace = workspaces::create(&db, name).await.unwrap();
         let workspace = workspaces::find(&db, &workspace.id).await.unwrap().unwrap();
@@ -264,8 +308,7 @@ async fn hoverbot(name: &str) -> (Running, String, String, std::path::PathBuf) {
                 .secret,
         );
     }
-    let limited = keys.pop().unwrap();
-    (running, keys.pop().unwrap(), limited, dir)
+    (running, keys.try_into().unwrap(), dir)
 }
 
 /// A free loopback port, for a receiver whose address the webhook proxy must know first.
@@ -289,12 +332,12 @@ enum Through {
 /// The failed checks of `suites` run through proxies with `fault`, as `suite/check` names.
 async fn failed_checks(
     upstream: &str,
-    key: &str,
+    (key, other): (&str, &str),
     fault: Fault,
     through: Through,
     suites: &[&str],
 ) -> Vec<String> {
-    let findings = findings_through(upstream, key, fault, through, suites).await;
+    let findings = findings_through(upstream, (key, other), fault, through, suites).await;
     if fault == Fault::None {
         // The clean run must find nothing; say what it found, so that the failure explains itself.
         for failure in &findings.failures {
@@ -318,7 +361,7 @@ async fn failed_checks(
 /// would exit 2, a usage error, where the deployment broke a promise).
 async fn findings_through(
     upstream: &str,
-    key: &str,
+    (key, other): (&str, &str),
     fault: Fault,
     through: Through,
     suites: &[&str],
@@ -328,6 +371,7 @@ async fn findings_through(
         fault,
         client: reqwest::Client::new(),
         key: key.to_string(),
+        other: other.to_string(),
     });
     let addr = serve(Route::new().at("/*path", forward).data(proxy)).await;
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -348,7 +392,7 @@ async fn findings_through(
         &Options {
             base_url: format!("http://{addr}"),
             api_key: key.to_string(),
-            second_api_key: None,
+            second_api_key: Some(other.to_string()),
             suites: suites.iter().map(|suite| suite.to_string()).collect(),
             max_examples: 5,
             // The faults are caught on the first case; no need to shrink them.
@@ -375,13 +419,14 @@ struct Case<'a> {
 }
 
 async fn caught(name: &str, case: Case<'_>) {
-    let (running, key, limited_key, dir) = hoverbot(name).await;
+    let (running, [key, limited_key, other], dir) = hoverbot(name).await;
     let key = if case.limited { limited_key } else { key };
+    let keys = (key.as_str(), other.as_str());
     let upstream = format!("http://{}", running.addr);
     let (clean, through) = case.clean;
-    let baseline = failed_checks(&upstream, &key, Fault::None, through, clean);
+    let baseline = failed_checks(&upstream, keys, Fault::None, through, clean);
     let broken = case.faults.iter().map(|(fault, through, suites, _)| {
-        failed_checks(&upstream, &key, *fault, *through, suites)
+        failed_checks(&upstream, keys, *fault, *through, suites)
     });
     let (baseline, broken) = if case.at_once {
         tokio::join!(baseline, futures_util::future::join_all(broken))
@@ -459,6 +504,42 @@ async fn each_broken_response_is_caught_by_its_check() {
             ],
             limited: false,
             at_once: false,
+        },
+    )
+    .await;
+}
+
+/// Tenancy, paging and deletion, each broken for one operation of one kind of resource: the
+/// checks that go through every operation and every kind find it. The runs share the server at
+/// once, as on a busy workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leak_a_broken_cursor_and_an_ignored_deletion_are_caught() {
+    caught(
+        "kinds",
+        Case {
+            clean: (&["auth", "stateful"], Through::Api),
+            faults: &[
+                (
+                    Fault::OtherWorkspaceLetIn,
+                    Through::Api,
+                    &["auth"],
+                    "auth/other_workspace",
+                ),
+                (
+                    Fault::CursorIgnored,
+                    Through::Api,
+                    &["stateful"],
+                    "stateful/pages_complete",
+                ),
+                (
+                    Fault::DeletionIgnored,
+                    Through::Api,
+                    &["stateful"],
+                    "stateful/deleted_is_gone",
+                ),
+            ],
+            limited: false,
+            at_once: true,
         },
     )
     .await;
@@ -542,11 +623,11 @@ async fn a_dishonest_retry_after_is_caught() {
 /// checks still run, and so does the next suite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_that_keeps_working_is_a_failed_check_and_the_run_goes_on() {
-    let (running, key, _, dir) = hoverbot("revocation").await;
+    let (running, [key, _, other], dir) = hoverbot("revocation").await;
     let upstream = format!("http://{}", running.addr);
     let findings = findings_through(
         &upstream,
-        &key,
+        (&key, &other),
         Fault::RevocationIgnored,
         Through::Api,
         &["auth", "idempotency"],

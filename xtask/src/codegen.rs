@@ -1,4 +1,5 @@
-//! `cargo xtask codegen`: everything derived from the spec.
+//! `cargo xtask codegen`: everything derived from the spec, and the conformance suite's promise
+//! catalogue, which is read against it.
 //!
 //! Every generator ends in [`ensure_file_contents`], so that the same code both writes the files and,
 //! in check mode, fails when a committed file is stale.
@@ -37,7 +38,35 @@ pub fn run(mode: Mode) -> Result<()> {
     ensure_file_contents(project::SPEC_JSON, &json, mode)?;
     let lowered = serde_json::to_string_pretty(&openapi30::lower(&document))? + "\n";
     ensure_file_contents(project::SPEC_JSON_30, &lowered, mode)?;
+    ensure_file_contents(project::PROMISES, &promise_catalogue()?, mode)?;
     Ok(())
+}
+
+/// The conformance suite's promise catalogue, from `hoverbot-conformance list --promises`, which
+/// fails when the catalogue has a gap (a check naming a promise it does not have, an operation of
+/// the spec with no isolation or paging check and no reason).
+fn promise_catalogue() -> Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let output = Command::new(cargo)
+        .current_dir(project::root())
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "hoverbot-conformance",
+            "--",
+            "list",
+            "--promises",
+        ])
+        .output()
+        .context("cannot run hoverbot-conformance to read its promise catalogue")?;
+    if !output.status.success() {
+        bail!(
+            "the promise catalogue has gaps (conformance/promises.yaml and the suites' checks):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8(output.stdout).context("the promise catalogue is not UTF-8")
 }
 
 /// The whole `api/src/generated.rs`, formatted.

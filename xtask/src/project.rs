@@ -20,6 +20,8 @@ pub const SPEC_JSON: &str = "openapi/derived/hoverbot.json";
 /// The spec lowered to OpenAPI 3.0.3, for tools that read only 3.0.
 pub const SPEC_JSON_30: &str = "openapi/derived/hoverbot-3.0.json";
 pub const GENERATED_API: &str = "api/src/generated.rs";
+/// The conformance suite's promise catalogue, as `hoverbot-conformance list --promises` prints it.
+pub const PROMISES: &str = "conformance/PROMISES.md";
 
 /// Reads and parses the source spec.
 pub fn load_spec() -> anyhow::Result<serde_json::Value> {

@@ -1,8 +1,9 @@
 //! `auth`: every secured operation refuses what it must, as the spec's Authentication section
 //! says: no token, a malformed one, an unknown one and a revoked one get `401` with a
 //! `WWW-Authenticate: Bearer` challenge; a token without the operation's scope gets `403` with
-//! `error="insufficient_scope"`; and with `--second-api-key` (a key of another workspace), a
-//! resource of the first workspace is `404` to the second, exactly as if it did not exist.
+//! `error="insufficient_scope"`; and with `--second-api-key` (a key of another workspace), every
+//! operation that takes the id of a resource of the first workspace (of every kind it can make) is
+//! `404` to the second, exactly as if it did not exist, and changes nothing.
 //!
 //! The keys it needs (one per scope it lacks, one it revokes) it makes through the API with the
 //! main key, which therefore needs `keys:manage`.
@@ -13,11 +14,12 @@ use anyhow::{Context as _, Result, bail};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::{Context, Run, Runner, Suite, progress};
+use super::resources::{self, Resources};
+use super::{Check, Context, Run, Runner, Suite, progress, scenario};
 use crate::UsageError;
 use crate::check::{Failure, Findings, Sent};
 use crate::http::{Input, Received};
-use crate::spec::{Access, Operation};
+use crate::spec::{Access, Operation, Spec};
 
 pub const SUITE: Suite = Suite {
     name: "auth",
@@ -32,32 +34,42 @@ pub const SUITE: Suite = Suite {
     },
 };
 
-const CHECKS: &[(&str, &str)] = &[
-    (
-        "missing_token",
-        "no Authorization header: 401 with a Bearer challenge",
-    ),
-    (
-        "malformed_token",
-        "an Authorization header that is not a bearer token: 401 with a challenge",
-    ),
-    (
-        "unknown_token",
-        "a well-formed token nobody issued: 401 with a challenge",
-    ),
-    ("revoked_token", "a revoked key: 401 with a challenge"),
-    (
-        "refused_before_body",
-        "no token and a body that is not even JSON: 401, decided before the body is read",
-    ),
-    (
-        "wrong_scope",
-        "a key without the operation's scope: 403 with insufficient_scope",
-    ),
-    (
-        "other_workspace",
-        "another workspace's key on a resource: 404, as if it did not exist",
-    ),
+const CHECKS: &[Check] = &[
+    Check {
+        name: "missing_token",
+        what: "no Authorization header: 401 with a Bearer challenge",
+        proves: &["auth.token-required"],
+    },
+    Check {
+        name: "malformed_token",
+        what: "an Authorization header that is not a bearer token: 401 with a challenge",
+        proves: &["auth.token-required"],
+    },
+    Check {
+        name: "unknown_token",
+        what: "a well-formed token nobody issued: 401 with a challenge",
+        proves: &["auth.token-required"],
+    },
+    Check {
+        name: "revoked_token",
+        what: "a revoked key: 401 with a challenge",
+        proves: &["auth.revoked-refused"],
+    },
+    Check {
+        name: "refused_before_body",
+        what: "no token and a body that is not even JSON: 401, decided before the body is read",
+        proves: &["auth.token-required"],
+    },
+    Check {
+        name: "wrong_scope",
+        what: "a key without the operation's scope: 403 with insufficient_scope",
+        proves: &["auth.scope-required"],
+    },
+    Check {
+        name: "other_workspace",
+        what: "another workspace's key on any operation taking one of this workspace's resource ids: 404, as if it did not exist, and the resource unchanged",
+        proves: &["tenancy.isolated"],
+    },
 ];
 
 /// How long a revocation may take to reach every replica (their caches hold a key for 10 s).
@@ -68,10 +80,10 @@ fn tests(_: &Run, operation: &Operation) -> bool {
     matches!(operation.access, Access::Scope(_))
 }
 
-/// Five credentials per operation and a body sent without one, the keys it makes, and two reads
-/// per collection.
+/// Five credentials per operation and a body sent without one, the keys it makes, and with a
+/// second key a call per operation that takes a resource id, the resources made, read and deleted.
 fn budget(operations: u64) -> u64 {
-    operations * 6 + 40
+    operations * 8 + 60
 }
 
 /// Makes the suite's keys, checks every operation with each credential, then (with a second
@@ -371,81 +383,142 @@ async fn credentials(
     Ok(ok)
 }
 
-/// With a second workspace's key: for each collection the API creates into (a `POST` that answers
-/// `201` with an `id`, next to a `GET` of `{path}/{id}`), one resource made with the main key is
-/// `200` to it and `404` to the other workspace.
+/// The operations `isolation` checks: every one that takes the id of a resource of a kind the
+/// suite can make (in its path or its body). The others are in the catalogue as not checked.
+pub fn isolated<'o>(spec: &Spec, operations: &[&'o Operation]) -> Vec<&'o Operation> {
+    let kinds = resources::kinds(spec, operations);
+    let makeable = |param: &String| {
+        kinds
+            .iter()
+            .any(|kind| &kind.param == param && !matches!(kind.made, resources::Made::Unmade))
+    };
+    let mut isolated: Vec<&Operation> = operations
+        .iter()
+        .copied()
+        .filter(|op| matches!(op.access, Access::Scope(_)))
+        .filter(|op| {
+            let taken = resources::ids_taken(spec, op);
+            !taken.is_empty() && taken.iter().all(makeable)
+        })
+        .collect();
+    // Deletions last: one that wrongly succeeded would make the rest 404 for the wrong reason.
+    isolated.sort_by_key(|op| op.method == "DELETE");
+    isolated
+}
+
+/// With a second workspace's key: one resource of every kind is made with the main key, then
+/// every operation that takes the id of one is `404` to the other workspace (reads, changes,
+/// deletions, and creates that refer to one), and afterwards every resource is still there for
+/// its own workspace. What was made is deleted at the end.
 async fn isolation(
     run: &Run<'_>,
     operations: &[&Operation],
     second_key: &str,
     findings: &mut Findings,
 ) -> Result<bool> {
+    let kinds = resources::kinds(run.spec, operations);
+    let made = Resources::make(run, &kinds, 1, SUITE.name, findings).await?;
     let mut ok = true;
-    for create in operations
-        .iter()
-        .filter(|op| op.method == "POST" && op.body.is_some())
-    {
-        let Some(read) = operations.iter().find(|op| {
-            op.method == "GET"
-                && op.path.strip_prefix(&create.path).is_some_and(|rest| {
-                    rest.starts_with("/{") && rest.ends_with('}') && rest.matches('/').count() == 1
-                })
-        }) else {
+    for operation in isolated(run.spec, operations) {
+        let taken = resources::ids_taken(run.spec, operation);
+        let ids: Vec<(String, &str)> = taken
+            .iter()
+            .filter_map(|param| made.first(param).map(|id| (param.clone(), id)))
+            .collect();
+        if ids.len() < taken.len() {
+            // A kind that could not be made: its `setup` failure says so.
             continue;
-        };
-        let Some(id) = created_id(run, create).await? else {
-            continue;
-        };
-        let param = read.path.rsplit('/').next().unwrap_or_default();
-        let name = param
-            .trim_start_matches('{')
-            .trim_end_matches('}')
-            .to_string();
-        let input = Input {
-            path: [(name, Value::from(id))].into_iter().collect(),
-            ..Input::default()
-        };
-        let own = run.target.request(read, &input);
-        let mut other = own.clone();
+        }
+        let mut input = run.example(operation);
+        for (param, id) in &ids {
+            if operation.params.iter().any(|p| &p.name == param) {
+                input.path.insert(param.clone(), Value::from(*id));
+            } else if let Some(Value::Object(body)) = &mut input.body {
+                body.insert(param.clone(), Value::from(*id));
+            }
+        }
+        let mut other = run.target.request(operation, &input);
         for (header, value) in &mut other.headers {
             if header == "authorization" {
                 *value = format!("Bearer {second_key}");
             }
         }
-        let (mine, theirs) = (run.target.send(&own).await?, run.target.send(&other).await?);
+        let theirs = run.target.send(&other).await?;
         findings.sent(SUITE.name);
-        findings.sent(SUITE.name);
-        if mine.status == 200 && theirs.status == 404 {
-            findings.passed(SUITE.name, "other_workspace");
-        } else {
-            ok = false;
-            findings.failed(Failure {
-                suite: SUITE.name,
-                check: "other_workspace",
-                operation: read.id.clone(),
-                expected: "200 to its own workspace, 404 to another".into(),
-                seen: format!("{} to its own, {} to another", mine.status, theirs.status),
-                curl: other.curl(),
-                seed: run.seed,
-            });
-        }
+        let named: Vec<String> = ids
+            .iter()
+            .map(|(param, id)| format!("{param} {id}"))
+            .collect();
+        ok &= record_isolation(
+            run,
+            operation,
+            &other,
+            (theirs.status != 404).then(|| {
+                (
+                    format!("404 to another workspace for {}", named.join(", ")),
+                    format!(
+                        "{} {}",
+                        theirs.status,
+                        String::from_utf8_lossy(&theirs.body)
+                    ),
+                )
+            }),
+            findings,
+        );
     }
+    // Nothing another workspace sent changed what this one sees.
+    for kind in &kinds {
+        let (Some(read), Some(id)) = (kind.read, made.first(&kind.param)) else {
+            continue;
+        };
+        let input = Input {
+            path: [(kind.param.clone(), Value::from(id))].into(),
+            ..Input::default()
+        };
+        let own = run.target.request(read, &input);
+        let mine = run.target.send(&own).await?;
+        findings.sent(SUITE.name);
+        ok &= record_isolation(
+            run,
+            read,
+            &own,
+            (mine.status != 200).then(|| {
+                (
+                    format!("{} {id} still 200 to its own workspace", kind.param),
+                    format!("{} after another workspace's calls on it", mine.status),
+                )
+            }),
+            findings,
+        );
+    }
+    made.remove(run, &kinds, SUITE.name, findings).await?;
     Ok(ok)
 }
 
-/// Creates one resource with a generated valid body; its id, when the deployment made one (a
-/// body that is valid but refers to nothing, say, may be refused: then this pair is skipped).
-async fn created_id(run: &Run<'_>, create: &Operation) -> Result<Option<String>> {
-    for _ in 0..5 {
-        let sent = run.target.request(create, &run.example(create));
-        let received = run.target.send(&sent).await?;
-        if received.status == 201
-            && let Some(id) = received
-                .json()
-                .and_then(|body| body["id"].as_str().map(str::to_string))
-        {
-            return Ok(Some(id));
+/// Records one `other_workspace` check: held when `failed` is `None`.
+fn record_isolation(
+    run: &Run<'_>,
+    operation: &Operation,
+    sent: &Sent,
+    failed: Option<(String, String)>,
+    findings: &mut Findings,
+) -> bool {
+    match failed {
+        None => {
+            findings.passed(SUITE.name, "other_workspace");
+            true
+        }
+        Some((expected, seen)) => {
+            findings.failed(Failure {
+                suite: SUITE.name,
+                check: "other_workspace",
+                operation: operation.id.clone(),
+                expected,
+                seen: scenario::truncate(&seen, 300),
+                curl: sent.curl(),
+                seed: run.seed,
+            });
+            false
         }
     }
-    Ok(None)
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 use futures_util::future::BoxFuture;
 
-use super::{Context, Run, Runner, Suite, is_idempotency_key, progress};
+use super::{Check, Context, Run, Runner, Suite, is_idempotency_key, progress};
 use crate::check::{Failure, Findings, Sent};
 use crate::http::Received;
 use crate::spec::{Access, Location, Operation};
@@ -27,23 +27,27 @@ pub const SUITE: Suite = Suite {
     },
 };
 
-const CHECKS: &[(&str, &str)] = &[
-    (
-        "replay_identical",
-        "a retry gets the stored response byte for byte, with Idempotent-Replayed: true",
-    ),
-    (
-        "first_not_marked",
-        "the response of a request that ran, not a replay, has no Idempotent-Replayed header",
-    ),
-    (
-        "mismatch_refused",
-        "the key on another request: 422 idempotency_key_reused",
-    ),
-    (
-        "concurrent_once",
-        "the request sent five times at once runs once: one response, the rest replays or 409",
-    ),
+const CHECKS: &[Check] = &[
+    Check {
+        name: "replay_identical",
+        what: "a retry gets the stored response byte for byte, with Idempotent-Replayed: true",
+        proves: &["idempotency.replayed"],
+    },
+    Check {
+        name: "first_not_marked",
+        what: "the response of a request that ran, not a replay, has no Idempotent-Replayed header",
+        proves: &["idempotency.first-unmarked"],
+    },
+    Check {
+        name: "mismatch_refused",
+        what: "the key on another request: 422 idempotency_key_reused",
+        proves: &["idempotency.reuse-refused"],
+    },
+    Check {
+        name: "concurrent_once",
+        what: "the request sent five times at once runs once: one response, the rest replays or 409",
+        proves: &["idempotency.once"],
+    },
 ];
 
 /// How many copies of a request are sent at once.

@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::scenario::{Call, Scenario};
-use super::{Context, Runner, Suite};
+use super::{Check, Context, Runner, Suite};
 use crate::check::Sent;
 use crate::http::Received;
 
@@ -29,31 +29,37 @@ pub const SUITE: Suite = Suite {
     runner: Runner::Scenario { budget, start },
 };
 
-const CHECKS: &[(&str, &str)] = &[
-    (
-        "policy_advertised",
-        "RateLimit-Policy states q and w, and an idle token's first RateLimit states its burst",
-    ),
-    (
-        "quota_from_idle",
-        "from idle, exactly B + elapsed/(w/q) requests are admitted in one window (1,200 in 60 s at the published numbers)",
-    ),
-    (
-        "headers_consistent",
-        "r falls by one per request and refills no faster than the quota; X-RateLimit-* agree with RateLimit; 429s say r=0",
-    ),
-    (
-        "retry_after_honest",
-        "a request sent Retry-After seconds after a 429 is accepted; one sent a second before is not",
-    ),
-    (
-        "per_token_isolation",
-        "another token is admitted while this one is limited",
-    ),
-    (
-        "response_matches_spec",
-        "every response the suite checks is one the spec documents",
-    ),
+const CHECKS: &[Check] = &[
+    Check {
+        name: "policy_advertised",
+        what: "RateLimit-Policy states q and w, and an idle token's first RateLimit states its burst",
+        proves: &["limits.headers"],
+    },
+    Check {
+        name: "quota_from_idle",
+        what: "from idle, exactly B + elapsed/(w/q) requests are admitted in one window (1,200 in 60 s at the published numbers)",
+        proves: &["limits.quota"],
+    },
+    Check {
+        name: "headers_consistent",
+        what: "r falls by one per request and refills no faster than the quota; X-RateLimit-* agree with RateLimit; 429s say r=0",
+        proves: &["limits.headers"],
+    },
+    Check {
+        name: "retry_after_honest",
+        what: "a request sent Retry-After seconds after a 429 is accepted; one sent a second before is not",
+        proves: &["limits.retry-after"],
+    },
+    Check {
+        name: "per_token_isolation",
+        what: "another token is admitted while this one is limited",
+        proves: &["limits.per-token"],
+    },
+    Check {
+        name: "response_matches_spec",
+        what: "every response the suite checks is one the spec documents",
+        proves: &["responses.documented"],
+    },
 ];
 
 const SUITE_KEY_NAME: &str = "hoverbot-conformance limits";

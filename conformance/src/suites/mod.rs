@@ -9,6 +9,7 @@ pub mod auth;
 pub mod idempotency;
 pub mod limits;
 pub mod negative;
+pub mod resources;
 pub mod retries;
 pub mod scenario;
 pub mod schema;
@@ -36,10 +37,19 @@ use scenario::Scenario;
 /// The check every suite has: what it does before its own checks (the keys, endpoints and
 /// resources it makes) answers as the spec says, and nothing stops it before its end. A suite that
 /// stops fails it, and the run goes on with the next suite.
-pub const SETUP: (&str, &str) = (
-    "setup",
-    "the calls that prepare the suite answer as the spec says, and nothing stops it before its end",
-);
+pub const SETUP: Check = Check {
+    name: "setup",
+    what: "the calls that prepare the suite answer as the spec says, and nothing stops it before its end",
+    proves: &["responses.documented"],
+};
+
+/// One check of a suite: its name in reports, what it checks, and the promises of the catalogue
+/// (`promises.yaml`) it proves.
+pub struct Check {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub proves: &'static [&'static str],
+}
 
 /// Every suite, in the order they run.
 pub const SUITES: &[Suite] = &[
@@ -57,7 +67,7 @@ pub const SUITES: &[Suite] = &[
 pub struct Suite {
     pub name: &'static str,
     pub summary: &'static str,
-    pub checks: &'static [(&'static str, &'static str)],
+    pub checks: &'static [Check],
     /// Runs only when `--suites` names it (it is slow, or spends what a run should not by default).
     pub opt_in: bool,
     /// Needs the suite's webhook receiver: the run starts one, and without `--suites` the suite
@@ -102,6 +112,12 @@ pub type ScenarioStart =
     for<'s> fn(&'s mut Scenario<'_, '_>, &'s Context<'_>) -> BoxFuture<'s, Result<()>>;
 
 impl Suite {
+    /// Its checks, and the common `setup` unless it has one of its own.
+    pub fn all_checks(&self) -> impl Iterator<Item = &'static Check> {
+        let own_setup = self.checks.iter().any(|check| check.name == SETUP.name);
+        self.checks.iter().chain((!own_setup).then_some(&SETUP))
+    }
+
     /// The name its progress is announced under, marked when it is opt-in.
     pub fn title(&self) -> String {
         if self.opt_in {

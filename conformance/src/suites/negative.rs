@@ -6,7 +6,7 @@
 use anyhow::Result;
 use proptest::strategy::Strategy;
 
-use super::{Run, Runner, Suite};
+use super::{Check, Run, Runner, Suite};
 use crate::check::Findings;
 use crate::generate::{self, Broken};
 use crate::http::{Input, Received};
@@ -21,14 +21,27 @@ pub const SUITE: Suite = Suite {
     runner: Runner::Generated { tests, cases: run },
 };
 
-const CHECKS: &[(&str, &str)] = &[
-    ("not_a_server_error", "the response is not a 5xx"),
-    ("refused", "the request is refused with a 4xx"),
-    ("problem_json", "the refusal is application/problem+json"),
-    (
-        "points_at_the_field",
-        "a 422 names the broken field with a JSON pointer",
-    ),
+const CHECKS: &[Check] = &[
+    Check {
+        name: "not_a_server_error",
+        what: "the response is not a 5xx",
+        proves: &["errors.client-mistakes-4xx"],
+    },
+    Check {
+        name: "refused",
+        what: "the request is refused with a 4xx",
+        proves: &["errors.client-mistakes-4xx"],
+    },
+    Check {
+        name: "problem_json",
+        what: "the refusal is application/problem+json",
+        proves: &["errors.client-mistakes-4xx"],
+    },
+    Check {
+        name: "points_at_the_field",
+        what: "a 422 names the broken field with a JSON pointer",
+        proves: &["errors.client-mistakes-4xx"],
+    },
 ];
 
 /// The operations this suite tests: those with a JSON body it can break, and a credential.

@@ -16,7 +16,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::scenario::{Call, Scenario};
-use super::{Context, Runner, Suite};
+use super::{Check, Context, Runner, Suite};
 use crate::receiver::{Answer, Delivery, Receiver};
 
 pub const SUITE: Suite = Suite {
@@ -28,39 +28,47 @@ pub const SUITE: Suite = Suite {
     runner: Runner::Scenario { budget, start },
 };
 
-const CHECKS: &[(&str, &str)] = &[
-    (
-        "setup",
-        "the settings read, the endpoints subscribed and the event caused through the API",
-    ),
-    (
-        "schedule_advertised",
-        "the settings' offsets follow from the schedule, and none is later than the retry window (24 h at most)",
-    ),
-    (
-        "same_webhook_id",
-        "every attempt of an event carries its webhook-id, and a fresh valid signature",
-    ),
-    (
-        "spacing",
-        "each attempt comes after the previous one by the schedule's delay, within its jitter, or after Retry-After",
-    ),
-    (
-        "attempts_as_scheduled",
-        "the attempts the schedule makes within the watch, and none after its last, a 2xx or a 410",
-    ),
-    (
-        "gone_disables",
-        "410 Gone disables the endpoint (disabledReason gone) and ends the delivery",
-    ),
-    (
-        "delivery_log",
-        "the log lists each attempt with the receiver's status, its state, and the next attempt's time",
-    ),
-    (
-        "response_matches_spec",
-        "every response the suite gets is one the spec documents",
-    ),
+const CHECKS: &[Check] = &[
+    Check {
+        name: "setup",
+        what: "the settings read, the endpoints subscribed and the event caused through the API",
+        proves: &["responses.documented"],
+    },
+    Check {
+        name: "schedule_advertised",
+        what: "the settings' offsets follow from the schedule, and none is later than the retry window (24 h at most)",
+        proves: &["webhooks.schedule"],
+    },
+    Check {
+        name: "same_webhook_id",
+        what: "every attempt of an event carries its webhook-id, and a fresh valid signature",
+        proves: &["webhooks.id-stable", "webhooks.signed"],
+    },
+    Check {
+        name: "spacing",
+        what: "each attempt comes after the previous one by the schedule's delay, within its jitter, or after Retry-After",
+        proves: &["webhooks.schedule"],
+    },
+    Check {
+        name: "attempts_as_scheduled",
+        what: "the attempts the schedule makes within the watch, and none after its last, a 2xx or a 410",
+        proves: &["webhooks.schedule"],
+    },
+    Check {
+        name: "gone_disables",
+        what: "410 Gone disables the endpoint (disabledReason gone) and ends the delivery",
+        proves: &["webhooks.gone-disables"],
+    },
+    Check {
+        name: "delivery_log",
+        what: "the log lists each attempt with the receiver's status, its state, and the next attempt's time",
+        proves: &["webhooks.delivery-log"],
+    },
+    Check {
+        name: "response_matches_spec",
+        what: "every response the suite gets is one the spec documents",
+        proves: &["responses.documented"],
+    },
 ];
 
 /// How long after the event attempts are watched as they come.

@@ -57,6 +57,11 @@ impl<'s, 'a> Scenario<'s, 'a> {
         }
     }
 
+    /// Every operation of the spec.
+    pub fn operations(&self) -> &'s [Operation] {
+        self.operations
+    }
+
     pub fn operation(&self, id: &str) -> Result<&'s Operation> {
         self.operations
             .iter()

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 
-use super::{Run, Runner, Suite};
+use super::{Check, Run, Runner, Suite};
 use crate::check::Findings;
 use crate::generate;
 use crate::http::Received;
@@ -20,21 +20,32 @@ pub const SUITE: Suite = Suite {
     runner: Runner::Generated { tests, cases: run },
 };
 
-const CHECKS: &[(&str, &str)] = &[
-    ("not_a_server_error", "the response is not a 5xx"),
-    (
-        "status_documented",
-        "the status code is one the operation documents",
-    ),
-    ("content_type", "the body has the documented media type"),
-    (
-        "body_schema",
-        "the body is valid against the documented schema",
-    ),
-    (
-        "required_headers",
-        "every header the response documents as required is there",
-    ),
+const CHECKS: &[Check] = &[
+    Check {
+        name: "not_a_server_error",
+        what: "the response is not a 5xx",
+        proves: &["responses.no-server-error"],
+    },
+    Check {
+        name: "status_documented",
+        what: "the status code is one the operation documents",
+        proves: &["responses.documented"],
+    },
+    Check {
+        name: "content_type",
+        what: "the body has the documented media type",
+        proves: &["responses.documented"],
+    },
+    Check {
+        name: "body_schema",
+        what: "the body is valid against the documented schema",
+        proves: &["responses.documented"],
+    },
+    Check {
+        name: "required_headers",
+        what: "every header the response documents as required is there",
+        proves: &["responses.documented", "limits.headers"],
+    },
 ];
 
 /// The operations this suite tests: those that need no credential or a workspace token.

@@ -2,14 +2,18 @@
 //! conversation reads back as created and is listed; a message and its answer appear in the
 //! transcript; an escalation silences the assistant until it is resolved; a deleted resource (a
 //! conversation, an erased end user's conversation, a knowledge source) is `404` and gone from its
-//! list; lists contain what was created.
+//! list; lists contain what was created. Then, for every kind of resource a workspace key can make,
+//! a few are made: every paged list, read two items a page, holds each of them exactly once, newest
+//! first; and every one that can be deleted (or revoked) is, and is then `404` and unlisted.
 
 use anyhow::{Context as _, Result};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
+use super::resources::{self, Made, Resources};
 use super::scenario::{Call, Scenario};
-use super::{Context, Runner, Suite};
+use super::{Check, Context, Runner, Suite};
+use crate::spec::Operation;
 
 pub const SUITE: Suite = Suite {
     name: "stateful",
@@ -20,40 +24,52 @@ pub const SUITE: Suite = Suite {
     runner: Runner::Scenario { budget, start },
 };
 
-const CHECKS: &[(&str, &str)] = &[
-    (
-        "setup",
-        "the calls a sequence is made of answer with their documented success status",
-    ),
-    (
-        "created_reads_back",
-        "a created resource reads back with what was sent",
-    ),
-    (
-        "lists_contain_created",
-        "a list holds the resource created just before",
-    ),
-    (
-        "transcript_consistent",
-        "a message and its answer are in the transcript, counted and in order",
-    ),
-    (
-        "escalation_silences",
-        "while escalated the assistant does not answer; once resolved it does again",
-    ),
-    (
-        "deleted_is_gone",
-        "a deleted resource is 404 and no longer listed",
-    ),
-    (
-        "response_matches_spec",
-        "every response the suite gets is one the spec documents",
-    ),
+const CHECKS: &[Check] = &[
+    Check {
+        name: "setup",
+        what: "the calls a sequence is made of answer with their documented success status",
+        proves: &["responses.documented"],
+    },
+    Check {
+        name: "created_reads_back",
+        what: "a created resource reads back with what was sent",
+        proves: &["resources.read-back"],
+    },
+    Check {
+        name: "lists_contain_created",
+        what: "a list holds the resource created just before",
+        proves: &["lists.created-listed"],
+    },
+    Check {
+        name: "transcript_consistent",
+        what: "a message and its answer are in the transcript, counted and in order",
+        proves: &["transcripts.ordered"],
+    },
+    Check {
+        name: "escalation_silences",
+        what: "while escalated the assistant does not answer; once resolved it does again",
+        proves: &["assistant.escalation-silences"],
+    },
+    Check {
+        name: "pages_complete",
+        what: "a list read two items a page holds each item made once, and every item at most once, newest first",
+        proves: &["lists.pages-complete"],
+    },
+    Check {
+        name: "deleted_is_gone",
+        what: "a deleted resource is 404 and no longer listed",
+        proves: &["deletion.gone", "erasure.gone"],
+    },
+    Check {
+        name: "response_matches_spec",
+        what: "every response the suite gets is one the spec documents",
+        proves: &["responses.documented"],
+    },
 ];
 
 /// The budget printed before the suite starts.
 fn budget() -> String {
-    "at most 40 requests".to_string()
+    "at most 40 requests, and for each kind of resource about 30".to_string()
 }
 
 /// Starts the suite: a conversation's sequence, then a knowledge source's.
@@ -61,7 +77,8 @@ fn start<'s>(scenario: &'s mut Scenario<'_, '_>, _: &'s Context<'_>) -> BoxFutur
     Box::pin(async move {
         conversation(scenario).await?;
         deleted_conversations(scenario).await?;
-        knowledge_source(scenario).await
+        knowledge_source(scenario).await?;
+        every_kind(scenario).await
     })
 }
 
@@ -453,4 +470,197 @@ async fn knowledge_source(scenario: &mut Scenario<'_, '_>) -> Result<()> {
         &id,
     )
     .await
+}
+
+/// Resources of each kind the suite makes for the paging checks: enough for two pages of two.
+const PER_KIND: usize = 3;
+
+/// Pages the paging walk reads at most (two items each): past the suite's own items on a workspace
+/// where others make as many while it reads.
+const WALK_PAGES: usize = 30;
+
+/// Every kind of resource: a few made, every paged list walked, everything deletable deleted and
+/// gone.
+async fn every_kind(scenario: &mut Scenario<'_, '_>) -> Result<()> {
+    let run = scenario.run;
+    let operations: Vec<&Operation> = scenario.operations().iter().collect();
+    let kinds = resources::kinds(run.spec, &operations);
+    let made = Resources::make(run, &kinds, PER_KIND, SUITE.name, scenario.findings).await?;
+    for kind in &kinds {
+        let Some(list) = kind.list else {
+            continue;
+        };
+        let parent = list
+            .params
+            .iter()
+            .find(|param| param.location == crate::spec::Location::Path)
+            .map(|param| param.name.as_str());
+        let path: Vec<(&str, &str)> = match parent {
+            Some(parent) => match made.first(parent) {
+                Some(id) => vec![(parent, id)],
+                None => continue,
+            },
+            None => Vec::new(),
+        };
+        let own = made.ids.get(&kind.param).cloned().unwrap_or_default();
+        check_pages(scenario, &list.id, &path, &own).await?;
+    }
+    for removed in made
+        .remove(run, &kinds, SUITE.name, scenario.findings)
+        .await?
+    {
+        let Some(kind) = kinds.iter().find(|kind| kind.param == removed.param) else {
+            continue;
+        };
+        let call = Call {
+            operation: kind.delete.map(|op| op.id.clone()).unwrap_or_default(),
+            sent: removed.sent,
+            received: removed.received,
+        };
+        if !(200..300).contains(&call.status()) {
+            let seen = String::from_utf8_lossy(&call.received.body).to_string();
+            scenario.fail(
+                "setup",
+                &call,
+                "a 2xx deletion".into(),
+                format!(
+                    "{} {}",
+                    call.status(),
+                    super::scenario::truncate(&seen, 300)
+                ),
+            );
+            continue;
+        }
+        let path = [(removed.param.as_str(), removed.id.as_str())];
+        let read = match kind.read {
+            Some(read) => Some(scenario.call(&read.id, &path, None).await?),
+            None => None,
+        };
+        let listed = match kind.list {
+            Some(list) if !list.path.contains('{') => {
+                find_listed(scenario, &list.id, &removed.id).await?.1
+            }
+            _ => false,
+        };
+        let status = read.as_ref().map(Call::status);
+        scenario.check(
+            "deleted_is_gone",
+            read.as_ref().unwrap_or(&call),
+            (status.is_some_and(|status| status != 404) || listed).then(|| {
+                (
+                    format!(
+                        "{} {} 404 and not listed once deleted",
+                        removed.param, removed.id
+                    ),
+                    format!("read {status:?}, listed: {listed}"),
+                )
+            }),
+        );
+    }
+    let unmade: Vec<&str> = kinds
+        .iter()
+        .filter(|kind| matches!(kind.made, Made::Unmade))
+        .map(|kind| kind.param.as_str())
+        .collect();
+    if !unmade.is_empty() {
+        eprintln!(
+            "  stateful: no operation a workspace key may call makes {}: their lists are walked as they are",
+            unmade.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `pages_complete`: `list` read two items a page from the newest holds each of `own` exactly
+/// once, no item twice, and each item no newer than the one before it. Other clients' new items
+/// come before the cursor and their deletions only take items away, so neither can break it.
+async fn check_pages(
+    scenario: &mut Scenario<'_, '_>,
+    list: &str,
+    path: &[(&str, &str)],
+    own: &[String],
+) -> Result<()> {
+    let mut seen: Vec<(String, Option<chrono::DateTime<chrono::FixedOffset>>)> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut last = None;
+    let mut pages = 0;
+    for _ in 0..WALK_PAGES {
+        let mut query = vec![("limit", "2")];
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor.as_str()));
+        }
+        let sent = scenario.request(list, path, &query, None)?;
+        let page = scenario.send(list, sent).await?;
+        pages += 1;
+        if page.status() != 200 {
+            let body = String::from_utf8_lossy(&page.received.body).to_string();
+            scenario.fail(
+                "pages_complete",
+                &page,
+                "200 for every page".into(),
+                format!(
+                    "{} {}",
+                    page.status(),
+                    super::scenario::truncate(&body, 300)
+                ),
+            );
+            return Ok(());
+        }
+        let body = page.json();
+        let items = body["data"].as_array().cloned().unwrap_or_default();
+        seen.extend(items.iter().filter_map(|item| {
+            let id = item["id"].as_str()?.to_string();
+            let created = item["createdAt"]
+                .as_str()
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
+            Some((id, created))
+        }));
+        cursor = body["nextCursor"].as_str().map(str::to_string);
+        let more = body["hasMore"].as_bool().unwrap_or(false);
+        last = Some(page);
+        let found_own = own.iter().all(|id| seen.iter().any(|(seen, _)| seen == id));
+        if cursor.is_none() || !more || found_own {
+            break;
+        }
+    }
+    let Some(last) = last else {
+        return Ok(());
+    };
+    let mut problems = Vec::new();
+    for id in own {
+        let times = seen.iter().filter(|(seen, _)| seen == id).count();
+        if times != 1 {
+            problems.push(format!("{id} listed {times} times"));
+        }
+    }
+    let mut ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    for pair in ids.windows(2).filter(|pair| pair[0] == pair[1]) {
+        if !own.iter().any(|id| id == pair[0]) {
+            problems.push(format!("{} listed twice", pair[0]));
+        }
+    }
+    for pair in seen.windows(2) {
+        if let ((before, Some(older)), (after, Some(newer))) = (&pair[0], &pair[1])
+            && newer > older
+        {
+            problems.push(format!(
+                "{after} ({newer}) after the older {before} ({older})"
+            ));
+        }
+    }
+    scenario.check(
+        "pages_complete",
+        &last,
+        (!problems.is_empty()).then(|| {
+            (
+                format!(
+                    "each of {} made item(s) once, newest first, over pages of 2",
+                    own.len()
+                ),
+                format!("over {pages} pages: {}", problems.join("; ")),
+            )
+        }),
+    );
+    Ok(())
 }
