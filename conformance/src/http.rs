@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use futures_util::StreamExt as _;
 use reqwest::Method;
 use serde_json::Value;
 use url::Url;
@@ -182,6 +183,81 @@ impl Target {
     }
 }
 
+/// How long a cut request waits after its first chunk, for the client to write it.
+const FLUSH: Duration = Duration::from_millis(100);
+
+/// Where a request's connection is dropped, as a client's can be.
+#[derive(Debug, Clone, Copy)]
+pub enum Cut {
+    /// After this many bytes of the body: the request never arrives whole.
+    MidBody(usize),
+    /// This long after the whole body is sent, while the deployment works on it.
+    AfterBody(Duration),
+    /// Once the status and headers arrive, before the body is read.
+    BeforeBody,
+}
+
+impl Target {
+    /// Sends `sent` and drops the connection at `cut`; whatever the deployment answers is not
+    /// read. The body goes as a stream of a declared length, so that a cut mid-body is a
+    /// connection closed with the body unfinished, not a shorter request.
+    pub async fn send_cut(&self, sent: &Sent, cut: Cut) -> Result<()> {
+        let method = Method::from_bytes(sent.method.as_bytes())?;
+        let mut request = self.client.request(method, &sent.url);
+        for (name, value) in &sent.headers {
+            request = request.header(name, value);
+        }
+        let body = sent.body.clone().unwrap_or_default().into_bytes();
+        request = request.header(reqwest::header::CONTENT_LENGTH, body.len());
+        let (sent_all, body_sent) = tokio::sync::oneshot::channel::<()>();
+        let (first, cut_after) = match cut {
+            Cut::MidBody(at) => {
+                let at = at.min(body.len().saturating_sub(1));
+                (body[..at].to_vec(), true)
+            }
+            Cut::AfterBody(_) | Cut::BeforeBody => (body, false),
+        };
+        // After the first chunk the stream waits a moment, which lets the client write what it
+        // has (a stream that fails at once would fail before anything is sent); then it fails the
+        // body (a cut), or ends it and says so.
+        let mut sent_all = Some(sent_all);
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]).chain(
+            futures_util::stream::once(async move {
+                tokio::time::sleep(FLUSH).await;
+                if let Some(signal) = sent_all.take() {
+                    let _ = signal.send(());
+                }
+                cut_after.then(|| std::io::Error::other("the connection is cut mid-body"))
+            })
+            .filter_map(|cut| async move { cut.map(Err) }),
+        );
+        let response = request.body(reqwest::Body::wrap_stream(stream)).send();
+        match cut {
+            // The body fails, and with it the request: the connection is closed.
+            Cut::MidBody(_) => {
+                let _ = response.await;
+            }
+            Cut::AfterBody(delay) => {
+                tokio::pin!(response);
+                tokio::select! {
+                    _ = &mut response => {}
+                    Ok(()) = body_sent => {
+                        tokio::select! {
+                            _ = &mut response => {}
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                }
+            }
+            Cut::BeforeBody => {
+                // The response is dropped with its body unread, which closes the connection.
+                let _ = response.await;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An idempotency key no other request of this process has used.
 fn fresh_key() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -212,4 +288,44 @@ pub fn params_at(
         .params
         .iter()
         .filter(move |param| param.location == location)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt as _;
+
+    use super::{Cut, Target};
+    use crate::check::Sent;
+
+    /// What a listener receives of a request cut mid-body: the headers, the first bytes of the
+    /// body and then the end of the connection, never the rest.
+    #[tokio::test]
+    async fn a_cut_mid_body_sends_that_much_and_closes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/conversations", listener.local_addr().unwrap());
+        let target = Target::new("http://127.0.0.1:9/", "unused").unwrap();
+        let sent = Sent {
+            method: "POST".into(),
+            url,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Some(r#"{"channel":"web","externalUserId":"someone"}"#.into()),
+            secret_authorization: false,
+        };
+        let sent_length = sent.body.as_ref().map_or(0, String::len);
+        let received = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut bytes = Vec::new();
+            socket.read_to_end(&mut bytes).await.unwrap();
+            String::from_utf8(bytes).unwrap()
+        });
+        target.send_cut(&sent, Cut::MidBody(10)).await.unwrap();
+        let received = received.await.unwrap();
+        let (head, body) = received.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("content-length: {}", sent_length)),
+            "{head}"
+        );
+        assert_eq!(body, r#"{"channel""#);
+    }
 }

@@ -57,6 +57,9 @@ enum Fault {
     CursorIgnored,
     /// Deleting a webhook endpoint answers 204 and deletes nothing.
     DeletionIgnored,
+    /// A keyed request whose connection dropped before its body ended leaves its key claimed:
+    /// every retry with it is `409 idempotency_in_progress`.
+    DroppedKeyStaysClaimed,
 }
 
 struct Proxy {
@@ -66,6 +69,8 @@ struct Proxy {
     key: String,
     /// The key of another workspace.
     other: String,
+    /// The idempotency keys of requests whose body never arrived whole.
+    claimed: Mutex<HashSet<String>>,
 }
 
 #[handler]
@@ -75,6 +80,23 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
         .path_and_query()
         .map_or("/", |path| path.as_str());
     let route = request.uri().path();
+    let key = request.header("idempotency-key").map(str::to_string);
+    // A body that does not arrive whole (the client dropped the connection) is not forwarded.
+    let Ok(body) = body.into_vec().await else {
+        if proxy.fault == Fault::DroppedKeyStaysClaimed
+            && let Some(key) = key
+        {
+            proxy.claimed.lock().unwrap().insert(key);
+        }
+        return StatusCode::BAD_REQUEST.into();
+    };
+    if key.is_some_and(|key| proxy.claimed.lock().unwrap().contains(&key)) {
+        return Response::builder()
+            .status(StatusCode::CONFLICT)
+            .header("content-type", "application/problem+json")
+            .header("retry-after", "1")
+            .body(r#"{"status":409,"code":"idempotency_in_progress"}"#);
+    }
     let path = if proxy.fault == Fault::CursorIgnored
         && request.method() == "GET"
         && route == "/v1/webhook-endpoints"
@@ -125,7 +147,6 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     {
         return StatusCode::NO_CONTENT.into();
     }
-    let body = body.into_vec().await.unwrap_or_default();
     let upstream = match outgoing.body(body).send().await {
         Ok(response) => response,
         Err(_) => return StatusCode::BAD_GATEWAY.into(),
@@ -372,6 +393,7 @@ async fn findings_through(
         client: reqwest::Client::new(),
         key: key.to_string(),
         other: other.to_string(),
+        claimed: Mutex::default(),
     });
     let addr = serve(Route::new().at("/*path", forward).data(proxy)).await;
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -500,6 +522,12 @@ async fn each_broken_response_is_caught_by_its_check() {
                     Through::Api,
                     &["auth"],
                     "auth/missing_token",
+                ),
+                (
+                    Fault::DroppedKeyStaysClaimed,
+                    Through::Api,
+                    &["idempotency"],
+                    "idempotency/dropped_connection",
                 ),
             ],
             limited: false,

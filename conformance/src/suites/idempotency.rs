@@ -5,14 +5,17 @@
 //! answer is that one response or `409 idempotency_in_progress`, so a create makes one resource.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures_util::future::BoxFuture;
+use serde_json::Value;
 
-use super::{Check, Context, Run, Runner, Suite, is_idempotency_key, progress};
+use super::resources::{self, Made};
+use super::{Check, Context, Run, Runner, Suite, fnv, is_idempotency_key, progress};
 use crate::check::{Failure, Findings, Sent};
-use crate::http::Received;
-use crate::spec::{Access, Location, Operation};
+use crate::http::{Cut, Input, Received};
+use crate::spec::{Access, Location, Operation, Spec};
 
 pub const SUITE: Suite = Suite {
     name: "idempotency",
@@ -48,6 +51,11 @@ const CHECKS: &[Check] = &[
         what: "the request sent five times at once runs once: one response, the rest replays or 409",
         proves: &["idempotency.once"],
     },
+    Check {
+        name: "dropped_connection",
+        what: "a keyed create whose connection drops (mid-body, while the server works, before the response is read), retried with its key: answered at once, one resource",
+        proves: &["idempotency.dropped-connection"],
+    },
 ];
 
 /// How many copies of a request are sent at once.
@@ -66,9 +74,10 @@ fn tests(_: &Run, operation: &Operation) -> bool {
             .any(|param| param.location == Location::Header && is_idempotency_key(&param.name))
 }
 
-/// Two requests and a changed one, then the concurrent copies, per operation.
+/// Two requests and a changed one, then the concurrent copies, per operation; and the dropped
+/// connections, each with its retries and a list.
 fn budget(operations: u64) -> u64 {
-    operations * (3 + CONCURRENT as u64)
+    operations * (3 + CONCURRENT as u64) + CUTS as u64 * (2 + RETRY_TRIES as u64)
 }
 
 /// Checks each operation in turn.
@@ -83,6 +92,13 @@ fn start<'s>(
             let ok = promises(run, operation, findings).await?;
             progress(SUITE.name, &operation.id, ok, findings.failures.len());
         }
+        let ok = dropped(run, findings).await?;
+        progress(
+            SUITE.name,
+            "dropped connections",
+            ok,
+            findings.failures.len(),
+        );
         Ok(())
     })
 }
@@ -253,6 +269,155 @@ async fn promises(run: &Run<'_>, operation: &Operation, findings: &mut Findings)
     );
     for _ in 0..requests {
         findings.sent(SUITE.name);
+    }
+    Ok(ok)
+}
+
+/// Dropped connections: one per kind of cut.
+const CUTS: usize = 3;
+/// How long a retry after a dropped connection may be refused as still in progress (`409`).
+const RETRY_DEADLINE: Duration = Duration::from_secs(10);
+/// The most retries sent within it.
+const RETRY_TRIES: u32 = 20;
+
+/// A keyed create whose items its list filters by a property of the create's body
+/// (`createConversation` and `externalUserId`): a value of the suite's own in that property finds
+/// exactly what its requests made.
+fn countable<'o>(
+    spec: &Spec,
+    operations: &[&'o Operation],
+) -> Option<(&'o Operation, &'o Operation, String)> {
+    resources::kinds(spec, operations)
+        .into_iter()
+        .find_map(|kind| {
+            let (Made::Created(create), Some(list)) = (kind.made, kind.list) else {
+                return None;
+            };
+            let keyed = create
+                .params
+                .iter()
+                .any(|param| param.location == Location::Header && is_idempotency_key(&param.name));
+            let properties = spec
+                .resolve(create.body.as_ref()?)
+                .get("properties")?
+                .as_object()?;
+            let filter = list.params.iter().find(|param| {
+                param.location == Location::Query
+                    && properties
+                        .get(&param.name)
+                        .is_some_and(|schema| spec.resolve(schema)["type"] == "string")
+            })?;
+            keyed.then(|| (create, list, filter.name.clone()))
+        })
+}
+
+/// Drops the connection of a keyed create at each kind of point, retries it with the same key,
+/// and checks that the retry is answered at once (a `201`, fresh or replayed, after at most
+/// `RETRY_DEADLINE` of `409`s) and that exactly one resource was made. The cut's byte and delay
+/// come from the seed.
+async fn dropped(run: &Run<'_>, findings: &mut Findings) -> Result<bool> {
+    let operations = run.spec.operations()?;
+    let all: Vec<&Operation> = operations.iter().collect();
+    let Some((create, list, filter)) = countable(run.spec, &all) else {
+        eprintln!(
+            "  idempotency: no keyed create whose list filters by its body, so no dropped connections"
+        );
+        return Ok(true);
+    };
+    let mut ok = true;
+    for (i, name) in ["mid-body", "while-working", "before-reading"]
+        .iter()
+        .enumerate()
+    {
+        let marker = format!("conformance-{}-dropped-{name}", run.nonce);
+        let mut input = run.example(create);
+        if let Some(Value::Object(body)) = &mut input.body {
+            body.insert(filter.clone(), Value::from(marker.as_str()));
+        }
+        let sent = keyed(
+            &run.target.request(create, &input),
+            &format!("conformance-{}-dropped-{name}", run.nonce),
+        );
+        let draw = fnv(&format!("{}-{name}", run.seed));
+        let length = sent.body.as_ref().map_or(0, String::len);
+        let cut = match i {
+            0 => Cut::MidBody(1 + (draw as usize) % length.saturating_sub(1).max(1)),
+            1 => Cut::AfterBody(Duration::from_millis(draw % 20)),
+            _ => Cut::BeforeBody,
+        };
+        run.target.send_cut(&sent, cut).await?;
+        findings.sent(SUITE.name);
+
+        // The retry, waiting out `409 idempotency_in_progress` up to the deadline.
+        let deadline = Instant::now() + RETRY_DEADLINE;
+        let mut retry = run.target.send(&sent).await?;
+        findings.sent(SUITE.name);
+        let mut tries = 1;
+        while retry.status == 409
+            && code_of(&retry) == "idempotency_in_progress"
+            && Instant::now() < deadline
+            && tries < RETRY_TRIES
+        {
+            let wait = retry
+                .retry_after()
+                .unwrap_or(Duration::from_millis(250))
+                .min(Duration::from_secs(1));
+            tokio::time::sleep(wait).await;
+            retry = run.target.send(&sent).await?;
+            findings.sent(SUITE.name);
+            tries += 1;
+        }
+        let made = retry
+            .json()
+            .and_then(|body| body["id"].as_str().map(str::to_string));
+        let listing = run.target.request(
+            list,
+            &Input {
+                query: [(filter.clone(), Value::from(marker.as_str()))].into(),
+                ..Input::default()
+            },
+        );
+        let listed = run.target.send(&listing).await?;
+        findings.sent(SUITE.name);
+        let ids = resources::page_ids(&listed);
+        let failed = if retry.status != 201 || made.is_none() {
+            Some((
+                format!(
+                    "201 for the retry within {} s of the drop ({cut:?})",
+                    RETRY_DEADLINE.as_secs()
+                ),
+                format!(
+                    "{} {} after {tries} tries",
+                    retry.status,
+                    super::scenario::truncate(&String::from_utf8_lossy(&retry.body), 200)
+                ),
+            ))
+        } else if listed.status != 200 || ids.len() != 1 || ids.first() != made.as_ref() {
+            Some((
+                format!(
+                    "one resource, {}, listed with {filter} {marker}",
+                    made.unwrap_or_default()
+                ),
+                format!("{} listing {ids:?}", listed.status),
+            ))
+        } else {
+            None
+        };
+        match failed {
+            None => findings.passed(SUITE.name, "dropped_connection"),
+            Some((expected, seen)) => {
+                ok = false;
+                findings.failed(Failure {
+                    suite: SUITE.name,
+                    check: "dropped_connection",
+                    operation: create.id.clone(),
+                    expected,
+                    seen,
+                    curl: sent.curl(),
+                    seed: run.seed,
+                });
+            }
+        }
     }
     Ok(ok)
 }

@@ -453,7 +453,7 @@ pub fn is_idempotency_key(name: &str) -> bool {
 
 /// FNV-1a: a stable per-operation offset of the seed, so that operations get different cases and
 /// the same seed gives the same cases on every run.
-fn fnv(text: &str) -> u64 {
+pub(crate) fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
