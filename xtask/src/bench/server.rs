@@ -247,6 +247,11 @@ impl Hoverbot {
         }
     }
 
+    /// Its data directory, for the server's own commands (`workspaces`, `keys`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// The process's id, for its CPU time.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
