@@ -12,10 +12,12 @@ pub mod spec;
 pub mod standard_webhooks;
 pub mod suites;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
+use futures_util::FutureExt as _;
 
 use check::{Failure, Findings};
 use http::Target;
@@ -71,15 +73,28 @@ pub async fn run(spec: &Spec, options: &Options) -> Result<Findings> {
     let context = Context::new(options.second_api_key.as_deref(), receiver.as_ref());
     let mut findings = Findings::default();
     for suite in chosen {
-        let outcome = run_suite(
+        // A panic is a bug of this tool's, which some answer of the deployment's set off: the
+        // suite is stopped and says so, as if the deployment had stopped it, and the run goes on.
+        let outcome = AssertUnwindSafe(run_suite(
             &run,
             suite,
             &operations,
             &context,
             options.workers,
             &mut findings,
-        )
-        .await;
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(anyhow::anyhow!(
+                "hoverbot-conformance panicked on what the deployment answered (a bug of the tool's, please report it): {message}"
+            ))
+        });
         // Whatever stopped the suite is the deployment's doing (a call that did not answer as the
         // spec says, or no answer at all), unless the suite says it is ours to fix: a failed
         // check, and the other suites still run.

@@ -57,6 +57,9 @@ enum Fault {
     CursorIgnored,
     /// Deleting a webhook endpoint answers 204 and deletes nothing.
     DeletionIgnored,
+    /// Deliveries stop after the sixteenth to a receiver, as when attempt slots are never given
+    /// back: the rest are answered 204 and never reach it.
+    DeliveriesStopAfterSixteen,
     /// A keyed request whose connection dropped before its body ended leaves its key claimed:
     /// every retry with it is `409 idempotency_in_progress`.
     DroppedKeyStaysClaimed,
@@ -240,6 +243,13 @@ async fn deliver(request: &Request, body: Body, Data(proxy): Data<&Arc<WebhookPr
             let id = headers["webhook-id"].to_str().unwrap().to_string();
             if !proxy.seen.lock().unwrap().insert(id.clone()) {
                 headers.insert("webhook-id", format!("{id}x").parse().unwrap());
+            }
+        }
+        Fault::DeliveriesStopAfterSixteen => {
+            let mut seen = proxy.seen.lock().unwrap();
+            seen.insert(headers["webhook-id"].to_str().unwrap().to_string());
+            if seen.len() > 16 {
+                return StatusCode::NO_CONTENT.into();
             }
         }
         _ => {}
@@ -591,6 +601,12 @@ async fn each_broken_delivery_is_caught_by_its_check() {
                     Through::Webhooks,
                     &["webhooks"],
                     "webhooks/signature",
+                ),
+                (
+                    Fault::DeliveriesStopAfterSixteen,
+                    Through::Webhooks,
+                    &["webhooks"],
+                    "webhooks/burst_delivered",
                 ),
             ],
             limited: false,

@@ -567,6 +567,7 @@ fn failed_checks(json: &Path) -> Result<Vec<String>> {
             )
         })
         .collect();
+    checks.sort();
     checks.dedup();
     Ok(checks)
 }

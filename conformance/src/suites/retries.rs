@@ -164,8 +164,8 @@ fn parse_delay(text: &str) -> Option<Duration> {
     let number: u64 = number.parse().ok()?;
     Some(Duration::from_secs(match unit {
         "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
+        "m" => number.checked_mul(60)?,
+        "h" => number.checked_mul(3600)?,
         _ => return None,
     }))
 }
@@ -181,11 +181,16 @@ fn read_settings(body: &Value) -> Option<Settings> {
         .iter()
         .map(Value::as_u64)
         .collect::<Option<Vec<_>>>()?;
-    (!delays.is_empty() && !offsets.is_empty()).then_some(())?;
+    // A schedule that makes more attempts than it has delays contradicts itself: nothing can be
+    // planned from it (and `schedule_advertised` says so).
+    (!delays.is_empty() && !offsets.is_empty() && offsets.len() <= delays.len()).then_some(())?;
     Some(Settings {
         delays,
         offsets,
-        jitter: body["jitter"].as_f64()?,
+        // A share of a delay: outside [0, 1) it would make a negative or unbounded delay.
+        jitter: body["jitter"]
+            .as_f64()
+            .filter(|jitter| (0.0..1.0).contains(jitter))?,
         window: body["retryWindowSeconds"].as_u64()?,
         timeout: Duration::from_secs(body["timeoutSeconds"].as_u64()?),
     })
@@ -689,4 +694,32 @@ async fn check_log(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::read_settings;
+
+    /// Settings that contradict themselves are unreadable (a failed `schedule_advertised`), never
+    /// a panic of the suite: more attempts than delays, a jitter of a whole delay or more, a
+    /// delay too long to count.
+    #[test]
+    fn settings_that_contradict_themselves_are_refused() {
+        let settings = |delays: &[&str], offsets: &[u64], jitter: f64| {
+            read_settings(&json!({
+                "retrySchedule": delays,
+                "attemptOffsetsSeconds": offsets,
+                "jitter": jitter,
+                "retryWindowSeconds": 86_400,
+                "timeoutSeconds": 15,
+            }))
+        };
+        assert!(settings(&["0s", "5s"], &[0, 5], 0.2).is_some());
+        assert!(settings(&["0s"], &[0, 5, 10], 0.2).is_none());
+        assert!(settings(&["0s", "5s"], &[0, 5], 1.5).is_none());
+        assert!(settings(&["0s", "5s"], &[0, 5], -0.5).is_none());
+        assert!(settings(&["0s", "99999999999999999h"], &[0, 5], 0.2).is_none());
+    }
 }
