@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
@@ -76,6 +76,8 @@ pub const OBSERVE: Duration = Duration::from_secs(90);
 /// How late an attempt may come beyond its jittered delay: the deployment's time to notice it is
 /// due and to connect.
 const LATENESS: Duration = Duration::from_secs(2);
+/// Pages of an endpoint's delivery log read looking for the suite's event, 100 deliveries each.
+const LOG_PAGES: usize = 20;
 /// How early an attempt may come before its jittered delay, for whole-second clocks.
 const EARLINESS: Duration = Duration::from_millis(250);
 /// The longest the suite waits to see that no attempt comes after the last one.
@@ -527,29 +529,51 @@ async fn check_log(
     watched: usize,
 ) -> Result<()> {
     let name = mode.name;
-    let Some(listed) = scenario
-        .expect(
-            "delivery_log",
-            "listWebhookDeliveries",
-            &[("webhookEndpointId", endpoint)],
-            None,
-            200,
-        )
-        .await?
-    else {
-        return Ok(());
-    };
     let event = attempts
         .first()
         .and_then(|attempt| attempt.header("webhook-id"))
         .unwrap_or_default()
         .to_string();
-    let delivery = listed.json()["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|delivery| delivery["eventId"].as_str() == Some(event.as_str()))
-        .cloned();
+    // Page by page, newest first: on a busy workspace other clients' events to every endpoint
+    // come after the suite's, and before it in the log.
+    let mut cursor: Option<String> = None;
+    let mut delivery = None;
+    let mut first = None;
+    for _ in 0..LOG_PAGES {
+        let mut query = vec![("limit", "100")];
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor.as_str()));
+        }
+        let sent = scenario.request(
+            "listWebhookDeliveries",
+            &[("webhookEndpointId", endpoint)],
+            &query,
+            None,
+        )?;
+        let page = scenario.send("listWebhookDeliveries", sent).await?;
+        if page.status() != 200 {
+            let seen = page.status().to_string();
+            scenario.fail(
+                "delivery_log",
+                &page,
+                "200 from listWebhookDeliveries".into(),
+                seen,
+            );
+            return Ok(());
+        }
+        delivery = page.json()["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|delivery| delivery["eventId"].as_str() == Some(event.as_str()))
+            .cloned();
+        cursor = page.json()["nextCursor"].as_str().map(str::to_string);
+        first.get_or_insert(page);
+        if delivery.is_some() || cursor.is_none() {
+            break;
+        }
+    }
+    let listed = first.context("no page of the delivery log was read")?;
     let Some(delivery) = delivery else {
         scenario.fail(
             "delivery_log",
