@@ -84,21 +84,28 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
         .map_or("/", |path| path.as_str());
     let route = request.uri().path();
     let key = request.header("idempotency-key").map(str::to_string);
-    // A body that does not arrive whole (the client dropped the connection) is not forwarded.
-    let Ok(body) = body.into_vec().await else {
-        if proxy.fault == Fault::DroppedKeyStaysClaimed
-            && let Some(key) = key
-        {
-            proxy.claimed.lock().unwrap().insert(key);
-        }
-        return StatusCode::BAD_REQUEST.into();
-    };
-    if key.is_some_and(|key| proxy.claimed.lock().unwrap().contains(&key)) {
+    if key
+        .as_ref()
+        .is_some_and(|key| proxy.claimed.lock().unwrap().contains(key))
+    {
         return Response::builder()
             .status(StatusCode::CONFLICT)
             .header("content-type", "application/problem+json")
             .header("retry-after", "1")
             .body(r#"{"status":409,"code":"idempotency_in_progress"}"#);
+    }
+    // The key is claimed before the body is read and given back once it is whole: a request
+    // whose connection drops mid-body (this handler is then cancelled, or its read fails) leaves
+    // it claimed.
+    let claim = key.filter(|_| proxy.fault == Fault::DroppedKeyStaysClaimed);
+    if let Some(key) = &claim {
+        proxy.claimed.lock().unwrap().insert(key.clone());
+    }
+    let Ok(body) = body.into_vec().await else {
+        return StatusCode::BAD_REQUEST.into();
+    };
+    if let Some(key) = &claim {
+        proxy.claimed.lock().unwrap().remove(key);
     }
     let path = if proxy.fault == Fault::CursorIgnored
         && request.method() == "GET"
