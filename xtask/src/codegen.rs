@@ -46,27 +46,11 @@ pub fn run(mode: Mode) -> Result<()> {
 /// fails when the catalogue has a gap (a check naming a promise it does not have, an operation of
 /// the spec with no isolation or paging check and no reason).
 fn promise_catalogue() -> Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = Command::new(cargo)
-        .current_dir(project::root())
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "hoverbot-conformance",
-            "--",
-            "list",
-            "--promises",
-        ])
-        .output()
-        .context("cannot run hoverbot-conformance to read its promise catalogue")?;
-    if !output.status.success() {
-        bail!(
-            "the promise catalogue has gaps (conformance/promises.yaml and the suites' checks):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    String::from_utf8(output.stdout).context("the promise catalogue is not UTF-8")
+    let catalogue = project::cargo_run("hoverbot-conformance", None, &["list", "--promises"])
+        .context(
+            "the promise catalogue has gaps (conformance/promises.yaml and the suites' checks)",
+        )?;
+    String::from_utf8(catalogue).context("the promise catalogue is not UTF-8")
 }
 
 /// The whole `api/src/generated.rs`, formatted.

@@ -9,7 +9,6 @@
 //! the server serves the source document itself, so only behaviour can drift.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
@@ -38,29 +37,13 @@ pub fn run() -> Result<()> {
 
 /// The document the router emits, from `hoverbot openapi --router`.
 fn router_document() -> Result<Value> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = Command::new(cargo)
-        .current_dir(project::root())
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "hoverbot-server",
-            "--bin",
-            "hoverbot",
-            "--",
-            "openapi",
-            "--router",
-        ])
-        .output()
-        .context("cannot run the server to read its router's document")?;
-    if !output.status.success() {
-        bail!(
-            "`hoverbot openapi --router` failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    serde_json::from_slice(&output.stdout)
+    let document = project::cargo_run(
+        "hoverbot-server",
+        Some("hoverbot"),
+        &["openapi", "--router"],
+    )
+    .context("`hoverbot openapi --router` failed")?;
+    serde_json::from_slice(&document)
         .context("`hoverbot openapi --router` printed no JSON document")
 }
 

@@ -30,3 +30,27 @@ pub fn load_spec() -> anyhow::Result<serde_json::Value> {
         .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", SPEC))?;
     serde_yaml_ng::from_str(&text).map_err(|err| anyhow::anyhow!("{SPEC} is not valid YAML: {err}"))
 }
+
+/// Runs a binary of the workspace through `cargo run --quiet --package PACKAGE [--bin BIN] -- ARGS`
+/// from the root; its standard output, or its standard error as the error when it fails.
+pub fn cargo_run(package: &str, bin: Option<&str>, args: &[&str]) -> anyhow::Result<Vec<u8>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = std::process::Command::new(cargo);
+    command
+        .current_dir(root())
+        .args(["run", "--quiet", "--package", package]);
+    if let Some(bin) = bin {
+        command.args(["--bin", bin]);
+    }
+    let output = command
+        .arg("--")
+        .args(args)
+        .output()
+        .map_err(|err| anyhow::anyhow!("cannot run `cargo run --package {package}`: {err}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(output.stdout)
+}

@@ -104,12 +104,7 @@ async fn send_message(
 
 /// The ids of a list response's `data`.
 fn listed(call: &Call) -> Vec<String> {
-    call.json()["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item["id"].as_str().map(str::to_string))
-        .collect()
+    resources::page_ids(&call.received)
 }
 
 /// Pages of a list the suite reads looking for one item, at most: 2,000 items, newest first. On a
