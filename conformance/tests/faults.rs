@@ -63,6 +63,10 @@ enum Fault {
     /// A keyed request whose connection dropped before its body ended leaves its key claimed:
     /// every retry with it is `409 idempotency_in_progress`.
     DroppedKeyStaysClaimed,
+    /// A key's `expiresAt` is dropped when it is created: a key made already expired works.
+    ExpiryIgnored,
+    /// A key made with an `expiresAt` is refused from the start, as if it had expired.
+    ExpiringKeyRefused,
 }
 
 struct Proxy {
@@ -74,6 +78,8 @@ struct Proxy {
     other: String,
     /// The idempotency keys of requests whose body never arrived whole.
     claimed: Mutex<HashSet<String>>,
+    /// The secrets of keys made with an `expiresAt`.
+    expiring: Mutex<HashSet<String>>,
 }
 
 #[handler]
@@ -101,7 +107,7 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     if let Some(key) = &claim {
         proxy.claimed.lock().unwrap().insert(key.clone());
     }
-    let Ok(body) = body.into_vec().await else {
+    let Ok(mut body) = body.into_vec().await else {
         return StatusCode::BAD_REQUEST.into();
     };
     if let Some(key) = &claim {
@@ -122,6 +128,25 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     } else {
         path.to_string()
     };
+    let creates_key = request.method() == "POST" && route == "/v1/api-keys";
+    let mut expires = false;
+    if creates_key && let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&body) {
+        expires = json.get("expiresAt").is_some();
+        if proxy.fault == Fault::ExpiryIgnored && expires {
+            json.as_object_mut().unwrap().remove("expiresAt");
+            body = json.to_string().into_bytes();
+        }
+    }
+    let bearer = request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if bearer.is_some_and(|secret| proxy.expiring.lock().unwrap().contains(secret)) {
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header("www-authenticate", "Bearer error=\"invalid_token\"")
+            .header("content-type", "application/problem+json")
+            .body(r#"{"status":401,"code":"unauthorized"}"#);
+    }
     let own_key = request.header("authorization") == Some(&format!("Bearer {}", proxy.key));
     let other_key = request.header("authorization") == Some(&format!("Bearer {}", proxy.other));
     if proxy.fault == Fault::DeletionIgnored
@@ -143,7 +168,7 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     for (name, value) in request.headers() {
         if name == "authorization" && let_in {
             outgoing = outgoing.bearer_auth(&proxy.key);
-        } else if name != "host" {
+        } else if name != "host" && name != "content-length" {
             outgoing = outgoing.header(name, value);
         }
     }
@@ -164,6 +189,14 @@ async fn forward(request: &Request, body: Body, Data(proxy): Data<&Arc<Proxy>>) 
     let status = upstream.status();
     let headers = upstream.headers().clone();
     let mut body = upstream.bytes().await.unwrap_or_default().to_vec();
+    if proxy.fault == Fault::ExpiringKeyRefused
+        && creates_key
+        && expires
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(secret) = json["secret"].as_str()
+    {
+        proxy.expiring.lock().unwrap().insert(secret.to_string());
+    }
     let creates_conversation =
         request.method() == "POST" && request.uri().path() == "/v1/conversations";
     if proxy.fault == Fault::ServerError && creates_conversation {
@@ -302,6 +335,11 @@ async fn serve(app: impl poem::Endpoint + 'static) -> SocketAddr {
 /// A server with three workspaces, and a key of each: the suites', a rate-limited one's, and
 /// another's, for the isolation checks.
 async fn hoverbot(name: &str) -> (Running, [String; 3], std::path::PathBuf) {
+    hoverbot_on(name, "0s,1s,2s").await
+}
+
+/// [`hoverbot`] with another webhook retry schedule.
+async fn hoverbot_on(name: &str, schedule: &str) -> (Running, [String; 3], std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "hoverbot-conformance-{name}-{}",
         std::process::id()
@@ -318,7 +356,7 @@ async fn hoverbot(name: &str) -> (Running, [String; 3], std::path::PathBuf) {
         rate_limit_per_minute: 6_000_000,
         rate_limit_burst: 1_000_000,
         allow_private_networks: true,
-        webhook_retry_schedule: "0s,1s,2s".into(),
+        webhook_retry_schedule: schedule.into(),
         ..Config::default()
     };
     let running = server::start(db.clone(), &config).await.unwrap();
@@ -411,6 +449,7 @@ async fn findings_through(
         key: key.to_string(),
         other: other.to_string(),
         claimed: Mutex::default(),
+        expiring: Mutex::default(),
     });
     let addr = serve(Route::new().at("/*path", forward).data(proxy)).await;
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -545,6 +584,18 @@ async fn each_broken_response_is_caught_by_its_check() {
                     Through::Api,
                     &["idempotency"],
                     "idempotency/dropped_connection",
+                ),
+                (
+                    Fault::ExpiryIgnored,
+                    Through::Api,
+                    &["auth"],
+                    "auth/expired_token",
+                ),
+                (
+                    Fault::ExpiringKeyRefused,
+                    Through::Api,
+                    &["auth"],
+                    "auth/wrong_scope",
                 ),
             ],
             limited: false,
@@ -694,6 +745,29 @@ async fn a_revoked_key_that_keeps_working_is_a_failed_check_and_the_run_goes_on(
     let passed = |suite: &str, check: &str| findings.counts[suite][check].0;
     assert!(passed("auth", "missing_token") > 0 && passed("auth", "wrong_scope") > 0);
     assert!(passed("idempotency", "replay_identical") > 0);
+    running.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// One attempt and no retry is a valid schedule: the delivery to a receiver that hangs is
+/// `failed` only once the deployment gives up on that attempt, and `retries` waits for that
+/// before it reads the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_of_one_attempt_passes_retries() {
+    let (running, [key, _, other], dir) = hoverbot_on("one-attempt", "0s").await;
+    let upstream = format!("http://{}", running.addr);
+    let failed = failed_checks(
+        &upstream,
+        (&key, &other),
+        Fault::None,
+        Through::Api,
+        &["retries"],
+    )
+    .await;
+    assert!(
+        failed.is_empty(),
+        "a schedule of one attempt failed {failed:?}"
+    );
     running.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
@@ -56,14 +56,19 @@ const CHECKS: &[Check] = &[
         proves: &["auth.revoked-refused"],
     },
     Check {
+        name: "expired_token",
+        what: "a key whose expiresAt has passed: 401 with a challenge",
+        proves: &["auth.expiry"],
+    },
+    Check {
         name: "refused_before_body",
         what: "no token and a body that is not even JSON: 401, decided before the body is read",
         proves: &["auth.token-required"],
     },
     Check {
         name: "wrong_scope",
-        what: "a key without the operation's scope: 403 with insufficient_scope",
-        proves: &["auth.scope-required"],
+        what: "a key without the operation's scope, due to expire in an hour: 403 with insufficient_scope (so a key works until it expires)",
+        proves: &["auth.scope-required", "auth.expiry"],
     },
     Check {
         name: "other_workspace",
@@ -74,6 +79,15 @@ const CHECKS: &[Check] = &[
 
 /// How long a revocation may take to reach every replica (their caches hold a key for 10 s).
 const REVOCATION_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How long the keys the suite checks scopes with live: long enough for any run and any clock
+/// skew between this machine and the deployment's, short enough that a shared workspace is not
+/// left with working keys from every run.
+const KEY_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The `expiresAt` of the key made already expired, as the spec allows ("a time in the past
+/// makes a key that is already expired").
+const EXPIRED: &str = "2000-01-01T00:00:00Z";
 
 /// The operations this suite tests: those that take a workspace token.
 fn tests(_: &Run, operation: &Operation) -> bool {
@@ -118,18 +132,23 @@ struct Keys {
     /// A key the deployment refuses since it was revoked; `None` when it did not refuse it (a
     /// failed check already), so no operation is checked with it.
     revoked: Option<String>,
+    /// A key made with an `expiresAt` in the past; `None` when the deployment would not make it
+    /// (a failed check already).
+    expired: Option<String>,
 }
 
 impl Keys {
-    /// Makes the keys through the API: one without each scope in use, and one it revokes (then
-    /// waits, up to a deadline, until the deployment refuses it: a revocation that does not take
-    /// is a failed `revoked_token`).
+    /// Makes the keys through the API: one without each scope in use (each expiring in an hour),
+    /// one already expired, and one it revokes (then waits, up to a deadline, until the deployment
+    /// refuses it: a revocation that does not take is a failed `revoked_token`).
     async fn make(
         run: &Run<'_>,
         operations: &[&Operation],
         findings: &mut Findings,
     ) -> Result<Self> {
         let scopes = all_scopes(run);
+        let expires =
+            (chrono::Utc::now() + KEY_LIFETIME).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut without = Vec::new();
         for operation in operations {
             let Access::Scope(scope) = &operation.access else {
@@ -139,12 +158,38 @@ impl Keys {
                 continue;
             }
             let others: Vec<&String> = scopes.iter().filter(|other| *other != scope).collect();
-            let (_, secret) =
-                create_key(run, &format!("conformance without {scope}"), &others).await?;
+            let name = format!("conformance without {scope}");
+            let created = create_key(run, &name, &others, Some(&expires)).await?;
+            let (_, secret) = created.map_err(|refused| {
+                anyhow::anyhow!("creating an API key for the auth suite: {refused}")
+            })?;
             without.push((scope.clone(), secret));
         }
         let all: Vec<&String> = scopes.iter().collect();
-        let (id, secret) = create_key(run, "conformance revoked", &all).await?;
+        let expired = match create_key(run, "conformance expired", &all, Some(EXPIRED)).await? {
+            Ok((_, secret)) => Some(secret),
+            Err(refused) => {
+                let body =
+                    json!({"name": "conformance expired", "scopes": all, "expiresAt": EXPIRED});
+                let sent = request(run, "POST", "v1/api-keys", Some(body), None)?;
+                findings.failed(Failure {
+                    suite: SUITE.name,
+                    check: "expired_token",
+                    operation: "createApiKey".to_string(),
+                    expected: "201: an expiresAt in the past makes a key that is already expired"
+                        .to_string(),
+                    seen: refused,
+                    curl: sent.curl(),
+                    seed: run.seed,
+                });
+                None
+            }
+        };
+        let (id, secret) = create_key(run, "conformance revoked", &all, None)
+            .await?
+            .map_err(|refused| {
+                anyhow::anyhow!("creating an API key for the auth suite: {refused}")
+            })?;
         let revocation = request(run, "DELETE", &format!("v1/api-keys/{id}"), None, None)?;
         let answer = run.target.send(&revocation).await?;
         findings.sent(SUITE.name);
@@ -161,6 +206,7 @@ impl Keys {
             return Ok(Self {
                 without,
                 revoked: None,
+                expired,
             });
         }
         let probe = request(run, "GET", "v1/api-keys", None, Some(&secret))?;
@@ -191,6 +237,7 @@ impl Keys {
                 return Ok(Self {
                     without,
                     revoked: None,
+                    expired,
                 });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -198,6 +245,7 @@ impl Keys {
         Ok(Self {
             without,
             revoked: Some(secret),
+            expired,
         })
     }
 }
@@ -215,15 +263,18 @@ fn all_scopes(run: &Run) -> Vec<String> {
         .collect()
 }
 
-async fn create_key(run: &Run<'_>, name: &str, scopes: &[&String]) -> Result<(String, String)> {
-    let created = send_json(
-        run,
-        "POST",
-        "v1/api-keys",
-        Some(json!({"name": name, "scopes": scopes})),
-        None,
-    )
-    .await?;
+/// Makes a key with the main key: its id and secret, or what the deployment answered instead.
+async fn create_key(
+    run: &Run<'_>,
+    name: &str,
+    scopes: &[&String],
+    expires_at: Option<&str>,
+) -> Result<Result<(String, String), String>> {
+    let mut body = json!({"name": name, "scopes": scopes});
+    if let Some(at) = expires_at {
+        body["expiresAt"] = json!(at);
+    }
+    let created = send_json(run, "POST", "v1/api-keys", Some(body), None).await?;
     let body = created.json().unwrap_or_default();
     if created.status == 403 {
         return Err(UsageError(
@@ -232,12 +283,9 @@ async fn create_key(run: &Run<'_>, name: &str, scopes: &[&String]) -> Result<(St
         .into());
     }
     if created.status != 201 {
-        bail!(
-            "creating an API key for the auth suite: {} {body}",
-            created.status
-        );
+        return Ok(Err(format!("{} {body}", created.status)));
     }
-    Ok((
+    Ok(Ok((
         body["id"]
             .as_str()
             .context("a created key has an id")?
@@ -246,7 +294,7 @@ async fn create_key(run: &Run<'_>, name: &str, scopes: &[&String]) -> Result<(St
             .as_str()
             .context("a created key has its secret")?
             .to_string(),
-    ))
+    )))
 }
 
 /// A JSON request with the main key, or with `key`.
@@ -334,6 +382,9 @@ async fn credentials(
     if let Some(key) = &keys.revoked {
         variants.push(("revoked_token", Some(format!("Bearer {key}")), 401, None));
     }
+    if let Some(key) = &keys.expired {
+        variants.push(("expired_token", Some(format!("Bearer {key}")), 401, None));
+    }
     if let Some(key) = without {
         variants.push(("wrong_scope", Some(format!("Bearer {key}")), 403, None));
     }
@@ -347,7 +398,8 @@ async fn credentials(
             .headers
             .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
         // The made-up credentials are shown as they are; real keys are not.
-        attempt.secret_authorization = matches!(check, "revoked_token" | "wrong_scope");
+        attempt.secret_authorization =
+            matches!(check, "revoked_token" | "expired_token" | "wrong_scope");
         if let Some(value) = authorization {
             attempt.headers.push(("authorization".into(), value));
         }

@@ -415,7 +415,16 @@ async fn watch(
         })
         .max()
         .unwrap_or(LATENESS);
-    tokio::time::sleep(quiet.min(QUIET)).await;
+    // A receiver that hung on its last attempt is judged by the deployment only when the
+    // attempt's timeout ends: until then its log rightly says the delivery is under way.
+    let judged = modes
+        .iter()
+        .zip(&plans)
+        .filter(|(mode, (seen, _))| matches!(mode.answer(seen - 1), Answer::Hang(_)))
+        .map(|_| settings.timeout + LATENESS)
+        .max()
+        .unwrap_or_default();
+    tokio::time::sleep(quiet.min(QUIET).max(judged)).await;
 
     for ((mode, (hook, id, secret)), (seen, _)) in modes.iter().zip(endpoints).zip(&plans) {
         let attempts = mine(&receiver.deliveries(hook));
