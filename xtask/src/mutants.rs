@@ -238,13 +238,99 @@ pub fn run(args: &[&str]) -> Result<()> {
     let file = results_file(&options);
     std::fs::create_dir_all(file.parent().context("a results file has a directory")?)?;
     std::fs::write(&file, serde_json::to_string_pretty(&results.json())?)?;
-    print!("{}", results.table());
+    print!("{}", results.table(None));
     if options.write {
         let all = Results::gathered(&options)?;
-        report::write_between(BEGIN, END, &all.report(&options))?;
+        let explained = Explained::load()?;
+        let unexplained = all.unexplained(&explained);
+        report::write_between(BEGIN, END, &all.report(&options, &explained))?;
         eprintln!("mutants: BENCHMARKS.md updated from every shard of this sample");
+        if !unexplained.is_empty() {
+            eprintln!(
+                "mutants: {} missed by the suites and not in {}:",
+                unexplained.len(),
+                project::MISSED_MUTANTS
+            );
+            for name in unexplained {
+                eprintln!("  {name}");
+            }
+        }
     }
     Ok(())
+}
+
+/// Why a missed mutant is missed.
+#[derive(Clone, Copy, PartialEq)]
+enum Miss {
+    /// No client can tell it from the unmutated server: the same answers and deliveries, only
+    /// slower, or with more memory, or written another way with the same meaning.
+    Equivalent,
+    /// It changes what a client could see, but only where a bounded run from outside cannot
+    /// look (PostgreSQL's code while the mutants run on SQLite, the browser pages of an OAuth
+    /// consent, a bound that takes minutes or many tenants to reach).
+    OutOfReach,
+    /// A promise broken that no check catches: a gap in the suites.
+    Gap,
+}
+
+impl Miss {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "equivalent" => Some(Self::Equivalent),
+            "out of reach" => Some(Self::OutOfReach),
+            "gap" => Some(Self::Gap),
+            _ => None,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Equivalent => "equivalent",
+            Self::OutOfReach => "out of reach",
+            Self::Gap => "**gap**",
+        }
+    }
+}
+
+/// The explanations of missed mutants, by mutant name.
+struct Explained(BTreeMap<String, (Miss, String)>);
+
+impl Explained {
+    fn load() -> Result<Self> {
+        let path = project::root().join(project::MISSED_MUTANTS);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", project::MISSED_MUTANTS))?;
+        Self::parse(&text).with_context(|| format!("in {}", project::MISSED_MUTANTS))
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        let entries: Vec<Value> = serde_yaml_ng::from_str(text)?;
+        let mut explained = BTreeMap::new();
+        for entry in entries {
+            let field = |name: &str| {
+                entry[name]
+                    .as_str()
+                    .with_context(|| format!("an entry has no `{name}`: {entry}"))
+            };
+            let mutant = field("mutant")?.to_string();
+            let reach = Miss::parse(field("reach")?).with_context(|| {
+                format!("{mutant}: reach is `equivalent`, `out of reach` or `gap`")
+            })?;
+            let why = field("why")?
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            ensure!(
+                explained.insert(mutant.clone(), (reach, why)).is_none(),
+                "{mutant} is explained twice"
+            );
+        }
+        Ok(Self(explained))
+    }
+
+    fn reach(&self, mutant: &str) -> Option<Miss> {
+        self.0.get(mutant).map(|(reach, _)| *reach)
+    }
 }
 
 /// Every mutant cargo-mutants generates in `FILES`, in its order.
@@ -676,6 +762,16 @@ struct Results {
     rows: BTreeMap<String, Option<(Verdict, Verdict)>>,
 }
 
+/// What one tool made of the viable mutants.
+#[derive(Default)]
+struct Tally {
+    caught: usize,
+    missed: usize,
+    /// Those a client could observe, and of them the caught.
+    observable: usize,
+    caught_observable: usize,
+}
+
 impl Results {
     fn from(outcomes: &[Outcome]) -> Self {
         Self {
@@ -739,18 +835,29 @@ impl Results {
         Ok(Self { rows })
     }
 
-    /// Caught, missed and unviable per tool.
-    fn counts(&self) -> [(usize, usize); 2] {
-        let mut counts = [(0, 0); 2];
-        for (ours, theirs) in self.rows.values().flatten() {
-            for (count, verdict) in counts.iter_mut().zip([ours, theirs]) {
-                match verdict {
-                    Verdict::Caught(_) => count.0 += 1,
-                    Verdict::Missed => count.1 += 1,
-                }
+    /// Each tool's tally: caught, missed, and caught of the mutants a client could observe
+    /// (all viable ones but those `explained` as equivalent or out of reach).
+    fn tallies(&self, explained: Option<&Explained>) -> [Tally; 2] {
+        let mut tallies = [Tally::default(), Tally::default()];
+        for (name, verdicts) in &self.rows {
+            let Some((ours, theirs)) = verdicts else {
+                continue;
+            };
+            let observable = !explained.is_some_and(|explained| {
+                matches!(
+                    explained.reach(name),
+                    Some(Miss::Equivalent | Miss::OutOfReach)
+                )
+            });
+            for (tally, verdict) in tallies.iter_mut().zip([ours, theirs]) {
+                let caught = matches!(verdict, Verdict::Caught(_));
+                tally.caught += usize::from(caught);
+                tally.missed += usize::from(!caught);
+                tally.observable += usize::from(observable);
+                tally.caught_observable += usize::from(caught && observable);
             }
         }
-        counts
+        tallies
     }
 
     fn unviable(&self) -> usize {
@@ -760,35 +867,63 @@ impl Results {
             .count()
     }
 
-    fn table(&self) -> String {
-        let [ours, theirs] = self.counts();
-        let viable = ours.0 + ours.1;
-        let share = |caught: usize| {
-            if viable == 0 {
+    /// The mutants the suites missed that no entry explains.
+    fn unexplained(&self, explained: &Explained) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|(name, verdicts)| {
+                matches!(verdicts, Some((Verdict::Missed, _))) && explained.reach(name).is_none()
+            })
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// The counts per tool; with `explained`, also the share caught of the observable mutants.
+    fn table(&self, explained: Option<&Explained>) -> String {
+        let share = |caught: usize, of: usize| {
+            if of == 0 {
                 "—".to_string()
             } else {
-                format!("{:.0} %", 100.0 * caught as f64 / viable as f64)
+                format!("{:.0} %", 100.0 * caught as f64 / of as f64)
             }
         };
         let mut out = String::new();
+        let (header, rule) = if explained.is_some() {
+            (" Caught of observable |", "--:|")
+        } else {
+            ("", "")
+        };
         let _ = writeln!(
             out,
-            "| Tool | Caught | Missed | Unviable | Caught of viable |"
+            "| Tool | Caught | Missed | Unviable | Caught of viable |{header}"
         );
-        let _ = writeln!(out, "|---|--:|--:|--:|--:|");
-        for (tool, (caught, missed)) in [("hoverbot-conformance", ours), ("Schemathesis", theirs)] {
+        let _ = writeln!(out, "|---|--:|--:|--:|--:|{rule}");
+        let tools = ["hoverbot-conformance", "Schemathesis"];
+        for (tool, tally) in tools.into_iter().zip(self.tallies(explained)) {
+            let observable = if explained.is_some() {
+                format!(
+                    " {} of {}: {} |",
+                    tally.caught_observable,
+                    tally.observable,
+                    share(tally.caught_observable, tally.observable)
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "| {tool} | {caught} | {missed} | {} | {} |",
+                "| {tool} | {} | {} | {} | {} |{observable}",
+                tally.caught,
+                tally.missed,
                 self.unviable(),
-                share(caught)
+                share(tally.caught, tally.caught + tally.missed)
             );
         }
         out
     }
 
     /// The BENCHMARKS.md part: the counts, and every mutant with each tool's verdict.
-    fn report(&self, options: &Options) -> String {
+    fn report(&self, options: &Options, explained: &Explained) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -806,21 +941,41 @@ impl Results {
             self.rows.len(),
             options.sample
         );
-        out.push_str(&self.table());
-        let _ = writeln!(out, "\n| Mutant | hoverbot-conformance | Schemathesis |");
-        let _ = writeln!(out, "|---|---|---|");
+        out.push_str(&self.table(Some(explained)));
+        let _ = writeln!(
+            out,
+            "\nObservable: every viable mutant but those {} explains as equivalent (no client can tell it from the unmutated server) or out of reach (a client could, but not in a bounded run from outside).",
+            project::MISSED_MUTANTS
+        );
+        let _ = writeln!(
+            out,
+            "\n| Mutant | hoverbot-conformance | Schemathesis | Why the suites miss it |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|");
         let cell = |verdict: &Verdict| match verdict {
             Verdict::Caught(by) => format!("caught ({})", shorten(by)),
             Verdict::Missed => "**missed**".to_string(),
         };
         for (name, verdicts) in &self.rows {
-            let name = name.replace('|', "\\|");
+            let shown = name.replace('|', "\\|");
             match verdicts {
                 None => {
-                    let _ = writeln!(out, "| `{name}` | unviable | unviable |");
+                    let _ = writeln!(out, "| `{shown}` | unviable | unviable | |");
                 }
                 Some((ours, theirs)) => {
-                    let _ = writeln!(out, "| `{name}` | {} | {} |", cell(ours), cell(theirs));
+                    let why = match (ours, explained.0.get(name.as_str())) {
+                        (Verdict::Caught(_), _) => String::new(),
+                        (Verdict::Missed, Some((reach, why))) => {
+                            format!("{}: {}", reach.label(), why.replace('|', "\\|"))
+                        }
+                        (Verdict::Missed, None) => "**unexplained**".to_string(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "| `{shown}` | {} | {} | {why} |",
+                        cell(ours),
+                        cell(theirs)
+                    );
                 }
             }
         }
@@ -839,7 +994,9 @@ fn shorten(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Mutant;
+    use std::collections::BTreeMap;
+
+    use super::{Explained, Miss, Mutant, Results, Verdict};
 
     /// A mutation replaces exactly its span, across lines too.
     #[test]
@@ -861,5 +1018,58 @@ mod tests {
             "fn quota() -> u32 0\n"
         );
         assert!(mutant((9, 1), (9, 2)).mutate(source).is_err());
+    }
+
+    /// The committed explanations read, each naming a mutant as cargo-mutants does.
+    #[test]
+    fn the_committed_explanations_read() {
+        let explained = Explained::load().unwrap();
+        assert!(!explained.0.is_empty());
+        for name in explained.0.keys() {
+            let mut parts = name.splitn(4, ':');
+            let file = parts.next().unwrap();
+            assert!(
+                file.starts_with("server/src/") && file.ends_with(".rs"),
+                "{name}"
+            );
+            for number in [parts.next(), parts.next()] {
+                assert!(number.unwrap().parse::<usize>().is_ok(), "{name}");
+            }
+            assert!(parts.next().unwrap().starts_with(" replace "), "{name}");
+        }
+        assert!(Explained::parse("- mutant: x\n  reach: maybe\n  why: y").is_err());
+    }
+
+    /// The observable mutants are the viable ones not explained away; a tool that catches one
+    /// explained away is not credited for it.
+    #[test]
+    fn the_score_counts_only_observable_mutants() {
+        let caught = || Verdict::Caught("a check".into());
+        let rows = BTreeMap::from([
+            ("a".to_string(), Some((caught(), Verdict::Missed))),
+            ("b".to_string(), Some((Verdict::Missed, Verdict::Missed))),
+            ("c".to_string(), Some((Verdict::Missed, caught()))),
+            ("d".to_string(), Some((Verdict::Missed, Verdict::Missed))),
+            ("e".to_string(), None),
+        ]);
+        let results = Results { rows };
+        let explained = Explained(BTreeMap::from([
+            ("b".to_string(), (Miss::Equivalent, "the same".to_string())),
+            (
+                "c".to_string(),
+                (Miss::OutOfReach, "PostgreSQL".to_string()),
+            ),
+            ("d".to_string(), (Miss::Gap, "no check".to_string())),
+        ]));
+        let [ours, theirs] = results.tallies(Some(&explained));
+        assert_eq!((ours.caught, ours.missed), (1, 3));
+        assert_eq!((ours.caught_observable, ours.observable), (1, 2));
+        assert_eq!((theirs.caught_observable, theirs.observable), (0, 2));
+        assert!(results.unexplained(&explained).is_empty());
+        let table = results.table(Some(&explained));
+        assert!(
+            table.contains("| hoverbot-conformance | 1 | 3 | 1 | 25 % | 1 of 2: 50 % |"),
+            "{table}"
+        );
     }
 }

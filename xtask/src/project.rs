@@ -22,6 +22,8 @@ pub const SPEC_JSON_30: &str = "openapi/derived/hoverbot-3.0.json";
 pub const GENERATED_API: &str = "api/src/generated.rs";
 /// The conformance suite's promise catalogue, as `hoverbot-conformance list --promises` prints it.
 pub const PROMISES: &str = "conformance/PROMISES.md";
+/// Why the suites miss each mutant they miss: read by `cargo xtask mutants --write`.
+pub const MISSED_MUTANTS: &str = "conformance/missed-mutants.yaml";
 
 /// Reads and parses the source spec.
 pub fn load_spec() -> anyhow::Result<serde_json::Value> {
