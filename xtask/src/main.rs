@@ -15,8 +15,8 @@
 //!   pinned source on PyPI;
 //! - `mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--only TEXT] [--write]`:
 //!   mutants of the server's promise-bearing modules, each judged by the conformance suites and
-//!   by Schemathesis (with `--only`, again for the named ones; with `--write`, into
-//!   `BENCHMARKS.md`).
+//!   by Schemathesis (with `--only`, again for the named ones; `--write` puts the verdicts of
+//!   every shard run so far into `BENCHMARKS.md`, alone without judging any).
 
 mod bench;
 mod codegen;

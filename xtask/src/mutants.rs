@@ -64,8 +64,9 @@ const END: &str = "<!-- End of the mutation figures. -->";
 
 struct Options {
     sample: usize,
-    /// `k` of `n`, from 1.
-    shard: (usize, usize),
+    /// `k` of `n`, from 1; `None` (no `--shard`) with `--write` and no `--only`: nothing is
+    /// judged, the shards already run are written.
+    shard: Option<(usize, usize)>,
     seed: u64,
     write: bool,
     schemathesis: Option<PathBuf>,
@@ -78,7 +79,7 @@ impl Options {
     fn parse(args: &[&str]) -> Result<Self> {
         let mut options = Self {
             sample: 60,
-            shard: (1, 1),
+            shard: None,
             seed: 1,
             write: false,
             schemathesis: None,
@@ -100,13 +101,13 @@ impl Options {
                         1 <= k && k <= n,
                         "--shard {given}: k must be between 1 and n"
                     );
-                    options.shard = (k, n);
+                    options.shard = Some((k, n));
                 }
                 "--schemathesis" => options.schemathesis = Some(PathBuf::from(value()?)),
                 "--write" => options.write = true,
                 "--only" => options.only = Some(value()?.to_string()),
                 other => bail!(
-                    "unknown option {other}; usage: cargo xtask mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--only TEXT] [--write]"
+                    "unknown option {other}; usage: cargo xtask mutants [--sample N] [--shard k/n] [--seed S] [--schemathesis PATH] [--only TEXT] [--write]; --write alone writes the shards already run"
                 ),
             }
         }
@@ -194,13 +195,24 @@ struct Outcome {
 
 pub fn run(args: &[&str]) -> Result<()> {
     let options = Options::parse(args)?;
+    if options.write && options.shard.is_none() && options.only.is_none() {
+        return write(&options);
+    }
+    judge(&options)?;
+    if options.write {
+        write(&options)?;
+    }
+    Ok(())
+}
+
+/// Judges the mutants of the options' shard (all of the sample without `--shard`) and keeps
+/// their verdicts in the shard's results file.
+fn judge(options: &Options) -> Result<()> {
+    let shard_of = options.shard.unwrap_or((1, 1));
     let st = crate::bench::schemathesis(options.schemathesis.as_deref())
         .context("no Schemathesis (`st`) on the PATH; give --schemathesis PATH")?;
     let mutants = list()?;
-    let mut chosen = shard(
-        sample(&mutants, options.sample, options.seed),
-        options.shard,
-    );
+    let mut chosen = shard(sample(&mutants, options.sample, options.seed), shard_of);
     if let Some(only) = &options.only {
         chosen.retain(|mutant| mutant.name.contains(only.as_str()));
         ensure!(
@@ -213,8 +225,8 @@ pub fn run(args: &[&str]) -> Result<()> {
         mutants.len(),
         options.sample.min(mutants.len()),
         options.seed,
-        options.shard.0,
-        options.shard.1,
+        shard_of.0,
+        shard_of.1,
         chosen.len()
     );
     let conformance = build_conformance()?;
@@ -246,7 +258,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         }
         Ok(())
     })?;
-    let file = results_file(&options);
+    let file = results_file(options.sample, options.seed, shard_of);
     let mut results = Results::from(&outcomes);
     if options.only.is_some() {
         let mut kept = Results::read(&file)?;
@@ -256,21 +268,25 @@ pub fn run(args: &[&str]) -> Result<()> {
     std::fs::create_dir_all(file.parent().context("a results file has a directory")?)?;
     std::fs::write(&file, serde_json::to_string_pretty(&results.json())?)?;
     print!("{}", results.table(None));
-    if options.write {
-        let all = Results::gathered(&options)?;
-        let explained = Explained::load()?;
-        let unexplained = all.unexplained(&explained);
-        report::write_between(BEGIN, END, &all.report(&options, &explained))?;
-        eprintln!("mutants: BENCHMARKS.md updated from every shard of this sample");
-        if !unexplained.is_empty() {
-            eprintln!(
-                "mutants: {} missed by the suites and not in {}:",
-                unexplained.len(),
-                project::MISSED_MUTANTS
-            );
-            for name in unexplained {
-                eprintln!("  {name}");
-            }
+    Ok(())
+}
+
+/// Writes the verdicts of every shard of the sample run so far into `BENCHMARKS.md`, and names
+/// the suites' misses that `MISSED_MUTANTS` does not explain.
+fn write(options: &Options) -> Result<()> {
+    let all = Results::gathered(options)?;
+    let explained = Explained::load()?;
+    let unexplained = all.unexplained(&explained);
+    report::write_between(BEGIN, END, &all.report(options, &explained))?;
+    eprintln!("mutants: BENCHMARKS.md updated from every shard of this sample");
+    if !unexplained.is_empty() {
+        eprintln!(
+            "mutants: {} missed by the suites and not in {}:",
+            unexplained.len(),
+            project::MISSED_MUTANTS
+        );
+        for name in unexplained {
+            eprintln!("  {name}");
         }
     }
     Ok(())
@@ -767,10 +783,9 @@ fn junit_failure_names(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn results_file(options: &Options) -> PathBuf {
+fn results_file(sample: usize, seed: u64, (k, n): (usize, usize)) -> PathBuf {
     target_dir().join("mutants").join(format!(
-        "results-sample-{}-seed-{}-shard-{}-of-{}.json",
-        options.sample, options.seed, options.shard.0, options.shard.1
+        "results-sample-{sample}-seed-{seed}-shard-{k}-of-{n}.json"
     ))
 }
 
@@ -952,7 +967,7 @@ impl Results {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "- Command: `cargo xtask mutants --sample {} --seed {}` (in shards: `--shard k/n`), then `--write`",
+            "- Command: `cargo xtask mutants --sample {0} --seed {1} --shard k/n` for each shard, then `cargo xtask mutants --sample {0} --seed {1} --write`",
             options.sample, options.seed
         );
         let _ = writeln!(
