@@ -30,6 +30,9 @@ pub enum Answer {
     Status(u16),
     /// This status (429 or 503) with `Retry-After: seconds`.
     RetryAfter { status: u16, seconds: u64 },
+    /// This status with `webhook-delivery: value`, the Standard Webhooks delivery control
+    /// (`abort-message` or `disable`).
+    Control { status: u16, value: &'static str },
     /// No answer for this long (past the deployment's attempt timeout), then `204`.
     Hang(Duration),
     /// The connection is closed without an answer.
@@ -301,6 +304,14 @@ async fn answer(
             response.headers_mut().insert(
                 hyper::header::RETRY_AFTER,
                 hyper::header::HeaderValue::from(seconds),
+            );
+            Ok(response)
+        }
+        Answer::Control { status, value } => {
+            let mut response = respond(status, "delivery control");
+            response.headers_mut().insert(
+                hyper::header::HeaderName::from_static("webhook-delivery"),
+                hyper::header::HeaderValue::from_static(value),
             );
             Ok(response)
         }

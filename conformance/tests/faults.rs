@@ -44,6 +44,9 @@ enum Fault {
     BadSignature,
     /// A retried webhook arrives with another `webhook-id` than its first attempt.
     WebhookIdChangedOnRetry,
+    /// The receiver's `webhook-delivery` header (abort the message, disable the endpoint) never
+    /// reaches the server, as if it ignored it.
+    ControlIgnored,
     /// A response to a keyed request that ran says `Idempotent-Replayed: false`, where the spec
     /// says the header is absent.
     FirstMarkedFalse,
@@ -305,12 +308,19 @@ async fn deliver(request: &Request, body: Body, Data(proxy): Data<&Arc<WebhookPr
     match sent {
         Ok(answer) => {
             let status = answer.status();
-            let retry_after = answer.headers().get("retry-after").cloned();
+            let mut passed = vec!["retry-after"];
+            if proxy.fault != Fault::ControlIgnored {
+                passed.push("webhook-delivery");
+            }
+            let headers: Vec<_> = passed
+                .into_iter()
+                .filter_map(|name| Some((name, answer.headers().get(name)?.clone())))
+                .collect();
             let mut response = Response::builder()
                 .status(status)
                 .body(answer.bytes().await.unwrap_or_default().to_vec());
-            if let Some(retry_after) = retry_after {
-                response.headers_mut().insert("retry-after", retry_after);
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value);
             }
             response
         }
@@ -677,17 +687,25 @@ async fn each_broken_delivery_is_caught_by_its_check() {
 /// The proxy answers 502 where the receiver drops a connection, so the clean run of `retries`
 /// goes straight to the receiver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_id_changed_on_retry_is_caught() {
+async fn each_broken_retry_is_caught_by_its_check() {
     caught(
         "retries",
         Case {
             clean: (&["retries"], Through::Api),
-            faults: &[(
-                Fault::WebhookIdChangedOnRetry,
-                Through::Webhooks,
-                &["retries"],
-                "retries/same_webhook_id",
-            )],
+            faults: &[
+                (
+                    Fault::WebhookIdChangedOnRetry,
+                    Through::Webhooks,
+                    &["retries"],
+                    "retries/same_webhook_id",
+                ),
+                (
+                    Fault::ControlIgnored,
+                    Through::Webhooks,
+                    &["retries"],
+                    "retries/delivery_control",
+                ),
+            ],
             limited: false,
             // Each run's endpoints hear the other's conversation too, and the first 410 its
             // `gone` receiver answers disables that endpoint: were it the other run's event, its

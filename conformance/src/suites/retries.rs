@@ -1,11 +1,13 @@
 //! `retries` (opt-in: it waits for the deployment's retry schedule): endpoints of the suite's
 //! receiver fail on purpose, each in its own way (`500`, a hang past the attempt timeout, a
-//! dropped connection, `429` with `Retry-After`, `410 Gone`, and a receiver that recovers), and
-//! one event goes to all of them. Against the schedule the deployment advertises
+//! dropped connection, `429` with `Retry-After`, `410 Gone`, the delivery controls
+//! `webhook-delivery: abort-message` and `disable`, and a receiver that recovers), and one event
+//! goes to all of them. Against the schedule the deployment advertises
 //! (`GET /v1/webhook-settings`): every attempt keeps the event's `webhook-id` and is signed anew,
 //! the spacing follows the schedule within its jitter (and a receiver's `Retry-After`), nothing
-//! comes after the last attempt or later than the retry window, `410` disables the endpoint, a
-//! recovered receiver gets nothing more, and the delivery log tells exactly what happened.
+//! comes after the last attempt or later than the retry window, `410` and `disable` disable the
+//! endpoint, `abort-message` ends the delivery at once, a recovered receiver gets nothing more,
+//! and the delivery log tells exactly what happened.
 //! Attempts due within [`OBSERVE`] are watched as they come; later ones are checked through the
 //! delivery log's `nextAttemptAt`.
 
@@ -60,6 +62,11 @@ const CHECKS: &[Check] = &[
         proves: &["webhooks.gone-disables"],
     },
     Check {
+        name: "delivery_control",
+        what: "webhook-delivery: abort-message fails the delivery at once; webhook-delivery: disable also disables the endpoint (disabledReason requested)",
+        proves: &["webhooks.delivery-control"],
+    },
+    Check {
         name: "delivery_log",
         what: "the log lists each attempt with the receiver's status, its state, and the next attempt's time",
         proves: &["webhooks.delivery-log"],
@@ -88,7 +95,7 @@ const CLOCK_SKEW_SECS: i64 = 5;
 /// The budget printed before the suite starts.
 fn budget() -> String {
     format!(
-        "at most 40 requests; watches failing receivers for up to {} s",
+        "about 50 requests; watches failing receivers for up to {} s",
         OBSERVE.as_secs() + 60
     )
 }
@@ -114,9 +121,23 @@ impl Mode {
         self.answers.get(attempt).unwrap_or(&self.then)
     }
 
-    /// Whether the delivery ends at this answer: acknowledged, or gone.
+    /// Whether the delivery ends at this answer: acknowledged, gone, or stopped by the receiver.
     fn ends_at(&self, attempt: usize) -> bool {
-        matches!(self.answer(attempt), Answer::Accept | Answer::Status(410))
+        matches!(
+            self.answer(attempt),
+            Answer::Accept | Answer::Status(410) | Answer::Control { .. }
+        )
+    }
+
+    /// The check and the `disabledReason` for a mode whose receiver disables its endpoint.
+    fn disables(&self) -> Option<(&'static str, &'static str)> {
+        match self.then {
+            Answer::Status(410) => Some(("gone_disables", "gone")),
+            Answer::Control {
+                value: "disable", ..
+            } => Some(("delivery_control", "requested")),
+            _ => None,
+        }
     }
 }
 
@@ -285,6 +306,23 @@ async fn run(scenario: &mut Scenario<'_, '_>, receiver: &Receiver) -> Result<()>
             name: "recovers",
             answers: vec![Answer::Status(500); recover_after],
             then: Answer::Accept,
+        },
+        // A failing status with the control header: the header, not the status, decides.
+        Mode {
+            name: "abort-message",
+            answers: Vec::new(),
+            then: Answer::Control {
+                status: 500,
+                value: "abort-message",
+            },
+        },
+        Mode {
+            name: "disable",
+            answers: Vec::new(),
+            then: Answer::Control {
+                status: 500,
+                value: "disable",
+            },
         },
     ];
 
@@ -622,7 +660,9 @@ async fn check_log(
         let status = entry["statusCode"].as_u64();
         let expected = match &seen.answer {
             Answer::Accept => Some(204),
-            Answer::Status(status) | Answer::RetryAfter { status, .. } => Some(u64::from(*status)),
+            Answer::Status(status)
+            | Answer::RetryAfter { status, .. }
+            | Answer::Control { status, .. } => Some(u64::from(*status)),
             Answer::Hang(_) | Answer::Reset => None,
         };
         if status != expected || (expected.is_none() && entry["error"].is_null()) {
@@ -702,7 +742,23 @@ async fn check_log(
         }),
     );
 
-    if matches!(mode.then, Answer::Status(410)) {
+    if let Answer::Control {
+        value: "abort-message",
+        ..
+    } = mode.then
+    {
+        scenario.check(
+            "delivery_control",
+            &one,
+            (attempts.len() != 1 || status != "failed").then(|| {
+                (
+                    "webhook-delivery: abort-message: one attempt, the delivery failed".into(),
+                    format!("{} attempts, delivery {status}", attempts.len()),
+                )
+            }),
+        );
+    }
+    if let Some((check, reason)) = mode.disables() {
         let endpoint_now = scenario
             .call(
                 "getWebhookEndpoint",
@@ -711,13 +767,15 @@ async fn check_log(
             )
             .await?;
         let body = endpoint_now.json();
-        let disabled = body["enabled"] == json!(false) && body["disabledReason"] == json!("gone");
+        let disabled = body["enabled"] == json!(false) && body["disabledReason"] == json!(reason);
         scenario.check(
-            "gone_disables",
+            check,
             &endpoint_now,
             (!disabled || status != "failed").then(|| {
                 (
-                    "the endpoint disabled with disabledReason gone, the delivery failed".into(),
+                    format!(
+                        "the endpoint disabled with disabledReason {reason}, the delivery failed"
+                    ),
                     format!(
                         "enabled {} disabledReason {}, delivery {status}",
                         body["enabled"], body["disabledReason"]
