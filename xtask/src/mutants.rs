@@ -984,7 +984,7 @@ impl Results {
         out.push_str(&self.table(Some(explained)));
         let _ = writeln!(
             out,
-            "\nObservable: every viable mutant but those {} explains as equivalent (no client can tell it from the unmutated server) or out of reach (a client could, but not in a bounded run from outside).",
+            "\nObservable: every viable mutant but those `{}` explains as equivalent (no client can tell it from the unmutated server) or out of reach (a client could, but not in a bounded run from outside).",
             project::MISSED_MUTANTS
         );
         let _ = writeln!(
