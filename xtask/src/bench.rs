@@ -9,6 +9,7 @@ mod conformance;
 mod cpu;
 mod knowledge;
 mod load;
+mod reference;
 pub mod report;
 pub mod server;
 pub mod site;
@@ -44,11 +45,39 @@ const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const WARM_UP: Duration = Duration::from_millis(500);
 /// The name of the load generator's threads (for their CPU time).
 const LOAD_THREADS: &str = "bench-load";
-/// Where each endpoint's runs are in the measurements.
+/// Where each endpoint's runs are in the measurements: the baseline, the server on SQLite (a keyed
+/// POST as well), its reference, the server on PostgreSQL and its reference.
 const BASELINE: usize = 0;
 const POST: usize = 1;
-const POST_BARE: usize = 2;
+const POST_NO_KEY: usize = 2;
 const GET: usize = 3;
+const REFERENCE_POST: usize = 4;
+const REFERENCE_GET: usize = 5;
+const POSTGRES_POST: usize = 6;
+const POSTGRES_GET: usize = 7;
+const POSTGRES_REFERENCE_POST: usize = 8;
+const POSTGRES_REFERENCE_GET: usize = 9;
+const ENDPOINTS: usize = 10;
+const NAMES: [&str; ENDPOINTS] = [
+    "baseline: bare poem JSON",
+    "POST /v1/conversations",
+    "POST /v1/conversations, no key",
+    "GET /v1/conversations/{id}",
+    "reference: POST, no key",
+    "reference: GET",
+    "PostgreSQL: POST /v1/conversations, no key",
+    "PostgreSQL: GET /v1/conversations/{id}",
+    "PostgreSQL reference: POST, no key",
+    "PostgreSQL reference: GET",
+];
+/// The server's endpoints next to the reference's doing the same work: the database, the
+/// server's, the reference's.
+const COMPARED: [(&str, usize, usize); 4] = [
+    ("SQLite", POST_NO_KEY, REFERENCE_POST),
+    ("SQLite", GET, REFERENCE_GET),
+    ("PostgreSQL", POSTGRES_POST, POSTGRES_REFERENCE_POST),
+    ("PostgreSQL", POSTGRES_GET, POSTGRES_REFERENCE_GET),
+];
 /// Messages sent to the conversation `GET` reads; each adds the user's and the assistant's.
 const EXCHANGES: usize = 10;
 
@@ -223,7 +252,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         let limiter = server::build_target("hoverbot-server", &["--bench", "limiter"], "limiter")?;
         let deliveries =
             server::build_target("hoverbot-server", &["--bench", "deliveries"], "deliveries")?;
-        let measured = runtime.block_on(measure(&binary, &baseline, &options))?;
+        let measured = measure(&runtime, &binary, &baseline, &options)?;
         eprintln!("bench: the rate limiter, in process and on PostgreSQL");
         let limiter = run_bench(&limiter, "limiter", &options.postgres)?;
         eprintln!("bench: webhook deliveries, on SQLite and PostgreSQL");
@@ -340,67 +369,142 @@ fn run_bench(binary: &std::path::Path, name: &str, postgres: &str) -> Result<Val
     Ok(figures)
 }
 
-async fn measure(
+/// Starts the servers (on SQLite and on PostgreSQL) and the references on their databases, checks
+/// that each reference answers as its server does, then measures every endpoint.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
     binary: &std::path::Path,
     baseline: &Background,
     options: &Options,
-) -> Result<[Measured; 4]> {
-    let hoverbot = Hoverbot::start(binary, "limited", &[]).await?;
-    // The same server with neither rate limits nor Idempotency-Key, for what the two cost.
-    let bare = Hoverbot::start(binary, "bare", &[("HOVERBOT_RATE_LIMIT_ENABLED", "false")]).await?;
-    let auth = HeaderValue::try_from(format!("Bearer {}", hoverbot.key))?;
-    let bare_auth = HeaderValue::try_from(format!("Bearer {}", bare.key))?;
-    let conversation = seed(&hoverbot).await?;
+) -> Result<[Measured; ENDPOINTS]> {
+    let database = runtime.block_on(reference::Database::create(&options.postgres, "service"))?;
+    let (sqlite, postgres) = runtime.block_on(async {
+        let sqlite = Hoverbot::start(binary, "service", &[]).await?;
+        let postgres = Hoverbot::start(
+            binary,
+            "service-postgres",
+            &[("HOVERBOT_DATABASE_URL", database.url())],
+        )
+        .await?;
+        anyhow::Ok((sqlite, postgres))
+    })?;
+    let (conversation, postgres_conversation) =
+        runtime.block_on(async { tokio::try_join!(seed(&sqlite), seed(&postgres)) })?;
+    let sqlite_reference = {
+        let (store, keys) = reference::Sqlite::open(&sqlite.data_dir().join("hoverbot.db"))?;
+        let on = server::runtime(reference::SQLITE_THREADS)?;
+        Background::serve_on(
+            on,
+            reference::Reference::new(store, keys),
+            reference::SQLITE_THREADS,
+        )?
+    };
+    let postgres_reference = {
+        let on = server::runtime(reference::POSTGRES_THREADS)?;
+        let (store, keys) = on.block_on(reference::Postgres::connect(database.url()))?;
+        Background::serve_on(
+            on,
+            reference::Reference::new(store, keys),
+            reference::POSTGRES_THREADS,
+        )?
+    };
+
     let new_conversation = Bytes::from_static(br#"{"channel":"web","externalUserId":"bench"}"#);
-    let targets = [
-        Target::new(baseline.addr, Method::GET, "/", None),
+    let auth = HeaderValue::try_from(format!("Bearer {}", sqlite.key))?;
+    let postgres_auth = HeaderValue::try_from(format!("Bearer {}", postgres.key))?;
+    let post = |addr, auth: &HeaderValue| {
         Target::new(
-            hoverbot.addr,
+            addr,
             Method::POST,
             "/v1/conversations",
             Some(new_conversation.clone()),
         )
         .with_auth(auth.clone())
-        .with_idempotency_keys(IdempotencyKeys::new("bench")),
-        Target::new(
-            bare.addr,
-            Method::POST,
-            "/v1/conversations",
-            Some(new_conversation),
-        )
-        .with_auth(bare_auth),
-        Target::new(
-            hoverbot.addr,
-            Method::GET,
-            format!("/v1/conversations/{conversation}"),
-            None,
-        )
-        .with_auth(auth),
+    };
+    let get = |addr, auth: &HeaderValue, id: &str| {
+        Target::new(addr, Method::GET, format!("/v1/conversations/{id}"), None)
+            .with_auth(auth.clone())
+    };
+    let targets = [
+        Target::new(baseline.addr, Method::GET, "/", None),
+        post(sqlite.addr, &auth).with_idempotency_keys(IdempotencyKeys::new("bench")),
+        post(sqlite.addr, &auth),
+        get(sqlite.addr, &auth, &conversation),
+        post(sqlite_reference.addr, &auth),
+        get(sqlite_reference.addr, &auth, &conversation),
+        post(postgres.addr, &postgres_auth),
+        get(postgres.addr, &postgres_auth, &postgres_conversation),
+        post(postgres_reference.addr, &postgres_auth),
+        get(
+            postgres_reference.addr,
+            &postgres_auth,
+            &postgres_conversation,
+        ),
     ]
     .map(Arc::new);
-    let names = [
-        "baseline: bare poem JSON",
-        "POST /v1/conversations",
-        "POST /v1/conversations, no limits, no key",
-        "GET /v1/conversations/{id}",
-    ];
-    let pid = hoverbot.pid().context("the server has exited")?;
-    let bare_pid = bare.pid().context("the server has exited")?;
+    runtime.block_on(same_work(&targets))?;
+
+    let pid = sqlite.pid().context("the server has exited")?;
+    let postgres_pid = postgres.pid().context("the server has exited")?;
     let probes = |index| Probes {
         server: match index {
             BASELINE => Threads::named(server::BASELINE_THREADS),
-            POST_BARE => Threads::of_process(bare_pid),
+            REFERENCE_POST | REFERENCE_GET => Threads::named(reference::SQLITE_THREADS),
+            POSTGRES_REFERENCE_POST | POSTGRES_REFERENCE_GET => {
+                Threads::named(reference::POSTGRES_THREADS)
+            }
+            POSTGRES_POST | POSTGRES_GET => Threads::of_process(postgres_pid),
             _ => Threads::of_process(pid),
         },
         client: Threads::named(LOAD_THREADS),
     };
+    let measured = runtime.block_on(rounds(&targets, &probes, options))?;
+    drop(sqlite_reference);
+    drop(postgres_reference);
+    runtime.block_on(async {
+        sqlite.stop().await?;
+        postgres.stop().await?;
+        database.drop().await
+    })?;
+    Ok(measured)
+}
 
-    let mut measured = names.map(|name| Measured {
+/// Fails unless each reference answers its first request as its server does (but for what a new
+/// conversation has of its own): the figures would compare different work otherwise.
+async fn same_work(targets: &[Arc<Target>; ENDPOINTS]) -> Result<()> {
+    for (_, server, reference) in COMPARED {
+        let mut answers = Vec::new();
+        for target in [&targets[server], &targets[reference]] {
+            let (status, body) = load::Connection::open(target.addr)
+                .await?
+                .send(target)
+                .await?;
+            ensure!(
+                status.is_success(),
+                "{} answered {status}: {}",
+                target.describe(),
+                String::from_utf8_lossy(&body)
+            );
+            answers.push(body);
+        }
+        reference::same_document(&answers[0], &answers[1])
+            .with_context(|| targets[server].describe())?;
+    }
+    Ok(())
+}
+
+/// The closed-loop rounds, which interleave the endpoints so that a noisy moment spreads over all
+/// of them, then the open-loop runs at half of the peak.
+async fn rounds(
+    targets: &[Arc<Target>; ENDPOINTS],
+    probes: &impl Fn(usize) -> Probes,
+    options: &Options,
+) -> Result<[Measured; ENDPOINTS]> {
+    let mut measured = NAMES.map(|name| Measured {
         name,
         rounds: Vec::new(),
         open: None,
     });
-    // Rounds interleave the endpoints, so a noisy moment spreads over all of them.
     for round in 1..=options.repeat {
         for (index, target) in targets.iter().enumerate() {
             let outcome =
@@ -434,8 +538,6 @@ async fn measure(
         );
         measured[index].open = Some(outcome);
     }
-    hoverbot.stop().await?;
-    bare.stop().await?;
     Ok(measured)
 }
 

@@ -38,7 +38,10 @@ impl Threads {
             let Ok(schedstat) = fs::read_to_string(path.join("schedstat")) else {
                 continue;
             };
-            nanos += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+            // An exiting thread's file may read empty.
+            if let Some(Ok(ran)) = schedstat.split_whitespace().next().map(str::parse::<u64>) {
+                nanos += ran;
+            }
         }
         Some(Duration::from_nanos(nanos))
     }

@@ -324,12 +324,28 @@ pub struct Background {
     thread: Option<thread::JoinHandle<std::io::Result<()>>>,
 }
 
+/// A runtime whose threads are named `threads` (for their CPU time). Its idle blocking threads
+/// are kept: one that ended during a run would take its CPU time out of the threads' sum.
+pub fn runtime(threads: &str) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_name(threads)
+        .thread_keep_alive(Duration::from_secs(24 * 60 * 60))
+        .enable_all()
+        .build()?)
+}
+
 impl Background {
     pub fn serve(endpoint: impl poem::Endpoint + 'static, threads: &str) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name(threads)
-            .enable_all()
-            .build()?;
+        Self::serve_on(runtime(threads)?, endpoint, threads)
+    }
+
+    /// Serves `endpoint` on `runtime`, which may already run tasks it needs (connections to a
+    /// database, say).
+    pub fn serve_on(
+        runtime: tokio::runtime::Runtime,
+        endpoint: impl poem::Endpoint + 'static,
+        threads: &str,
+    ) -> Result<Self> {
         let acceptor =
             runtime.block_on(poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor())?;
         let addr = acceptor
