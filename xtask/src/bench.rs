@@ -470,7 +470,8 @@ fn measure(
 }
 
 /// Fails unless each reference answers its first request as its server does (but for what a new
-/// conversation has of its own): the figures would compare different work otherwise.
+/// conversation has of its own; a transcript byte for byte): the figures would compare different
+/// work otherwise.
 async fn same_work(targets: &[Arc<Target>; ENDPOINTS]) -> Result<()> {
     for (_, server, reference) in COMPARED {
         let mut answers = Vec::new();
@@ -489,6 +490,12 @@ async fn same_work(targets: &[Arc<Target>; ENDPOINTS]) -> Result<()> {
         }
         reference::same_document(&answers[0], &answers[1])
             .with_context(|| targets[server].describe())?;
+        // A transcript read twice is the same bytes, not only the same document.
+        ensure!(
+            targets[server].method != Method::GET || answers[0] == answers[1],
+            "{}: the reference's JSON is the server's, but not byte for byte",
+            targets[server].describe()
+        );
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use super::entity::{conversation, message};
 use super::escalations::{self, NewEscalation};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
+use super::unique::unique;
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 use crate::store::events::{self, Event};
@@ -147,10 +148,11 @@ pub async fn get(
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<Option<conversation::Model>, ApiError> {
-    Ok(conversation::Entity::find_in(workspace)
-        .filter(conversation::Column::Id.eq(id))
-        .one(db)
-        .await?)
+    Ok(unique(
+        db,
+        conversation::Entity::find_in(workspace).filter(conversation::Column::Id.eq(id)),
+    )
+    .await?)
 }
 
 /// The conversation, or the 404 a client sees for an id that is not theirs.

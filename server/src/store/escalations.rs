@@ -14,6 +14,7 @@ use super::db::{Db, Write};
 use super::entity::{conversation, escalation};
 use super::page::{self, Page};
 use super::tenant::{TenantScoped, WorkspaceId};
+use super::unique::unique;
 use crate::ids;
 use crate::problem::{ApiError, Problem};
 use crate::store::events;
@@ -254,10 +255,11 @@ pub async fn get(
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<Option<escalation::Model>, ApiError> {
-    Ok(escalation::Entity::find_in(workspace)
-        .filter(escalation::Column::Id.eq(id))
-        .one(db)
-        .await?)
+    Ok(unique(
+        db,
+        escalation::Entity::find_in(workspace).filter(escalation::Column::Id.eq(id)),
+    )
+    .await?)
 }
 
 /// The escalation, or the 404 a client sees for an id that is not theirs.

@@ -11,6 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use super::db::Write;
 use super::entity::idempotency_key;
 use super::tenant::{TenantScoped, WorkspaceId};
+use super::unique::unique;
 use crate::problem::ApiError;
 
 /// How long a key remembers its response.
@@ -48,11 +49,13 @@ pub async fn find(
     fingerprint: &str,
     now: DateTime<Utc>,
 ) -> Result<Found, ApiError> {
-    let row = idempotency_key::Entity::find_in(workspace)
-        .filter(idempotency_key::Column::Key.eq(key))
-        .filter(idempotency_key::Column::ExpiresAt.gt(now))
-        .one(db)
-        .await?;
+    let row = unique(
+        db,
+        idempotency_key::Entity::find_in(workspace)
+            .filter(idempotency_key::Column::Key.eq(key))
+            .filter(idempotency_key::Column::ExpiresAt.gt(now)),
+    )
+    .await?;
     Ok(match row {
         None => Found::Nothing,
         Some(row) if row.fingerprint != fingerprint => Found::Mismatch,

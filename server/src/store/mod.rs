@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod page;
 pub mod scopes;
 pub mod tenant;
+pub mod unique;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod workspaces;

@@ -31,8 +31,10 @@ impl Outbox {
         &self.schedule
     }
 
-    /// Writes `event` and its deliveries in `txn`; this process's worker is woken once `txn`
-    /// commits.
+    /// Writes `event` and its deliveries in `txn`; when it has any, this process's worker is woken
+    /// once `txn` commits. An event no endpoint receives leaves the worker alone: waking it would
+    /// cost a claim and a look at the queue for every such change, in a workspace without
+    /// endpoints for every conversation created.
     pub async fn add(
         &self,
         txn: &Write,
@@ -41,8 +43,11 @@ impl Outbox {
     ) -> Result<(), ApiError> {
         let (first_attempt_at, deadline) =
             self.first_attempt(event.created_at, rand::random_range(-1.0..=1.0));
-        webhook_deliveries::enqueue(txn, workspace, event, first_attempt_at, deadline).await?;
-        self.wake_after_commit(txn);
+        let queued =
+            webhook_deliveries::enqueue(txn, workspace, event, first_attempt_at, deadline).await?;
+        if queued > 0 {
+            self.wake_after_commit(txn);
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::support::{
     Received, Receiver, Reply, ServerProcess, TestServer, assert_problem, assert_schema,
     eventually, execute, header, lock_waiters, log_once, other_transaction, require_postgres,
+    workspace_of,
 };
 
 /// Servers that may call loopback receivers, with `schedule`.
@@ -661,6 +662,36 @@ async fn claim(
 /// The outbox a worker records with.
 fn outbox() -> hoverbot_server::store::outbox::Outbox {
     hoverbot_server::store::outbox::Outbox::new(Default::default())
+}
+
+#[tokio::test]
+async fn the_worker_is_woken_by_events_with_deliveries_only() {
+    use futures_util::FutureExt;
+    use hoverbot_server::store::conversations::{self, NewConversation};
+    use hoverbot_server::store::workspaces;
+    for server in TestServer::each_configured(|config| config.webhook_worker = false).await {
+        let conversation = server.create_conversation().await;
+        let owner = workspace_of(&server, "conversations", &conversation).await;
+        let workspace = workspaces::find(&server.db, &owner).await.unwrap().unwrap();
+        let outbox = outbox();
+        let new = || NewConversation {
+            channel: hoverbot_api::Channel::Web,
+            external_user_id: None,
+            locale: None,
+            metadata: "{}".to_string(),
+        };
+        conversations::create(&server.db, &outbox, &workspace, new())
+            .await
+            .unwrap();
+        // No endpoint receives it: nothing is due, and the worker is left alone.
+        assert!(outbox.wait_for_commits().now_or_never().is_none());
+        subscribe(&server, json!({"url": "https://receiver.example/hook"})).await;
+        conversations::create(&server.db, &outbox, &workspace, new())
+            .await
+            .unwrap();
+        assert!(outbox.wait_for_commits().now_or_never().is_some());
+        server.finish().await;
+    }
 }
 
 #[tokio::test]
