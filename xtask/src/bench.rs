@@ -70,14 +70,51 @@ const NAMES: [&str; ENDPOINTS] = [
     "PostgreSQL reference: POST, no key",
     "PostgreSQL reference: GET",
 ];
-/// The server's endpoints next to the reference's doing the same work: the database, the
-/// server's, the reference's.
-const COMPARED: [(&str, usize, usize); 4] = [
-    ("SQLite", POST_NO_KEY, REFERENCE_POST),
-    ("SQLite", GET, REFERENCE_GET),
-    ("PostgreSQL", POSTGRES_POST, POSTGRES_REFERENCE_POST),
-    ("PostgreSQL", POSTGRES_GET, POSTGRES_REFERENCE_GET),
+/// A server endpoint next to the reference's doing the same work.
+struct Compared {
+    /// The request, as the report names it in its table and in its aim.
+    endpoint: &'static str,
+    aim: &'static str,
+    database: &'static str,
+    server: usize,
+    reference: usize,
+}
+
+const POST_COMPARED: (&str, &str) = ("POST /v1/conversations, no key", "POST (no key)");
+const GET_COMPARED: (&str, &str) = ("GET /v1/conversations/{id}", "GET");
+const COMPARED: [Compared; 4] = [
+    Compared::new(POST_COMPARED, "SQLite", POST_NO_KEY, REFERENCE_POST),
+    Compared::new(GET_COMPARED, "SQLite", GET, REFERENCE_GET),
+    Compared::new(
+        POST_COMPARED,
+        "PostgreSQL",
+        POSTGRES_POST,
+        POSTGRES_REFERENCE_POST,
+    ),
+    Compared::new(
+        GET_COMPARED,
+        "PostgreSQL",
+        POSTGRES_GET,
+        POSTGRES_REFERENCE_GET,
+    ),
 ];
+
+impl Compared {
+    const fn new(
+        (endpoint, aim): (&'static str, &'static str),
+        database: &'static str,
+        server: usize,
+        reference: usize,
+    ) -> Self {
+        Self {
+            endpoint,
+            aim,
+            database,
+            server,
+            reference,
+        }
+    }
+}
 /// Messages sent to the conversation `GET` reads; each adds the user's and the assistant's.
 const EXCHANGES: usize = 10;
 
@@ -369,8 +406,9 @@ fn run_bench(binary: &std::path::Path, name: &str, postgres: &str) -> Result<Val
     Ok(figures)
 }
 
-/// Starts the servers (on SQLite and on PostgreSQL) and the references on their databases, checks
-/// that each reference answers as its server does, then measures every endpoint.
+/// Starts the servers (on SQLite and on a PostgreSQL database of their own) and the references on
+/// their databases, checks that each reference answers as its server does, then measures every
+/// endpoint.
 fn measure(
     runtime: &tokio::runtime::Runtime,
     binary: &std::path::Path,
@@ -378,6 +416,21 @@ fn measure(
     options: &Options,
 ) -> Result<[Measured; ENDPOINTS]> {
     let database = runtime.block_on(reference::Database::create(&options.postgres, "service"))?;
+    // The database goes whatever happens; the servers and the references stop when dropped.
+    let measured = measure_on(runtime, binary, baseline, options, &database);
+    let dropped = runtime.block_on(database.drop());
+    let measured = measured?;
+    dropped?;
+    Ok(measured)
+}
+
+fn measure_on(
+    runtime: &tokio::runtime::Runtime,
+    binary: &std::path::Path,
+    baseline: &Background,
+    options: &Options,
+    database: &reference::Database,
+) -> Result<[Measured; ENDPOINTS]> {
     let (sqlite, postgres) = runtime.block_on(async {
         let sqlite = Hoverbot::start(binary, "service", &[]).await?;
         let postgres = Hoverbot::start(
@@ -463,8 +516,7 @@ fn measure(
     drop(postgres_reference);
     runtime.block_on(async {
         sqlite.stop().await?;
-        postgres.stop().await?;
-        database.drop().await
+        postgres.stop().await
     })?;
     Ok(measured)
 }
@@ -473,7 +525,10 @@ fn measure(
 /// conversation has of its own; a transcript byte for byte): the figures would compare different
 /// work otherwise.
 async fn same_work(targets: &[Arc<Target>; ENDPOINTS]) -> Result<()> {
-    for (_, server, reference) in COMPARED {
+    for Compared {
+        server, reference, ..
+    } in COMPARED
+    {
         let mut answers = Vec::new();
         for target in [&targets[server], &targets[reference]] {
             let (status, body) = load::Connection::open(target.addr)

@@ -85,13 +85,7 @@ impl Keys {
 
 /// The server's hash of a secret: SHA-256 in lowercase hex.
 fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        use std::fmt::Write;
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    format!("{:x}", Sha256::digest(secret.as_bytes()))
 }
 
 /// The two operations over a [`Store`], routed by hand: the router is part of what the server

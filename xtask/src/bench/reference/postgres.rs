@@ -211,8 +211,12 @@ impl Database {
             admin: admin.to_string(),
             name,
         };
-        database.execute("DROP DATABASE IF EXISTS").await?;
-        database.execute("CREATE DATABASE").await?;
+        database
+            .execute(&[
+                database.drop_statement(),
+                format!("CREATE DATABASE {}", database.name),
+            ])
+            .await?;
         Ok(database)
     }
 
@@ -222,11 +226,15 @@ impl Database {
 
     /// Drops the database, closing what is still connected to it.
     pub async fn drop(self) -> Result<()> {
-        self.execute("DROP DATABASE IF EXISTS").await?;
-        Ok(())
+        self.execute(&[self.drop_statement()]).await
     }
 
-    async fn execute(&self, command: &str) -> Result<()> {
+    fn drop_statement(&self) -> String {
+        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
+    }
+
+    /// Runs `statements` one by one (neither may run in a transaction block) on the admin database.
+    async fn execute(&self, statements: &[String]) -> Result<()> {
         let (client, connection) = tokio_postgres::connect(&self.admin, NoTls)
             .await
             .with_context(|| {
@@ -236,15 +244,12 @@ impl Database {
                 )
             })?;
         tokio::spawn(connection);
-        let force = if command.starts_with("DROP") {
-            " WITH (FORCE)"
-        } else {
-            ""
-        };
-        client
-            .batch_execute(&format!("{command} {}{force}", self.name))
-            .await
-            .with_context(|| format!("{command} {}", self.name))?;
+        for statement in statements {
+            client
+                .batch_execute(statement)
+                .await
+                .with_context(|| statement.clone())?;
+        }
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, Row, params};
 use serde_json::value::RawValue;
 
@@ -98,7 +98,7 @@ fn with_reader<T>(path: &Arc<PathBuf>, work: impl FnOnce(&Connection) -> Result<
     })
 }
 
-/// A stored time: sqlx writes `DateTime<Utc>` as text.
+/// A stored time: sqlx writes `DateTime<Utc>` as RFC 3339 text.
 fn time(row: &Row, index: usize) -> rusqlite::Result<Time> {
     let text: &str = row.get_ref(index)?.as_str()?;
     parse_time(text).map(Time).ok_or_else(|| {
@@ -108,13 +108,8 @@ fn time(row: &Row, index: usize) -> rusqlite::Result<Time> {
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
-        .map(|time| time.with_timezone(&Utc))
         .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-                .ok()
-                .map(|time| time.and_utc())
-        })
+        .map(|time| time.with_timezone(&Utc))
 }
 
 fn optional_time(row: &Row, index: usize) -> rusqlite::Result<Option<Time>> {
