@@ -57,7 +57,11 @@ const POSTGRES_POST: usize = 6;
 const POSTGRES_GET: usize = 7;
 const POSTGRES_REFERENCE_POST: usize = 8;
 const POSTGRES_REFERENCE_GET: usize = 9;
-const ENDPOINTS: usize = 10;
+const ORM_POST: usize = 10;
+const ORM_GET: usize = 11;
+const POSTGRES_ORM_POST: usize = 12;
+const POSTGRES_ORM_GET: usize = 13;
+const ENDPOINTS: usize = 14;
 const NAMES: [&str; ENDPOINTS] = [
     "baseline: bare poem JSON",
     "POST /v1/conversations",
@@ -69,8 +73,13 @@ const NAMES: [&str; ENDPOINTS] = [
     "PostgreSQL: GET /v1/conversations/{id}",
     "PostgreSQL reference: POST, no key",
     "PostgreSQL reference: GET",
+    "through sea-orm: POST, no key",
+    "through sea-orm: GET",
+    "PostgreSQL through sea-orm: POST, no key",
+    "PostgreSQL through sea-orm: GET",
 ];
-/// A server endpoint next to the reference's doing the same work.
+/// A server endpoint next to the reference's doing the same work, and to the reference through
+/// sea-orm.
 struct Compared {
     /// The request, as the report names it in its table and in its aim.
     endpoint: &'static str,
@@ -78,33 +87,36 @@ struct Compared {
     database: &'static str,
     server: usize,
     reference: usize,
+    orm: usize,
 }
 
 const POST_COMPARED: (&str, &str) = ("POST /v1/conversations, no key", "POST (no key)");
 const GET_COMPARED: (&str, &str) = ("GET /v1/conversations/{id}", "GET");
 const COMPARED: [Compared; 4] = [
-    Compared::new(POST_COMPARED, "SQLite", POST_NO_KEY, REFERENCE_POST),
-    Compared::new(GET_COMPARED, "SQLite", GET, REFERENCE_GET),
+    Compared::new(
+        POST_COMPARED,
+        "SQLite",
+        [POST_NO_KEY, REFERENCE_POST, ORM_POST],
+    ),
+    Compared::new(GET_COMPARED, "SQLite", [GET, REFERENCE_GET, ORM_GET]),
     Compared::new(
         POST_COMPARED,
         "PostgreSQL",
-        POSTGRES_POST,
-        POSTGRES_REFERENCE_POST,
+        [POSTGRES_POST, POSTGRES_REFERENCE_POST, POSTGRES_ORM_POST],
     ),
     Compared::new(
         GET_COMPARED,
         "PostgreSQL",
-        POSTGRES_GET,
-        POSTGRES_REFERENCE_GET,
+        [POSTGRES_GET, POSTGRES_REFERENCE_GET, POSTGRES_ORM_GET],
     ),
 ];
 
 impl Compared {
+    /// `[server, reference, orm]`: where each one's runs are in the measurements.
     const fn new(
         (endpoint, aim): (&'static str, &'static str),
         database: &'static str,
-        server: usize,
-        reference: usize,
+        [server, reference, orm]: [usize; 3],
     ) -> Self {
         Self {
             endpoint,
@@ -112,6 +124,7 @@ impl Compared {
             database,
             server,
             reference,
+            orm,
         }
     }
 }
@@ -461,6 +474,19 @@ fn measure_on(
             reference::POSTGRES_THREADS,
         )?
     };
+    let orm = |url: &str, threads| {
+        let on = server::runtime(threads)?;
+        let (store, keys) = on.block_on(reference::Orm::connect(url, threads))?;
+        Background::serve_on(on, reference::Reference::new(store, keys), threads)
+    };
+    let sqlite_orm = orm(
+        &format!(
+            "sqlite://{}",
+            sqlite.data_dir().join("hoverbot.db").display()
+        ),
+        reference::ORM_SQLITE_THREADS,
+    )?;
+    let postgres_orm = orm(database.url(), reference::ORM_POSTGRES_THREADS)?;
 
     let new_conversation = Bytes::from_static(br#"{"channel":"web","externalUserId":"bench"}"#);
     let auth = HeaderValue::try_from(format!("Bearer {}", sqlite.key))?;
@@ -493,6 +519,10 @@ fn measure_on(
             &postgres_auth,
             &postgres_conversation,
         ),
+        post(sqlite_orm.addr, &auth),
+        get(sqlite_orm.addr, &auth, &conversation),
+        post(postgres_orm.addr, &postgres_auth),
+        get(postgres_orm.addr, &postgres_auth, &postgres_conversation),
     ]
     .map(Arc::new);
     runtime.block_on(same_work(&targets))?;
@@ -506,14 +536,20 @@ fn measure_on(
             POSTGRES_REFERENCE_POST | POSTGRES_REFERENCE_GET => {
                 Threads::named(reference::POSTGRES_THREADS)
             }
+            ORM_POST | ORM_GET => Threads::named(reference::ORM_SQLITE_THREADS),
+            POSTGRES_ORM_POST | POSTGRES_ORM_GET => Threads::named(reference::ORM_POSTGRES_THREADS),
             POSTGRES_POST | POSTGRES_GET => Threads::of_process(postgres_pid),
             _ => Threads::of_process(pid),
         },
         client: Threads::named(LOAD_THREADS),
     };
     let measured = runtime.block_on(rounds(&targets, &probes, options))?;
-    drop(sqlite_reference);
-    drop(postgres_reference);
+    drop((
+        sqlite_reference,
+        postgres_reference,
+        sqlite_orm,
+        postgres_orm,
+    ));
     runtime.block_on(async {
         sqlite.stop().await?;
         postgres.stop().await
@@ -526,33 +562,40 @@ fn measure_on(
 /// work otherwise.
 async fn same_work(targets: &[Arc<Target>; ENDPOINTS]) -> Result<()> {
     for Compared {
-        server, reference, ..
+        server,
+        reference,
+        orm,
+        ..
     } in COMPARED
     {
-        let mut answers = Vec::new();
-        for target in [&targets[server], &targets[reference]] {
-            let (status, body) = load::Connection::open(target.addr)
-                .await?
-                .send(target)
-                .await?;
+        let ours = answer(&targets[server], NAMES[server]).await?;
+        for other in [reference, orm] {
+            let theirs = answer(&targets[other], NAMES[other]).await?;
+            reference::same_document(&ours, &theirs)
+                .with_context(|| format!("{} next to {}", NAMES[other], NAMES[server]))?;
+            // A transcript read twice is the same bytes, not only the same document.
             ensure!(
-                status.is_success(),
-                "{} answered {status}: {}",
-                target.describe(),
-                String::from_utf8_lossy(&body)
+                targets[server].method != Method::GET || ours == theirs,
+                "{}: the JSON is the server's, but not byte for byte",
+                NAMES[other]
             );
-            answers.push(body);
         }
-        reference::same_document(&answers[0], &answers[1])
-            .with_context(|| targets[server].describe())?;
-        // A transcript read twice is the same bytes, not only the same document.
-        ensure!(
-            targets[server].method != Method::GET || answers[0] == answers[1],
-            "{}: the reference's JSON is the server's, but not byte for byte",
-            targets[server].describe()
-        );
     }
     Ok(())
+}
+
+/// The body of `target`'s answer to one request, which must succeed.
+async fn answer(target: &Target, name: &str) -> Result<Bytes> {
+    let (status, body) = load::Connection::open(target.addr)
+        .await?
+        .send(target)
+        .await?;
+    ensure!(
+        status.is_success(),
+        "{name} answered {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    Ok(body)
 }
 
 /// The closed-loop rounds, which interleave the endpoints so that a noisy moment spreads over all

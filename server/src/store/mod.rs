@@ -58,10 +58,14 @@ pub async fn connect(url: &str) -> Result<Db> {
     if is_sqlite {
         // SQLite has one writer at a time; a small pool of readers is plenty. WAL lets them read
         // while it writes, and `synchronous = NORMAL` (set on every connection: it is not kept in
-        // the file) syncs at checkpoints rather than at each commit, which WAL keeps safe.
+        // the file) syncs at checkpoints rather than at each commit, which WAL keeps safe. A
+        // connection is not tested before use, as a PostgreSQL one is (a server restarted or a
+        // proxy's idle timeout may have dropped it): a file has no other end to hang up, and each
+        // test would be one more hand-off to the connection's worker thread, as many as the reads.
         options
             .max_connections(8)
             .min_connections(1)
+            .test_before_acquire(false)
             .map_sqlx_sqlite_opts(|sqlite| {
                 sqlite
                     .journal_mode(SqliteJournalMode::Wal)

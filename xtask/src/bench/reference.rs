@@ -6,8 +6,10 @@
 //! `conversation.created` event; the same JSON), with none of what makes the server a product: no
 //! middleware stack, no ORM, no request ids, logs, metrics, rate limits or problem documents. What
 //! they reach is the best this framework, this database and this machine allow for that work, which
-//! the server's figures are quoted against.
+//! the server's figures are quoted against. A third sends the same statements through sea-orm
+//! ([`Orm`]): the most a server with sea-orm underneath can reach.
 
+mod orm;
 mod postgres;
 mod sqlite;
 mod wire;
@@ -22,6 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use orm::Orm;
 pub use postgres::{Database, Postgres};
 pub use sqlite::Sqlite;
 
@@ -29,6 +32,12 @@ pub use sqlite::Sqlite;
 /// one's idle threads ending do not take their time out of the other's sum.
 pub const SQLITE_THREADS: &str = "bench-ref-lite";
 pub const POSTGRES_THREADS: &str = "bench-ref-pg";
+pub const ORM_SQLITE_THREADS: &str = "bench-orm-lite";
+pub const ORM_POSTGRES_THREADS: &str = "bench-orm-pg";
+
+/// The live API keys: the SHA-256 of the secret, the workspace and the scopes.
+const KEYS: &str = "SELECT secret_hash, workspace_id, scopes FROM api_keys \
+     WHERE revoked_at IS NULL AND expires_at IS NULL";
 
 const READ: &str = "conversations:read";
 const WRITE: &str = "conversations:write";

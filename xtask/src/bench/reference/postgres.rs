@@ -14,23 +14,23 @@ use super::wire::{
     Citations, ContactFields, Conversation, Escalation, Message, NewConversation, Outcomes, Time,
     TranscriptWriter,
 };
-use super::{Keys, Store};
+use super::{KEYS, Keys, Store};
 
 /// As many connections as the server's pool keeps for this load.
 const CONNECTIONS: usize = 8;
 
-const CONVERSATION: &str = "SELECT c.id, c.channel, c.external_user_id, c.locale, c.metadata, \
+pub(super) const CONVERSATION: &str = "SELECT c.id, c.channel, c.external_user_id, c.locale, c.metadata, \
      c.status, c.message_count, c.created_at, c.updated_at, c.last_message_at, c.resolved, \
      c.lead_qualified, c.lead_score, c.intent, c.contact_fields, c.escalation_id, e.status, \
      e.destination, e.owner, e.priority \
      FROM conversations c LEFT JOIN escalations e ON e.id = c.escalation_id AND e.workspace_id = c.workspace_id \
      WHERE c.workspace_id = $1 AND c.id = $2";
-const MESSAGES: &str = "SELECT id, conversation_id, role, text, channel, locale, metadata, \
+pub(super) const MESSAGES: &str = "SELECT id, conversation_id, role, text, channel, locale, metadata, \
      citations, created_at FROM messages WHERE workspace_id = $1 AND conversation_id = $2 \
      ORDER BY seq";
 /// The conversation and its event, and the endpoints the event would be delivered to (looked up
 /// as the server does, in the same transaction).
-const CREATE: &str = "WITH conversation AS (\
+pub(super) const CREATE: &str = "WITH conversation AS (\
        INSERT INTO conversations (id, workspace_id, channel, external_user_id, locale, metadata, \
        status, message_count, lead_score, intent, lead_qualified, resolved, contact_fields, \
        user_message_count, low_confidence_replies, escalation_id, created_at, updated_at, \
@@ -72,11 +72,7 @@ impl Postgres {
         }
         let keys = connections[0]
             .client
-            .query(
-                "SELECT secret_hash, workspace_id, scopes FROM api_keys \
-                 WHERE revoked_at IS NULL AND expires_at IS NULL",
-                &[],
-            )
+            .query(KEYS, &[])
             .await?
             .iter()
             .map(|row| (row.get(0), row.get(1), row.get(2)))

@@ -17,27 +17,27 @@ use super::wire::{
     Citations, ContactFields, Conversation, Escalation, Message, NewConversation, Outcomes, Time,
     TranscriptWriter,
 };
-use super::{Keys, Store};
+use super::{KEYS, Keys, Store};
 
 /// The conversation, its outcomes and its escalation's state, in one statement.
-const CONVERSATION: &str = "SELECT c.id, c.channel, c.external_user_id, c.locale, c.metadata, \
+pub(super) const CONVERSATION: &str = "SELECT c.id, c.channel, c.external_user_id, c.locale, c.metadata, \
      c.status, c.message_count, c.created_at, c.updated_at, c.last_message_at, c.resolved, \
      c.lead_qualified, c.lead_score, c.intent, c.contact_fields, c.escalation_id, e.status, \
      e.destination, e.owner, e.priority \
      FROM conversations c LEFT JOIN escalations e ON e.id = c.escalation_id AND e.workspace_id = c.workspace_id \
      WHERE c.workspace_id = ?1 AND c.id = ?2";
-const MESSAGES: &str = "SELECT id, conversation_id, role, text, channel, locale, metadata, \
+pub(super) const MESSAGES: &str = "SELECT id, conversation_id, role, text, channel, locale, metadata, \
      citations, created_at FROM messages WHERE workspace_id = ?1 AND conversation_id = ?2 \
      ORDER BY seq";
-const INSERT_CONVERSATION: &str = "INSERT INTO conversations (id, workspace_id, channel, \
+pub(super) const INSERT_CONVERSATION: &str = "INSERT INTO conversations (id, workspace_id, channel, \
      external_user_id, locale, metadata, status, message_count, lead_score, intent, \
      lead_qualified, resolved, contact_fields, user_message_count, low_confidence_replies, \
      escalation_id, created_at, updated_at, last_message_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', 0, 0, NULL, 0, 0, '{}', 0, 0, NULL, ?7, ?7, NULL)";
-const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, workspace_id, event_type, payload, \
+pub(super) const INSERT_EVENT: &str = "INSERT INTO webhook_events (id, workspace_id, event_type, payload, \
      conversation_id, created_at) VALUES (?1, ?2, 'conversation.created', ?3, ?4, ?5)";
 /// The endpoints an event would be delivered to, as the server looks them up in the transaction.
-const ENDPOINTS: &str =
+pub(super) const ENDPOINTS: &str =
     "SELECT count(*) FROM webhook_endpoints WHERE workspace_id = ?1 AND enabled = 1";
 
 pub struct Sqlite {
@@ -68,10 +68,7 @@ impl Sqlite {
     pub fn open(path: &Path) -> Result<(Self, Keys)> {
         let writer = open(path)?;
         let keys = {
-            let mut statement = writer.prepare(
-                "SELECT secret_hash, workspace_id, scopes FROM api_keys \
-                 WHERE revoked_at IS NULL AND expires_at IS NULL",
-            )?;
+            let mut statement = writer.prepare(KEYS)?;
             statement
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?
